@@ -1,0 +1,1 @@
+//! aerospike-swarm-operator: runs Aerospike clusters on Docker Swarm.

@@ -1,0 +1,154 @@
+//! The `validate` command: check a YAML file or a live service's labels.
+//!
+//! The command's logic lives here so that the binary only parses
+//! arguments and maps a [`Verdict`] or [`CheckError`] to output and an
+//! exit code.
+
+use std::path::{Path, PathBuf};
+
+use super::{service, ClusterDocument, ClusterSpec, SpecErrors};
+
+/// The result of checking one spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The spec is valid.
+    Valid {
+        /// The cluster (service) name.
+        name: String,
+        /// The validated spec.
+        spec: ClusterSpec,
+    },
+    /// The spec has problems; every one is listed.
+    Invalid {
+        /// The cluster (service) name, or the file when it has no valid name.
+        name: String,
+        /// What is wrong.
+        errors: SpecErrors,
+    },
+    /// The service carries no `aerospike.cluster.*` labels at all.
+    Unmanaged {
+        /// The service name.
+        name: String,
+    },
+}
+
+impl Verdict {
+    /// The process exit code: 0 for a valid spec, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Verdict::Valid { .. } => 0,
+            Verdict::Invalid { .. } | Verdict::Unmanaged { .. } => 1,
+        }
+    }
+
+    /// The line that sums the verdict up, e.g.
+    /// `ok: aerospikedb is a valid AerospikeCluster (3 replicas, version 7.1.0.0)`.
+    pub fn summary(&self) -> String {
+        match self {
+            Verdict::Valid { name, spec } => {
+                format!("ok: {name} is a valid AerospikeCluster ({})", spec.summary())
+            }
+            Verdict::Invalid { name, errors } => {
+                let n = errors.errors().len();
+                let noun = if n == 1 { "error" } else { "errors" };
+                format!("invalid: {name} has {n} {noun}")
+            }
+            Verdict::Unmanaged { name } => format!(
+                "invalid: service {name} has no aerospike.cluster.* labels, so it is not an AerospikeCluster (add {} and {})",
+                super::REPLICAS,
+                super::VERSION
+            ),
+        }
+    }
+}
+
+/// A check that could not be made at all (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Docker could not be reached.
+    #[error(
+        "cannot reach Docker at {host}: {source} (set DOCKER_HOST to the swarm manager's socket)"
+    )]
+    Connect {
+        /// Where we looked.
+        host: String,
+        /// Why it failed.
+        source: bollard::errors::Error,
+    },
+    /// No service by that name.
+    #[error("no swarm service named {0:?}")]
+    NoSuchService(String),
+    /// Docker answered, but not with the service.
+    #[error("cannot inspect service {name:?}: {source}")]
+    Inspect {
+        /// The service asked for.
+        name: String,
+        /// Docker's answer.
+        source: bollard::errors::Error,
+    },
+}
+
+impl CheckError {
+    /// The process exit code for errors that prevent a check.
+    pub const EXIT_CODE: u8 = 2;
+}
+
+/// Checks a YAML document file.
+pub fn check_file(path: &Path) -> Result<Verdict, CheckError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CheckError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(match ClusterDocument::from_yaml(&text, None) {
+        Ok(document) => Verdict::Valid {
+            name: document.metadata.name,
+            spec: document.spec,
+        },
+        Err(errors) => Verdict::Invalid {
+            name: path.display().to_string(),
+            errors,
+        },
+    })
+}
+
+/// Checks the labels of live service `name` (name or ID).
+pub async fn check_service(name: &str) -> Result<Verdict, CheckError> {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+    let docker = service::connect()
+        .await
+        .map_err(|source| CheckError::Connect { host, source })?;
+    let snapshot = match service::inspect(&docker, name).await {
+        Ok(snapshot) => snapshot,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Err(CheckError::NoSuchService(name.to_string())),
+        Err(source) => {
+            return Err(CheckError::Inspect {
+                name: name.to_string(),
+                source,
+            })
+        }
+    };
+    let shown = if snapshot.name.is_empty() {
+        name.to_string()
+    } else {
+        snapshot.name.clone()
+    };
+    Ok(match snapshot.spec() {
+        Ok(Some(spec)) => Verdict::Valid { name: shown, spec },
+        Ok(None) => Verdict::Unmanaged { name: shown },
+        Err(errors) => Verdict::Invalid {
+            name: shown,
+            errors,
+        },
+    })
+}

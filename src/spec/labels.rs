@@ -1,0 +1,269 @@
+//! Service labels ⇄ [`ClusterSpec`].
+//!
+//! A service is managed when it carries `aerospike.cluster.replicas`. Other
+//! services are left alone, with one exception: a service that has some
+//! `aerospike.cluster.*` labels but no `replicas` is an error, because its
+//! owner clearly meant it to be managed and a silent "not managed" would
+//! hide the mistake. A label that is one typo away from one of ours (say
+//! `aerospike.cluser.replicas`) counts as meant too.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::validate::{build_spec, suggest, Location, SpecError, SpecErrors};
+#[cfg(test)]
+use super::REPLICAS;
+use super::{ClusterSpec, Field, CLUSTER_PREFIX};
+
+/// Parses a service's labels into its spec; see [`ClusterSpec::from_labels`].
+pub(crate) fn parse<'a, I>(
+    labels: I,
+    current_image: Option<&str>,
+) -> Result<Option<ClusterSpec>, SpecErrors>
+where
+    I: IntoIterator<Item = (&'a String, &'a String)>,
+{
+    let mut raw = BTreeMap::new();
+    let mut errors = Vec::new();
+    // Sorted, so that errors come out in the same order on every run.
+    let labels: BTreeMap<&String, &String> = labels.into_iter().collect();
+    for (key, value) in &labels {
+        if let Some(field) = Field::from_label(key) {
+            raw.insert(field, value.to_string());
+        } else if let Some(suffix) = key.strip_prefix(CLUSTER_PREFIX) {
+            let suffixes = Field::ALL
+                .iter()
+                .map(|f| &f.label()[CLUSTER_PREFIX.len()..]);
+            let hint = match suggest(suffix, suffixes) {
+                Some(near) => format!("; did you mean {CLUSTER_PREFIX}{near}?"),
+                None => format!("; the known keys are {}", known_keys()),
+            };
+            errors.push(SpecError {
+                location: Location::Label(key.to_string()),
+                value: Some(value.to_string()),
+                problem: format!("is set on an unknown label{hint}"),
+            });
+        } else if let Some(near) = misspelt_prefix(key) {
+            errors.push(SpecError {
+                location: Location::Label(key.to_string()),
+                value: Some(value.to_string()),
+                problem: format!(
+                    "is set on a label the operator does not read; did you mean {near}?"
+                ),
+            });
+        }
+    }
+
+    if raw.is_empty() && errors.is_empty() {
+        return Ok(None);
+    }
+    let spec = build_spec(
+        &raw,
+        &BTreeSet::new(),
+        current_image,
+        &label_location,
+        &mut errors,
+    );
+    match spec {
+        Some(spec) if errors.is_empty() => Ok(Some(spec)),
+        _ => Err(SpecErrors::new(errors)),
+    }
+}
+
+fn label_location(field: Field) -> Location {
+    Location::Label(field.label().to_string())
+}
+
+/// A label that is not under our prefix but is one small typo away from
+/// one of our keys, e.g. `aerospike.cluser.replicas` or
+/// `aerospike-cluster.version`.
+fn misspelt_prefix(key: &str) -> Option<&'static str> {
+    if !key.to_ascii_lowercase().starts_with("aero") || key.starts_with(super::STATUS_PREFIX) {
+        return None;
+    }
+    let near = suggest(key, Field::ALL.iter().map(|f| f.label()))?;
+    // `suggest` ignores '.', '-' and case, so it also matches keys that
+    // differ only in those; both are typos worth naming.
+    Some(near)
+}
+
+fn known_keys() -> String {
+    Field::ALL
+        .iter()
+        .map(|f| f.label())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The labels that declare `spec`: exactly the fields it has.
+pub(crate) fn render(spec: &ClusterSpec) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut put = |field: Field, value: Option<String>| {
+        if let Some(value) = value {
+            labels.insert(field.label().to_string(), value);
+        }
+    };
+    put(Field::Replicas, Some(spec.replicas.to_string()));
+    put(Field::Version, Some(spec.version.clone()));
+    put(Field::Image, spec.image.clone());
+    put(Field::ConfigSecret, spec.config_secret.clone());
+    put(Field::ConfigTarget, spec.config_target.clone());
+    put(Field::Paused, spec.paused.map(|p| p.to_string()));
+    put(
+        Field::HeartbeatPort,
+        spec.heartbeat_port.map(|p| p.to_string()),
+    );
+    put(Field::ServicePort, spec.service_port.map(|p| p.to_string()));
+    put(Field::FabricPort, spec.fabric_port.map(|p| p.to_string()));
+    put(Field::Network, spec.network.clone());
+    put(Field::Edition, spec.edition.map(|e| e.as_str().to_string()));
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::SpecErrors;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn parse_pairs(pairs: &[(&str, &str)]) -> Result<Option<ClusterSpec>, SpecErrors> {
+        ClusterSpec::from_labels(&labels(pairs), Some("aerospike/aerospike-server:7.1.0.0"))
+    }
+
+    #[test]
+    fn unmanaged_services_are_none() {
+        assert_eq!(parse_pairs(&[]), Ok(None));
+        assert_eq!(
+            parse_pairs(&[
+                ("com.docker.stack.namespace", "aerospike"),
+                ("aerospike.status.phase", "Ready")
+            ]),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn minimal_spec() {
+        let spec = parse_pairs(&[
+            (REPLICAS, "3"),
+            ("aerospike.cluster.version", "7.1.0.0"),
+            ("other", "x"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(spec.replicas, 3);
+        assert_eq!(spec.image, None);
+        assert_eq!(
+            spec.to_labels(),
+            labels(&[(REPLICAS, "3"), ("aerospike.cluster.version", "7.1.0.0")])
+        );
+    }
+
+    #[test]
+    fn full_spec_round_trips() {
+        let pairs = labels(&[
+            (REPLICAS, "4"),
+            ("aerospike.cluster.version", "ee-7.1.0.0"),
+            (
+                "aerospike.cluster.image",
+                "aerospike/aerospike-server-enterprise",
+            ),
+            ("aerospike.cluster.config-secret", "aerospike.conf"),
+            (
+                "aerospike.cluster.config-target",
+                "/etc/aerospike/aerospike.conf",
+            ),
+            ("aerospike.cluster.paused", "false"),
+            ("aerospike.cluster.heartbeat-port", "3002"),
+            ("aerospike.cluster.service-port", "3000"),
+            ("aerospike.cluster.fabric-port", "3001"),
+            ("aerospike.cluster.network", "aerospike_net"),
+            ("aerospike.cluster.edition", "enterprise"),
+        ]);
+        let spec = ClusterSpec::from_labels(&pairs, None).unwrap().unwrap();
+        assert_eq!(spec.to_labels(), pairs);
+    }
+
+    #[test]
+    fn other_cluster_keys_without_replicas_are_an_error() {
+        let errors = parse_pairs(&[("aerospike.cluster.version", "7.1.0.0")]).unwrap_err();
+        assert_eq!(errors.errors().len(), 1, "{errors}");
+        assert!(
+            errors
+                .to_string()
+                .starts_with("aerospike.cluster.replicas: is required"),
+            "{errors}"
+        );
+
+        // Other problems are still reported alongside.
+        let errors = parse_pairs(&[("aerospike.cluster.version", "7 1")]).unwrap_err();
+        assert!(
+            errors.names(REPLICAS) && errors.names("aerospike.cluster.version"),
+            "{errors}"
+        );
+        assert_eq!(errors.errors().len(), 2, "{errors}");
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_near_one() {
+        let errors = parse_pairs(&[
+            (REPLICAS, "3"),
+            ("aerospike.cluster.version", "7.1.0.0"),
+            ("aerospike.cluster.replica", "3"),
+            ("aerospike.cluster.configSecret", "aerospike.conf"),
+            ("aerospike.cluster.owner", "me"),
+        ])
+        .unwrap_err();
+        let shown = errors.to_string();
+        assert!(shown.contains(r#"aerospike.cluster.replica: "3" is set on an unknown label; did you mean aerospike.cluster.replicas?"#), "{shown}");
+        assert!(
+            shown.contains("did you mean aerospike.cluster.config-secret?"),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"aerospike.cluster.owner: "me" is set on an unknown label; the known keys are aerospike.cluster.replicas, "#), "{shown}");
+    }
+
+    #[test]
+    fn misspelt_prefix_is_an_error_not_unmanaged() {
+        let errors = parse_pairs(&[("aerospike.cluser.replicas", "3")]).unwrap_err();
+        let shown = errors.to_string();
+        assert!(
+            shown.contains("did you mean aerospike.cluster.replicas?"),
+            "{shown}"
+        );
+        let errors = parse_pairs(&[("aerospike-cluster.version", "3")]).unwrap_err();
+        assert!(errors
+            .to_string()
+            .contains("did you mean aerospike.cluster.version?"));
+        // Unrelated aerospike labels are not ours to judge.
+        assert_eq!(parse_pairs(&[("aerospike.team", "storage")]), Ok(None));
+    }
+
+    #[test]
+    fn errors_are_in_label_order() {
+        let errors = parse_pairs(&[
+            ("aerospike.cluster.version", ""),
+            (REPLICAS, "0"),
+            ("aerospike.cluster.fabric-port", "x"),
+        ])
+        .unwrap_err();
+        let order: Vec<String> = errors
+            .errors()
+            .iter()
+            .map(|e| e.location.to_string())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                REPLICAS,
+                "aerospike.cluster.version",
+                "aerospike.cluster.fabric-port"
+            ]
+        );
+    }
+}

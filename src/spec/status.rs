@@ -1,0 +1,423 @@
+//! What the operator reports back: labels under `aerospike.status.`.
+//!
+//! The operator owns this prefix. It writes the labels on the cluster's
+//! service so that `docker service inspect` shows them next to the spec.
+//! Updating service-level labels bumps the service version but restarts no
+//! task, so writing status is safe; still, every write is a service update
+//! that wakes every watcher, so the controller writes only when
+//! [`ClusterStatus::would_change`] says the labels differ.
+//!
+//! Reading is tolerant: a status label someone mangled by hand reads as
+//! absent (the operator will overwrite it), and never makes the spec fail.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Serialize, Serializer};
+
+use super::FieldKind;
+
+/// Prefix of every status label.
+pub const STATUS_PREFIX: &str = "aerospike.status.";
+/// Where the cluster is in its life, see [`Phase`].
+pub const PHASE: &str = "aerospike.status.phase";
+/// Nodes ready out of desired, as `3/4`.
+pub const READY: &str = "aerospike.status.ready";
+/// A sentence for humans about the current phase.
+pub const MESSAGE: &str = "aerospike.status.message";
+/// The service `Version.Index` whose spec the operator last acted on.
+pub const OBSERVED_VERSION: &str = "aerospike.status.observed-version";
+/// The Aerospike cluster key (hex) the nodes agreed on.
+pub const CLUSTER_KEY: &str = "aerospike.status.cluster-key";
+
+/// Where a cluster is in its life, as the operator last saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum Phase {
+    /// Seen, not yet acted on.
+    Pending,
+    /// Changing the number of nodes.
+    Scaling,
+    /// Introducing nodes to each other (mesh tips) until they form one cluster.
+    Meshing,
+    /// Rolling nodes to a new version, one at a time.
+    Upgrading,
+    /// All desired nodes up and in one stable cluster.
+    Ready,
+    /// Running, but with fewer nodes or less integrity than desired.
+    Degraded,
+    /// `aerospike.cluster.paused=true`: the operator changes nothing.
+    Paused,
+    /// The operator cannot make progress; see the message.
+    Error,
+}
+
+impl Phase {
+    /// Every phase.
+    pub const ALL: [Phase; 8] = [
+        Phase::Pending,
+        Phase::Scaling,
+        Phase::Meshing,
+        Phase::Upgrading,
+        Phase::Ready,
+        Phase::Degraded,
+        Phase::Paused,
+        Phase::Error,
+    ];
+
+    /// The label spelling, e.g. `Ready`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Scaling => "Scaling",
+            Phase::Meshing => "Meshing",
+            Phase::Upgrading => "Upgrading",
+            Phase::Ready => "Ready",
+            Phase::Degraded => "Degraded",
+            Phase::Paused => "Paused",
+            Phase::Error => "Error",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Phase, String> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+                format!("is not a phase (one of {})", names.join(", "))
+            })
+    }
+}
+
+/// Ready nodes out of desired nodes, written `ready/desired` (`3/4`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyCount {
+    /// Nodes that are up and members of the cluster.
+    pub ready: u32,
+    /// Nodes the spec asks for.
+    pub desired: u32,
+}
+
+impl fmt::Display for ReadyCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ready, self.desired)
+    }
+}
+
+impl FromStr for ReadyCount {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ReadyCount, String> {
+        let digits = |part: &str| -> Option<u32> {
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            part.parse().ok()
+        };
+        s.split_once('/')
+            .and_then(|(ready, desired)| {
+                Some(ReadyCount {
+                    ready: digits(ready)?,
+                    desired: digits(desired)?,
+                })
+            })
+            .ok_or_else(|| "is not a ready count such as 3/4".to_string())
+    }
+}
+
+impl Serialize for ReadyCount {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl JsonSchema for ReadyCount {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ReadyCount".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Ready nodes out of desired nodes, e.g. `3/4`.",
+            "type": "string",
+            "pattern": "^[0-9]+/[0-9]+$"
+        })
+    }
+}
+
+/// The status of a cluster. Every field is optional: a cluster the
+/// operator has not reached yet has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterStatus {
+    /// Where the cluster is in its life.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// Ready nodes out of desired, e.g. `3/4`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<ReadyCount>,
+    /// A sentence for humans about the current phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The service `Version.Index` whose spec the operator last acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_version: Option<u64>,
+    /// The cluster key (hex) the Aerospike nodes agreed on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[0-9A-Fa-f]+$"))]
+    pub cluster_key: Option<String>,
+}
+
+/// One status field, by label and by YAML name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StatusField {
+    Phase,
+    Ready,
+    Message,
+    ObservedVersion,
+    ClusterKey,
+}
+
+impl StatusField {
+    /// Every status field.
+    pub const ALL: [StatusField; 5] = [
+        StatusField::Phase,
+        StatusField::Ready,
+        StatusField::Message,
+        StatusField::ObservedVersion,
+        StatusField::ClusterKey,
+    ];
+
+    /// The full label key.
+    pub fn label(self) -> &'static str {
+        match self {
+            StatusField::Phase => PHASE,
+            StatusField::Ready => READY,
+            StatusField::Message => MESSAGE,
+            StatusField::ObservedVersion => OBSERVED_VERSION,
+            StatusField::ClusterKey => CLUSTER_KEY,
+        }
+    }
+
+    /// The camelCase name under `status:` in the YAML document.
+    pub fn yaml_name(self) -> &'static str {
+        match self {
+            StatusField::Phase => "phase",
+            StatusField::Ready => "ready",
+            StatusField::Message => "message",
+            StatusField::ObservedVersion => "observedVersion",
+            StatusField::ClusterKey => "clusterKey",
+        }
+    }
+
+    /// The type its YAML value must have.
+    pub fn kind(self) -> FieldKind {
+        match self {
+            StatusField::ObservedVersion => FieldKind::Integer,
+            _ => FieldKind::String,
+        }
+    }
+}
+
+impl ClusterStatus {
+    /// Reads the status labels, ignoring any that do not parse.
+    pub fn from_labels<'a, I>(labels: I) -> ClusterStatus
+    where
+        I: IntoIterator<Item = (&'a String, &'a String)>,
+    {
+        let mut status = ClusterStatus::default();
+        for (key, value) in labels {
+            if let Some(field) = StatusField::ALL.into_iter().find(|f| f.label() == key) {
+                // A bad value reads as absent; the operator rewrites it.
+                let _ = status.set(field, value);
+            }
+        }
+        status
+    }
+
+    /// Sets one field from its text form; `Err` says what is wrong with it.
+    pub fn set(&mut self, field: StatusField, value: &str) -> Result<(), String> {
+        match field {
+            StatusField::Phase => self.phase = Some(value.parse()?),
+            StatusField::Ready => self.ready = Some(value.parse()?),
+            StatusField::Message => self.message = Some(value.to_string()),
+            StatusField::ObservedVersion => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err("is not a service version index (a whole number)".into());
+                }
+                self.observed_version = Some(
+                    value
+                        .parse()
+                        .map_err(|_| "is too large for a version index".to_string())?,
+                );
+            }
+            StatusField::ClusterKey => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err("is not a cluster key (hexadecimal digits)".into());
+                }
+                self.cluster_key = Some(value.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// The status as labels: one per field that is set.
+    pub fn to_labels(&self) -> BTreeMap<String, String> {
+        let fields = [
+            (PHASE, self.phase.map(|p| p.to_string())),
+            (READY, self.ready.map(|r| r.to_string())),
+            (MESSAGE, self.message.clone()),
+            (
+                OBSERVED_VERSION,
+                self.observed_version.map(|v| v.to_string()),
+            ),
+            (CLUSTER_KEY, self.cluster_key.clone()),
+        ];
+        fields
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.to_string(), value?)))
+            .collect()
+    }
+
+    /// Whether writing this status onto `labels` would change them: some
+    /// status label differs, is missing, or is there but no longer set.
+    pub fn would_change(&self, labels: &HashMap<String, String>) -> bool {
+        let current: BTreeMap<&str, &str> = labels
+            .iter()
+            .filter(|(key, _)| key.starts_with(STATUS_PREFIX))
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        let wanted = self.to_labels();
+        let wanted: BTreeMap<&str, &str> = wanted
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        current != wanted
+    }
+
+    /// Writes this status onto `labels`, replacing every `aerospike.status.*`
+    /// label and leaving all others alone. Returns whether anything changed.
+    pub fn apply_to(&self, labels: &mut HashMap<String, String>) -> bool {
+        if !self.would_change(labels) {
+            return false;
+        }
+        labels.retain(|key, _| !key.starts_with(STATUS_PREFIX));
+        labels.extend(self.to_labels());
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn full() -> ClusterStatus {
+        ClusterStatus {
+            phase: Some(Phase::Scaling),
+            ready: Some(ReadyCount {
+                ready: 3,
+                desired: 4,
+            }),
+            message: Some("adding node 4".into()),
+            observed_version: Some(1234),
+            cluster_key: Some("A1B2C3D4E5F6".into()),
+        }
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        let status = full();
+        let labels = status.to_labels();
+        assert_eq!(labels.get(READY).map(String::as_str), Some("3/4"));
+        assert_eq!(labels.get(PHASE).map(String::as_str), Some("Scaling"));
+        assert_eq!(
+            labels.get(OBSERVED_VERSION).map(String::as_str),
+            Some("1234")
+        );
+        assert_eq!(ClusterStatus::from_labels(&labels), status);
+        assert_eq!(ClusterStatus::default().to_labels(), BTreeMap::new());
+        for phase in Phase::ALL {
+            assert_eq!(phase.as_str().parse(), Ok(phase));
+        }
+    }
+
+    #[test]
+    fn bad_status_labels_read_as_absent() {
+        let labels = map(&[
+            (PHASE, "Running"),
+            (READY, "3 of 4"),
+            (MESSAGE, "hello"),
+            (OBSERVED_VERSION, "-1"),
+            (CLUSTER_KEY, "not hex"),
+        ]);
+        let status = ClusterStatus::from_labels(&labels);
+        assert_eq!(
+            status,
+            ClusterStatus {
+                message: Some("hello".into()),
+                ..Default::default()
+            }
+        );
+        for bad in ["3", "/4", "3/", "3/4/5", "-1/4", "+3/4", "99999999999/1"] {
+            assert!(bad.parse::<ReadyCount>().is_err(), "{bad}");
+        }
+        assert!("ready"
+            .parse::<Phase>()
+            .unwrap_err()
+            .contains("Pending, Scaling"));
+    }
+
+    #[test]
+    fn writes_only_on_change() {
+        let status = full();
+        let mut labels = map(&[
+            ("aerospike.cluster.replicas", "4"),
+            (PHASE, "Pending"),
+            ("aerospike.status.stale", "x"),
+        ]);
+        assert!(status.would_change(&labels));
+        assert!(status.apply_to(&mut labels));
+        assert_eq!(
+            labels.get("aerospike.cluster.replicas").map(String::as_str),
+            Some("4")
+        );
+        assert!(!labels.contains_key("aerospike.status.stale"));
+        assert_eq!(ClusterStatus::from_labels(&labels), status);
+        assert!(!status.would_change(&labels));
+        assert!(!status.apply_to(&mut labels));
+
+        // Clearing a field is a change too.
+        let cleared = ClusterStatus {
+            message: None,
+            ..full()
+        };
+        assert!(cleared.would_change(&labels));
+        assert!(cleared.apply_to(&mut labels));
+        assert!(!labels.contains_key(MESSAGE));
+    }
+
+    #[test]
+    fn serialises_ready_as_text() {
+        let json = serde_json::to_value(full()).unwrap();
+        assert_eq!(json["ready"], "3/4");
+        assert_eq!(json["observedVersion"], 1234);
+        assert_eq!(json["phase"], "Scaling");
+    }
+}

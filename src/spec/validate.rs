@@ -1,0 +1,740 @@
+//! The validation rules of a cluster spec, and the errors they report.
+//!
+//! Labels and YAML documents both arrive here as text per [`Field`], so one
+//! set of rules serves both; only the [`Location`] an error points at
+//! differs. Every problem is collected rather than stopping at the first,
+//! because a user fixing a spec wants the whole list at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::names;
+use super::{ClusterSpec, Edition, Field, COMMUNITY_MAX_REPLICAS, MAX_REPLICAS};
+
+/// Where a problem is: a service label, or a field of a YAML document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A service label key, e.g. `aerospike.cluster.replicas`.
+    Label(String),
+    /// A field of a YAML document, e.g. `spec.replicas`, with the label it
+    /// maps to when there is one.
+    Field {
+        /// Dotted path from the document root.
+        path: String,
+        /// The service label this field becomes, if any.
+        label: Option<String>,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Label(key) => f.write_str(key),
+            Location::Field {
+                path,
+                label: Some(label),
+            } => write!(f, "{path} (label {label})"),
+            Location::Field { path, label: None } => f.write_str(path),
+        }
+    }
+}
+
+/// One thing wrong with a spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The label or YAML field at fault.
+    pub location: Location,
+    /// The offending value as written, if there was one.
+    pub value: Option<String>,
+    /// What is wrong, phrased to follow the quoted value.
+    pub problem: String,
+}
+
+/// Values longer than this are cut in messages: a label can hold kilobytes.
+const MAX_SHOWN_VALUE: usize = 80;
+
+impl SpecError {
+    /// Whether this error points at `name`: a label key, or a YAML path.
+    pub fn names(&self, name: &str) -> bool {
+        match &self.location {
+            Location::Label(key) => key == name,
+            Location::Field { path, label } => path == name || label.as_deref() == Some(name),
+        }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.location)?;
+        if let Some(value) = &self.value {
+            if value.chars().count() > MAX_SHOWN_VALUE {
+                let cut: String = value.chars().take(MAX_SHOWN_VALUE).collect();
+                write!(f, "{:?}... ", cut)?;
+            } else {
+                write!(f, "{value:?} ")?;
+            }
+        }
+        f.write_str(&self.problem)
+    }
+}
+
+/// Every problem found in one spec; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecErrors(Vec<SpecError>);
+
+impl SpecErrors {
+    /// Wraps a list of errors. Callers only build one when something is
+    /// wrong; an empty list would claim failure without saying why.
+    pub(crate) fn new(errors: Vec<SpecError>) -> SpecErrors {
+        debug_assert!(!errors.is_empty(), "SpecErrors built from no errors");
+        SpecErrors(errors)
+    }
+
+    /// The errors, in the order they were found.
+    pub fn errors(&self) -> &[SpecError] {
+        &self.0
+    }
+
+    /// Whether any error points at `name` (a label key or a YAML path).
+    pub fn names(&self, name: &str) -> bool {
+        self.0.iter().any(|e| e.names(name))
+    }
+}
+
+impl fmt::Display for SpecErrors {
+    /// One error per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
+impl IntoIterator for SpecErrors {
+    type Item = SpecError;
+    type IntoIter = std::vec::IntoIter<SpecError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// Builds a [`ClusterSpec`] from the text of each field that was given.
+///
+/// `unreadable` lists fields that were given but could not even be turned
+/// into text (a YAML list, say) and were reported already: they are
+/// neither "missing" nor checked against other fields. `at` says where
+/// each field lives (label or YAML path) for error messages;
+/// `current_image` is the service's image, which decides the default
+/// repository and hence the inferred edition. Problems are pushed onto
+/// `errors`; a spec comes back only when none were found here.
+pub(crate) fn build_spec(
+    raw: &BTreeMap<Field, String>,
+    unreadable: &BTreeSet<Field>,
+    current_image: Option<&str>,
+    at: &dyn Fn(Field) -> Location,
+    errors: &mut Vec<SpecError>,
+) -> Option<ClusterSpec> {
+    let before = errors.len();
+    let mut fail = |field: Field, value: Option<&str>, problem: String| {
+        errors.push(SpecError {
+            location: at(field),
+            value: value.map(str::to_string),
+            problem,
+        });
+    };
+
+    let replicas = match raw.get(&Field::Replicas) {
+        None if unreadable.contains(&Field::Replicas) => None,
+        None => {
+            fail(
+                Field::Replicas,
+                None,
+                "is required: it gives the number of Aerospike nodes (1 to 256), and only a service that has it is managed".into(),
+            );
+            None
+        }
+        Some(v) => parse_replicas(v)
+            .map_err(|p| fail(Field::Replicas, Some(v), p))
+            .ok(),
+    };
+
+    let version = match raw.get(&Field::Version) {
+        None if unreadable.contains(&Field::Version) => None,
+        None => {
+            fail(
+                Field::Version,
+                None,
+                "is required: it gives the server version, used as the image tag (e.g. 7.1.0.0)"
+                    .into(),
+            );
+            None
+        }
+        Some(v) => names::check_tag(v)
+            .map_err(|p| fail(Field::Version, Some(v), p))
+            .ok()
+            .map(|_| v.clone()),
+    };
+
+    // Each optional field: None when absent, Some(parsed) when valid; an
+    // invalid one records its error and is treated as absent below.
+    let mut optional = |field: Field, check: &dyn Fn(&str) -> Result<(), String>| {
+        raw.get(&field).and_then(|v| {
+            check(v)
+                .map_err(|p| fail(field, Some(v), p))
+                .ok()
+                .map(|_| v.clone())
+        })
+    };
+    let image = optional(Field::Image, &names::check_repository);
+    let config_secret = optional(Field::ConfigSecret, &names::check_secret_name);
+    let config_target = optional(Field::ConfigTarget, &check_absolute_path);
+    let paused = optional(Field::Paused, &|v| parse_bool(v).map(|_| ()));
+    let heartbeat = optional(Field::HeartbeatPort, &|v| parse_port(v).map(|_| ()));
+    let service = optional(Field::ServicePort, &|v| parse_port(v).map(|_| ()));
+    let fabric = optional(Field::FabricPort, &|v| parse_port(v).map(|_| ()));
+    let network = optional(Field::Network, &names::check_network_name);
+    let edition = optional(Field::Edition, &|v| parse_edition(v).map(|_| ()));
+
+    // The checks above passed, so these parses cannot fail; `ok()` keeps
+    // that assumption from turning into a panic.
+    let paused = paused.and_then(|v| parse_bool(&v).ok());
+    let edition = edition.and_then(|v| parse_edition(&v).ok());
+    let heartbeat_port = heartbeat.and_then(|v| parse_port(&v).ok());
+    let service_port = service.and_then(|v| parse_port(&v).ok());
+    let fabric_port = fabric.and_then(|v| parse_port(&v).ok());
+
+    // Compare ports only when every given one is valid: a collision with
+    // a port that is wrong anyway would be noise.
+    let port_fields = [Field::ServicePort, Field::FabricPort, Field::HeartbeatPort];
+    let given_ports = port_fields
+        .iter()
+        .filter(|f| raw.contains_key(f) || unreadable.contains(f))
+        .count();
+    let valid_ports = [service_port, fabric_port, heartbeat_port]
+        .iter()
+        .flatten()
+        .count();
+    if given_ports == valid_ports {
+        check_ports_distinct(
+            [
+                (
+                    Field::ServicePort,
+                    service_port,
+                    super::DEFAULT_SERVICE_PORT,
+                ),
+                (Field::FabricPort, fabric_port, super::DEFAULT_FABRIC_PORT),
+                (
+                    Field::HeartbeatPort,
+                    heartbeat_port,
+                    super::DEFAULT_HEARTBEAT_PORT,
+                ),
+            ],
+            raw,
+            &mut fail,
+        );
+    }
+
+    if replicas.is_some_and(|r| r > COMMUNITY_MAX_REPLICAS) {
+        let repository = match &image {
+            Some(image) => image.clone(),
+            None => current_image
+                .filter(|c| !c.is_empty())
+                .map_or(super::DEFAULT_REPOSITORY, names::repository_of)
+                .to_string(),
+        };
+        let inferred = Edition::infer(&repository, version.as_deref().unwrap_or(""));
+        let why = match edition {
+            Some(Edition::Community) => "the spec says edition community".to_string(),
+            Some(Edition::Enterprise) => String::new(),
+            None => format!(
+                "the edition is inferred from the image {repository}:{}; set {}=enterprise if it is an Enterprise image",
+                version.as_deref().unwrap_or("?"),
+                super::EDITION
+            ),
+        };
+        if edition.unwrap_or(inferred) == Edition::Community {
+            fail(
+                Field::Replicas,
+                raw.get(&Field::Replicas).map(String::as_str),
+                format!(
+                    "is more than {COMMUNITY_MAX_REPLICAS}: Community Edition caps a cluster at {COMMUNITY_MAX_REPLICAS} nodes ({why})"
+                ),
+            );
+        }
+    }
+
+    if errors.len() > before {
+        return None;
+    }
+    Some(ClusterSpec {
+        replicas: replicas?,
+        version: version?,
+        image,
+        config_secret,
+        config_target,
+        paused,
+        heartbeat_port,
+        service_port,
+        fabric_port,
+        network,
+        edition,
+    })
+}
+
+/// The service, fabric and heartbeat ports must all differ (defaults
+/// included): Aerospike binds each one separately and will not start if
+/// two collide. The error goes to a port the user set, not a default.
+fn check_ports_distinct(
+    ports: [(Field, Option<u16>, u16); 3],
+    raw: &BTreeMap<Field, String>,
+    fail: &mut dyn FnMut(Field, Option<&str>, String),
+) {
+    for i in 0..ports.len() {
+        for j in (i + 1)..ports.len() {
+            let (a, a_set, a_default) = ports[i];
+            let (b, b_set, b_default) = ports[j];
+            let (a_port, b_port) = (a_set.unwrap_or(a_default), b_set.unwrap_or(b_default));
+            if a_port != b_port {
+                continue;
+            }
+            // Blame the one the user wrote; when both were, the later one.
+            let (blamed, other, other_set) = if b_set.is_some() {
+                (b, a, a_set)
+            } else {
+                (a, b, b_set)
+            };
+            let other_desc = if other_set.is_some() {
+                other.label().to_string()
+            } else {
+                format!("the default of {}", other.label())
+            };
+            fail(
+                blamed,
+                raw.get(&blamed).map(String::as_str),
+                format!("is the same port as {other_desc}; the service, fabric and heartbeat ports must all differ"),
+            );
+        }
+    }
+}
+
+/// Replicas: a whole number from 1 to [`MAX_REPLICAS`].
+fn parse_replicas(value: &str) -> Result<u16, String> {
+    let n = whole_number(value)?;
+    if n < 1 {
+        return Err("must be at least 1".into());
+    }
+    if n > i64::from(MAX_REPLICAS) {
+        return Err(format!(
+            "is more than {MAX_REPLICAS}, the most nodes an Aerospike cluster can have"
+        ));
+    }
+    u16::try_from(n).map_err(|_| "is out of range".to_string())
+}
+
+/// A TCP port: a whole number from 1 to 65535.
+fn parse_port(value: &str) -> Result<u16, String> {
+    let n = whole_number(value)?;
+    match u16::try_from(n) {
+        Ok(port) if port >= 1 => Ok(port),
+        _ => Err("is not a port number: it must be from 1 to 65535".into()),
+    }
+}
+
+/// Parses `-?[0-9]+`, saturating on overflow so that a huge number is
+/// reported as out of range rather than as "not a number".
+fn whole_number(value: &str) -> Result<i64, String> {
+    if value.is_empty() {
+        return Err("is empty; give a whole number".into());
+    }
+    let (negative, digits) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        let hint = if value.trim() != value {
+            " (remove the surrounding spaces)"
+        } else {
+            ""
+        };
+        return Err(format!("is not a whole number{hint}"));
+    }
+    let magnitude = digits.parse::<i64>().unwrap_or(i64::MAX);
+    Ok(if negative { -magnitude } else { magnitude })
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".into()),
+    }
+}
+
+fn parse_edition(value: &str) -> Result<Edition, String> {
+    match value {
+        "community" => Ok(Edition::Community),
+        "enterprise" => Ok(Edition::Enterprise),
+        _ => Err("must be community or enterprise".into()),
+    }
+}
+
+/// The config target must be an absolute path inside the container; swarm
+/// mounts secrets only at absolute paths.
+fn check_absolute_path(value: &str) -> Result<(), String> {
+    if !value.starts_with('/') {
+        return Err("is not an absolute path (it must start with '/')".into());
+    }
+    if value.ends_with('/') {
+        return Err("names a directory; give the path of the file itself".into());
+    }
+    if value.split('/').any(|part| part == "..") {
+        return Err("may not contain '..'".into());
+    }
+    if value.chars().any(char::is_control) {
+        return Err("contains a control character".into());
+    }
+    Ok(())
+}
+
+/// The candidate closest to `unknown`, if one is close enough to be a
+/// likely typo. Case, `-`, `_` and `.` are ignored first, so that
+/// `configSecret` suggests `config-secret`.
+pub(crate) fn suggest<'a>(
+    unknown: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let normalise = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| !matches!(c, '-' | '_' | '.'))
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = normalise(unknown);
+    // Allow about one edit per four characters, at least one, at most three.
+    let budget = (wanted.len() / 4).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&wanted, &normalise(c)), c))
+        .filter(|(d, _)| *d <= budget)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label_at(field: Field) -> Location {
+        Location::Label(field.label().to_string())
+    }
+
+    fn build(
+        pairs: &[(Field, &str)],
+        current_image: Option<&str>,
+    ) -> Result<ClusterSpec, Vec<SpecError>> {
+        let raw = pairs.iter().map(|(f, v)| (*f, v.to_string())).collect();
+        let mut errors = Vec::new();
+        build_spec(
+            &raw,
+            &BTreeSet::new(),
+            current_image,
+            &label_at,
+            &mut errors,
+        )
+        .ok_or(errors)
+    }
+
+    fn messages(errors: &[SpecError]) -> Vec<String> {
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn replicas_rules() {
+        for (value, expected) in [
+            (
+                "abc",
+                r#"aerospike.cluster.replicas: "abc" is not a whole number"#,
+            ),
+            ("0", r#"aerospike.cluster.replicas: "0" must be at least 1"#),
+            (
+                "-3",
+                r#"aerospike.cluster.replicas: "-3" must be at least 1"#,
+            ),
+            (
+                "2.5",
+                r#"aerospike.cluster.replicas: "2.5" is not a whole number"#,
+            ),
+            (
+                " 3",
+                r#"aerospike.cluster.replicas: " 3" is not a whole number (remove the surrounding spaces)"#,
+            ),
+            (
+                "257",
+                r#"aerospike.cluster.replicas: "257" is more than 256, the most nodes an Aerospike cluster can have"#,
+            ),
+            ("99999999999999999999999", "is more than 256"),
+        ] {
+            let errors = build(
+                &[(Field::Replicas, value), (Field::Version, "ee-7.1.0.0")],
+                None,
+            )
+            .unwrap_err();
+            let shown = messages(&errors);
+            assert_eq!(shown.len(), 1, "{shown:?}");
+            assert!(shown[0].contains(expected), "{value}: {shown:?}");
+        }
+        assert_eq!(
+            build(&[(Field::Replicas, "256"), (Field::Version, "ee-7")], None)
+                .unwrap()
+                .replicas,
+            256
+        );
+        assert_eq!(
+            build(&[(Field::Replicas, "1"), (Field::Version, "7")], None)
+                .unwrap()
+                .replicas,
+            1
+        );
+    }
+
+    #[test]
+    fn community_edition_caps_at_eight() {
+        assert!(build(&[(Field::Replicas, "8"), (Field::Version, "7.1.0.0")], None).is_ok());
+        let errors =
+            build(&[(Field::Replicas, "9"), (Field::Version, "7.1.0.0")], None).unwrap_err();
+        let shown = messages(&errors).join("\n");
+        assert!(shown.starts_with(r#"aerospike.cluster.replicas: "9" is more than 8: Community Edition caps a cluster at 8 nodes"#), "{shown}");
+        assert!(
+            shown.contains("aerospike/aerospike-server:7.1.0.0"),
+            "{shown}"
+        );
+
+        // Enterprise, by tag, repository, current image or declaration.
+        assert!(build(
+            &[(Field::Replicas, "9"), (Field::Version, "ee-7.1.0.0")],
+            None
+        )
+        .is_ok());
+        assert!(build(
+            &[
+                (Field::Replicas, "9"),
+                (Field::Version, "7.1.0.0"),
+                (Field::Image, "aerospike/aerospike-server-enterprise")
+            ],
+            None
+        )
+        .is_ok());
+        assert!(build(
+            &[(Field::Replicas, "9"), (Field::Version, "7.1.0.0")],
+            Some("aerospike/aerospike-server-enterprise:7.0.0.0@sha256:00")
+        )
+        .is_ok());
+        assert!(build(
+            &[
+                (Field::Replicas, "9"),
+                (Field::Version, "7.1.0.0"),
+                (Field::Edition, "enterprise")
+            ],
+            None
+        )
+        .is_ok());
+        // A declared community edition wins over an enterprise-looking tag.
+        let errors = build(
+            &[
+                (Field::Replicas, "9"),
+                (Field::Version, "ee-7"),
+                (Field::Edition, "community"),
+            ],
+            None,
+        )
+        .unwrap_err();
+        assert!(messages(&errors)[0].contains("the spec says edition community"));
+    }
+
+    #[test]
+    fn required_fields_and_all_errors_at_once() {
+        let errors = build(
+            &[
+                (Field::HeartbeatPort, "0"),
+                (Field::Paused, "yes"),
+                (Field::Image, "a/b:7"),
+            ],
+            None,
+        )
+        .unwrap_err();
+        let shown = messages(&errors);
+        for expected in [
+            "aerospike.cluster.replicas: is required",
+            "aerospike.cluster.version: is required",
+            r#"aerospike.cluster.heartbeat-port: "0" is not a port number"#,
+            r#"aerospike.cluster.paused: "yes" must be true or false"#,
+            r#"aerospike.cluster.image: "a/b:7" contains a tag"#,
+        ] {
+            assert!(
+                shown.iter().any(|s| s.starts_with(expected)),
+                "missing {expected:?} in {shown:?}"
+            );
+        }
+        assert_eq!(shown.len(), 5, "{shown:?}");
+    }
+
+    #[test]
+    fn optional_fields() {
+        let ok = build(
+            &[
+                (Field::Replicas, "3"),
+                (Field::Version, "7.1.0.0"),
+                (Field::Image, "localhost:5000/aerospike"),
+                (Field::ConfigSecret, "aerospike.conf"),
+                (Field::ConfigTarget, "/etc/aerospike/aerospike.conf"),
+                (Field::Paused, "true"),
+                (Field::HeartbeatPort, "4002"),
+                (Field::ServicePort, "4000"),
+                (Field::FabricPort, "4001"),
+                (Field::Network, "aerospike_net"),
+                (Field::Edition, "community"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert!(ok.paused());
+        assert_eq!(
+            (ok.service_port(), ok.fabric_port(), ok.heartbeat_port()),
+            (4000, 4001, 4002)
+        );
+        assert_eq!(ok.config_target(), "/etc/aerospike/aerospike.conf");
+
+        for (field, bad) in [
+            (Field::ConfigTarget, "run/secrets/x"),
+            (Field::ConfigTarget, "/run/secrets/"),
+            (Field::ConfigTarget, "/run/../etc/passwd"),
+            (Field::ConfigSecret, "-x"),
+            (Field::Network, ""),
+            (Field::Edition, "Enterprise"),
+            (Field::Paused, "TRUE"),
+            (Field::ServicePort, "65536"),
+            (Field::FabricPort, "port"),
+            (Field::Version, ""),
+            (Field::Version, "7.1 0"),
+            (Field::Image, ""),
+        ] {
+            let errors = build(
+                &[(Field::Replicas, "3"), (Field::Version, "7"), (field, bad)],
+                None,
+            )
+            .unwrap_err();
+            assert_eq!(errors.len(), 1, "{field:?}={bad:?}: {errors:?}");
+            assert!(errors[0].names(field.label()), "{errors:?}");
+            assert_eq!(errors[0].value.as_deref(), Some(bad));
+        }
+    }
+
+    #[test]
+    fn ports_must_differ() {
+        let errors = build(
+            &[
+                (Field::Replicas, "3"),
+                (Field::Version, "7"),
+                (Field::HeartbeatPort, "3000"),
+            ],
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            messages(&errors),
+            [
+                r#"aerospike.cluster.heartbeat-port: "3000" is the same port as the default of aerospike.cluster.service-port; the service, fabric and heartbeat ports must all differ"#
+            ]
+        );
+        let errors = build(
+            &[
+                (Field::Replicas, "3"),
+                (Field::Version, "7"),
+                (Field::ServicePort, "5000"),
+                (Field::FabricPort, "5000"),
+            ],
+            None,
+        )
+        .unwrap_err();
+        assert!(errors[0].names(super::super::FABRIC_PORT));
+        assert!(errors[0]
+            .problem
+            .contains("aerospike.cluster.service-port;"));
+        // Swapping two defaults around is fine.
+        assert!(build(
+            &[
+                (Field::Replicas, "3"),
+                (Field::Version, "7"),
+                (Field::ServicePort, "3001"),
+                (Field::FabricPort, "3000")
+            ],
+            None
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let long = "x".repeat(500);
+        let errors = build(&[(Field::Replicas, &long), (Field::Version, "7")], None).unwrap_err();
+        let shown = errors[0].to_string();
+        assert!(shown.len() < 200, "{shown}");
+        assert!(
+            shown.contains("...\" is not") || shown.contains("\"... is not"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn suggestions() {
+        let keys = [
+            "replicas",
+            "version",
+            "config-secret",
+            "heartbeat-port",
+            "image",
+        ];
+        assert_eq!(suggest("replica", keys), Some("replicas"));
+        assert_eq!(suggest("replcias", keys), Some("replicas"));
+        assert_eq!(suggest("configSecret", keys), Some("config-secret"));
+        assert_eq!(suggest("config_secret", keys), Some("config-secret"));
+        assert_eq!(suggest("hearbeat-port", keys), Some("heartbeat-port"));
+        assert_eq!(suggest("imag", keys), Some("image"));
+        assert_eq!(suggest("owner", keys), None);
+        assert_eq!(suggest("", keys), None);
+    }
+
+    #[test]
+    fn edit_distances() {
+        let d = |a: &str, b: &str| {
+            edit_distance(
+                &a.chars().collect::<Vec<_>>(),
+                &b.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(d("", ""), 0);
+        assert_eq!(d("kitten", "sitting"), 3);
+        assert_eq!(d("abc", ""), 3);
+        assert_eq!(d("flaw", "lawn"), 2);
+    }
+}

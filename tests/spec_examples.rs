@@ -40,7 +40,10 @@ fn yaml_examples() -> Vec<PathBuf> {
 #[test]
 fn every_yaml_example_validates_as_its_comments_say() {
     let files = yaml_examples();
-    assert!(files.len() >= 3, "expected the valid and invalid examples, found {files:?}");
+    assert!(
+        files.len() >= 3,
+        "expected the valid and invalid examples, found {files:?}"
+    );
     for path in files {
         let text = read(&path);
         let expected = expected_errors(&text);
@@ -52,9 +55,17 @@ fn every_yaml_example_validates_as_its_comments_say() {
                 document.spec
             ),
             Err(errors) => {
-                assert!(!expected.is_empty(), "{} should be valid:\n{errors}", path.display());
+                assert!(
+                    !expected.is_empty(),
+                    "{} should be valid:\n{errors}",
+                    path.display()
+                );
                 for name in &expected {
-                    assert!(errors.names(name), "{}: no error names {name}:\n{errors}", path.display());
+                    assert!(
+                        errors.names(name),
+                        "{}: no error names {name}:\n{errors}",
+                        path.display()
+                    );
                 }
                 assert_eq!(
                     errors.errors().len(),
@@ -69,11 +80,18 @@ fn every_yaml_example_validates_as_its_comments_say() {
 
 #[test]
 fn cluster_example_is_the_three_node_recipe() {
-    let document = ClusterDocument::from_yaml(&read(&example("cluster.yaml")), None).expect("cluster.yaml is valid");
+    let document = ClusterDocument::from_yaml(&read(&example("cluster.yaml")), None)
+        .expect("cluster.yaml is valid");
     assert_eq!(document.metadata.name, "aerospikedb");
     assert_eq!(document.spec.replicas, 3);
-    assert_eq!(document.spec.image_reference(None), "aerospike/aerospike-server:7.1.0.0");
-    assert_eq!(document.spec.config_secret.as_deref(), Some("aerospike.conf"));
+    assert_eq!(
+        document.spec.image_reference(None),
+        "aerospike/aerospike-server:7.1.0.0"
+    );
+    assert_eq!(
+        document.spec.config_secret.as_deref(),
+        Some("aerospike.conf")
+    );
 }
 
 fn stack_service() -> serde_norway::Value {
@@ -86,7 +104,8 @@ fn stack_service() -> serde_norway::Value {
 fn stack_file_declares_a_valid_cluster_in_service_labels() {
     let service = stack_service();
     let labels: std::collections::BTreeMap<String, String> =
-        serde_norway::from_value(service["deploy"]["labels"].clone()).expect("deploy.labels is a map of strings");
+        serde_norway::from_value(service["deploy"]["labels"].clone())
+            .expect("deploy.labels is a map of strings");
     let image = service["image"].as_str();
     assert_eq!(image, Some("aerospike/aerospike-server:7.1.0.0"));
     let spec: ClusterSpec = ClusterSpec::from_labels(&labels, image)
@@ -94,19 +113,32 @@ fn stack_file_declares_a_valid_cluster_in_service_labels() {
         .expect("stack.yml's service is managed");
 
     // The recipe's own settings agree with the labels.
-    assert_eq!(service["deploy"]["replicas"].as_u64(), Some(u64::from(spec.replicas)));
+    assert_eq!(
+        service["deploy"]["replicas"].as_u64(),
+        Some(u64::from(spec.replicas))
+    );
     assert_eq!(service["deploy"]["endpoint_mode"].as_str(), Some("dnsrr"));
     let command: Vec<&str> = service["command"]
         .as_sequence()
         .map(|c| c.iter().filter_map(|v| v.as_str()).collect())
         .unwrap_or_default();
     assert_eq!(command, ["--config-file", spec.config_target()]);
-    let secret = spec.config_secret.as_deref().expect("stack.yml names the config secret");
-    let stack: serde_norway::Value = serde_norway::from_str(&read(&example("stack.yml"))).expect("YAML");
+    let secret = spec
+        .config_secret
+        .as_deref()
+        .expect("stack.yml names the config secret");
+    let stack: serde_norway::Value =
+        serde_norway::from_str(&read(&example("stack.yml"))).expect("YAML");
     assert_eq!(stack["secrets"][secret]["name"].as_str(), Some(secret));
-    assert_eq!(stack["networks"]["aerospike"]["attachable"].as_bool(), Some(true));
+    assert_eq!(
+        stack["networks"]["aerospike"]["attachable"].as_bool(),
+        Some(true)
+    );
     // Container labels would be ignored by the operator: none may hold the spec.
-    assert!(service.get("labels").is_none(), "stack.yml puts the spec in container labels");
+    assert!(
+        service.get("labels").is_none(),
+        "stack.yml puts the spec in container labels"
+    );
 }
 
 #[test]
@@ -114,7 +146,13 @@ fn example_config_matches_the_spec_defaults() {
     let conf = read(&example("aerospike.conf"));
     let words: Vec<Vec<&str>> = conf
         .lines()
-        .map(|line| line.split('#').next().unwrap_or("").split_whitespace().collect())
+        .map(|line| {
+            line.split('#')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect()
+        })
         .collect();
     let has = |wanted: &[&str]| words.iter().any(|w| w == wanted);
     assert!(has(&["mode", "mesh"]));
@@ -122,13 +160,16 @@ fn example_config_matches_the_spec_defaults() {
     assert!(has(&["interval", "150"]) && has(&["timeout", "10"]));
     assert!(has(&["replication-factor", "2"]));
     assert!(
-        !words.iter().any(|w| w.first() == Some(&"mesh-seed-address-port")),
+        !words
+            .iter()
+            .any(|w| w.first() == Some(&"mesh-seed-address-port")),
         "the operator tips nodes; the config has no seeds"
     );
 }
 
 fn checked_in_schema() -> serde_json::Value {
-    serde_json::from_str(&read(&specs_dir().join("aerospikecluster.schema.json"))).expect("schema is JSON")
+    serde_json::from_str(&read(&specs_dir().join("aerospikecluster.schema.json")))
+        .expect("schema is JSON")
 }
 
 #[test]
@@ -138,8 +179,14 @@ fn examples_agree_with_the_json_schema() {
         serde_norway::from_str(&read(&example(name))).expect("example is YAML")
     };
     let cluster = as_json("cluster.yaml");
-    let problems: Vec<String> = validator.iter_errors(&cluster).map(|e| e.to_string()).collect();
-    assert!(problems.is_empty(), "cluster.yaml fails the schema: {problems:?}");
+    let problems: Vec<String> = validator
+        .iter_errors(&cluster)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "cluster.yaml fails the schema: {problems:?}"
+    );
     // The schema has teeth too: it rejects the structural mistakes.
     assert!(!validator.is_valid(&as_json("invalid-replicas.yaml")));
     assert!(!validator.is_valid(&as_json("invalid-typos.yaml")));
@@ -149,7 +196,10 @@ fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
         .args(args)
         // Never reach a real daemon from a test.
-        .env("DOCKER_HOST", "unix:///nonexistent/aerospike-swarm-operator-test.sock")
+        .env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/aerospike-swarm-operator-test.sock",
+        )
         .output()
         .expect("the binary runs")
 }
@@ -160,7 +210,10 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn cli_validate_accepts_the_valid_example() {
-    let out = run(&["validate", example("cluster.yaml").to_str().expect("UTF-8 path")]);
+    let out = run(&[
+        "validate",
+        example("cluster.yaml").to_str().expect("UTF-8 path"),
+    ]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
@@ -171,19 +224,32 @@ fn cli_validate_accepts_the_valid_example() {
 
 #[test]
 fn cli_validate_lists_every_error_and_exits_1() {
-    let out = run(&["validate", example("invalid-typos.yaml").to_str().expect("UTF-8 path")]);
+    let out = run(&[
+        "validate",
+        example("invalid-typos.yaml").to_str().expect("UTF-8 path"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 4, "{stderr}");
-    assert!(lines[0].starts_with("spec.configSecrets: is not a known field; did you mean configSecret?"), "{stderr}");
+    assert!(
+        lines[0]
+            .starts_with("spec.configSecrets: is not a known field; did you mean configSecret?"),
+        "{stderr}"
+    );
     assert!(stderr.contains("spec.image (label aerospike.cluster.image): \"aerospike/aerospike-server:7.1.0.0\" contains a tag"));
     assert!(stderr.contains("aerospike.cluster.heartbeat-port"));
     assert!(lines[3].ends_with("has 3 errors"), "{stderr}");
 
-    let out = run(&["validate", example("invalid-replicas.yaml").to_str().expect("UTF-8 path")]);
+    let out = run(&[
+        "validate",
+        example("invalid-replicas.yaml")
+            .to_str()
+            .expect("UTF-8 path"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("spec.replicas (label aerospike.cluster.replicas): \"0\" must be at least 1"));
+    assert!(text(&out.stderr)
+        .contains("spec.replicas (label aerospike.cluster.replicas): \"0\" must be at least 1"));
     assert_eq!(text(&out.stdout), "");
 }
 
@@ -191,16 +257,28 @@ fn cli_validate_lists_every_error_and_exits_1() {
 fn cli_validate_exits_2_when_it_cannot_check() {
     let out = run(&["validate", "/nonexistent/cluster.yaml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("error: cannot read /nonexistent/cluster.yaml:"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("error: cannot read /nonexistent/cluster.yaml:"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = run(&["validate", "--service", "aerospikedb"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.starts_with("error: cannot reach Docker at unix:///nonexistent/"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot reach Docker at unix:///nonexistent/"),
+        "{stderr}"
+    );
 
     // Usage errors: neither or both of FILE and --service.
     assert_eq!(run(&["validate"]).status.code(), Some(2));
-    assert_eq!(run(&["validate", "x.yaml", "--service", "db"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["validate", "x.yaml", "--service", "db"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -208,6 +286,7 @@ fn cli_schema_prints_the_checked_in_schema() {
     let out = run(&["schema"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), schema::json_schema_text());
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("schema output is JSON");
+    let printed: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("schema output is JSON");
     assert_eq!(printed, checked_in_schema());
 }

@@ -29,13 +29,23 @@ pub enum Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::Label(key) => f.write_str(key),
+            Location::Label(key) => f.write_str(&printable(key)),
             Location::Field {
                 path,
                 label: Some(label),
-            } => write!(f, "{path} (label {label})"),
-            Location::Field { path, label: None } => f.write_str(path),
+            } => write!(f, "{} (label {})", printable(path), printable(label)),
+            Location::Field { path, label: None } => f.write_str(&printable(path)),
         }
+    }
+}
+
+/// A name as is, or quoted and escaped when it holds control characters:
+/// a label key with a newline must not split an error across lines.
+fn printable(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.chars().any(char::is_control) {
+        format!("{name:?}").into()
+    } else {
+        name.into()
     }
 }
 

@@ -151,132 +151,65 @@ pub(crate) fn build_spec(
     errors: &mut Vec<SpecError>,
 ) -> Option<ClusterSpec> {
     let before = errors.len();
-    let mut fail = |field: Field, value: Option<&str>, problem: String| {
-        errors.push(SpecError {
-            location: at(field),
-            value: value.map(str::to_string),
-            problem,
-        });
+    let mut fields = Fields {
+        raw,
+        unreadable,
+        at,
+        errors,
     };
 
-    let replicas = match raw.get(&Field::Replicas) {
-        None if unreadable.contains(&Field::Replicas) => None,
-        None => {
-            fail(
-                Field::Replicas,
-                None,
-                "is required: it gives the number of Aerospike nodes (1 to 256), and only a service that has it is managed".into(),
-            );
-            None
-        }
-        Some(v) => parse_replicas(v)
-            .map_err(|p| fail(Field::Replicas, Some(v), p))
-            .ok(),
-    };
-
-    let version = match raw.get(&Field::Version) {
-        None if unreadable.contains(&Field::Version) => None,
-        None => {
-            fail(
-                Field::Version,
-                None,
-                "is required: it gives the server version, used as the image tag (e.g. 7.1.0.0)"
-                    .into(),
-            );
-            None
-        }
-        Some(v) => names::check_tag(v)
-            .map_err(|p| fail(Field::Version, Some(v), p))
-            .ok()
-            .map(|_| v.clone()),
-    };
-
-    // Each optional field: None when absent, Some(parsed) when valid; an
-    // invalid one records its error and is treated as absent below.
-    let mut optional = |field: Field, check: &dyn Fn(&str) -> Result<(), String>| {
-        raw.get(&field).and_then(|v| {
-            check(v)
-                .map_err(|p| fail(field, Some(v), p))
-                .ok()
-                .map(|_| v.clone())
-        })
-    };
-    let image = optional(Field::Image, &names::check_repository);
-    let config_secret = optional(Field::ConfigSecret, &names::check_secret_name);
-    let config_target = optional(Field::ConfigTarget, &check_absolute_path);
-    let paused = optional(Field::Paused, &|v| parse_bool(v).map(|_| ()));
-    let heartbeat = optional(Field::HeartbeatPort, &|v| parse_port(v).map(|_| ()));
-    let service = optional(Field::ServicePort, &|v| parse_port(v).map(|_| ()));
-    let fabric = optional(Field::FabricPort, &|v| parse_port(v).map(|_| ()));
-    let network = optional(Field::Network, &names::check_network_name);
-    let edition = optional(Field::Edition, &|v| parse_edition(v).map(|_| ()));
-
-    // The checks above passed, so these parses cannot fail; `ok()` keeps
-    // that assumption from turning into a panic.
-    let paused = paused.and_then(|v| parse_bool(&v).ok());
-    let edition = edition.and_then(|v| parse_edition(&v).ok());
-    let heartbeat_port = heartbeat.and_then(|v| parse_port(&v).ok());
-    let service_port = service.and_then(|v| parse_port(&v).ok());
-    let fabric_port = fabric.and_then(|v| parse_port(&v).ok());
+    let replicas = fields.required(
+        Field::Replicas,
+        "is required: it gives the number of Aerospike nodes (1 to 256), and only a service that has it is managed",
+        parse_replicas,
+    );
+    let version = fields.required(
+        Field::Version,
+        "is required: it gives the server version, used as the image tag (e.g. 7.1.0.0)",
+        |v| names::check_tag(v).map(|()| v.to_string()),
+    );
+    let text =
+        |check: fn(&str) -> Result<(), String>| move |v: &str| check(v).map(|()| v.to_string());
+    let image = fields.optional(Field::Image, text(names::check_repository));
+    let config_secret = fields.optional(Field::ConfigSecret, text(names::check_secret_name));
+    let config_target = fields.optional(Field::ConfigTarget, text(check_absolute_path));
+    let paused = fields.optional(Field::Paused, parse_bool);
+    let heartbeat_port = fields.optional(Field::HeartbeatPort, parse_port);
+    let service_port = fields.optional(Field::ServicePort, parse_port);
+    let fabric_port = fields.optional(Field::FabricPort, parse_port);
+    let network = fields.optional(Field::Network, text(names::check_network_name));
+    let edition = fields.optional(Field::Edition, parse_edition);
 
     // Compare ports only when every given one is valid: a collision with
     // a port that is wrong anyway would be noise.
-    let port_fields = [Field::ServicePort, Field::FabricPort, Field::HeartbeatPort];
-    let given_ports = port_fields
+    let ports = [
+        (
+            Field::ServicePort,
+            service_port,
+            super::DEFAULT_SERVICE_PORT,
+        ),
+        (Field::FabricPort, fabric_port, super::DEFAULT_FABRIC_PORT),
+        (
+            Field::HeartbeatPort,
+            heartbeat_port,
+            super::DEFAULT_HEARTBEAT_PORT,
+        ),
+    ];
+    if ports
         .iter()
-        .filter(|f| raw.contains_key(f) || unreadable.contains(f))
-        .count();
-    let valid_ports = [service_port, fabric_port, heartbeat_port]
-        .iter()
-        .flatten()
-        .count();
-    if given_ports == valid_ports {
-        check_ports_distinct(
-            [
-                (
-                    Field::ServicePort,
-                    service_port,
-                    super::DEFAULT_SERVICE_PORT,
-                ),
-                (Field::FabricPort, fabric_port, super::DEFAULT_FABRIC_PORT),
-                (
-                    Field::HeartbeatPort,
-                    heartbeat_port,
-                    super::DEFAULT_HEARTBEAT_PORT,
-                ),
-            ],
-            raw,
-            &mut fail,
-        );
+        .all(|(field, parsed, _)| parsed.is_some() || !fields.given(*field))
+    {
+        check_ports_distinct(ports, &mut fields);
     }
 
     if replicas.is_some_and(|r| r > COMMUNITY_MAX_REPLICAS) {
-        let repository = match &image {
-            Some(image) => image.clone(),
-            None => current_image
-                .filter(|c| !c.is_empty())
-                .map_or(super::DEFAULT_REPOSITORY, names::repository_of)
-                .to_string(),
-        };
-        let inferred = Edition::infer(&repository, version.as_deref().unwrap_or(""));
-        let why = match edition {
-            Some(Edition::Community) => "the spec says edition community".to_string(),
-            Some(Edition::Enterprise) => String::new(),
-            None => format!(
-                "the edition is inferred from the image {repository}:{}; set {}=enterprise if it is an Enterprise image",
-                version.as_deref().unwrap_or("?"),
-                super::EDITION
-            ),
-        };
-        if edition.unwrap_or(inferred) == Edition::Community {
-            fail(
-                Field::Replicas,
-                raw.get(&Field::Replicas).map(String::as_str),
-                format!(
-                    "is more than {COMMUNITY_MAX_REPLICAS}: Community Edition caps a cluster at {COMMUNITY_MAX_REPLICAS} nodes ({why})"
-                ),
-            );
-        }
+        check_community_cap(
+            image.as_deref(),
+            version.as_deref(),
+            edition,
+            current_image,
+            &mut fields,
+        );
     }
 
     if errors.len() > before {
@@ -297,20 +230,98 @@ pub(crate) fn build_spec(
     })
 }
 
+/// The fields being checked, and where their problems go.
+struct Fields<'a> {
+    raw: &'a BTreeMap<Field, String>,
+    unreadable: &'a BTreeSet<Field>,
+    at: &'a dyn Fn(Field) -> Location,
+    errors: &'a mut Vec<SpecError>,
+}
+
+impl Fields<'_> {
+    /// Whether the user gave `field` at all, readable or not.
+    fn given(&self, field: Field) -> bool {
+        self.raw.contains_key(&field) || self.unreadable.contains(&field)
+    }
+
+    fn fail(&mut self, field: Field, problem: String) {
+        self.errors.push(SpecError {
+            location: (self.at)(field),
+            value: self.raw.get(&field).cloned(),
+            problem,
+        });
+    }
+
+    /// The parsed value of an optional field; `None` when it is absent or
+    /// invalid (the problem is recorded).
+    fn optional<T>(
+        &mut self,
+        field: Field,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let value = self.raw.get(&field)?;
+        parse(value)
+            .map_err(|problem| self.fail(field, problem))
+            .ok()
+    }
+
+    /// Like [`Fields::optional`], and a missing field is a problem too.
+    fn required<T>(
+        &mut self,
+        field: Field,
+        missing: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        if !self.given(field) {
+            self.fail(field, missing.to_string());
+        }
+        self.optional(field, parse)
+    }
+}
+
+/// Called when more than [`COMMUNITY_MAX_REPLICAS`] nodes are asked for:
+/// Community Edition builds refuse a ninth node, so those would never
+/// join. The edition is the declared one, else guessed from the image.
+fn check_community_cap(
+    image: Option<&str>,
+    version: Option<&str>,
+    edition: Option<Edition>,
+    current_image: Option<&str>,
+    fields: &mut Fields<'_>,
+) {
+    let repository = match image {
+        Some(image) => image,
+        None => current_image
+            .filter(|c| !c.is_empty())
+            .map_or(super::DEFAULT_REPOSITORY, names::repository_of),
+    };
+    let version = version.unwrap_or("");
+    let why = match edition {
+        Some(Edition::Enterprise) => return,
+        Some(Edition::Community) => "the spec says edition community".to_string(),
+        None if Edition::infer(repository, version) == Edition::Enterprise => return,
+        None => format!(
+            "the edition is inferred from the image {repository}:{version}; set {}=enterprise if it is an Enterprise image",
+            super::EDITION
+        ),
+    };
+    fields.fail(
+        Field::Replicas,
+        format!(
+            "is more than {COMMUNITY_MAX_REPLICAS}: Community Edition caps a cluster at {COMMUNITY_MAX_REPLICAS} nodes ({why})"
+        ),
+    );
+}
+
 /// The service, fabric and heartbeat ports must all differ (defaults
 /// included): Aerospike binds each one separately and will not start if
 /// two collide. The error goes to a port the user set, not a default.
-fn check_ports_distinct(
-    ports: [(Field, Option<u16>, u16); 3],
-    raw: &BTreeMap<Field, String>,
-    fail: &mut dyn FnMut(Field, Option<&str>, String),
-) {
+fn check_ports_distinct(ports: [(Field, Option<u16>, u16); 3], fields: &mut Fields<'_>) {
     for i in 0..ports.len() {
         for j in (i + 1)..ports.len() {
             let (a, a_set, a_default) = ports[i];
             let (b, b_set, b_default) = ports[j];
-            let (a_port, b_port) = (a_set.unwrap_or(a_default), b_set.unwrap_or(b_default));
-            if a_port != b_port {
+            if a_set.unwrap_or(a_default) != b_set.unwrap_or(b_default) {
                 continue;
             }
             // Blame the one the user wrote; when both were, the later one.
@@ -319,15 +330,14 @@ fn check_ports_distinct(
             } else {
                 (a, b, b_set)
             };
-            let other_desc = if other_set.is_some() {
+            let other = if other_set.is_some() {
                 other.label().to_string()
             } else {
                 format!("the default of {}", other.label())
             };
-            fail(
+            fields.fail(
                 blamed,
-                raw.get(&blamed).map(String::as_str),
-                format!("is the same port as {other_desc}; the service, fabric and heartbeat ports must all differ"),
+                format!("is the same port as {other}; the service, fabric and heartbeat ports must all differ"),
             );
         }
     }

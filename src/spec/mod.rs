@@ -179,6 +179,9 @@ impl Field {
 /// `quiesce`, which the safe-restart path uses when it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(
+    description = "Which Aerospike build runs: Community Edition caps a cluster at 8 nodes. Default: enterprise when the image repository ends in -enterprise or the version starts with ee-, else community."
+)]
 pub enum Edition {
     Community,
     Enterprise,

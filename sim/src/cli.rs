@@ -1,0 +1,223 @@
+//! Command line and environment of the `aerospike-sim` binary.
+//!
+//! ```text
+//! aerospike-sim [--config-file PATH] [--foreground|-f] [--migrate-rate N]
+//! aerospike-sim asinfo [-h HOST] [-p PORT] [-v COMMAND] [-t SECONDS]
+//! ```
+//!
+//! Environment: `AEROSPIKE_SIM_BUILD` (version reported by `build`),
+//! `AEROSPIKE_SIM_EDITION` (`community` or `enterprise`),
+//! `AEROSPIKE_SIM_MIGRATE_RATE` (partitions per second, overridden by
+//! `--migrate-rate`).
+
+use std::time::Duration;
+
+use crate::state::{Edition, Settings};
+
+/// What the binary was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// Run a node.
+    Server {
+        /// `--config-file`, or `None` for the built-in default config.
+        config_file: Option<String>,
+        /// Build, edition and migration rate.
+        settings: Settings,
+    },
+    /// Send one info request and print the reply.
+    Asinfo {
+        /// Host to connect to.
+        host: String,
+        /// Service port.
+        port: u16,
+        /// The command; `None` asks for the default set.
+        command: Option<String>,
+        /// Give up after this long.
+        timeout: Duration,
+    },
+    /// Print usage.
+    Help,
+}
+
+/// Usage text.
+pub const USAGE: &str = "\
+usage:
+  aerospike-sim [--config-file PATH] [--foreground|-f] [--migrate-rate PARTITIONS_PER_SEC]
+  aerospike-sim asinfo [-h HOST] [-p PORT] [-v COMMAND] [-t TIMEOUT_SECONDS]
+environment:
+  AEROSPIKE_SIM_BUILD         version reported by `build` (default 7.1.0.0)
+  AEROSPIKE_SIM_EDITION       community (default) or enterprise
+  AEROSPIKE_SIM_MIGRATE_RATE  partitions received per second per node (default 500)
+";
+
+fn parse_rate(text: &str, source: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("{source} must be a positive number, got '{text}'")),
+    }
+}
+
+/// Reads the settings from environment variables (`env` looks one up).
+pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+    let mut settings = Settings::default();
+    if let Some(build) = env("AEROSPIKE_SIM_BUILD").filter(|b| !b.is_empty()) {
+        settings.build = build;
+    }
+    if let Some(edition) = env("AEROSPIKE_SIM_EDITION").filter(|e| !e.is_empty()) {
+        settings.edition = Edition::parse(&edition).ok_or_else(|| {
+            format!("AEROSPIKE_SIM_EDITION must be community or enterprise, got '{edition}'")
+        })?;
+    }
+    if let Some(rate) = env("AEROSPIKE_SIM_MIGRATE_RATE").filter(|r| !r.is_empty()) {
+        settings.migrate_rate = parse_rate(&rate, "AEROSPIKE_SIM_MIGRATE_RATE")?;
+    }
+    Ok(settings)
+}
+
+/// Parses the arguments after the program name.
+pub fn parse_args(args: &[String], settings: Settings) -> Result<Invocation, String> {
+    if args.first().map(String::as_str) == Some("asinfo") {
+        return parse_asinfo(&args[1..]);
+    }
+    let mut config_file = None;
+    let mut settings = settings;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--config-file" => {
+                config_file = Some(rest.next().ok_or("--config-file needs a path")?.clone());
+            }
+            // asd's flags for running in the foreground: the sim always does.
+            "--foreground" | "-f" | "--fgdaemon" => {}
+            "--migrate-rate" => {
+                let value = rest.next().ok_or("--migrate-rate needs a number")?;
+                settings.migrate_rate = parse_rate(value, "--migrate-rate")?;
+            }
+            "--help" => return Ok(Invocation::Help),
+            other => {
+                if let Some(path) = other.strip_prefix("--config-file=") {
+                    config_file = Some(path.to_string());
+                } else {
+                    return Err(format!("unknown argument '{other}'"));
+                }
+            }
+        }
+    }
+    Ok(Invocation::Server {
+        config_file,
+        settings,
+    })
+}
+
+fn parse_asinfo(args: &[String]) -> Result<Invocation, String> {
+    let mut host = "127.0.0.1".to_string();
+    let mut port = 3000;
+    let mut command = None;
+    let mut timeout = Duration::from_secs(5);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let mut value = || {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--host" => host = value()?,
+            "-p" | "--port" => {
+                let text = value()?;
+                port = text
+                    .parse()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("bad port '{text}'"))?;
+            }
+            "-v" | "--value" => command = Some(value()?),
+            "-t" | "--timeout" => {
+                let text = value()?;
+                let secs: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| format!("bad timeout '{text}'"))?;
+                timeout = Duration::from_secs_f64(secs);
+            }
+            "--help" => return Ok(Invocation::Help),
+            other => return Err(format!("unknown asinfo argument '{other}'")),
+        }
+    }
+    Ok(Invocation::Asinfo {
+        host,
+        port,
+        command,
+        timeout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn server_flags_like_asd() {
+        let got = parse_args(
+            &args(&[
+                "--config-file",
+                "/run/secrets/aerospike.conf",
+                "--foreground",
+            ]),
+            Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            Invocation::Server {
+                config_file: Some("/run/secrets/aerospike.conf".into()),
+                settings: Settings::default()
+            }
+        );
+        assert!(parse_args(&args(&["--config-file"]), Settings::default()).is_err());
+        assert!(parse_args(&args(&["--bogus"]), Settings::default()).is_err());
+        assert!(parse_args(&args(&["--migrate-rate", "-1"]), Settings::default()).is_err());
+    }
+
+    #[test]
+    fn asinfo_flags() {
+        let got = parse_args(
+            &args(&["asinfo", "-h", "10.0.0.2", "-p", "3100", "-v", "statistics"]),
+            Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            Invocation::Asinfo {
+                host: "10.0.0.2".into(),
+                port: 3100,
+                command: Some("statistics".into()),
+                timeout: Duration::from_secs(5)
+            }
+        );
+        assert!(parse_args(&args(&["asinfo", "-p", "x"]), Settings::default()).is_err());
+        assert!(parse_args(&args(&["asinfo", "-v"]), Settings::default()).is_err());
+    }
+
+    #[test]
+    fn environment_knobs() {
+        let env = |key: &str| match key {
+            "AEROSPIKE_SIM_BUILD" => Some("6.4.0.2".to_string()),
+            "AEROSPIKE_SIM_EDITION" => Some("Enterprise".to_string()),
+            "AEROSPIKE_SIM_MIGRATE_RATE" => Some("50".to_string()),
+            _ => None,
+        };
+        let settings = settings_from_env(env).unwrap();
+        assert_eq!(settings.build, "6.4.0.2");
+        assert_eq!(settings.edition, Edition::Enterprise);
+        assert_eq!(settings.migrate_rate, 50.0);
+        let bad = |key: &str| (key == "AEROSPIKE_SIM_EDITION").then(|| "gold".to_string());
+        assert!(settings_from_env(bad).unwrap_err().contains("gold"));
+        assert_eq!(settings_from_env(|_| None).unwrap(), Settings::default());
+    }
+}

@@ -1,0 +1,656 @@
+//! Reading `aerospike.conf`.
+//!
+//! The file is a tree of stanzas: `name [args] {` opens one, `}` closes it,
+//! any other line is `key value...`, and `#` starts a comment. The sim reads
+//! the parts it models (service node id, the service and heartbeat ports,
+//! mesh seeds, heartbeat timing, namespaces and their replication factor) and
+//! accepts every other line of a known context, as real configs carry many
+//! tuning lines the sim has no use for. Anything malformed is an error that
+//! names the line, and the process exits non-zero, as `asd` does.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::ids::NodeId;
+
+/// A fully validated node configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `service { node-id <hex> }`, when given.
+    pub node_id: Option<NodeId>,
+    /// `service { cluster-name <name> }`, when given.
+    pub cluster_name: Option<String>,
+    /// `network { service { address } }`; `None` means any.
+    pub service_address: Option<IpAddr>,
+    /// `network { service { port } }`.
+    pub service_port: u16,
+    /// `network { fabric { port } }` (accepted; the sim has no fabric).
+    pub fabric_port: Option<u16>,
+    /// `network { info { port } }` (accepted; the sim serves info on the service port only).
+    pub info_port: Option<u16>,
+    /// `network { heartbeat { ... } }`.
+    pub heartbeat: HeartbeatConfig,
+    /// Every `namespace <name> { ... }`, in file order.
+    pub namespaces: Vec<NamespaceConfig>,
+}
+
+/// The heartbeat (mesh) settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    /// Port heartbeats are accepted on.
+    pub port: u16,
+    /// `address`: a concrete IP to advertise, or `None` for `any`/absent,
+    /// in which case the node learns its address from its connections.
+    pub address: Option<IpAddr>,
+    /// Milliseconds between heartbeats.
+    pub interval_ms: u64,
+    /// Number of missed intervals after which a peer is gone.
+    pub timeout: u64,
+    /// `mesh-seed-address-port <host> <port>` lines.
+    pub seeds: Vec<(String, u16)>,
+}
+
+/// One namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceConfig {
+    /// Namespace name.
+    pub name: String,
+    /// `replication-factor` (default 2).
+    pub replication_factor: u32,
+    /// `storage-engine` kind: `memory`, `device` or `pmem`.
+    pub storage_engine: String,
+    /// Every `key value` line of the stanza, echoed by `namespace/<ns>`
+    /// (nested storage lines as `storage-engine.key`).
+    pub echo: Vec<(String, String)>,
+}
+
+/// A configuration error, with the 1-based line it was found on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Line of the offending text, when the error is about one line.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error_at(line: usize, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        line: Some(line),
+        message: message.into(),
+    }
+}
+
+/// The configuration used when no `--config-file` is given: the published
+/// Swarm recipe's mesh config (no seeds; nodes join only when tipped).
+pub const DEFAULT_CONFIG: &str = "\
+service {
+    proto-fd-max 15000
+}
+network {
+    service {
+        address any
+        port 3000
+    }
+    heartbeat {
+        mode mesh
+        address any
+        port 3002
+        interval 150
+        timeout 10
+    }
+    fabric {
+        port 3001
+    }
+    info {
+        port 3003
+    }
+}
+namespace test {
+    replication-factor 2
+    storage-engine memory
+}
+";
+
+/// Real servers refuse heartbeat intervals outside this range (milliseconds).
+const INTERVAL_RANGE: std::ops::RangeInclusive<u64> = 50..=600_000;
+/// Real servers refuse a heartbeat timeout below this many intervals.
+const MIN_TIMEOUT: u64 = 3;
+
+/// A stanza of the raw file tree.
+#[derive(Debug, Default)]
+struct Stanza {
+    name: String,
+    args: Vec<String>,
+    line: usize,
+    entries: Vec<Entry>,
+    children: Vec<Stanza>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: String,
+    values: Vec<String>,
+    line: usize,
+}
+
+/// Splits the text into the stanza tree, checking only the syntax.
+fn parse_tree(text: &str) -> Result<Stanza, ConfigError> {
+    // stack[0] is the file itself; the last element is the open stanza.
+    let mut stack = vec![Stanza::default()];
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let content = raw.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        let tokens: Vec<&str> = content.split_whitespace().collect();
+        if content == "}" {
+            if stack.len() == 1 {
+                return Err(error_at(line, "'}' closes nothing"));
+            }
+            let done = stack.pop().unwrap_or_default();
+            if let Some(parent) = stack.last_mut() {
+                parent.children.push(done);
+            }
+            continue;
+        }
+        if tokens.contains(&"}") {
+            return Err(error_at(line, "'}' must be alone on its line"));
+        }
+        if let Some(brace) = tokens.iter().position(|t| *t == "{") {
+            if brace != tokens.len() - 1 {
+                return Err(error_at(line, "text after '{'"));
+            }
+            if brace == 0 {
+                return Err(error_at(line, "'{' without a context name"));
+            }
+            stack.push(Stanza {
+                name: tokens[0].to_string(),
+                args: tokens[1..brace].iter().map(|s| s.to_string()).collect(),
+                line,
+                ..Stanza::default()
+            });
+            continue;
+        }
+        if tokens.iter().any(|t| t.contains('{') || t.contains('}')) {
+            return Err(error_at(line, "braces must be separated by spaces"));
+        }
+        let Some(open) = stack.last_mut() else {
+            return Err(error_at(line, "internal: no open context"));
+        };
+        open.entries.push(Entry {
+            key: tokens[0].to_string(),
+            values: tokens[1..].iter().map(|s| s.to_string()).collect(),
+            line,
+        });
+    }
+    if stack.len() > 1 {
+        let open = &stack[stack.len() - 1];
+        return Err(error_at(
+            open.line,
+            format!("context '{}' is never closed", open.name),
+        ));
+    }
+    Ok(stack.pop().unwrap_or_default())
+}
+
+fn single_value<'a>(entry: &'a Entry) -> Result<&'a str, ConfigError> {
+    match entry.values.as_slice() {
+        [value] => Ok(value),
+        [] => Err(error_at(
+            entry.line,
+            format!("'{}' needs a value", entry.key),
+        )),
+        _ => Err(error_at(
+            entry.line,
+            format!("'{}' takes exactly one value", entry.key),
+        )),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(entry: &Entry) -> Result<T, ConfigError> {
+    let value = single_value(entry)?;
+    value.parse().map_err(|_| {
+        error_at(
+            entry.line,
+            format!("'{}' must be a number, got '{value}'", entry.key),
+        )
+    })
+}
+
+fn parse_port(entry: &Entry) -> Result<u16, ConfigError> {
+    let port: u16 = parse_number(entry)?;
+    if port == 0 {
+        return Err(error_at(
+            entry.line,
+            format!("'{}' must not be 0", entry.key),
+        ));
+    }
+    Ok(port)
+}
+
+/// `any` (or an unspecified address) means "not configured".
+fn parse_address(entry: &Entry) -> Result<Option<IpAddr>, ConfigError> {
+    let value = single_value(entry)?;
+    if value == "any" {
+        return Ok(None);
+    }
+    let ip: IpAddr = value.parse().map_err(|_| {
+        error_at(
+            entry.line,
+            format!(
+                "'{}' must be an IP address or 'any', got '{value}'",
+                entry.key
+            ),
+        )
+    })?;
+    Ok(if ip.is_unspecified() { None } else { Some(ip) })
+}
+
+const TOP_CONTEXTS: &[&str] = &[
+    "service",
+    "logging",
+    "network",
+    "namespace",
+    "mod-lua",
+    "security",
+    "xdr",
+];
+const NETWORK_CONTEXTS: &[&str] = &["service", "heartbeat", "fabric", "info", "tls", "admin"];
+
+impl Config {
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let root = parse_tree(text)?;
+        if let Some(entry) = root.entries.first() {
+            return Err(error_at(
+                entry.line,
+                format!("'{}' is outside any context", entry.key),
+            ));
+        }
+        let mut node_id = None;
+        let mut cluster_name = None;
+        let mut network = None;
+        let mut namespaces: Vec<NamespaceConfig> = Vec::new();
+        for stanza in &root.children {
+            match stanza.name.as_str() {
+                "service" => {
+                    for entry in &stanza.entries {
+                        match entry.key.as_str() {
+                            "node-id" => {
+                                let value = single_value(entry)?;
+                                node_id = Some(NodeId::from_hex(value).ok_or_else(|| {
+                                    error_at(
+                                        entry.line,
+                                        format!("'node-id' must be 1 to 16 hex digits, not zero, got '{value}'"),
+                                    )
+                                })?);
+                            }
+                            "cluster-name" => cluster_name = Some(single_value(entry)?.to_string()),
+                            _ => {}
+                        }
+                    }
+                }
+                "network" => {
+                    if network.is_some() {
+                        return Err(error_at(stanza.line, "second 'network' context"));
+                    }
+                    network = Some(stanza);
+                }
+                "namespace" => {
+                    let ns = parse_namespace(stanza)?;
+                    if namespaces.iter().any(|n| n.name == ns.name) {
+                        return Err(error_at(
+                            stanza.line,
+                            format!("namespace '{}' is defined twice", ns.name),
+                        ));
+                    }
+                    namespaces.push(ns);
+                }
+                other if TOP_CONTEXTS.contains(&other) => {}
+                other => {
+                    return Err(error_at(stanza.line, format!("unknown context '{other}'")));
+                }
+            }
+        }
+        let network = network.ok_or(ConfigError {
+            line: None,
+            message: "no 'network' context".to_string(),
+        })?;
+        if namespaces.is_empty() {
+            return Err(ConfigError {
+                line: None,
+                message: "no 'namespace' context".to_string(),
+            });
+        }
+
+        let mut service = None;
+        let mut fabric_port = None;
+        let mut info_port = None;
+        let mut heartbeat = None;
+        for sub in &network.children {
+            match sub.name.as_str() {
+                "service" => {
+                    let mut address = None;
+                    let mut port = None;
+                    for entry in &sub.entries {
+                        match entry.key.as_str() {
+                            "port" => port = Some(parse_port(entry)?),
+                            "address" => address = parse_address(entry)?,
+                            _ => {}
+                        }
+                    }
+                    let port = port.ok_or_else(|| error_at(sub.line, "service needs a 'port'"))?;
+                    service = Some((address, port));
+                }
+                "fabric" => fabric_port = find_port(sub)?,
+                "info" => info_port = find_port(sub)?,
+                "heartbeat" => heartbeat = Some(parse_heartbeat(sub)?),
+                other if NETWORK_CONTEXTS.contains(&other) => {}
+                other => {
+                    return Err(error_at(
+                        sub.line,
+                        format!("unknown network context '{other}'"),
+                    ));
+                }
+            }
+        }
+        let (service_address, service_port) =
+            service.ok_or_else(|| error_at(network.line, "network needs a 'service' context"))?;
+        let heartbeat = heartbeat
+            .ok_or_else(|| error_at(network.line, "network needs a 'heartbeat' context"))?;
+        Ok(Config {
+            node_id,
+            cluster_name,
+            service_address,
+            service_port,
+            fabric_port,
+            info_port,
+            heartbeat,
+            namespaces,
+        })
+    }
+}
+
+fn find_port(stanza: &Stanza) -> Result<Option<u16>, ConfigError> {
+    let mut port = None;
+    for entry in &stanza.entries {
+        if entry.key == "port" {
+            port = Some(parse_port(entry)?);
+        }
+    }
+    Ok(port)
+}
+
+fn parse_heartbeat(stanza: &Stanza) -> Result<HeartbeatConfig, ConfigError> {
+    let mut mode = None;
+    let mut port = None;
+    let mut address = None;
+    let mut interval_ms = 150;
+    let mut timeout = 10;
+    let mut seeds = Vec::new();
+    for entry in &stanza.entries {
+        match entry.key.as_str() {
+            "mode" => {
+                let value = single_value(entry)?;
+                if value != "mesh" {
+                    return Err(error_at(
+                        entry.line,
+                        format!(
+                            "heartbeat mode '{value}' is not supported (the sim speaks mesh only)"
+                        ),
+                    ));
+                }
+                mode = Some(value);
+            }
+            "port" => port = Some(parse_port(entry)?),
+            "address" => address = parse_address(entry)?,
+            "interval" => {
+                interval_ms = parse_number(entry)?;
+                if !INTERVAL_RANGE.contains(&interval_ms) {
+                    return Err(error_at(
+                        entry.line,
+                        format!(
+                            "heartbeat interval must be {} to {} ms",
+                            INTERVAL_RANGE.start(),
+                            INTERVAL_RANGE.end()
+                        ),
+                    ));
+                }
+            }
+            "timeout" => {
+                timeout = parse_number(entry)?;
+                if timeout < MIN_TIMEOUT {
+                    return Err(error_at(
+                        entry.line,
+                        format!("heartbeat timeout must be at least {MIN_TIMEOUT}"),
+                    ));
+                }
+            }
+            "mesh-seed-address-port" => match entry.values.as_slice() {
+                [host, port_text] => {
+                    let port: u16 =
+                        port_text.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
+                            error_at(entry.line, format!("bad mesh seed port '{port_text}'"))
+                        })?;
+                    seeds.push((host.clone(), port));
+                }
+                _ => {
+                    return Err(error_at(
+                        entry.line,
+                        "'mesh-seed-address-port' takes a host and a port",
+                    ));
+                }
+            },
+            _ => {}
+        }
+    }
+    if mode.is_none() {
+        return Err(error_at(stanza.line, "heartbeat needs 'mode mesh'"));
+    }
+    let port = port.ok_or_else(|| error_at(stanza.line, "heartbeat needs a 'port'"))?;
+    Ok(HeartbeatConfig {
+        port,
+        address,
+        interval_ms,
+        timeout,
+        seeds,
+    })
+}
+
+fn parse_namespace(stanza: &Stanza) -> Result<NamespaceConfig, ConfigError> {
+    let name = match stanza.args.as_slice() {
+        [name] => name.clone(),
+        _ => return Err(error_at(stanza.line, "namespace needs exactly one name")),
+    };
+    if name.len() > 31 {
+        return Err(error_at(
+            stanza.line,
+            "namespace name longer than 31 characters",
+        ));
+    }
+    let mut replication_factor = 2;
+    let mut storage_engine = None;
+    let mut echo = Vec::new();
+    for entry in &stanza.entries {
+        match entry.key.as_str() {
+            "replication-factor" => {
+                replication_factor = parse_number(entry)?;
+                if !(1..=256).contains(&replication_factor) {
+                    return Err(error_at(entry.line, "replication-factor must be 1 to 256"));
+                }
+            }
+            "storage-engine" => {
+                storage_engine = Some(parse_engine(entry.line, single_value(entry)?)?)
+            }
+            _ => {}
+        }
+        echo.push((entry.key.clone(), entry.values.join(" ")));
+    }
+    for child in &stanza.children {
+        if child.name != "storage-engine" {
+            // Sets, indexes and the like carry nothing the sim models.
+            continue;
+        }
+        let kind = match child.args.as_slice() {
+            [kind] => parse_engine(child.line, kind)?,
+            _ => return Err(error_at(child.line, "storage-engine needs one kind")),
+        };
+        storage_engine = Some(kind.clone());
+        echo.push(("storage-engine".to_string(), kind));
+        for entry in &child.entries {
+            echo.push((
+                format!("storage-engine.{}", entry.key),
+                entry.values.join(" "),
+            ));
+        }
+    }
+    if !echo.iter().any(|(k, _)| k == "replication-factor") {
+        echo.insert(
+            0,
+            (
+                "replication-factor".to_string(),
+                replication_factor.to_string(),
+            ),
+        );
+    }
+    Ok(NamespaceConfig {
+        name,
+        replication_factor,
+        storage_engine: storage_engine.unwrap_or_else(|| "memory".to_string()),
+        echo,
+    })
+}
+
+fn parse_engine(line: usize, kind: &str) -> Result<String, ConfigError> {
+    match kind {
+        "memory" | "device" | "pmem" => Ok(kind.to_string()),
+        other => Err(error_at(line, format!("unknown storage-engine '{other}'"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_the_swarm_recipe() {
+        let config = Config::parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(config.service_port, 3000);
+        assert_eq!(config.fabric_port, Some(3001));
+        assert_eq!(config.info_port, Some(3003));
+        assert_eq!(config.heartbeat.port, 3002);
+        assert_eq!(config.heartbeat.interval_ms, 150);
+        assert_eq!(config.heartbeat.timeout, 10);
+        assert!(config.heartbeat.seeds.is_empty());
+        assert_eq!(config.heartbeat.address, None);
+        assert_eq!(config.namespaces.len(), 1);
+        assert_eq!(config.namespaces[0].name, "test");
+        assert_eq!(config.namespaces[0].replication_factor, 2);
+        assert_eq!(config.namespaces[0].storage_engine, "memory");
+    }
+
+    #[test]
+    fn reads_seeds_node_id_and_device_storage() {
+        let text = "\
+service {
+  node-id a1   # comment
+  cluster-name prod
+}
+logging {
+  file /var/log/aerospike.log {
+    context any info
+  }
+}
+network {
+  service { 
+    port 4000
+  }
+  heartbeat {
+    mode mesh
+    address 10.0.0.5
+    port 4002
+    mesh-seed-address-port 10.0.0.6 4002
+    mesh-seed-address-port aero-2 4002
+    interval 50
+    timeout 3
+  }
+}
+namespace bar {
+  replication-factor 3
+  storage-engine device {
+    file /opt/aerospike/bar.dat
+    filesize 4G
+  }
+}
+";
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.node_id, NodeId::from_hex("A1"));
+        assert_eq!(config.cluster_name.as_deref(), Some("prod"));
+        assert_eq!(config.service_port, 4000);
+        assert_eq!(config.heartbeat.address, Some("10.0.0.5".parse().unwrap()));
+        assert_eq!(
+            config.heartbeat.seeds,
+            vec![("10.0.0.6".to_string(), 4002), ("aero-2".to_string(), 4002)]
+        );
+        let ns = &config.namespaces[0];
+        assert_eq!(ns.replication_factor, 3);
+        assert_eq!(ns.storage_engine, "device");
+        assert!(ns.echo.contains(&(
+            "storage-engine.file".to_string(),
+            "/opt/aerospike/bar.dat".to_string()
+        )));
+    }
+
+    fn error_of(text: &str) -> ConfigError {
+        Config::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let unclosed = "network {\n  service {\n    port 3000\n";
+        assert_eq!(error_of(unclosed).line, Some(2));
+        assert_eq!(error_of("}\n").line, Some(1));
+        let bad_port = DEFAULT_CONFIG.replace("port 3002", "port banana");
+        let err = error_of(&bad_port);
+        assert_eq!(err.line, Some(12));
+        assert!(err.to_string().contains("line 12"), "{err}");
+        assert!(err.to_string().contains("banana"), "{err}");
+        let multicast = DEFAULT_CONFIG.replace("mode mesh", "mode multicast");
+        assert_eq!(error_of(&multicast).line, Some(10));
+        let short_interval = DEFAULT_CONFIG.replace("interval 150", "interval 5");
+        assert_eq!(error_of(&short_interval).line, Some(13));
+        let bad_rf = DEFAULT_CONFIG.replace("replication-factor 2", "replication-factor 0");
+        assert_eq!(error_of(&bad_rf).line, Some(24));
+        let unknown = format!("{DEFAULT_CONFIG}\nbogus {{\n}}\n");
+        assert_eq!(error_of(&unknown).line, Some(28));
+        let outside = format!("port 3000\n{DEFAULT_CONFIG}");
+        assert_eq!(error_of(&outside).line, Some(1));
+        let node_id = DEFAULT_CONFIG.replace("proto-fd-max 15000", "node-id xyz");
+        assert_eq!(error_of(&node_id).line, Some(2));
+    }
+
+    #[test]
+    fn missing_parts_are_errors() {
+        assert!(error_of("service {\n}\n").to_string().contains("network"));
+        let no_ns = DEFAULT_CONFIG
+            .split("namespace")
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(error_of(&no_ns).to_string().contains("namespace"));
+        let twice = format!("{DEFAULT_CONFIG}namespace test {{\n}}\n");
+        assert!(error_of(&twice).to_string().contains("twice"));
+    }
+}

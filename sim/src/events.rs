@@ -1,0 +1,161 @@
+//! The JSON-lines event log on stdout.
+//!
+//! Every line is one object with `ts` (UTC, RFC 3339 with milliseconds),
+//! `node` (this node's id in hex, or null before it is known) and `event`,
+//! plus the event's own fields. Tests and operators read it to see what a
+//! node saw: which info commands arrived from whom, who joined and left,
+//! every cluster change, migrations, and lost partitions. The field names
+//! are listed in `sim/README.md` and are kept stable.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+/// Where events go.
+#[derive(Clone)]
+enum Sink {
+    Stdout,
+    Memory(Arc<Mutex<Vec<Value>>>),
+}
+
+/// A handle to the event log; cheap to clone.
+#[derive(Clone)]
+pub struct EventLog {
+    node: Option<String>,
+    sink: Sink,
+}
+
+impl EventLog {
+    /// A log that writes lines to stdout.
+    pub fn stdout() -> EventLog {
+        EventLog {
+            node: None,
+            sink: Sink::Stdout,
+        }
+    }
+
+    /// A log that keeps events in memory, for tests; returns the store too.
+    pub fn memory() -> (EventLog, Arc<Mutex<Vec<Value>>>) {
+        let store = Arc::new(Mutex::new(Vec::new()));
+        (
+            EventLog {
+                node: None,
+                sink: Sink::Memory(store.clone()),
+            },
+            store,
+        )
+    }
+
+    /// The same log, stamping `node` on every event from now on.
+    pub fn for_node(&self, node: String) -> EventLog {
+        EventLog {
+            node: Some(node),
+            sink: self.sink.clone(),
+        }
+    }
+
+    /// Records one event. `fields` must be a JSON object (anything else is
+    /// stored under `detail`).
+    pub fn emit(&self, event: &str, fields: Value) {
+        let mut object = Map::new();
+        object.insert("ts".to_string(), Value::String(timestamp()));
+        object.insert(
+            "node".to_string(),
+            self.node.clone().map(Value::String).unwrap_or(Value::Null),
+        );
+        object.insert("event".to_string(), Value::String(event.to_string()));
+        match fields {
+            Value::Object(map) => object.extend(map),
+            Value::Null => {}
+            other => {
+                object.insert("detail".to_string(), other);
+            }
+        }
+        let value = Value::Object(object);
+        match &self.sink {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                // A closed stdout must not take the node down: the log is
+                // for observers, the node's job is the protocol.
+                let _ = writeln!(out, "{value}");
+                let _ = out.flush();
+            }
+            Sink::Memory(store) => {
+                if let Ok(mut events) = store.lock() {
+                    events.push(value);
+                }
+            }
+        }
+    }
+}
+
+/// Current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn timestamp() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format_timestamp(now.as_millis() as u64)
+}
+
+/// Formats milliseconds since the Unix epoch as RFC 3339 UTC.
+pub fn format_timestamp(millis: u64) -> String {
+    let secs = millis / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        millis % 1000
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm), so the sim needs no date crate.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000Z");
+        // 2024-02-29T12:34:56.789Z, a leap day.
+        assert_eq!(
+            format_timestamp(1_709_210_096_789),
+            "2024-02-29T12:34:56.789Z"
+        );
+    }
+
+    #[test]
+    fn events_carry_ts_node_event_and_fields() {
+        let (log, store) = EventLog::memory();
+        log.emit("config_error", json!({"line": 3}));
+        log.for_node("A1".into())
+            .emit("join", json!({"peer": "B2"}));
+        let events = store.lock().unwrap();
+        assert_eq!(events[0]["node"], Value::Null);
+        assert_eq!(events[0]["event"], "config_error");
+        assert_eq!(events[0]["line"], 3);
+        assert_eq!(events[1]["node"], "A1");
+        assert_eq!(events[1]["peer"], "B2");
+        assert!(events[1]["ts"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,490 @@
+//! Info command handlers: turn one parsed command into its reply value,
+//! with the real server's reply strings.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::command::{append_reply_line, split_commands, Command};
+use crate::ids::NodeId;
+use crate::partitions::N_PARTITIONS;
+use crate::state::{Edition, NodeState};
+
+/// What the server answers an empty request with: its "default" values
+/// (the entries `as_info_init` registers with `def = true`, limited to the
+/// ones the sim models).
+pub const DEFAULT_COMMANDS: &[&str] = &[
+    "node",
+    "build",
+    "version",
+    "edition",
+    "features",
+    "partition-generation",
+    "services",
+    "services-alumni",
+    "statistics",
+];
+
+/// Reply to a command the server does not know.
+pub const UNKNOWN: &str = "ERROR::unknown";
+
+const FEATURES: &str = "batch-index;blob-bits;cdt-list;cdt-map;cluster-stable;float;geo;\
+peers;pipelining;relaxed-sc;replicas;replicas-all;replicas-master;truncate-namespace;udf";
+
+/// Answers a whole request body: one reply line per command, or the
+/// default set for an empty request. Every command is logged with its peer.
+pub fn handle_request(
+    state: &mut NodeState,
+    body: &[u8],
+    peer: SocketAddr,
+    now: Instant,
+) -> Vec<u8> {
+    let lines = split_commands(body);
+    let defaults: Vec<&[u8]> = DEFAULT_COMMANDS.iter().map(|c| c.as_bytes()).collect();
+    let commands = if lines.is_empty() { defaults } else { lines };
+    let mut reply = Vec::new();
+    for raw in commands {
+        let text = String::from_utf8_lossy(raw);
+        state
+            .events()
+            .emit("info", json!({"peer": peer.to_string(), "command": text}));
+        let value = answer(state, &Command::parse(&text), now);
+        append_reply_line(&mut reply, raw, &value);
+    }
+    state.counters.info_complete += 1;
+    reply
+}
+
+/// Answers one command.
+pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> String {
+    match (command.name, command.subtree) {
+        ("namespace", Some(ns)) => return namespace_stats(state, ns),
+        (_, Some(_)) => return UNKNOWN.to_string(),
+        _ => {}
+    }
+    match command.name {
+        "node" | "name" => state.id.to_string(),
+        "build" => state.settings.build.clone(),
+        "version" => format!(
+            "{} build {}",
+            state.settings.edition.long_name(),
+            state.settings.build
+        ),
+        "edition" => state.settings.edition.long_name().to_string(),
+        "status" => "ok".to_string(),
+        "partitions" => N_PARTITIONS.to_string(),
+        "features" => FEATURES.to_string(),
+        "cluster-name" => state
+            .config
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| "null".to_string()),
+        "partition-generation" => state.cluster_generation.to_string(),
+        "statistics" => statistics(state, now),
+        "namespaces" => state
+            .namespaces
+            .iter()
+            .map(|ns| ns.config.name.clone())
+            .collect::<Vec<_>>()
+            .join(";"),
+        "service" | "service-clear-std" => state.service_endpoint().unwrap_or_default(),
+        "services" => state.services().join(";"),
+        "services-alumni" => state.services_alumni().join(";"),
+        "services-alumni-reset" => {
+            state.reset_alumni();
+            "ok".to_string()
+        }
+        "peers-clear-std" => peers_clear_std(state),
+        "peers-generation" => {
+            state.peers_for_clients();
+            state.peers_generation.to_string()
+        }
+        "cluster-stable" => cluster_stable(state, command),
+        "tip" => tip(state, command),
+        "tip-clear" => tip_clear(state, command),
+        "recluster" => {
+            if state.request_recluster() {
+                "ok".to_string()
+            } else {
+                "ignored-by-non-principal".to_string()
+            }
+        }
+        "quiesce" | "quiesce-undo" => {
+            if state.settings.edition == Edition::Community {
+                return "ERROR:25:enterprise only".to_string();
+            }
+            let pending = command.name == "quiesce";
+            if state.quiesce_pending != pending {
+                state.quiesce_pending = pending;
+                state.events().emit(
+                    command.name,
+                    serde_json::json!({"pending_quiesce": pending}),
+                );
+            }
+            "ok".to_string()
+        }
+        _ => UNKNOWN.to_string(),
+    }
+}
+
+fn bool_text(value: bool) -> &'static str {
+    if value {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+fn statistics(state: &NodeState, now: Instant) -> String {
+    let (size, key, principal) = match &state.cluster {
+        Some(c) => (
+            c.members.len(),
+            format!("{:X}", c.key),
+            NodeId(c.principal).to_string(),
+        ),
+        None => (0, "0".to_string(), "0".to_string()),
+    };
+    let fields: Vec<(&str, String)> = vec![
+        ("cluster_size", size.to_string()),
+        ("cluster_key", key),
+        ("cluster_generation", state.cluster_generation.to_string()),
+        ("cluster_principal", principal.clone()),
+        ("cluster_integrity", bool_text(state.integrity()).into()),
+        ("cluster_is_member", bool_text(state.is_member()).into()),
+        ("cluster_duplicate_nodes", "null".into()),
+        ("cluster_clock_skew_stop_writes_sec", "0".into()),
+        ("cluster_clock_skew_ms", "0".into()),
+        ("cluster_clock_skew_outliers", "null".into()),
+        ("uptime", state.uptime(now).to_string()),
+        ("objects", "0".into()),
+        ("tombstones", "0".into()),
+        (
+            "client_connections",
+            state.counters.client_connections.to_string(),
+        ),
+        (
+            "heartbeat_connections",
+            state.counters.heartbeat_connections.to_string(),
+        ),
+        (
+            "heartbeat_received_self",
+            state.counters.heartbeat_received_self.to_string(),
+        ),
+        (
+            "heartbeat_received_foreign",
+            state.counters.heartbeat_received_foreign.to_string(),
+        ),
+        ("info_complete", state.counters.info_complete.to_string()),
+        ("paxos_principal", principal),
+        (
+            "time_since_rebalance",
+            now.duration_since(state.last_rebalance)
+                .as_secs()
+                .to_string(),
+        ),
+        ("migrate_allowed", bool_text(state.migrate_allowed()).into()),
+        (
+            "migrate_partitions_remaining",
+            state.migrate_partitions_remaining().to_string(),
+        ),
+    ];
+    join_fields(&fields)
+}
+
+fn join_fields(fields: &[(&str, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn namespace_stats(state: &NodeState, name: &str) -> String {
+    let Some(ns) = state.namespaces.iter().find(|ns| ns.config.name == name) else {
+        return "ERROR::unknown-namespace".to_string();
+    };
+    let members = state.cluster.as_ref().map_or(0, |c| c.members.len());
+    let effective_rf = if members == 0 {
+        0
+    } else {
+        (ns.config.replication_factor as usize).min(members)
+    };
+    let nodes_quiesced = state.cluster.as_ref().map_or(0, |c| c.quiesced.len());
+    let master_objects = 0;
+    let mut fields: Vec<(&str, String)> = vec![
+        ("ns_cluster_size", members.to_string()),
+        ("effective_replication_factor", effective_rf.to_string()),
+        ("objects", "0".into()),
+        ("master_objects", master_objects.to_string()),
+        ("prole_objects", "0".into()),
+        ("migrate_tx_partitions_initial", ns.tx_initial.to_string()),
+        (
+            "migrate_tx_partitions_remaining",
+            ns.tx_remaining.to_string(),
+        ),
+        ("migrate_rx_partitions_initial", ns.rx_initial.to_string()),
+        (
+            "migrate_rx_partitions_remaining",
+            ns.rx_remaining.to_string(),
+        ),
+        ("migrate_records_skipped", "0".into()),
+        ("unavailable_partitions", "0".into()),
+        ("dead_partitions", ns.dead.count().to_string()),
+        ("pending_quiesce", bool_text(state.quiesce_pending).into()),
+        (
+            "effective_is_quiesced",
+            bool_text(state.effectively_quiesced()).into(),
+        ),
+        ("nodes_quiesced", nodes_quiesced.to_string()),
+    ];
+    // The usual config echo: every line of the namespace stanza.
+    let mut echo = String::new();
+    for (key, value) in &ns.config.echo {
+        echo.push(';');
+        echo.push_str(key);
+        echo.push('=');
+        echo.push_str(value);
+    }
+    if !ns.config.echo.iter().any(|(k, _)| k == "storage-engine") {
+        fields.push(("storage-engine", ns.config.storage_engine.clone()));
+    }
+    let mut out = join_fields(&fields);
+    out.push_str(&echo);
+    out
+}
+
+/// `cluster-stable[:size=N;ignore-migrations=bool]`, checked in the order
+/// the server checks: membership first, then size, then migrations.
+fn cluster_stable(state: &NodeState, command: &Command<'_>) -> String {
+    let Some(cluster) = state.cluster.as_ref().filter(|_| state.migrate_allowed()) else {
+        return "ERROR:7:unstable cluster".to_string();
+    };
+    if let Some(size) = command.param("size") {
+        match size.parse::<usize>() {
+            Ok(size) if size > 0 => {
+                if size != cluster.members.len() {
+                    return "ERROR:7:cluster not specified size".to_string();
+                }
+            }
+            _ => return "ERROR:4:bad size".to_string(),
+        }
+    }
+    let ignore_migrations = match command.param("ignore-migrations") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return "ERROR:4:bad ignore-migrations".to_string(),
+    };
+    if !ignore_migrations && state.migrate_partitions_remaining() > 0 {
+        return "ERROR:7:unstable cluster".to_string();
+    }
+    format!("{:X}", cluster.key)
+}
+
+fn tip(state: &mut NodeState, command: &Command<'_>) -> String {
+    let host = command.param("host").filter(|h| !h.is_empty());
+    let port = command
+        .param("port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p != 0);
+    match (host, port) {
+        (Some(host), Some(port)) if state.tip(host, port) => "ok".to_string(),
+        _ => UNKNOWN.to_string(),
+    }
+}
+
+fn tip_clear(state: &mut NodeState, command: &Command<'_>) -> String {
+    let Some(list) = command.param("host-port-list").filter(|l| !l.is_empty()) else {
+        return UNKNOWN.to_string();
+    };
+    match state.tip_clear(list) {
+        (_, 0) => "ok".to_string(),
+        (cleared, not_found) => format!("ERROR::{cleared} cleared, {not_found} not found"),
+    }
+}
+
+/// `peers-clear-std`: `<generation>,<default port>,[[<node>,,[<addr>]],...]`,
+/// addresses without the port when it is the default one.
+fn peers_clear_std(state: &mut NodeState) -> String {
+    let default_port = state.config.service_port;
+    let peers = state.peers_for_clients();
+    let entries: Vec<String> = peers
+        .iter()
+        .map(|(id, service)| {
+            let suffix = format!(":{default_port}");
+            let address = service.strip_suffix(&suffix).unwrap_or(service);
+            format!("[{id},,[{address}]]")
+        })
+        .collect();
+    format!(
+        "{},{},[{}]",
+        state.peers_generation,
+        default_port,
+        entries.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, DEFAULT_CONFIG};
+    use crate::events::EventLog;
+    use crate::state::Settings;
+    use std::time::Duration;
+
+    fn node(edition: Edition) -> (NodeState, Instant) {
+        let now = Instant::now();
+        let settings = Settings {
+            edition,
+            ..Settings::default()
+        };
+        let config = Config::parse(DEFAULT_CONFIG).unwrap();
+        let mut state = NodeState::new(NodeId(0xBB9), config, settings, EventLog::memory().0, now);
+        state.learn_address("127.0.0.1".parse().unwrap());
+        (state, now)
+    }
+
+    fn ask(state: &mut NodeState, line: &str, now: Instant) -> String {
+        answer(state, &Command::parse(line), now)
+    }
+
+    fn stat<'a>(stats: &'a str, key: &str) -> &'a str {
+        stats
+            .split(';')
+            .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+            .unwrap_or_else(|| panic!("{key} missing from {stats}"))
+    }
+
+    #[test]
+    fn identity_commands() {
+        let (mut s, now) = node(Edition::Community);
+        assert_eq!(ask(&mut s, "node", now), "BB9");
+        assert_eq!(ask(&mut s, "build", now), "7.1.0.0");
+        assert_eq!(ask(&mut s, "edition", now), "Aerospike Community Edition");
+        assert_eq!(
+            ask(&mut s, "version", now),
+            "Aerospike Community Edition build 7.1.0.0"
+        );
+        assert_eq!(ask(&mut s, "namespaces", now), "test");
+        assert_eq!(ask(&mut s, "no-such-command", now), UNKNOWN);
+        assert_eq!(ask(&mut s, "service", now), "127.0.0.1:3000");
+    }
+
+    #[test]
+    fn a_new_node_is_unstable_then_stable_alone() {
+        let (mut s, now) = node(Edition::Community);
+        assert_eq!(
+            ask(&mut s, "cluster-stable:size=1", now),
+            "ERROR:7:unstable cluster"
+        );
+        let later = now + Duration::from_millis(400);
+        s.tick(later);
+        let key = ask(
+            &mut s,
+            "cluster-stable:size=1;ignore-migrations=false",
+            later,
+        );
+        assert_eq!(
+            u64::from_str_radix(&key, 16).unwrap(),
+            s.cluster.as_ref().unwrap().key
+        );
+        assert_eq!(ask(&mut s, "cluster-stable", later), key);
+        assert_eq!(
+            ask(&mut s, "cluster-stable:size=3", later),
+            "ERROR:7:cluster not specified size"
+        );
+        assert_eq!(
+            ask(&mut s, "cluster-stable:size=x", later),
+            "ERROR:4:bad size"
+        );
+        assert_eq!(
+            ask(&mut s, "cluster-stable:size=0", later),
+            "ERROR:4:bad size"
+        );
+        let stats = ask(&mut s, "statistics", later);
+        assert_eq!(stat(&stats, "cluster_size"), "1");
+        assert_eq!(stat(&stats, "cluster_key"), key);
+        assert_eq!(stat(&stats, "cluster_principal"), "BB9");
+        assert_eq!(stat(&stats, "cluster_integrity"), "true");
+        assert_eq!(stat(&stats, "cluster_is_member"), "true");
+        assert_eq!(stat(&stats, "migrate_allowed"), "true");
+        assert_eq!(stat(&stats, "migrate_partitions_remaining"), "0");
+        let ns = ask(&mut s, "namespace/test", later);
+        assert_eq!(stat(&ns, "replication-factor"), "2");
+        assert_eq!(stat(&ns, "effective_replication_factor"), "1");
+        assert_eq!(stat(&ns, "dead_partitions"), "0");
+        assert_eq!(stat(&ns, "storage-engine"), "memory");
+        assert_eq!(
+            ask(&mut s, "namespace/nope", later),
+            "ERROR::unknown-namespace"
+        );
+        assert_eq!(ask(&mut s, "recluster:", later), "ok");
+    }
+
+    #[test]
+    fn tips_and_tip_clear() {
+        let (mut s, now) = node(Edition::Community);
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=3102", now), "ok");
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=3102", now), UNKNOWN);
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1", now), UNKNOWN);
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=0", now), UNKNOWN);
+        assert!(s.dial_targets().contains("127.0.0.1:3102"));
+        assert_eq!(
+            ask(
+                &mut s,
+                "tip-clear:host-port-list=127.0.0.1:3102,127.0.0.1:9",
+                now
+            ),
+            "ERROR::1 cleared, 1 not found"
+        );
+        assert!(s.dial_targets().is_empty());
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=3102", now), "ok");
+        assert_eq!(
+            ask(&mut s, "tip-clear:host-port-list=127.0.0.1:3102", now),
+            "ok"
+        );
+        assert_eq!(ask(&mut s, "tip-clear:host-port-list=all", now), "ok");
+        assert_eq!(ask(&mut s, "services-alumni-reset", now), "ok");
+        assert_eq!(ask(&mut s, "services", now), "");
+    }
+
+    #[test]
+    fn quiesce_is_enterprise_only() {
+        let (mut s, now) = node(Edition::Community);
+        assert_eq!(ask(&mut s, "quiesce:", now), "ERROR:25:enterprise only");
+        let (mut s, now) = node(Edition::Enterprise);
+        assert_eq!(ask(&mut s, "quiesce:", now), "ok");
+        let ns = ask(&mut s, "namespace/test", now);
+        assert_eq!(stat(&ns, "pending_quiesce"), "true");
+        assert_eq!(stat(&ns, "effective_is_quiesced"), "false");
+        assert_eq!(ask(&mut s, "quiesce-undo:", now), "ok");
+        // Not principal of anything yet: recluster is ignored.
+        assert_eq!(ask(&mut s, "recluster:", now), "ignored-by-non-principal");
+    }
+
+    #[test]
+    fn golden_reply_bodies() {
+        let (mut s, now) = node(Edition::Community);
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let reply = handle_request(&mut s, b"node\nbuild\n", peer, now);
+        assert_eq!(reply, b"node\tBB9\nbuild\t7.1.0.0\n");
+        // Unknown commands are answered too, echoing the bytes as sent.
+        let reply = handle_request(&mut s, b"bogus:x=\xff\n", peer, now);
+        assert_eq!(reply, b"bogus:x=\xff\tERROR::unknown\n");
+        // An empty request gets the default set, in order.
+        let reply = handle_request(&mut s, b"", peer, now);
+        let names: Vec<String> = crate::command::parse_reply(&reply)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(names, DEFAULT_COMMANDS);
+        assert_eq!(s.counters.info_complete, 3);
+    }
+
+    #[test]
+    fn peers_clear_std_format() {
+        let (mut s, now) = node(Edition::Community);
+        s.tick(now + Duration::from_millis(400));
+        assert_eq!(ask(&mut s, "peers-clear-std", now), "1,3000,[]");
+    }
+}

@@ -1,0 +1,35 @@
+//! `aerospike-sim`: a stand-in Aerospike server for testing cluster
+//! operators.
+//!
+//! It speaks the real info protocol on the service port, meshes with other
+//! sim processes over TCP heartbeats, and models partitions and migrations
+//! closely enough that data loss caused by stopping nodes too early is
+//! measurable (`dead_partitions`). See `sim/README.md` for what it does and
+//! does not model.
+//!
+//! Reading order:
+//! - [`frame`]: the 8-byte header and the request/reply frames.
+//! - [`command`]: splitting requests into commands and parsing one.
+//! - [`config`]: reading `aerospike.conf`.
+//! - [`ids`]: node ids and cluster keys.
+//! - [`partitions`]: partition maps and the ownership ranking.
+//! - [`heartbeat`]: what nodes tell each other.
+//! - [`state`]: the node's state machine (membership, clusters, migrations).
+//! - [`info`]: the info command handlers.
+//! - [`node`]: the sockets and tasks of a running node.
+//! - [`events`]: the JSON-lines event log.
+//! - [`client`]: a small info client (`aerospike-sim asinfo`).
+//! - [`cli`]: the binary's arguments and environment.
+
+pub mod cli;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod events;
+pub mod frame;
+pub mod heartbeat;
+pub mod ids;
+pub mod info;
+pub mod node;
+pub mod partitions;
+pub mod state;

@@ -1,0 +1,1255 @@
+//! The node's state machine: peers, cluster membership, partitions and
+//! migrations.
+//!
+//! Everything here is synchronous and takes the current time as an
+//! argument, so the whole cluster model can be driven in-process by tests
+//! (see the tests at the bottom) and by the network tasks in `node.rs`
+//! alike. The network layer feeds it heartbeats ([`NodeState::on_heartbeat`])
+//! and calls [`NodeState::tick`] once per heartbeat interval.
+//!
+//! The model, in short:
+//! - A peer is alive while its heartbeats arrive; silent for
+//!   `interval x timeout` it leaves.
+//! - The candidate cluster is this node plus every live peer, capped at 8
+//!   nodes in Community builds (the earliest started nodes stay).
+//! - The principal is the highest node id. Once the candidate set has been
+//!   stable for two intervals it forms a cluster: a new random key, the
+//!   member list, the quiesced members, the data lineage and the dead
+//!   partitions. It announces the cluster in its heartbeats; the others
+//!   adopt it when it matches their own candidate set.
+//! - Partition owners are the top `replication-factor` members of a
+//!   deterministic ranking. An owner without a copy receives one from a
+//!   member that has it, at the migration rate; a non-owner drops its copy
+//!   once every owner has one. A partition with no copy left in the cluster
+//!   is dead for good.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use crate::config::{Config, NamespaceConfig};
+use crate::events::EventLog;
+use crate::heartbeat::{
+    Adjacent, ClusterView, DeadReport, Envelope, Heartbeat, Lineage, NamespaceReport,
+};
+use crate::ids::{new_cluster_key, random_u64, NodeId};
+use crate::partitions::{effective_rf, ranking, Bitmap, OwnerTable, N_PARTITIONS};
+
+/// Community or Enterprise behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edition {
+    /// Cluster of at most 8 nodes, no quiesce.
+    Community,
+    /// Quiesce supported.
+    Enterprise,
+}
+
+impl Edition {
+    /// Parses `community` or `enterprise` (any case).
+    pub fn parse(text: &str) -> Option<Edition> {
+        match text.to_ascii_lowercase().as_str() {
+            "community" => Some(Edition::Community),
+            "enterprise" => Some(Edition::Enterprise),
+            _ => None,
+        }
+    }
+
+    /// The `edition` info value.
+    pub fn long_name(self) -> &'static str {
+        match self {
+            Edition::Community => "Aerospike Community Edition",
+            Edition::Enterprise => "Aerospike Enterprise Edition",
+        }
+    }
+
+    /// Largest cluster the edition forms.
+    pub fn max_cluster_size(self) -> usize {
+        match self {
+            Edition::Community => 8,
+            // The real limit is far above anything a sandbox runs.
+            Edition::Enterprise => 255,
+        }
+    }
+}
+
+/// Knobs that come from the environment or command line, not the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Version reported by `build` (e.g. `7.1.0.0`).
+    pub build: String,
+    /// Edition.
+    pub edition: Edition,
+    /// Partitions this node receives per second during migrations.
+    pub migrate_rate: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            build: "7.1.0.0".to_string(),
+            edition: Edition::Community,
+            migrate_rate: 500.0,
+        }
+    }
+}
+
+/// What the node knows about a live peer.
+#[derive(Debug, Clone)]
+struct Peer {
+    hb: Heartbeat,
+    /// Heartbeat endpoint `ip:port`.
+    endpoint: String,
+    /// Service endpoint `ip:port`.
+    service: String,
+    last_heard: Instant,
+    /// Held partitions per namespace, in this node's namespace order.
+    held: Vec<Bitmap>,
+    /// Dead partitions per namespace, in this node's namespace order.
+    dead: Vec<Bitmap>,
+}
+
+/// One namespace's partitions on this node.
+#[derive(Debug, Clone)]
+pub(crate) struct NamespaceState {
+    pub(crate) config: NamespaceConfig,
+    /// Partitions this node has a copy of.
+    pub(crate) held: Bitmap,
+    /// Partitions lost for good in this node's lineage.
+    pub(crate) dead: Bitmap,
+    owners: OwnerTable,
+    pub(crate) rx_initial: usize,
+    pub(crate) tx_initial: usize,
+    migrating: bool,
+    received: usize,
+    /// Remaining migrations as of the last tick.
+    pub(crate) rx_remaining: usize,
+    pub(crate) tx_remaining: usize,
+}
+
+/// Counters reported by `statistics`.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Info requests answered.
+    pub info_complete: u64,
+    /// Heartbeats received from this node itself (a tip of its own address).
+    pub heartbeat_received_self: u64,
+    /// Heartbeats received from other nodes.
+    pub heartbeat_received_foreign: u64,
+    /// Open service connections.
+    pub client_connections: u64,
+    /// Open heartbeat connections (both directions).
+    pub heartbeat_connections: u64,
+}
+
+/// The whole state of one sim node.
+pub struct NodeState {
+    /// This node's id.
+    pub id: NodeId,
+    pub(crate) config: Config,
+    pub(crate) settings: Settings,
+    events: EventLog,
+    started: Instant,
+    started_ms: u64,
+    interval: Duration,
+    timeout: Duration,
+    address: Option<IpAddr>,
+    peers: BTreeMap<NodeId, Peer>,
+    seeds: Vec<(String, u16)>,
+    self_endpoints: BTreeSet<String>,
+    alumni: BTreeMap<NodeId, String>,
+    pub(crate) cluster: Option<ClusterView>,
+    pub(crate) cluster_generation: u64,
+    pub(crate) last_rebalance: Instant,
+    candidate: Vec<NodeId>,
+    candidate_since: Instant,
+    excluded: bool,
+    recluster_requested: bool,
+    pub(crate) quiesce_pending: bool,
+    lineage: Option<Lineage>,
+    pub(crate) namespaces: Vec<NamespaceState>,
+    migrate_tokens: f64,
+    last_tick: Instant,
+    peers_list: String,
+    pub(crate) peers_generation: u64,
+    /// Counters for `statistics`.
+    pub counters: Counters,
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn hex_list(nodes: &[u64]) -> Vec<String> {
+    nodes.iter().map(|n| NodeId(*n).to_string()).collect()
+}
+
+/// `host:port`, with IPv6 literals in brackets.
+pub fn endpoint(host: &str, port: u16) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{host}:{port}"),
+    }
+}
+
+impl NodeState {
+    /// A node that has just started: alone, orphaned, holding nothing.
+    pub fn new(
+        id: NodeId,
+        config: Config,
+        settings: Settings,
+        events: EventLog,
+        now: Instant,
+    ) -> NodeState {
+        let interval = Duration::from_millis(config.heartbeat.interval_ms);
+        let timeout = interval * config.heartbeat.timeout as u32;
+        let namespaces = config
+            .namespaces
+            .iter()
+            .map(|ns| NamespaceState {
+                config: ns.clone(),
+                held: Bitmap::empty(),
+                dead: Bitmap::empty(),
+                owners: OwnerTable::default(),
+                rx_initial: 0,
+                tx_initial: 0,
+                migrating: false,
+                received: 0,
+                rx_remaining: 0,
+                tx_remaining: 0,
+            })
+            .collect();
+        NodeState {
+            id,
+            seeds: config.heartbeat.seeds.clone(),
+            address: config.heartbeat.address,
+            config,
+            settings,
+            events,
+            started: now,
+            started_ms: epoch_ms(),
+            interval,
+            timeout,
+            peers: BTreeMap::new(),
+            self_endpoints: BTreeSet::new(),
+            alumni: BTreeMap::new(),
+            cluster: None,
+            cluster_generation: 0,
+            last_rebalance: now,
+            candidate: vec![id],
+            candidate_since: now,
+            excluded: false,
+            recluster_requested: false,
+            quiesce_pending: false,
+            lineage: None,
+            namespaces,
+            migrate_tokens: 0.0,
+            last_tick: now,
+            peers_list: String::new(),
+            peers_generation: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The event log, stamped with this node's id.
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// Seconds since start.
+    pub fn uptime(&self, now: Instant) -> u64 {
+        now.duration_since(self.started).as_secs()
+    }
+
+    /// Heartbeat interval.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    // ----- addresses -------------------------------------------------------
+
+    /// Learns this node's address from a heartbeat socket's local address,
+    /// unless the config gave a concrete one. A non-loopback address
+    /// replaces a loopback one: inside a swarm task the overlay address is
+    /// what peers can reach.
+    pub fn learn_address(&mut self, local: IpAddr) {
+        if self.config.heartbeat.address.is_some() || local.is_unspecified() {
+            return;
+        }
+        let better = match self.address {
+            None => true,
+            Some(current) => current.is_loopback() && !local.is_loopback(),
+        };
+        if better {
+            self.address = Some(local);
+            self.events
+                .emit("address_learned", json!({"address": local.to_string()}));
+        }
+    }
+
+    /// This node's heartbeat endpoint, once its address is known.
+    pub fn heartbeat_endpoint(&self) -> Option<String> {
+        self.address
+            .map(|ip| SocketAddr::new(ip, self.config.heartbeat.port).to_string())
+    }
+
+    /// This node's service endpoint, once its address is known.
+    pub fn service_endpoint(&self) -> Option<String> {
+        self.config
+            .service_address
+            .or(self.address)
+            .map(|ip| SocketAddr::new(ip, self.config.service_port).to_string())
+    }
+
+    // ----- heartbeats ------------------------------------------------------
+
+    /// The heartbeat this node sends now.
+    pub fn heartbeat(&self) -> Heartbeat {
+        Heartbeat {
+            node: self.id.0,
+            hb_addr: self.heartbeat_endpoint(),
+            hb_port: self.config.heartbeat.port,
+            service_addr: self.service_endpoint(),
+            service_port: self.config.service_port,
+            started_ms: self.started_ms,
+            adjacency: self
+                .peers
+                .iter()
+                .map(|(id, peer)| Adjacent {
+                    node: id.0,
+                    hb: peer.endpoint.clone(),
+                })
+                .collect(),
+            quiesce_pending: self.quiesce_pending,
+            lineage: self.lineage,
+            namespaces: self
+                .namespaces
+                .iter()
+                .map(|ns| NamespaceReport {
+                    name: ns.config.name.clone(),
+                    held: ns.held.to_hex(),
+                    dead: ns.dead.to_hex(),
+                })
+                .collect(),
+            cluster: self.cluster.clone(),
+        }
+    }
+
+    /// Takes in one received heartbeat. `observed` is the sender's source
+    /// address, used while the sender does not yet know its own.
+    pub fn on_heartbeat(
+        &mut self,
+        envelope: Envelope,
+        observed: IpAddr,
+        now: Instant,
+    ) -> Result<(), String> {
+        let hb = envelope.hb;
+        if hb.node == self.id.0 {
+            // Someone (a tip or a seed) pointed us at ourselves: stop
+            // dialling that endpoint, as the real mesh does.
+            self.counters.heartbeat_received_self += 1;
+            if self.self_endpoints.insert(envelope.to.clone()) {
+                self.events
+                    .emit("self_endpoint", json!({"heartbeat": envelope.to}));
+            }
+            return Ok(());
+        }
+        if hb.node == 0 {
+            return Err("heartbeat from node id 0".to_string());
+        }
+        self.counters.heartbeat_received_foreign += 1;
+        let mut held = Vec::with_capacity(self.namespaces.len());
+        let mut dead = Vec::with_capacity(self.namespaces.len());
+        for ns in &self.namespaces {
+            let report = hb.namespaces.iter().find(|r| r.name == ns.config.name);
+            let parse = |text: Option<&String>| match text {
+                None => Ok(Bitmap::empty()),
+                Some(text) => Bitmap::from_hex(text)
+                    .ok_or_else(|| format!("bad partition map for {}", ns.config.name)),
+            };
+            held.push(parse(report.map(|r| &r.held))?);
+            dead.push(parse(report.map(|r| &r.dead))?);
+        }
+        let id = NodeId(hb.node);
+        let endpoint = hb
+            .hb_addr
+            .clone()
+            .unwrap_or_else(|| SocketAddr::new(observed, hb.hb_port).to_string());
+        let service = hb
+            .service_addr
+            .clone()
+            .unwrap_or_else(|| SocketAddr::new(observed, hb.service_port).to_string());
+        if !self.peers.contains_key(&id) {
+            self.events.emit(
+                "join",
+                json!({"peer": id.to_string(), "heartbeat": endpoint, "service": service}),
+            );
+        }
+        self.alumni.insert(id, service.clone());
+        self.peers.insert(
+            id,
+            Peer {
+                hb,
+                endpoint,
+                service,
+                last_heard: now,
+                held,
+                dead,
+            },
+        );
+        Ok(())
+    }
+
+    /// Endpoints this node should keep a heartbeat connection to: seeds,
+    /// live peers and the peers' adjacency lists, minus itself.
+    pub fn dial_targets(&self) -> BTreeSet<String> {
+        let mut targets: BTreeSet<String> = self
+            .seeds
+            .iter()
+            .map(|(host, port)| endpoint(host, *port))
+            .collect();
+        for peer in self.peers.values() {
+            targets.insert(peer.endpoint.clone());
+            for adjacent in &peer.hb.adjacency {
+                if adjacent.node != self.id.0 {
+                    targets.insert(adjacent.hb.clone());
+                }
+            }
+        }
+        if let Some(own) = self.heartbeat_endpoint() {
+            targets.remove(&own);
+        }
+        for own in &self.self_endpoints {
+            targets.remove(own);
+        }
+        targets
+    }
+
+    // ----- tips ------------------------------------------------------------
+
+    /// `tip`: adds a mesh seed. Refused when the endpoint is already known,
+    /// as a seed or as a live peer.
+    pub fn tip(&mut self, host: &str, port: u16) -> bool {
+        let target = endpoint(host, port);
+        let known = self.seeds.iter().any(|(h, p)| endpoint(h, *p) == target)
+            || self.peers.values().any(|peer| peer.endpoint == target)
+            || self.heartbeat_endpoint().as_deref() == Some(target.as_str());
+        self.events
+            .emit("tip", json!({"heartbeat": target, "accepted": !known}));
+        if known {
+            return false;
+        }
+        self.seeds.push((host.to_string(), port));
+        true
+    }
+
+    /// `tip-clear`: removes seeds (`all`, or `host:port,host:port`). Returns
+    /// how many were cleared and how many were not found. A live peer's
+    /// endpoint counts as cleared; it stays while the peer is alive, since
+    /// the other members still list it.
+    pub fn tip_clear(&mut self, list: &str) -> (usize, usize) {
+        if list == "all" {
+            let cleared = self.seeds.len();
+            self.seeds.clear();
+            self.events
+                .emit("tip_clear", json!({"cleared": cleared, "not_found": 0}));
+            return (cleared, 0);
+        }
+        let (mut cleared, mut not_found) = (0, 0);
+        for item in list.split(',').filter(|s| !s.is_empty()) {
+            let Some((host, port)) = item.rsplit_once(':') else {
+                not_found += 1;
+                continue;
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let Ok(port) = port.parse::<u16>() else {
+                not_found += 1;
+                continue;
+            };
+            let target = endpoint(host, port);
+            let before = self.seeds.len();
+            self.seeds.retain(|(h, p)| endpoint(h, *p) != target);
+            if self.seeds.len() < before || self.peers.values().any(|peer| peer.endpoint == target)
+            {
+                cleared += 1;
+            } else {
+                not_found += 1;
+            }
+        }
+        self.events.emit(
+            "tip_clear",
+            json!({"list": list, "cleared": cleared, "not_found": not_found}),
+        );
+        (cleared, not_found)
+    }
+
+    // ----- services --------------------------------------------------------
+
+    /// Service endpoints of live peers (`services`).
+    pub fn services(&self) -> Vec<String> {
+        self.peers.values().map(|p| p.service.clone()).collect()
+    }
+
+    /// Service endpoints of every peer seen since the last reset.
+    pub fn services_alumni(&self) -> Vec<String> {
+        self.alumni.values().cloned().collect()
+    }
+
+    /// `services-alumni-reset`: alumni become the live peers.
+    pub fn reset_alumni(&mut self) {
+        self.alumni = self
+            .peers
+            .iter()
+            .map(|(id, peer)| (*id, peer.service.clone()))
+            .collect();
+    }
+
+    /// Cluster members other than this node, with service endpoints, for
+    /// `peers-clear-std`; bumps the peers generation when the list changes.
+    pub fn peers_for_clients(&mut self) -> Vec<(NodeId, String)> {
+        let members: Vec<u64> = self
+            .cluster
+            .as_ref()
+            .map(|c| c.members.clone())
+            .unwrap_or_default();
+        let list: Vec<(NodeId, String)> = self
+            .peers
+            .iter()
+            .filter(|(id, _)| members.contains(&id.0))
+            .map(|(id, peer)| (*id, peer.service.clone()))
+            .collect();
+        let fingerprint = format!("{list:?}");
+        if fingerprint != self.peers_list {
+            self.peers_list = fingerprint;
+            self.peers_generation += 1;
+        }
+        list
+    }
+
+    // ----- cluster ---------------------------------------------------------
+
+    /// `recluster`: only the principal acts.
+    pub fn request_recluster(&mut self) -> bool {
+        let is_principal = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.principal == self.id.0);
+        if is_principal {
+            self.recluster_requested = true;
+        }
+        is_principal
+    }
+
+    /// Whether this node is in a cluster.
+    pub fn is_member(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// Whether the cluster this node is in is the one its heartbeats say it
+    /// should be in (every member agrees on the member list).
+    pub fn integrity(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|c| {
+            let members: Vec<u64> = self.candidate.iter().map(|n| n.0).collect();
+            c.members == members
+        })
+    }
+
+    /// Migrations run only in an agreed cluster.
+    pub fn migrate_allowed(&self) -> bool {
+        self.integrity()
+    }
+
+    /// Sum of migrations this node still has to send or receive.
+    pub fn migrate_partitions_remaining(&self) -> usize {
+        self.namespaces
+            .iter()
+            .map(|ns| ns.rx_remaining + ns.tx_remaining)
+            .sum()
+    }
+
+    /// Nodes that would form the cluster now: this node and every live
+    /// peer, capped by the edition's cluster size (earliest started first).
+    fn candidate_members(&self) -> Vec<NodeId> {
+        let mut nodes: Vec<(u64, NodeId)> = vec![(self.started_ms, self.id)];
+        nodes.extend(
+            self.peers
+                .iter()
+                .map(|(id, peer)| (peer.hb.started_ms, *id)),
+        );
+        let limit = self.settings.edition.max_cluster_size();
+        if nodes.len() > limit {
+            nodes.sort_by_key(|(started, id)| (*started, std::cmp::Reverse(*id)));
+            nodes.truncate(limit);
+        }
+        let mut ids: Vec<NodeId> = nodes.into_iter().map(|(_, id)| id).collect();
+        ids.sort();
+        ids
+    }
+
+    /// Advances the state machine: expires silent peers, forms or adopts a
+    /// cluster, and runs migrations.
+    pub fn tick(&mut self, now: Instant) {
+        self.expire_peers(now);
+        let members = self.candidate_members();
+        if members != self.candidate {
+            self.candidate = members.clone();
+            self.candidate_since = now;
+        }
+        if !members.contains(&self.id) {
+            if !self.excluded {
+                self.excluded = true;
+                self.cluster = None;
+                self.events.emit(
+                    "orphaned",
+                    json!({
+                        "reason": "cluster size limit",
+                        "limit": self.settings.edition.max_cluster_size(),
+                    }),
+                );
+            }
+            self.update_remaining();
+            return;
+        }
+        self.excluded = false;
+        let principal = members.iter().copied().max().unwrap_or(self.id);
+        let member_ids: Vec<u64> = members.iter().map(|n| n.0).collect();
+        if principal == self.id {
+            let changed = self
+                .cluster
+                .as_ref()
+                .is_none_or(|c| c.principal != self.id.0 || c.members != member_ids);
+            // Wait for the candidate set to settle, so a burst of arrivals
+            // makes one cluster change rather than several.
+            let settled = now.duration_since(self.candidate_since) >= self.interval * 2;
+            if (changed && settled) || self.recluster_requested {
+                self.recluster_requested = false;
+                let view = self.form(&members);
+                self.adopt(view, now);
+            }
+        } else if let Some(view) = self
+            .peers
+            .get(&principal)
+            .and_then(|peer| peer.hb.cluster.clone())
+        {
+            let new_key = self.cluster.as_ref().map(|c| c.key) != Some(view.key);
+            if view.principal == principal.0 && view.members == member_ids && new_key {
+                self.adopt(view, now);
+            }
+        }
+        self.migrate(now);
+    }
+
+    fn expire_peers(&mut self, now: Instant) {
+        let timeout = self.timeout;
+        let gone: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| now.duration_since(peer.last_heard) > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(peer) = self.peers.remove(&id) {
+                self.events.emit(
+                    "leave",
+                    json!({"peer": id.to_string(), "heartbeat": peer.endpoint, "reason": "timeout"}),
+                );
+            }
+        }
+    }
+
+    fn lineage_of(&self, node: NodeId) -> Option<Lineage> {
+        if node == self.id {
+            self.lineage
+        } else {
+            self.peers.get(&node).and_then(|p| p.hb.lineage)
+        }
+    }
+
+    fn holds(&self, node: NodeId, ns: usize, pid: usize) -> bool {
+        if node == self.id {
+            self.namespaces[ns].held.get(pid)
+        } else {
+            self.peers.get(&node).is_some_and(|p| p.held[ns].get(pid))
+        }
+    }
+
+    /// The principal's decision: the new cluster's key, members, quiesced
+    /// nodes, lineage and dead partitions.
+    fn form(&self, members: &[NodeId]) -> ClusterView {
+        let quiesced: Vec<u64> = members
+            .iter()
+            .filter(|n| {
+                if **n == self.id {
+                    self.quiesce_pending
+                } else {
+                    self.peers.get(n).is_some_and(|p| p.hb.quiesce_pending)
+                }
+            })
+            .map(|n| n.0)
+            .collect();
+        // The oldest lineage wins; a cluster of empty nodes starts one.
+        let existing = members.iter().filter_map(|n| self.lineage_of(*n)).min();
+        let (lineage, fresh) = match existing {
+            Some(lineage) => (lineage, false),
+            None => (
+                Lineage {
+                    created_ms: epoch_ms(),
+                    id: random_u64(),
+                },
+                true,
+            ),
+        };
+        let in_lineage: Vec<NodeId> = members
+            .iter()
+            .copied()
+            .filter(|n| self.lineage_of(*n) == Some(lineage))
+            .collect();
+        let mut dead_reports = Vec::new();
+        for (index, ns) in self.namespaces.iter().enumerate() {
+            let mut dead = Bitmap::empty();
+            for node in &in_lineage {
+                if *node == self.id {
+                    dead.union_with(&ns.dead);
+                } else if let Some(peer) = self.peers.get(node) {
+                    dead.union_with(&peer.dead[index]);
+                }
+            }
+            let mut newly_lost = 0;
+            if !fresh {
+                for pid in 0..N_PARTITIONS {
+                    if !dead.get(pid) && !in_lineage.iter().any(|n| self.holds(*n, index, pid)) {
+                        dead.set(pid, true);
+                        newly_lost += 1;
+                    }
+                }
+            }
+            dead_reports.push(DeadReport {
+                name: ns.config.name.clone(),
+                dead: dead.to_hex(),
+                newly_lost,
+            });
+        }
+        ClusterView {
+            key: new_cluster_key(),
+            principal: self.id.0,
+            members: members.iter().map(|n| n.0).collect(),
+            quiesced,
+            lineage,
+            fresh,
+            dead: dead_reports,
+        }
+    }
+
+    /// Joins the cluster `view` describes.
+    fn adopt(&mut self, view: ClusterView, now: Instant) {
+        let members: Vec<NodeId> = view.members.iter().map(|n| NodeId(*n)).collect();
+        let quiesced: Vec<NodeId> = view.quiesced.iter().map(|n| NodeId(*n)).collect();
+        let switching = self.lineage != Some(view.lineage);
+        if switching {
+            // Copies of another lineage are not this cluster's data: a
+            // restarted node's empty partitions must not pass for replicas.
+            let discarded: usize = self.namespaces.iter().map(|ns| ns.held.count()).sum();
+            if discarded > 0 {
+                self.events
+                    .emit("lineage_discarded", json!({"partitions": discarded}));
+            }
+            for ns in &mut self.namespaces {
+                ns.held = Bitmap::empty();
+                ns.dead = Bitmap::empty();
+            }
+            self.lineage = Some(view.lineage);
+        }
+        for ns in &mut self.namespaces {
+            let rf = effective_rf(ns.config.replication_factor, members.len());
+            ns.owners = OwnerTable::new(&members, &quiesced, rf);
+            let report = view.dead.iter().find(|d| d.name == ns.config.name);
+            ns.dead = report
+                .and_then(|d| Bitmap::from_hex(&d.dead))
+                .unwrap_or_default();
+            ns.held.subtract(&ns.dead);
+            if view.fresh && switching {
+                let mut owned = ns.owners.owned_by(self.id);
+                owned.subtract(&ns.dead);
+                ns.held = owned;
+            }
+            if let Some(report) = report.filter(|d| d.newly_lost > 0) {
+                self.events.emit(
+                    "partitions_lost",
+                    json!({
+                        "namespace": ns.config.name,
+                        "count": report.newly_lost,
+                        "dead_partitions": ns.dead.count(),
+                    }),
+                );
+            }
+            ns.received = 0;
+            ns.migrating = false;
+        }
+        self.cluster_generation += 1;
+        self.last_rebalance = now;
+        self.events.emit(
+            "cluster_changed",
+            json!({
+                "size": view.members.len(),
+                "key": format!("{:X}", view.key),
+                "principal": NodeId(view.principal).to_string(),
+                "generation": self.cluster_generation,
+                "members": hex_list(&view.members),
+                "quiesced": hex_list(&view.quiesced),
+                "fresh_lineage": view.fresh,
+            }),
+        );
+        self.cluster = Some(view);
+        self.update_remaining();
+        for index in 0..self.namespaces.len() {
+            let ns = &mut self.namespaces[index];
+            ns.rx_initial = ns.rx_remaining;
+            ns.tx_initial = ns.tx_remaining;
+            if ns.rx_initial + ns.tx_initial > 0 {
+                ns.migrating = true;
+                self.events.emit(
+                    "migration_started",
+                    json!({
+                        "namespace": ns.config.name,
+                        "rx_partitions": ns.rx_initial,
+                        "tx_partitions": ns.tx_initial,
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Members of the current cluster whose copies count as sources.
+    fn sources(&self) -> Vec<NodeId> {
+        let Some(cluster) = &self.cluster else {
+            return Vec::new();
+        };
+        cluster
+            .members
+            .iter()
+            .map(|n| NodeId(*n))
+            .filter(|n| *n == self.id || self.lineage_of(*n) == Some(cluster.lineage))
+            .filter(|n| *n == self.id || self.peers.contains_key(n))
+            .collect()
+    }
+
+    /// Receives partitions at the migration rate, drops copies every owner
+    /// already has, and reports finished migrations.
+    fn migrate(&mut self, now: Instant) {
+        let elapsed = now.duration_since(self.last_tick).as_secs_f64();
+        self.last_tick = now;
+        if !self.migrate_allowed() {
+            self.migrate_tokens = 0.0;
+            self.update_remaining();
+            return;
+        }
+        let rate = self.settings.migrate_rate;
+        // Cap the budget so a stalled tick does not become a burst.
+        let cap = (rate * self.interval.as_secs_f64() * 2.0).max(1.0);
+        self.migrate_tokens = (self.migrate_tokens + rate * elapsed).min(cap);
+        let sources = self.sources();
+        for index in 0..self.namespaces.len() {
+            for pid in 0..N_PARTITIONS {
+                if self.migrate_tokens < 1.0 {
+                    break;
+                }
+                let ns = &self.namespaces[index];
+                if ns.held.get(pid) || ns.dead.get(pid) || !ns.owners.is_owner(pid, self.id) {
+                    continue;
+                }
+                let available = sources
+                    .iter()
+                    .any(|n| *n != self.id && self.holds(*n, index, pid));
+                if available {
+                    let ns = &mut self.namespaces[index];
+                    ns.held.set(pid, true);
+                    ns.received += 1;
+                    self.migrate_tokens -= 1.0;
+                }
+            }
+            // A copy this node does not own goes once every owner has one.
+            for pid in 0..N_PARTITIONS {
+                let ns = &self.namespaces[index];
+                if !ns.held.get(pid) || ns.owners.is_owner(pid, self.id) {
+                    continue;
+                }
+                let all_owners_have_it = ns
+                    .owners
+                    .owners(pid)
+                    .all(|owner| sources.contains(&owner) && self.holds(owner, index, pid));
+                if all_owners_have_it {
+                    self.namespaces[index].held.set(pid, false);
+                }
+            }
+        }
+        self.update_remaining();
+        for ns in &mut self.namespaces {
+            if ns.migrating && ns.rx_remaining + ns.tx_remaining == 0 {
+                ns.migrating = false;
+                self.events.emit(
+                    "migration_finished",
+                    json!({"namespace": ns.config.name, "rx_completed": ns.received}),
+                );
+            }
+        }
+    }
+
+    /// Recomputes the remaining migrations: partitions to receive (owned,
+    /// missing, not dead) and to send (this node is the best-ranked holder
+    /// and some owner lacks the partition).
+    fn update_remaining(&mut self) {
+        let Some(cluster) = self.cluster.clone() else {
+            for ns in &mut self.namespaces {
+                ns.rx_remaining = 0;
+                ns.tx_remaining = 0;
+            }
+            return;
+        };
+        let members: Vec<NodeId> = cluster.members.iter().map(|n| NodeId(*n)).collect();
+        let quiesced: Vec<NodeId> = cluster.quiesced.iter().map(|n| NodeId(*n)).collect();
+        let sources = self.sources();
+        for index in 0..self.namespaces.len() {
+            let ns = &self.namespaces[index];
+            let mut rx = 0;
+            let mut tx = 0;
+            for pid in 0..N_PARTITIONS {
+                if ns.dead.get(pid) {
+                    continue;
+                }
+                if ns.owners.is_owner(pid, self.id) && !ns.held.get(pid) {
+                    rx += 1;
+                }
+                if ns.held.get(pid) {
+                    let someone_lacks = ns
+                        .owners
+                        .owners(pid)
+                        .any(|o| o != self.id && !self.holds(o, index, pid));
+                    if someone_lacks {
+                        let source = ranking(pid, &members, &quiesced)
+                            .into_iter()
+                            .find(|n| sources.contains(n) && self.holds(*n, index, pid));
+                        if source == Some(self.id) {
+                            tx += 1;
+                        }
+                    }
+                }
+            }
+            let ns = &mut self.namespaces[index];
+            ns.rx_remaining = rx;
+            ns.tx_remaining = tx;
+        }
+    }
+
+    // ----- quiesce ---------------------------------------------------------
+
+    /// Whether this node's quiesce took effect at the current cluster.
+    pub fn effectively_quiesced(&self) -> bool {
+        self.cluster
+            .as_ref()
+            .is_some_and(|c| c.quiesced.contains(&self.id.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Whole-cluster scenarios driven in-process: heartbeats are handed from
+    //! node to node directly, time is advanced by hand.
+
+    use super::*;
+    use crate::config::DEFAULT_CONFIG;
+
+    struct Cluster {
+        nodes: Vec<NodeState>,
+        up: Vec<bool>,
+        now: Instant,
+    }
+
+    const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    impl Cluster {
+        fn new(count: usize, edition: Edition, rate: f64) -> Cluster {
+            let now = Instant::now();
+            let nodes = (0..count)
+                .map(|i| {
+                    let text = DEFAULT_CONFIG
+                        .replace("port 3000", &format!("port {}", 3000 + i * 10))
+                        .replace("port 3002", &format!("port {}", 3002 + i * 10))
+                        .replace("interval 150", "interval 100");
+                    let config = Config::parse(&text).unwrap();
+                    let settings = Settings {
+                        edition,
+                        migrate_rate: rate,
+                        ..Settings::default()
+                    };
+                    let mut node = NodeState::new(
+                        NodeId(0x100 + i as u64),
+                        config,
+                        settings,
+                        EventLog::memory().0,
+                        now,
+                    );
+                    node.learn_address(LOOPBACK);
+                    node
+                })
+                .collect();
+            Cluster {
+                nodes,
+                up: vec![true; count],
+                now,
+            }
+        }
+
+        /// One interval: every live node hears every live node it dials.
+        fn step(&mut self) {
+            self.now += Duration::from_millis(100);
+            let beats: Vec<(usize, Heartbeat, BTreeSet<String>)> = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.up[*i])
+                .map(|(i, n)| (i, n.heartbeat(), n.dial_targets()))
+                .collect();
+            for (from, hb, targets) in &beats {
+                for (to, node) in self.nodes.iter_mut().enumerate() {
+                    if to == *from || !self.up[to] {
+                        continue;
+                    }
+                    let own = node.heartbeat_endpoint().unwrap();
+                    if targets.contains(&own) {
+                        let envelope = Envelope {
+                            to: own,
+                            hb: hb.clone(),
+                        };
+                        node.on_heartbeat(envelope, LOOPBACK, self.now).unwrap();
+                    }
+                }
+            }
+            for (i, node) in self.nodes.iter_mut().enumerate() {
+                if self.up[i] {
+                    node.tick(self.now);
+                }
+            }
+        }
+
+        fn run(&mut self, steps: usize) {
+            for _ in 0..steps {
+                self.step();
+            }
+        }
+
+        fn tip_all_to_first(&mut self) {
+            self.tip_all_to(0);
+        }
+
+        fn tip_all_to(&mut self, target: usize) {
+            let seed = self.nodes[target].heartbeat_endpoint().unwrap();
+            let (host, port) = seed.rsplit_once(':').unwrap();
+            for (i, node) in self.nodes.iter_mut().enumerate() {
+                if i != target {
+                    assert!(node.tip(host, port.parse().unwrap()));
+                }
+            }
+        }
+
+        fn keys(&self) -> BTreeSet<u64> {
+            self.nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.up[*i])
+                .map(|(_, n)| n.cluster.as_ref().map(|c| c.key).unwrap_or(0))
+                .collect()
+        }
+
+        fn settled(&mut self, max_steps: usize) -> bool {
+            for _ in 0..max_steps {
+                self.step();
+                let live = self.nodes.iter().enumerate().filter(|(i, _)| self.up[*i]);
+                let size = live.clone().count();
+                if self.keys().len() == 1
+                    && live
+                        .clone()
+                        .all(|(_, n)| n.cluster.as_ref().is_some_and(|c| c.members.len() == size))
+                    && live.clone().all(|(_, n)| n.integrity())
+                    && live
+                        .clone()
+                        .all(|(_, n)| n.migrate_partitions_remaining() == 0)
+                {
+                    return true;
+                }
+            }
+            false
+        }
+
+        fn dead(&self, node: usize) -> usize {
+            self.nodes[node].namespaces[0].dead.count()
+        }
+    }
+
+    #[test]
+    fn a_lone_node_forms_a_cluster_of_one_holding_everything() {
+        let mut cluster = Cluster::new(1, Edition::Community, 1000.0);
+        assert!(!cluster.nodes[0].is_member());
+        cluster.run(3);
+        let node = &cluster.nodes[0];
+        assert!(node.is_member() && node.integrity());
+        assert_eq!(node.namespaces[0].held.count(), N_PARTITIONS);
+        assert_eq!(node.migrate_partitions_remaining(), 0);
+    }
+
+    #[test]
+    fn one_tip_joins_three_nodes_and_migrations_drain() {
+        let mut cluster = Cluster::new(3, Edition::Community, 2000.0);
+        cluster.run(3);
+        // Node 2 only tips node 1, node 1 tips node 0: adjacency does the rest.
+        let ep0 = cluster.nodes[0].heartbeat_endpoint().unwrap();
+        let ep1 = cluster.nodes[1].heartbeat_endpoint().unwrap();
+        let split = |ep: &str| {
+            let (h, p) = ep.rsplit_once(':').unwrap();
+            (h.to_string(), p.parse::<u16>().unwrap())
+        };
+        let (h0, p0) = split(&ep0);
+        let (h1, p1) = split(&ep1);
+        assert!(cluster.nodes[1].tip(&h0, p0));
+        assert!(cluster.nodes[2].tip(&h1, p1));
+        assert!(!cluster.nodes[2].tip(&h1, p1), "a known seed is refused");
+        assert!(cluster.settled(100));
+        for node in &cluster.nodes {
+            assert_eq!(node.cluster.as_ref().unwrap().members.len(), 3);
+            assert_eq!(node.cluster.as_ref().unwrap().principal, 0x102);
+        }
+        // RF 2 over 3 nodes: every partition has exactly two copies.
+        for pid in 0..N_PARTITIONS {
+            let copies = cluster
+                .nodes
+                .iter()
+                .filter(|n| n.namespaces[0].held.get(pid))
+                .count();
+            assert_eq!(copies, 2, "partition {pid}");
+        }
+    }
+
+    #[test]
+    fn losing_two_nodes_at_once_loses_partitions_one_at_a_time_does_not() {
+        // Two at once (before migrations could restore two copies).
+        let mut cluster = Cluster::new(3, Edition::Community, 2000.0);
+        cluster.tip_all_to_first();
+        assert!(cluster.settled(100));
+        cluster.up[1] = false;
+        cluster.up[2] = false;
+        cluster.run(20);
+        assert!(
+            cluster.dead(0) > 0,
+            "partitions held only by nodes 1 and 2 are lost"
+        );
+        assert!(cluster.dead(0) < N_PARTITIONS);
+
+        // One at a time, waiting for migrations in between.
+        let mut cluster = Cluster::new(3, Edition::Community, 2000.0);
+        cluster.tip_all_to_first();
+        assert!(cluster.settled(100));
+        cluster.up[2] = false;
+        assert!(cluster.settled(100));
+        cluster.up[1] = false;
+        assert!(cluster.settled(100));
+        assert_eq!(cluster.dead(0), 0);
+        assert_eq!(cluster.nodes[0].namespaces[0].held.count(), N_PARTITIONS);
+    }
+
+    #[test]
+    fn a_restarted_node_comes_back_empty_and_its_copies_do_not_count() {
+        let mut cluster = Cluster::new(3, Edition::Community, 100.0);
+        // Node 0 is nobody's seed, so after its restart only a tip brings it back.
+        cluster.tip_all_to(2);
+        assert!(cluster.settled(200));
+        // Node 0 "restarts": same endpoint, new id, no data. It forms its own
+        // cluster of one first (a new lineage), then is tipped back in.
+        cluster.up[0] = false;
+        cluster.run(15);
+        let config = cluster.nodes[0].config.clone();
+        let settings = cluster.nodes[0].settings.clone();
+        let mut fresh = NodeState::new(
+            NodeId(0x50),
+            config,
+            settings,
+            EventLog::memory().0,
+            cluster.now,
+        );
+        fresh.learn_address(LOOPBACK);
+        cluster.nodes[0] = fresh;
+        cluster.up[0] = true;
+        cluster.run(5);
+        assert_eq!(cluster.nodes[0].namespaces[0].held.count(), N_PARTITIONS);
+        let ep1 = cluster.nodes[1].heartbeat_endpoint().unwrap();
+        let (h, p) = ep1.rsplit_once(':').unwrap();
+        cluster.nodes[0].tip(h, p.parse().unwrap());
+        cluster.run(6);
+        assert_eq!(cluster.keys().len(), 1);
+        assert!(cluster.nodes[0].migrate_partitions_remaining() > 0);
+        // Kill both old nodes before the restarted one received everything.
+        cluster.up[1] = false;
+        cluster.up[2] = false;
+        cluster.run(20);
+        assert!(cluster.dead(0) > 0, "empty copies must not mask the loss");
+    }
+
+    #[test]
+    fn quiesced_node_hands_off_and_can_stop_without_loss() {
+        let mut cluster = Cluster::new(3, Edition::Enterprise, 2000.0);
+        cluster.tip_all_to_first();
+        assert!(cluster.settled(100));
+        cluster.nodes[1].quiesce_pending = true;
+        let principal = cluster
+            .nodes
+            .iter()
+            .position(|n| n.cluster.as_ref().unwrap().principal == n.id.0)
+            .unwrap();
+        let other = (principal + 1) % 3;
+        assert!(
+            !cluster.nodes[other].request_recluster(),
+            "only the principal reclusters"
+        );
+        assert!(cluster.nodes[principal].request_recluster());
+        assert!(cluster.settled(100));
+        assert!(cluster.nodes[1].effectively_quiesced());
+        assert_eq!(cluster.nodes[1].namespaces[0].held.count(), 0);
+        cluster.up[1] = false;
+        assert!(cluster.settled(100));
+        assert_eq!(cluster.dead(0), 0);
+    }
+
+    #[test]
+    fn community_clusters_stop_at_eight_nodes() {
+        let mut cluster = Cluster::new(9, Edition::Community, 5000.0);
+        // The ninth node starts last.
+        cluster.nodes[8].started_ms += 10_000;
+        cluster.tip_all_to_first();
+        cluster.run(30);
+        let sizes: Vec<usize> = cluster
+            .nodes
+            .iter()
+            .map(|n| n.cluster.as_ref().map_or(0, |c| c.members.len()))
+            .collect();
+        assert_eq!(&sizes[..8], &[8; 8]);
+        assert_eq!(sizes[8], 0, "the ninth node is refused");
+        assert!(!cluster.nodes[8].is_member());
+    }
+
+    #[test]
+    fn silent_peer_leaves_after_the_timeout() {
+        let mut cluster = Cluster::new(2, Edition::Community, 1000.0);
+        cluster.tip_all_to_first();
+        assert!(cluster.settled(100));
+        cluster.up[1] = false;
+        // Timeout is 10 intervals: still there after 9, gone after 12.
+        cluster.run(9);
+        assert_eq!(cluster.nodes[0].services().len(), 1);
+        cluster.run(3);
+        assert!(cluster.nodes[0].services().is_empty());
+        cluster.run(3);
+        assert_eq!(cluster.nodes[0].cluster.as_ref().unwrap().members.len(), 1);
+    }
+}

@@ -10,8 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::validate::{build_spec, suggest, Location, SpecError, SpecErrors};
-#[cfg(test)]
-use super::REPLICAS;
 use super::{ClusterSpec, Field, CLUSTER_PREFIX};
 
 /// Parses a service's labels into its spec; see [`ClusterSpec::from_labels`].
@@ -73,17 +71,14 @@ fn label_location(field: Field) -> Location {
     Location::Label(field.label().to_string())
 }
 
-/// A label that is not under our prefix but is one small typo away from
-/// one of our keys, e.g. `aerospike.cluser.replicas` or
-/// `aerospike-cluster.version`.
+/// The key of ours that `key` misspells, for a label outside our prefix
+/// that starts like ours: `aerospike.cluser.replicas`,
+/// `aerospike-cluster.version`. Status labels are ours but not the spec.
 fn misspelt_prefix(key: &str) -> Option<&'static str> {
     if !key.to_ascii_lowercase().starts_with("aero") || key.starts_with(super::STATUS_PREFIX) {
         return None;
     }
-    let near = suggest(key, Field::ALL.iter().map(|f| f.label()))?;
-    // `suggest` ignores '.', '-' and case, so it also matches keys that
-    // differ only in those; both are typos worth naming.
-    Some(near)
+    suggest(key, Field::ALL.iter().map(|f| f.label()))
 }
 
 fn known_keys() -> String {
@@ -122,7 +117,7 @@ pub(crate) fn render(spec: &ClusterSpec) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::SpecErrors;
+    use crate::spec::{SpecErrors, REPLICAS};
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

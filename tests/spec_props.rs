@@ -57,8 +57,21 @@ fn label_value() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Arbitrary maps, and valid specs' labels with a few arbitrary entries
+/// added or overwritten: the second kind lands near the boundary between
+/// valid and invalid, where both outcomes occur often.
 fn label_map() -> impl Strategy<Value = BTreeMap<String, String>> {
-    prop::collection::btree_map(label_key(), label_value(), 0..12)
+    let arbitrary = prop::collection::btree_map(label_key(), label_value(), 0..12);
+    let perturbed = (
+        valid_spec(),
+        prop::collection::btree_map(label_key(), label_value(), 0..3),
+    )
+        .prop_map(|(spec, changes)| {
+            let mut labels = spec.to_labels();
+            labels.extend(changes);
+            labels
+        });
+    prop_oneof![arbitrary, perturbed]
 }
 
 /// Specs that are valid by construction, so the round-trip properties are

@@ -59,36 +59,55 @@ impl EventLog {
     /// Records one event. `fields` must be a JSON object (anything else is
     /// stored under `detail`).
     pub fn emit(&self, event: &str, fields: Value) {
-        let mut object = Map::new();
-        object.insert("ts".to_string(), Value::String(timestamp()));
-        object.insert(
-            "node".to_string(),
-            self.node.clone().map(Value::String).unwrap_or(Value::Null),
-        );
-        object.insert("event".to_string(), Value::String(event.to_string()));
-        match fields {
-            Value::Object(map) => object.extend(map),
-            Value::Null => {}
-            other => {
-                object.insert("detail".to_string(), other);
-            }
-        }
-        let value = Value::Object(object);
+        let ts = timestamp();
+        let node = self.node.clone().map(Value::String).unwrap_or(Value::Null);
+        let fields = match fields {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => Map::from_iter([("detail".to_string(), other)]),
+        };
         match &self.sink {
             Sink::Stdout => {
+                let line = render_line(&ts, &node, event, &fields);
                 let mut out = std::io::stdout().lock();
                 // A closed stdout must not take the node down: the log is
                 // for observers, the node's job is the protocol.
-                let _ = writeln!(out, "{value}");
+                let _ = writeln!(out, "{line}");
                 let _ = out.flush();
             }
             Sink::Memory(store) => {
+                let mut object = fields;
+                object.insert("ts".to_string(), Value::String(ts));
+                object.insert("node".to_string(), node);
+                object.insert("event".to_string(), Value::String(event.to_string()));
                 if let Ok(mut events) = store.lock() {
-                    events.push(value);
+                    events.push(Value::Object(object));
                 }
             }
         }
     }
+}
+
+/// One log line with `ts`, `node` and `event` first, for people reading the
+/// log; the event's own fields follow in name order.
+fn render_line(ts: &str, node: &Value, event: &str, fields: &Map<String, Value>) -> String {
+    let mut line = format!(
+        "{{\"ts\":{},\"node\":{},\"event\":{}",
+        Value::from(ts),
+        node,
+        Value::from(event)
+    );
+    for (key, value) in fields {
+        if matches!(key.as_str(), "ts" | "node" | "event") {
+            continue;
+        }
+        line.push(',');
+        line.push_str(&Value::from(key.as_str()).to_string());
+        line.push(':');
+        line.push_str(&value.to_string());
+    }
+    line.push('}');
+    line
 }
 
 /// Current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -142,6 +161,18 @@ mod tests {
             format_timestamp(1_709_210_096_789),
             "2024-02-29T12:34:56.789Z"
         );
+    }
+
+    #[test]
+    fn stdout_lines_are_json_with_the_common_fields_first() {
+        let fields = Map::from_iter([("peer".to_string(), json!("127.0.0.1:1"))]);
+        let line = render_line("T", &Value::from("A1"), "info", &fields);
+        assert_eq!(
+            line,
+            r#"{"ts":"T","node":"A1","event":"info","peer":"127.0.0.1:1"}"#
+        );
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["event"], "info");
     }
 
     #[test]

@@ -823,6 +823,21 @@ impl NodeState {
         }
     }
 
+    /// Whether `node` has adopted the current cluster, so its reported
+    /// partitions are of the current lineage and ownership. Until a peer
+    /// adopts, what it holds is unknown, not missing.
+    fn in_current_cluster(&self, node: NodeId) -> bool {
+        let Some(cluster) = &self.cluster else {
+            return false;
+        };
+        node == self.id
+            || self
+                .peers
+                .get(&node)
+                .and_then(|p| p.hb.cluster.as_ref())
+                .is_some_and(|c| c.key == cluster.key)
+    }
+
     /// Members of the current cluster whose copies count as sources.
     fn sources(&self) -> Vec<NodeId> {
         let Some(cluster) = &self.cluster else {
@@ -877,10 +892,11 @@ impl NodeState {
                 if !ns.held.get(pid) || ns.owners.is_owner(pid, self.id) {
                     continue;
                 }
-                let all_owners_have_it = ns
-                    .owners
-                    .owners(pid)
-                    .all(|owner| sources.contains(&owner) && self.holds(owner, index, pid));
+                let all_owners_have_it = ns.owners.owners(pid).all(|owner| {
+                    sources.contains(&owner)
+                        && self.in_current_cluster(owner)
+                        && self.holds(owner, index, pid)
+                });
                 if all_owners_have_it {
                     self.namespaces[index].held.set(pid, false);
                 }
@@ -924,10 +940,9 @@ impl NodeState {
                     rx += 1;
                 }
                 if ns.held.get(pid) {
-                    let someone_lacks = ns
-                        .owners
-                        .owners(pid)
-                        .any(|o| o != self.id && !self.holds(o, index, pid));
+                    let someone_lacks = ns.owners.owners(pid).any(|o| {
+                        o != self.id && self.in_current_cluster(o) && !self.holds(o, index, pid)
+                    });
                     if someone_lacks {
                         let source = ranking(pid, &members, &quiesced)
                             .into_iter()

@@ -1,0 +1,312 @@
+//! Helpers for tests that run real `aerospike-sim` processes on loopback.
+//!
+//! Every node gets its own free ports (found by binding port 0) and its own
+//! config file and log in a temporary directory. A [`SimNode`] kills its
+//! process when dropped, so a failing test leaves nothing running.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Heartbeat interval used by the tests: 50 ms x timeout 10 = 0.5 s drop-out.
+pub const INTERVAL_MS: u64 = 50;
+pub const TIMEOUT: u64 = 10;
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_aerospike-sim")
+}
+
+/// A port nothing listens on right now.
+///
+/// Ports come from 20000-29999, below Linux's ephemeral range (32768 and
+/// up), so the source port of some outgoing connection cannot take one
+/// between this check and the node's bind. Each test process starts at its
+/// own offset and counts up, so parallel tests do not pick the same one.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let base = (std::process::id() as usize % 500) * 20;
+    loop {
+        let offset = (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
+        let port = 20_000 + offset as u16;
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A fresh directory for one node's files.
+pub fn scratch_dir() -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "aerospike-sim-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// A mesh config for loopback, with no seeds.
+pub fn config_text(service_port: u16, heartbeat_port: u16, rf: u32) -> String {
+    format!(
+        "service {{\n}}\n\
+         network {{\n\
+           service {{\n    address any\n    port {service_port}\n  }}\n\
+           heartbeat {{\n    mode mesh\n    address any\n    port {heartbeat_port}\n    \
+             interval {INTERVAL_MS}\n    timeout {TIMEOUT}\n  }}\n\
+           fabric {{\n    port 3001\n  }}\n\
+         }}\n\
+         namespace test {{\n  replication-factor {rf}\n  storage-engine memory\n}}\n"
+    )
+}
+
+/// How to start a node.
+#[derive(Clone)]
+pub struct Options {
+    pub edition: &'static str,
+    pub migrate_rate: u32,
+    pub rf: u32,
+    pub build: Option<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            edition: "community",
+            migrate_rate: 5000,
+            rf: 2,
+            build: None,
+        }
+    }
+}
+
+/// A running sim process.
+pub struct SimNode {
+    child: Child,
+    pub service_port: u16,
+    pub heartbeat_port: u16,
+    pub log_path: PathBuf,
+}
+
+impl SimNode {
+    /// Starts a node and waits until it has formed its own cluster of one,
+    /// as a real node does when nobody else is around: its partitions then
+    /// form a data lineage of their own, and joining others means
+    /// migrations.
+    pub fn start(options: &Options) -> SimNode {
+        let service_port = free_port();
+        let heartbeat_port = free_port();
+        let dir = scratch_dir();
+        let config_path = dir.join("aerospike.conf");
+        fs::write(
+            &config_path,
+            config_text(service_port, heartbeat_port, options.rf),
+        )
+        .expect("write config");
+        let log_path = dir.join("events.jsonl");
+        let log = fs::File::create(&log_path).expect("create log");
+        let mut command = Command::new(binary());
+        command
+            .arg("--config-file")
+            .arg(&config_path)
+            .arg("--foreground")
+            .env("AEROSPIKE_SIM_EDITION", options.edition)
+            .env(
+                "AEROSPIKE_SIM_MIGRATE_RATE",
+                options.migrate_rate.to_string(),
+            )
+            .stdout(log)
+            .stderr(Stdio::null());
+        if let Some(build) = options.build {
+            command.env("AEROSPIKE_SIM_BUILD", build);
+        }
+        let child = command.spawn().expect("spawn aerospike-sim");
+        let node = SimNode {
+            child,
+            service_port,
+            heartbeat_port,
+            log_path,
+        };
+        assert!(
+            wait_until(Duration::from_secs(10), || node
+                .try_info("statistics")
+                .is_some_and(|s| field(&s, "cluster_is_member") == "true")),
+            "node on port {service_port} never formed its cluster; log:\n{}",
+            node.log()
+        );
+        node
+    }
+
+    /// Sends one command; `None` on any connection error.
+    pub fn try_info(&self, command: &str) -> Option<String> {
+        info(self.service_port, command)
+    }
+
+    /// Sends one command; panics with the node's log on error.
+    pub fn info(&self, command: &str) -> String {
+        self.try_info(command).unwrap_or_else(|| {
+            panic!(
+                "info '{command}' to port {} failed; log:\n{}",
+                self.service_port,
+                self.log()
+            )
+        })
+    }
+
+    /// One field of `statistics`.
+    pub fn stat(&self, key: &str) -> String {
+        field(&self.info("statistics"), key)
+    }
+
+    /// One field of `namespace/test`.
+    pub fn ns_stat(&self, key: &str) -> String {
+        field(&self.info("namespace/test"), key)
+    }
+
+    /// `tip` this node towards `other`.
+    pub fn tip(&self, other: &SimNode) -> String {
+        self.info(&format!("tip:host=127.0.0.1;port={}", other.heartbeat_port))
+    }
+
+    /// The event log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Events of one kind, parsed.
+    pub fn events(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|event| event["event"] == kind)
+            .collect()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crashed host would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "node ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident memory of the process, in kB, from /proc.
+    pub fn rss_kb(&self) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for SimNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One info request over loopback with the crate's client.
+pub fn info(port: u16, command: &str) -> Option<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    runtime
+        .block_on(aerospike_sim::client::request_one(
+            "127.0.0.1",
+            port,
+            command,
+            Duration::from_secs(2),
+        ))
+        .ok()
+}
+
+/// The value of `key` in a `k=v;k=v` reply.
+pub fn field(reply: &str, key: &str) -> String {
+    reply
+        .split(';')
+        .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("{key} missing from {reply}"))
+        .to_string()
+}
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether every node reports `size` members, integrity, and one cluster key.
+pub fn formed(nodes: &[&SimNode], size: usize) -> bool {
+    let mut keys = Vec::new();
+    for node in nodes {
+        let Some(stats) = node.try_info("statistics") else {
+            return false;
+        };
+        if field(&stats, "cluster_size") != size.to_string()
+            || field(&stats, "cluster_integrity") != "true"
+        {
+            return false;
+        }
+        keys.push(field(&stats, "cluster_key"));
+    }
+    keys.windows(2).all(|w| w[0] == w[1])
+}
+
+/// Whether every node reports no remaining migrations.
+pub fn migrations_done(nodes: &[&SimNode]) -> bool {
+    nodes.iter().all(|n| {
+        n.try_info("statistics")
+            .is_some_and(|s| field(&s, "migrate_partitions_remaining") == "0")
+    })
+}
+
+/// Starts `count` nodes and joins them with tips (each tips the previous
+/// one: adjacency lists must do the rest), waiting for one cluster with no
+/// migrations left.
+pub fn start_cluster(count: usize, options: &Options) -> Vec<SimNode> {
+    let nodes: Vec<SimNode> = (0..count).map(|_| SimNode::start(options)).collect();
+    for pair in nodes.windows(2) {
+        assert_eq!(pair[1].tip(&pair[0]), "ok");
+    }
+    let refs: Vec<&SimNode> = nodes.iter().collect();
+    assert!(
+        wait_until(Duration::from_secs(20), || formed(&refs, count)
+            && migrations_done(&refs)),
+        "cluster of {count} never settled; first log:\n{}",
+        nodes[0].log()
+    );
+    nodes
+}

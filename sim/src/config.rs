@@ -205,7 +205,7 @@ fn parse_tree(text: &str) -> Result<Stanza, ConfigError> {
     Ok(stack.pop().unwrap_or_default())
 }
 
-fn single_value<'a>(entry: &'a Entry) -> Result<&'a str, ConfigError> {
+fn single_value(entry: &Entry) -> Result<&str, ConfigError> {
     match entry.values.as_slice() {
         [value] => Ok(value),
         [] => Err(error_at(

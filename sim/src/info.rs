@@ -101,6 +101,7 @@ pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Str
             state.peers_generation.to_string()
         }
         "cluster-stable" => cluster_stable(state, command),
+        "replicas" => replicas(state),
         "tip" => tip(state, command),
         "tip-clear" => tip_clear(state, command),
         "recluster" => {
@@ -303,6 +304,57 @@ fn tip_clear(state: &mut NodeState, command: &Command<'_>) -> String {
     }
 }
 
+/// `replicas`: per namespace `<ns>:<regime>,<n>,<map 0>,...,<map n-1>`, each
+/// map the base64 of a 512-byte bitmap of the partitions this node is
+/// replica `i` of (bit `0x80 >> (pid % 8)` of byte `pid / 8`), as the
+/// official clients parse it to build their partition tables. The regime is
+/// always 0 (no strong consistency).
+fn replicas(state: &NodeState) -> String {
+    let mut out = Vec::new();
+    for ns in &state.namespaces {
+        let rf = ns.owners.rf();
+        let mut maps = vec![vec![0u8; N_PARTITIONS / 8]; rf];
+        for pid in 0..N_PARTITIONS {
+            if ns.dead.get(pid) {
+                continue;
+            }
+            if let Some(index) = ns.owners.replica_index(pid, state.id) {
+                maps[index][pid / 8] |= 0x80 >> (pid % 8);
+            }
+        }
+        let encoded: Vec<String> = maps.iter().map(|m| base64(m)).collect();
+        let mut entry = format!("{}:0,{}", ns.config.name, rf);
+        for map in encoded {
+            entry.push(',');
+            entry.push_str(&map);
+        }
+        out.push(entry);
+    }
+    out.join(";")
+}
+
+/// Standard base64 with padding (RFC 4648), enough for `replicas`.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// `peers-clear-std`: `<generation>,<default port>,[[<node>,,[<addr>]],...]`,
 /// addresses without the port when it is the default one.
 fn peers_clear_std(state: &mut NodeState) -> String {
@@ -479,6 +531,30 @@ mod tests {
             .collect();
         assert_eq!(names, DEFAULT_COMMANDS);
         assert_eq!(s.counters.info_complete, 3);
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn a_lone_node_is_master_of_every_partition() {
+        let (mut s, now) = node(Edition::Community);
+        let later = now + Duration::from_millis(400);
+        s.tick(later);
+        let reply = ask(&mut s, "replicas", later);
+        let (ns, rest) = reply.split_once(':').unwrap();
+        assert_eq!(ns, "test");
+        let parts: Vec<&str> = rest.split(',').collect();
+        assert_eq!(parts[0], "0", "regime");
+        assert_eq!(parts[1], "1", "one replica in a cluster of one");
+        // 512 bytes of 0xFF: 170 groups of 3 bytes ("////"), then 2 bytes ("//8=").
+        assert_eq!(parts[2], format!("{}//8=", "////".repeat(170)));
     }
 
     #[test]

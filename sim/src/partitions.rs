@@ -175,6 +175,14 @@ impl OwnerTable {
             .map(|i| self.members[*i as usize])
     }
 
+    /// Where `node` stands among the owners of `pid` (0 = master).
+    pub fn replica_index(&self, pid: usize, node: NodeId) -> Option<usize> {
+        if self.rf == 0 {
+            return None;
+        }
+        self.owners(pid).position(|o| o == node)
+    }
+
     /// Whether `node` owns `pid`.
     pub fn is_owner(&self, pid: usize, node: NodeId) -> bool {
         self.owners(pid).any(|o| o == node)

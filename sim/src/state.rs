@@ -118,7 +118,7 @@ pub(crate) struct NamespaceState {
     pub(crate) held: Bitmap,
     /// Partitions lost for good in this node's lineage.
     pub(crate) dead: Bitmap,
-    owners: OwnerTable,
+    pub(crate) owners: OwnerTable,
     pub(crate) rx_initial: usize,
     pub(crate) tx_initial: usize,
     migrating: bool,

@@ -1,0 +1,65 @@
+//! The official Aerospike Python client (PyPI `aerospike`, a wrapper of the
+//! C client) against sim nodes: it must connect, discover the whole cluster
+//! from one seed (`peers-clear-std`, `replicas`, `partition-generation`)
+//! and run info calls on every node.
+//!
+//! Skipped, with a message, when `python3` or the `aerospike` package is
+//! missing; install it with `pip install aerospike`.
+
+mod support;
+
+use std::process::Command;
+
+use support::{start_cluster, Options};
+
+const SCRIPT: &str = r#"
+import sys
+import aerospike
+
+port = int(sys.argv[1])
+client = aerospike.client({"hosts": [("127.0.0.1", port)]}).connect()
+nodes = client.get_nodes()
+assert len(nodes) == 2, nodes
+builds = client.info_all("build")
+assert len(builds) == 2, builds
+assert all(err is None and value == "7.1.0.0\n" for err, value in builds.values()), builds
+keys = client.info_all("cluster-stable:size=2;ignore-migrations=false")
+values = {value.strip() for err, value in keys.values()}
+assert len(values) == 1 and not values.pop().startswith("ERROR"), keys
+client.close()
+print("python client ok")
+"#;
+
+fn python_client_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import aerospike"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn official_python_client_discovers_the_cluster_and_runs_info_calls() {
+    if !python_client_available() {
+        eprintln!(
+            "SKIPPED: python3 with the `aerospike` package is not installed \
+             (pip install aerospike)"
+        );
+        return;
+    }
+    let nodes = start_cluster(2, &Options::default());
+    let output = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(nodes[0].service_port.to_string())
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}\nlog:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        nodes[0].log()
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("python client ok"));
+    // The client found node 1 through node 0 alone and spoke to it.
+    assert!(!nodes[1].events("info").is_empty());
+}

@@ -118,10 +118,10 @@ pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Str
             let pending = command.name == "quiesce";
             if state.quiesce_pending != pending {
                 state.quiesce_pending = pending;
-                state.events().emit(
-                    command.name,
-                    serde_json::json!({"pending_quiesce": pending}),
-                );
+                let event = if pending { "quiesce" } else { "quiesce_undo" };
+                state
+                    .events()
+                    .emit(event, json!({"pending_quiesce": pending}));
             }
             "ok".to_string()
         }

@@ -21,6 +21,8 @@
 //! - [`client`]: a small info client (`aerospike-sim asinfo`).
 //! - [`cli`]: the binary's arguments and environment.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod client;
 pub mod command;

@@ -255,29 +255,46 @@ fn namespace_stats(state: &NodeState, name: &str) -> String {
     out
 }
 
-/// `cluster-stable[:size=N;ignore-migrations=bool]`, checked in the order
-/// the server checks: membership first, then size, then migrations.
+/// `cluster-stable[:size=N;ignore-migrations=bool;namespace=NS]`, checked
+/// in the order the server checks: an agreed cluster first, then size, then
+/// migrations (of this node, or of one namespace including its dead and
+/// unavailable partitions).
 fn cluster_stable(state: &NodeState, command: &Command<'_>) -> String {
+    const UNSTABLE: &str = "ERROR:7:unstable cluster";
     let Some(cluster) = state.cluster.as_ref().filter(|_| state.migrate_allowed()) else {
-        return "ERROR:7:unstable cluster".to_string();
+        return UNSTABLE.to_string();
     };
     if let Some(size) = command.param("size") {
-        match size.parse::<usize>() {
-            Ok(size) if size > 0 => {
-                if size != cluster.members.len() {
-                    return "ERROR:7:cluster not specified size".to_string();
-                }
-            }
-            _ => return "ERROR:4:bad size".to_string(),
+        // The server parses an unsigned 32-bit number, so `size=0` is a
+        // size, just never the cluster's.
+        let Ok(size) = size.parse::<u32>() else {
+            return "ERROR:4:bad size".to_string();
+        };
+        if size as usize != cluster.members.len() {
+            return "ERROR:7:cluster not specified size".to_string();
         }
     }
     let ignore_migrations = match command.param("ignore-migrations") {
-        None | Some("false") => false,
-        Some("true") => true,
+        None | Some("false") | Some("no") => false,
+        Some("true") | Some("yes") => true,
         Some(_) => return "ERROR:4:bad ignore-migrations".to_string(),
     };
-    if !ignore_migrations && state.migrate_partitions_remaining() > 0 {
-        return "ERROR:7:unstable cluster".to_string();
+    if !ignore_migrations {
+        match command.param("namespace") {
+            None => {
+                if state.migrate_partitions_remaining() > 0 {
+                    return UNSTABLE.to_string();
+                }
+            }
+            Some(name) => {
+                let Some(ns) = state.namespaces.iter().find(|ns| ns.config.name == name) else {
+                    return "ERROR::unknown-namespace".to_string();
+                };
+                if ns.rx_remaining + ns.tx_remaining + ns.dead.count() > 0 {
+                    return UNSTABLE.to_string();
+                }
+            }
+        }
     }
     format!("{:X}", cluster.key)
 }
@@ -295,12 +312,11 @@ fn tip(state: &mut NodeState, command: &Command<'_>) -> String {
 }
 
 fn tip_clear(state: &mut NodeState, command: &Command<'_>) -> String {
-    let Some(list) = command.param("host-port-list").filter(|l| !l.is_empty()) else {
-        return UNKNOWN.to_string();
-    };
+    // Without a list the server fails having cleared nothing.
+    let list = command.param("host-port-list").unwrap_or("");
     match state.tip_clear(list) {
-        (_, 0) => "ok".to_string(),
-        (cleared, not_found) => format!("ERROR::{cleared} cleared, {not_found} not found"),
+        Ok(_) => "ok".to_string(),
+        Err((cleared, not_found)) => format!("ERROR::{cleared} cleared, {not_found} not found"),
     }
 }
 
@@ -450,8 +466,26 @@ mod tests {
             "ERROR:4:bad size"
         );
         assert_eq!(
-            ask(&mut s, "cluster-stable:size=0", later),
+            ask(&mut s, "cluster-stable:size=-1", later),
             "ERROR:4:bad size"
+        );
+        // The server parses a u32: 0 is a size, just never the cluster's.
+        assert_eq!(
+            ask(&mut s, "cluster-stable:size=0", later),
+            "ERROR:7:cluster not specified size"
+        );
+        assert_eq!(
+            ask(&mut s, "cluster-stable:ignore-migrations=maybe", later),
+            "ERROR:4:bad ignore-migrations"
+        );
+        assert_eq!(
+            ask(&mut s, "cluster-stable:ignore-migrations=yes", later),
+            key
+        );
+        assert_eq!(ask(&mut s, "cluster-stable:namespace=test", later), key);
+        assert_eq!(
+            ask(&mut s, "cluster-stable:namespace=nope", later),
+            "ERROR::unknown-namespace"
         );
         let stats = ask(&mut s, "statistics", later);
         assert_eq!(stat(&stats, "cluster_size"), "1");
@@ -496,6 +530,14 @@ mod tests {
             "ok"
         );
         assert_eq!(ask(&mut s, "tip-clear:host-port-list=all", now), "ok");
+        assert_eq!(
+            ask(&mut s, "tip-clear:", now),
+            "ERROR::0 cleared, 0 not found"
+        );
+        assert_eq!(
+            ask(&mut s, "tip-clear:host-port-list=127.0.0.1", now),
+            "ERROR::0 cleared, 0 not found"
+        );
         assert_eq!(ask(&mut s, "services-alumni-reset", now), "ok");
         assert_eq!(ask(&mut s, "services", now), "");
     }

@@ -447,28 +447,42 @@ impl NodeState {
         true
     }
 
-    /// `tip-clear`: removes seeds (`all`, or `host:port,host:port`). Returns
-    /// how many were cleared and how many were not found. A live peer's
-    /// endpoint counts as cleared; it stays while the peer is alive, since
-    /// the other members still list it.
-    pub fn tip_clear(&mut self, list: &str) -> (usize, usize) {
+    /// `tip-clear`: removes seeds (`all`, or `host:port,host:port`, IPv6 as
+    /// `[addr]:port`). `Ok(cleared)` when every entry was found; otherwise
+    /// `Err((cleared, not_found))`. Like the server, an empty list or an
+    /// entry that does not parse stops with an error. A live peer's endpoint
+    /// counts as cleared; the peer stays while it is alive, since the other
+    /// members still list it.
+    pub fn tip_clear(&mut self, list: &str) -> Result<usize, (usize, usize)> {
+        let result = self.clear_seeds(list);
+        let (cleared, not_found) = match result {
+            Ok(cleared) => (cleared, 0),
+            Err(counts) => counts,
+        };
+        self.events.emit(
+            "tip_clear",
+            json!({"list": list, "cleared": cleared, "not_found": not_found}),
+        );
+        result
+    }
+
+    fn clear_seeds(&mut self, list: &str) -> Result<usize, (usize, usize)> {
+        if list.is_empty() {
+            return Err((0, 0));
+        }
         if list == "all" {
             let cleared = self.seeds.len();
             self.seeds.clear();
-            self.events
-                .emit("tip_clear", json!({"cleared": cleared, "not_found": 0}));
-            return (cleared, 0);
+            return Ok(cleared);
         }
         let (mut cleared, mut not_found) = (0, 0);
         for item in list.split(',').filter(|s| !s.is_empty()) {
             let Some((host, port)) = item.rsplit_once(':') else {
-                not_found += 1;
-                continue;
+                return Err((cleared, not_found));
             };
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let Ok(port) = port.parse::<u16>() else {
-                not_found += 1;
-                continue;
+                return Err((cleared, not_found));
             };
             let target = endpoint(host, port);
             let before = self.seeds.len();
@@ -480,11 +494,11 @@ impl NodeState {
                 not_found += 1;
             }
         }
-        self.events.emit(
-            "tip_clear",
-            json!({"list": list, "cleared": cleared, "not_found": not_found}),
-        );
-        (cleared, not_found)
+        if not_found == 0 {
+            Ok(cleared)
+        } else {
+            Err((cleared, not_found))
+        }
     }
 
     // ----- services --------------------------------------------------------

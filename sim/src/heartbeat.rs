@@ -94,6 +94,9 @@ pub struct ClusterView {
     pub principal: u64,
     /// Members, ascending.
     pub members: Vec<u64>,
+    /// Each member's start time (ms since the Unix epoch), in `members`
+    /// order: a node restarted with the same id is told apart by it.
+    pub starts: Vec<u64>,
     /// Members whose quiesce took effect at this formation.
     pub quiesced: Vec<u64>,
     /// Lineage the cluster's partitions belong to.

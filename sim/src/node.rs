@@ -37,6 +37,39 @@ fn lock(state: &Shared) -> MutexGuard<'_, NodeState> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Counts one open connection in a [`crate::state::Counters`] field for as
+/// long as it lives, so a task that is aborted still gives its count back.
+struct Counted {
+    state: Shared,
+    field: fn(&mut NodeState) -> &mut u64,
+}
+
+impl Counted {
+    fn new(state: &Shared, field: fn(&mut NodeState) -> &mut u64) -> Counted {
+        *field(&mut lock(state)) += 1;
+        Counted {
+            state: state.clone(),
+            field,
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut st = lock(&self.state);
+        let count = (self.field)(&mut st);
+        *count = count.saturating_sub(1);
+    }
+}
+
+fn heartbeat_connections(st: &mut NodeState) -> &mut u64 {
+    &mut st.counters.heartbeat_connections
+}
+
+fn client_connections(st: &mut NodeState) -> &mut u64 {
+    &mut st.counters.client_connections
+}
+
 /// Starts a node and runs it until SIGTERM or SIGINT; returns the signal's
 /// name. Fails only when a port cannot be bound.
 pub async fn run(
@@ -164,9 +197,8 @@ async fn dial(
             if let Ok(local) = stream.local_addr() {
                 lock(&state).learn_address(local.ip());
             }
-            lock(&state).counters.heartbeat_connections += 1;
+            let _counted = Counted::new(&state, heartbeat_connections);
             send_heartbeats(stream, &target, &heartbeats, interval).await;
-            lock(&state).counters.heartbeat_connections -= 1;
         }
         tokio::time::sleep(interval).await;
     }
@@ -203,7 +235,7 @@ async fn serve_heartbeats(listener: TcpListener, state: Shared) {
 }
 
 async fn read_heartbeats(stream: TcpStream, peer: SocketAddr, state: Shared) {
-    lock(&state).counters.heartbeat_connections += 1;
+    let counted = Counted::new(&state, heartbeat_connections);
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     let reason = loop {
@@ -225,10 +257,9 @@ async fn read_heartbeats(stream: TcpStream, peer: SocketAddr, state: Shared) {
             break Some(e);
         }
     };
-    let mut st = lock(&state);
-    st.counters.heartbeat_connections -= 1;
+    drop(counted);
     if let Some(reason) = reason {
-        st.events().emit(
+        lock(&state).events().emit(
             "heartbeat_error",
             json!({"peer": peer.to_string(), "reason": reason}),
         );
@@ -245,7 +276,7 @@ async fn serve_info(listener: TcpListener, state: Shared) {
 }
 
 async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared) {
-    lock(&state).counters.client_connections += 1;
+    let _counted = Counted::new(&state, client_connections);
     loop {
         let request = match tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut stream)).await {
             Err(_) | Ok(Ok(None)) => break,
@@ -263,5 +294,4 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared) {
             break;
         }
     }
-    lock(&state).counters.client_connections -= 1;
 }

@@ -632,10 +632,19 @@ impl NodeState {
         let principal = members.iter().copied().max().unwrap_or(self.id);
         let member_ids: Vec<u64> = members.iter().map(|n| n.0).collect();
         if principal == self.id {
-            let changed = self
-                .cluster
-                .as_ref()
-                .is_none_or(|c| c.principal != self.id.0 || c.members != member_ids);
+            // A member that restarted with the same node id (`node-id` in its
+            // config) is a new node all the same.
+            let restarted = self.cluster.as_ref().is_some_and(|c| {
+                c.members
+                    .iter()
+                    .zip(&c.starts)
+                    .any(|(n, started)| self.started_ms_of(NodeId(*n)) != Some(*started))
+            });
+            let changed = restarted
+                || self
+                    .cluster
+                    .as_ref()
+                    .is_none_or(|c| c.principal != self.id.0 || c.members != member_ids);
             // Wait for the candidate set to settle, so a burst of arrivals
             // makes one cluster change rather than several.
             let settled = now.duration_since(self.candidate_since) >= self.interval * 2;
@@ -650,7 +659,18 @@ impl NodeState {
             .and_then(|peer| peer.hb.cluster.clone())
         {
             let new_key = self.cluster.as_ref().map(|c| c.key) != Some(view.key);
-            if view.principal == principal.0 && view.members == member_ids && new_key {
+            // A view formed before this process started is not ours to
+            // adopt, even if it lists our node id.
+            let formed_with_us = view
+                .members
+                .iter()
+                .zip(&view.starts)
+                .any(|(n, started)| *n == self.id.0 && *started == self.started_ms);
+            if view.principal == principal.0
+                && view.members == member_ids
+                && new_key
+                && formed_with_us
+            {
                 self.adopt(view, now);
             }
         }
@@ -672,6 +692,14 @@ impl NodeState {
                     json!({"peer": id.to_string(), "heartbeat": peer.endpoint, "reason": "timeout"}),
                 );
             }
+        }
+    }
+
+    fn started_ms_of(&self, node: NodeId) -> Option<u64> {
+        if node == self.id {
+            Some(self.started_ms)
+        } else {
+            self.peers.get(&node).map(|p| p.hb.started_ms)
         }
     }
 
@@ -751,6 +779,10 @@ impl NodeState {
             key: new_cluster_key(),
             principal: self.id.0,
             members: members.iter().map(|n| n.0).collect(),
+            starts: members
+                .iter()
+                .map(|n| self.started_ms_of(*n).unwrap_or(0))
+                .collect(),
             quiesced,
             lineage,
             fresh,
@@ -1223,6 +1255,41 @@ mod tests {
         cluster.up[2] = false;
         cluster.run(20);
         assert!(cluster.dead(0) > 0, "empty copies must not mask the loss");
+    }
+
+    #[test]
+    fn a_node_restarted_with_the_same_id_before_the_timeout_still_reclusters() {
+        let mut cluster = Cluster::new(3, Edition::Community, 100.0);
+        cluster.tip_all_to(2);
+        assert!(cluster.settled(200));
+        let key = cluster.nodes[2].cluster.as_ref().unwrap().key;
+        // Node 0 restarts at once with `node-id` configured: same id, no data.
+        let old = &cluster.nodes[0];
+        let mut restarted = NodeState::new(
+            old.id,
+            old.config.clone(),
+            old.settings.clone(),
+            EventLog::memory().0,
+            cluster.now,
+        );
+        restarted.started_ms += 1;
+        restarted.learn_address(LOOPBACK);
+        restarted.tip_clear("all").ok();
+        let seed = cluster.nodes[2].heartbeat_endpoint().unwrap();
+        let (h, p) = seed.rsplit_once(':').unwrap();
+        restarted.tip(h, p.parse().unwrap());
+        cluster.nodes[0] = restarted;
+        cluster.run(6);
+        assert_eq!(cluster.keys().len(), 1);
+        assert_ne!(cluster.nodes[2].cluster.as_ref().unwrap().key, key);
+        assert!(cluster.nodes[0].migrate_partitions_remaining() > 0);
+        cluster.up[1] = false;
+        cluster.up[2] = false;
+        cluster.run(20);
+        assert!(
+            cluster.dead(0) > 0,
+            "the restarted node had nothing to save"
+        );
     }
 
     #[test]

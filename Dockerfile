@@ -1,0 +1,26 @@
+# The project's images, FROM scratch around static binaries (no registry is
+# reachable, so there is no base image to pull). The build context is a
+# directory holding just the two binaries, built with
+#   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu
+# `scripts/sandbox images` prepares that context and builds every target.
+
+# The operator: `docker build --target operator -t aerospike-swarm-operator:dev CONTEXT`
+FROM scratch AS operator
+COPY aerospike-swarm-operator /aerospike-swarm-operator
+ENTRYPOINT ["/aerospike-swarm-operator"]
+CMD ["run"]
+
+# aerospike-sim, the Aerospike stand-in, tagged as the version it reports:
+#   docker build --target aerospike-sim --build-arg SIM_BUILD=7.1.0.0 \
+#     --build-arg SIM_EDITION=community -t aerospike/aerospike-server:7.1.0.0 CONTEXT
+# It takes the server's own arguments (`--config-file /run/secrets/aerospike.conf`),
+# so the published Swarm recipe's `command:` works unchanged.
+FROM scratch AS aerospike-sim
+ARG SIM_BUILD=7.1.0.0
+ARG SIM_EDITION=community
+ENV AEROSPIKE_SIM_BUILD=$SIM_BUILD AEROSPIKE_SIM_EDITION=$SIM_EDITION
+LABEL org.opencontainers.image.title="aerospike-sim" \
+      org.opencontainers.image.description="Stand-in Aerospike server for tests (not Aerospike)"
+COPY aerospike-sim /aerospike-sim
+EXPOSE 3000 3001 3002
+ENTRYPOINT ["/aerospike-sim"]

@@ -1,0 +1,48 @@
+//! End-to-end tests on the sandbox swarm: real dockerd nodes, real swarm,
+//! real overlay network, real aerospike-sim containers.
+//!
+//! This binary has its own `main` (libtest-mimic) so that it can bring the
+//! sandbox up once before the tests and take it down once after them. It
+//! reuses a sandbox that is already up and leaves that one standing; one it
+//! started itself it removes, unless `ASW_KEEP_SANDBOX=1`.
+//!
+//! Needs root (the sandbox runs daemons and network namespaces). Set
+//! `ASW_E2E=skip` to mark these tests ignored on a machine that cannot run
+//! them; `scripts/test` and CI never set it.
+
+mod sandbox;
+mod swarm_basics;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use sandbox::Sandbox;
+
+/// The result every end-to-end test returns: failures carry a message.
+pub type TestResult = Result<(), Failed>;
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // The tests share one swarm and some of them stop nodes: run them one
+    // at a time.
+    args.test_threads = Some(1);
+
+    let skip = std::env::var("ASW_E2E").is_ok_and(|v| v == "skip");
+    let trials: Vec<Trial> = tests()
+        .into_iter()
+        .map(|(name, test)| {
+            Trial::test(name, move || test(Sandbox::shared()?)).with_ignored_flag(skip)
+        })
+        .collect();
+
+    let conclusion = libtest_mimic::run(&args, trials);
+    Sandbox::finish();
+    conclusion.exit();
+}
+
+type Test = fn(&Sandbox) -> TestResult;
+
+fn tests() -> Vec<(&'static str, Test)> {
+    vec![(
+        "swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp",
+        swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp as Test,
+    )]
+}

@@ -450,9 +450,9 @@ impl NodeState {
     /// `tip-clear`: removes seeds (`all`, or `host:port,host:port`, IPv6 as
     /// `[addr]:port`). `Ok(cleared)` when every entry was found; otherwise
     /// `Err((cleared, not_found))`. Like the server, an empty list or an
-    /// entry that does not parse stops with an error. A live peer's endpoint
-    /// counts as cleared; the peer stays while it is alive, since the other
-    /// members still list it.
+    /// entry that does not parse stops with an error. Only seeds (config
+    /// and tips) can be cleared: an endpoint learned from peers is "not
+    /// found", as in the server's mesh.
     pub fn tip_clear(&mut self, list: &str) -> Result<usize, (usize, usize)> {
         let result = self.clear_seeds(list);
         let (cleared, not_found) = match result {
@@ -487,8 +487,7 @@ impl NodeState {
             let target = endpoint(host, port);
             let before = self.seeds.len();
             self.seeds.retain(|(h, p)| endpoint(h, *p) != target);
-            if self.seeds.len() < before || self.peers.values().any(|peer| peer.endpoint == target)
-            {
+            if self.seeds.len() < before {
                 cleared += 1;
             } else {
                 not_found += 1;

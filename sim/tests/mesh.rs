@@ -45,6 +45,19 @@ fn one_tip_each_forms_one_cluster_and_a_killed_node_drops_out_after_the_timeout(
     assert_eq!(nodes[0].info("services-alumni").split(';').count(), 2);
     assert_eq!(nodes[0].info("services-alumni-reset"), "ok");
     assert_eq!(nodes[0].info("services-alumni").split(';').count(), 1);
+    // Only seeds can be tip-cleared: node 1 tipped node 0, but learned of
+    // node 2 from node 2's own heartbeats.
+    let clear = |node: &SimNode, target: &SimNode| {
+        node.info(&format!(
+            "tip-clear:host-port-list=127.0.0.1:{}",
+            target.heartbeat_port
+        ))
+    };
+    assert_eq!(clear(&nodes[1], &nodes[2]), "ERROR::0 cleared, 1 not found");
+    assert_eq!(clear(&nodes[1], &nodes[0]), "ok");
+    // Clearing the seed does not break a live cluster.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(formed(&survivors, 2));
 }
 
 #[test]

@@ -543,6 +543,29 @@ fn parse_engine(line: usize, kind: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_fails_without_panic(text in "(?s).{0,400}") {
+            let _ = Config::parse(&text);
+        }
+
+        #[test]
+        fn config_shaped_noise_parses_or_names_a_line(
+            lines in proptest::collection::vec(
+                "(service|network|heartbeat|namespace t|port|interval|timeout|mode|\\{|\\}| |[a-z0-9-]{1,8}){1,4}",
+                0..30,
+            )
+        ) {
+            let text = lines.join("\n");
+            if let Err(e) = Config::parse(&text) {
+                if let Some(line) = e.line {
+                    prop_assert!(line >= 1 && line <= lines.len().max(1));
+                }
+            }
+        }
+    }
 
     #[test]
     fn default_config_is_the_swarm_recipe() {

@@ -575,6 +575,40 @@ mod tests {
         assert_eq!(s.counters.info_complete, 3);
     }
 
+    proptest::proptest! {
+        // Each case builds a node (and forms its cluster): fewer cases keep
+        // the suite fast while still covering the parser paths.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_request_body_gets_one_line_per_command_and_no_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)
+        ) {
+            let (mut s, now) = node(Edition::Enterprise);
+            let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+            let reply = handle_request(&mut s, &body, peer, now);
+            let expected = split_commands(&body).len().max(if body.iter().all(|b| *b == b'\n') {
+                DEFAULT_COMMANDS.len()
+            } else {
+                0
+            });
+            proptest::prop_assert_eq!(reply.iter().filter(|b| **b == b'\n').count(), expected);
+        }
+
+        #[test]
+        fn command_shaped_noise_never_panics(
+            name in "(tip|tip-clear|cluster-stable|namespace|quiesce|recluster|services|peers-clear-std|replicas|[a-z-]{1,10})",
+            sep in "(:|/|)",
+            params in "[a-z0-9=;:,.\\[\\]-]{0,40}",
+        ) {
+            let (mut s, now) = node(Edition::Community);
+            let line = format!("{name}{sep}{params}");
+            let _ = ask(&mut s, &line, now);
+            s.tick(now + Duration::from_millis(400));
+            let _ = ask(&mut s, &line, now + Duration::from_millis(400));
+        }
+    }
+
     #[test]
     fn base64_matches_rfc4648_vectors() {
         assert_eq!(base64(b""), "");

@@ -1,0 +1,179 @@
+//! [`SwarmApi`]: the few swarm operations the operator uses, as a trait so
+//! the controller runs against the real engine ([`super::DockerSwarm`]) or
+//! an in-memory fake ([`super::FakeSwarm`]) alike.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::SystemTime;
+
+use futures::stream::BoxStream;
+
+use super::error::SwarmError;
+use super::types::{NetworkInfo, NodeInfo, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo};
+
+/// An edit of an existing service: every field left empty is left alone.
+///
+/// Only what scaling, placement and status writes need. `labels_*` touch
+/// service-level labels only, which never restart tasks;
+/// `max_replicas_per_node` is part of the task template and rolls every
+/// task when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceChange {
+    /// New replica count (replicated services only).
+    pub replicas: Option<u64>,
+    /// New `Placement.MaxReplicas` (0 means unlimited).
+    pub max_replicas_per_node: Option<u64>,
+    /// Service labels to add or overwrite.
+    pub labels_set: BTreeMap<String, String>,
+    /// Service labels to delete (absent ones are ignored).
+    pub labels_remove: Vec<String>,
+}
+
+impl ServiceChange {
+    /// True when the change would edit nothing.
+    pub fn is_empty(&self) -> bool {
+        self.replicas.is_none()
+            && self.max_replicas_per_node.is_none()
+            && self.labels_set.is_empty()
+            && self.labels_remove.is_empty()
+    }
+
+    /// True when the change touches the task template, so applying it (with
+    /// a value that differs from the current one) restarts every task.
+    pub fn rolls_tasks(&self) -> bool {
+        self.max_replicas_per_node.is_some()
+    }
+}
+
+/// A secret to mount into a new service's tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMount {
+    /// Secret name.
+    pub name: String,
+    /// File name under `/run/secrets`.
+    pub target: String,
+}
+
+/// A new replicated service, for `apply` and tests.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewService {
+    /// Service name.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Replica count.
+    pub replicas: u64,
+    /// Service-level labels (the cluster spec).
+    pub labels: BTreeMap<String, String>,
+    /// Networks to attach, by name or id.
+    pub networks: Vec<String>,
+    /// Secrets to mount.
+    pub secrets: Vec<SecretMount>,
+    /// Arguments passed to the image's entrypoint.
+    pub args: Vec<String>,
+    /// DNS round robin instead of a virtual IP: clients need the real node
+    /// addresses.
+    pub endpoint_mode_dnsrr: bool,
+    /// `Placement.MaxReplicas`.
+    pub max_replicas_per_node: Option<u64>,
+    /// Placement constraints.
+    pub constraints: Vec<String>,
+}
+
+/// The swarm operations the operator needs.
+///
+/// Methods return `Send` futures so a controller can run them on any tokio
+/// worker; implementations may simply write `async fn`.
+pub trait SwarmApi: Send + Sync + 'static {
+    /// Every service.
+    fn list_services(&self) -> impl Future<Output = Result<Vec<ServiceInfo>, SwarmError>> + Send;
+
+    /// One service by id or name; [`SwarmError::NotFound`] if absent.
+    fn inspect_service(
+        &self,
+        id_or_name: &str,
+    ) -> impl Future<Output = Result<ServiceInfo, SwarmError>> + Send;
+
+    /// Every node of the swarm.
+    fn list_nodes(&self) -> impl Future<Output = Result<Vec<NodeInfo>, SwarmError>> + Send;
+
+    /// Tasks passing `filter`, with their network addresses.
+    fn list_tasks(
+        &self,
+        filter: &TaskFilter,
+    ) -> impl Future<Output = Result<Vec<TaskInfo>, SwarmError>> + Send;
+
+    /// A network by id or name; `None` if there is none.
+    fn network(
+        &self,
+        id_or_name: &str,
+    ) -> impl Future<Output = Result<Option<NetworkInfo>, SwarmError>> + Send;
+
+    /// Whether a secret named `name` exists.
+    fn secret_exists(&self, name: &str) -> impl Future<Output = Result<bool, SwarmError>> + Send;
+
+    /// Applies `change` to service `id`, which the caller read at `version`.
+    /// Returns the service's new version. A stale `version` gives
+    /// [`SwarmError::OutOfSequence`]: re-read and retry, or use
+    /// [`update_service_retrying`].
+    fn update_service(
+        &self,
+        id: &str,
+        version: u64,
+        change: &ServiceChange,
+    ) -> impl Future<Output = Result<u64, SwarmError>> + Send;
+
+    /// Creates a service; returns its id.
+    fn create_service(
+        &self,
+        service: &NewService,
+    ) -> impl Future<Output = Result<String, SwarmError>> + Send;
+
+    /// Removes a service by id or name.
+    fn remove_service(
+        &self,
+        id_or_name: &str,
+    ) -> impl Future<Output = Result<(), SwarmError>> + Send;
+
+    /// Service, node and secret events from `since` on (or from now). The
+    /// stream ends or yields an error when the connection drops; the caller
+    /// re-subscribes (with backoff) and does a full re-read, since events
+    /// may have been missed meanwhile.
+    fn events(
+        &self,
+        since: Option<SystemTime>,
+    ) -> BoxStream<'static, Result<SwarmEvent, SwarmError>>;
+}
+
+/// How often [`update_service_retrying`] re-reads and retries before giving
+/// up. Each conflict means someone else's update got in first; several in a
+/// row means a busy writer, and the error then goes to the caller's backoff.
+pub const UPDATE_ATTEMPTS: usize = 5;
+
+/// Re-reads service `id` and applies `change`, retrying when someone else
+/// updated the service in between ("update out of sequence"). Returns the
+/// new version.
+pub async fn update_service_retrying<A: SwarmApi>(
+    api: &A,
+    id: &str,
+    change: &ServiceChange,
+) -> Result<u64, SwarmError> {
+    let mut attempt = 1;
+    loop {
+        let current = api.inspect_service(id).await?;
+        match api
+            .update_service(&current.id, current.version, change)
+            .await
+        {
+            Err(err) if err.is_out_of_sequence() && attempt < UPDATE_ATTEMPTS => {
+                tracing::debug!(
+                    service = id,
+                    attempt,
+                    "service changed meanwhile; re-reading"
+                );
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}

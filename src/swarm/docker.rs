@@ -1,0 +1,486 @@
+//! [`DockerSwarm`]: [`SwarmApi`] on a real Docker engine.
+//!
+//! Typed calls go through bollard. Task listing and service updates use
+//! the raw client ([`super::raw`]) because they need JSON that bollard's
+//! models drop or might rewrite.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bollard::models::{
+    EndpointSpec, EndpointSpecModeEnum, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
+    ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecFile,
+    TaskSpecContainerSpecSecrets, TaskSpecPlacement,
+};
+use bollard::query_parameters::{
+    EventsOptions, InspectNetworkOptions, InspectServiceOptions, ListNodesOptions,
+    ListSecretsOptions, ListServicesOptions,
+};
+use bollard::Docker;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use super::api::{NewService, ServiceChange, SwarmApi};
+use super::error::SwarmError;
+use super::raw::RawClient;
+use super::types::{NetworkInfo, NodeInfo, RawTask, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo};
+
+/// A connection to a swarm manager. Create it with
+/// [`connect`](super::connect) or [`connect_from_env`](super::connect_from_env).
+#[derive(Clone)]
+pub struct DockerSwarm {
+    docker: Docker,
+    raw: RawClient,
+    host: String,
+}
+
+impl std::fmt::Debug for DockerSwarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerSwarm")
+            .field("host", &self.host)
+            .field("api_version", &self.raw.api_version())
+            .finish()
+    }
+}
+
+impl DockerSwarm {
+    pub(crate) fn new(docker: Docker, raw: RawClient, host: String) -> DockerSwarm {
+        DockerSwarm { docker, raw, host }
+    }
+
+    /// The bollard client, for calls this module does not wrap.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The endpoint, as a `DOCKER_HOST` URL.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The negotiated API version, e.g. `1.41`.
+    pub fn api_version(&self) -> &str {
+        self.raw.api_version()
+    }
+
+    fn err(&self, what: &str) -> impl FnOnce(bollard::errors::Error) -> SwarmError + '_ {
+        let what = what.to_string();
+        move |e| SwarmError::from_bollard(e, &self.host, &what)
+    }
+
+    /// Secret ids by exact name (Docker's name filter matches prefixes).
+    async fn secrets_named(&self, name: &str) -> Result<Vec<(String, String)>, SwarmError> {
+        let options = ListSecretsOptions {
+            filters: Some(HashMap::from([(
+                "name".to_string(),
+                vec![name.to_string()],
+            )])),
+        };
+        let secrets = self
+            .docker
+            .list_secrets(Some(options))
+            .await
+            .map_err(self.err(&format!("secret {name:?}")))?;
+        Ok(secrets
+            .into_iter()
+            .filter_map(|s| {
+                let secret_name = s.spec.and_then(|spec| spec.name)?;
+                (secret_name == name).then(|| (s.id.unwrap_or_default(), secret_name))
+            })
+            .collect())
+    }
+}
+
+impl SwarmApi for DockerSwarm {
+    async fn list_services(&self) -> Result<Vec<ServiceInfo>, SwarmError> {
+        let services = self
+            .docker
+            .list_services(None::<ListServicesOptions>)
+            .await
+            .map_err(self.err("services"))?;
+        Ok(services.into_iter().map(ServiceInfo::from).collect())
+    }
+
+    async fn inspect_service(&self, id_or_name: &str) -> Result<ServiceInfo, SwarmError> {
+        let service = self
+            .docker
+            .inspect_service(id_or_name, None::<InspectServiceOptions>)
+            .await
+            .map_err(self.err(&format!("service {id_or_name:?}")))?;
+        Ok(service.into())
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeInfo>, SwarmError> {
+        let nodes = self
+            .docker
+            .list_nodes(None::<ListNodesOptions>)
+            .await
+            .map_err(self.err("nodes"))?;
+        Ok(nodes.into_iter().map(NodeInfo::from).collect())
+    }
+
+    async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskInfo>, SwarmError> {
+        let path = match filter.to_query() {
+            Some(filters) => format!("/tasks?filters={}", percent_encode(&filters)),
+            None => "/tasks".to_string(),
+        };
+        let tasks: Vec<RawTask> = self.raw.get_json(&path, "tasks").await?;
+        Ok(tasks.into_iter().map(TaskInfo::from).collect())
+    }
+
+    async fn network(&self, id_or_name: &str) -> Result<Option<NetworkInfo>, SwarmError> {
+        let result = self
+            .docker
+            .inspect_network(id_or_name, None::<InspectNetworkOptions>)
+            .await;
+        match result.map_err(self.err(&format!("network {id_or_name:?}"))) {
+            Ok(net) => Ok(Some(NetworkInfo {
+                id: net.id.unwrap_or_default(),
+                name: net.name.unwrap_or_default(),
+                driver: net.driver.unwrap_or_default(),
+                scope: net.scope.unwrap_or_default(),
+                attachable: net.attachable.unwrap_or(false),
+            })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn secret_exists(&self, name: &str) -> Result<bool, SwarmError> {
+        Ok(!self.secrets_named(name).await?.is_empty())
+    }
+
+    async fn update_service(
+        &self,
+        id: &str,
+        version: u64,
+        change: &ServiceChange,
+    ) -> Result<u64, SwarmError> {
+        let what = format!("service {id:?}");
+        // The stored spec exactly as the engine keeps it: no
+        // insertDefaults, whose explicit defaults written back can roll
+        // tasks.
+        let path = format!("/services/{}", percent_encode(id));
+        let current: Value = self.raw.get_json(&path, &what).await?;
+        let current_version = current
+            .pointer("/Version/Index")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| decode(&what, "service has no Version.Index"))?;
+        if current_version != version {
+            // The POST would be refused the same way; say so without
+            // sending it.
+            return Err(SwarmError::OutOfSequence {
+                service: id.to_string(),
+            });
+        }
+        let mut spec = current
+            .get("Spec")
+            .cloned()
+            .ok_or_else(|| decode(&what, "service has no Spec"))?;
+        apply_change(&mut spec, change, id)?;
+
+        let update = format!("/services/{}/update?version={version}", percent_encode(id));
+        let reply = self.raw.post_json(&update, &spec, &what).await?;
+        if let Ok(reply) = serde_json::from_slice::<Value>(&reply) {
+            for warning in reply["Warnings"].as_array().into_iter().flatten() {
+                tracing::warn!(service = id, warning = %warning, "docker warned on service update");
+            }
+        }
+        // The update reply carries no version: read it back.
+        let updated: Value = self.raw.get_json(&path, &what).await?;
+        updated
+            .pointer("/Version/Index")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| decode(&what, "service has no Version.Index"))
+    }
+
+    async fn create_service(&self, service: &NewService) -> Result<String, SwarmError> {
+        let mut secrets = Vec::new();
+        for mount in &service.secrets {
+            let (id, name) = self
+                .secrets_named(&mount.name)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| SwarmError::NotFound {
+                    what: format!("secret {:?}", mount.name),
+                })?;
+            secrets.push(TaskSpecContainerSpecSecrets {
+                file: Some(TaskSpecContainerSpecFile {
+                    name: Some(mount.target.clone()),
+                    uid: Some("0".into()),
+                    gid: Some("0".into()),
+                    mode: Some(0o444),
+                }),
+                secret_id: Some(id),
+                secret_name: Some(name),
+            });
+        }
+        let spec = ServiceSpec {
+            name: Some(service.name.clone()),
+            labels: Some(service.labels.clone().into_iter().collect()),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(service.image.clone()),
+                    args: (!service.args.is_empty()).then(|| service.args.clone()),
+                    secrets: (!secrets.is_empty()).then_some(secrets),
+                    ..Default::default()
+                }),
+                placement: Some(TaskSpecPlacement {
+                    constraints: (!service.constraints.is_empty())
+                        .then(|| service.constraints.clone()),
+                    max_replicas: service
+                        .max_replicas_per_node
+                        .map(|m| to_i64(m, "max replicas per node"))
+                        .transpose()?,
+                    ..Default::default()
+                }),
+                // The engine resolves network names to ids.
+                networks: Some(
+                    service
+                        .networks
+                        .iter()
+                        .map(|n| NetworkAttachmentConfig {
+                            target: Some(n.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated {
+                    replicas: Some(to_i64(service.replicas, "replicas")?),
+                }),
+                ..Default::default()
+            }),
+            endpoint_spec: service.endpoint_mode_dnsrr.then(|| EndpointSpec {
+                mode: Some(EndpointSpecModeEnum::DNSRR),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let reply = self
+            .docker
+            .create_service(spec, None)
+            .await
+            .map_err(self.err(&format!("service {:?}", service.name)))?;
+        reply
+            .id
+            .ok_or_else(|| decode("service create", "reply has no ID"))
+    }
+
+    async fn remove_service(&self, id_or_name: &str) -> Result<(), SwarmError> {
+        self.docker
+            .delete_service(id_or_name)
+            .await
+            .map_err(self.err(&format!("service {id_or_name:?}")))
+    }
+
+    fn events(
+        &self,
+        since: Option<SystemTime>,
+    ) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
+        let types = ["service", "node", "secret"].map(String::from).to_vec();
+        let options = EventsOptions {
+            since: since.map(|t| {
+                t.duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+                    .to_string()
+            }),
+            until: None,
+            filters: Some(HashMap::from([("type".to_string(), types)])),
+        };
+        let host = self.host.clone();
+        self.docker
+            .events(Some(options))
+            .filter_map(move |event| {
+                let item = match event {
+                    Ok(event) => SwarmEvent::from_bollard(event).map(Ok),
+                    Err(e) => Some(Err(SwarmError::from_bollard(e, &host, "event stream"))),
+                };
+                futures::future::ready(item)
+            })
+            .boxed()
+    }
+}
+
+/// Edits a stored service spec (JSON as the engine returned it) in place,
+/// touching only what `change` names.
+fn apply_change(spec: &mut Value, change: &ServiceChange, service: &str) -> Result<(), SwarmError> {
+    let invalid = |reason: &str| SwarmError::InvalidChange {
+        service: service.to_string(),
+        reason: reason.to_string(),
+    };
+    let spec_obj = spec
+        .as_object_mut()
+        .ok_or_else(|| invalid("the stored spec is not an object"))?;
+
+    if let Some(replicas) = change.replicas {
+        let replicated = spec_obj
+            .get_mut("Mode")
+            .and_then(|m| m.get_mut("Replicated"))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| invalid("it is not a replicated service, so it has no replica count"))?;
+        replicated.insert("Replicas".into(), json!(replicas));
+    }
+
+    if let Some(max) = change.max_replicas_per_node {
+        let placement = object_entry(spec_obj, "TaskTemplate")
+            .and_then(|t| object_entry(t, "Placement"))
+            .ok_or_else(|| invalid("its task template is not an object"))?;
+        if max == 0 {
+            placement.remove("MaxReplicas");
+        } else {
+            placement.insert("MaxReplicas".into(), json!(max));
+        }
+    }
+
+    if !change.labels_set.is_empty() || !change.labels_remove.is_empty() {
+        let labels = object_entry(spec_obj, "Labels")
+            .ok_or_else(|| invalid("its labels are not an object"))?;
+        for key in &change.labels_remove {
+            labels.remove(key);
+        }
+        for (key, value) in &change.labels_set {
+            labels.insert(key.clone(), json!(value));
+        }
+    }
+    Ok(())
+}
+
+/// `obj[key]` as an object, created empty when absent (or null).
+fn object_entry<'a>(
+    obj: &'a mut serde_json::Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut serde_json::Map<String, Value>> {
+    let entry = obj.entry(key).or_insert_with(|| json!({}));
+    if entry.is_null() {
+        *entry = json!({});
+    }
+    entry.as_object_mut()
+}
+
+fn decode(context: &str, message: &str) -> SwarmError {
+    SwarmError::Decode {
+        context: context.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Docker's models use signed integers where counts are never negative.
+fn to_i64(value: u64, what: &str) -> Result<i64, SwarmError> {
+    i64::try_from(value).map_err(|_| SwarmError::InvalidChange {
+        service: "(new)".into(),
+        reason: format!("{what} {value} is too large"),
+    })
+}
+
+/// Percent-encodes everything but unreserved characters, for path segments
+/// and query values.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn stored_spec() -> Value {
+        json!({
+            "Name": "db",
+            "Labels": {"aerospike.cluster.replicas": "3", "old": "x"},
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": "img", "Unknown": {"kept": true}},
+                "ForceUpdate": 0
+            },
+            "Mode": {"Replicated": {"Replicas": 3}},
+            "SomeFieldBollardDoesNotKnow": [1, 2]
+        })
+    }
+
+    #[test]
+    fn label_change_touches_only_labels() {
+        let mut spec = stored_spec();
+        let change = ServiceChange {
+            labels_set: BTreeMap::from([("aerospike.status.phase".into(), "Ready".into())]),
+            labels_remove: vec!["old".into(), "absent".into()],
+            ..ServiceChange::default()
+        };
+        apply_change(&mut spec, &change, "db").unwrap();
+        let mut expected = stored_spec();
+        expected["Labels"] =
+            json!({"aerospike.cluster.replicas": "3", "aerospike.status.phase": "Ready"});
+        assert_eq!(spec, expected);
+    }
+
+    #[test]
+    fn scale_and_placement_edits() {
+        let mut spec = stored_spec();
+        let change = ServiceChange {
+            replicas: Some(5),
+            max_replicas_per_node: Some(1),
+            ..ServiceChange::default()
+        };
+        apply_change(&mut spec, &change, "db").unwrap();
+        assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 5);
+        assert_eq!(spec["TaskTemplate"]["Placement"]["MaxReplicas"], 1);
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Unknown"]["kept"],
+            true
+        );
+        assert_eq!(spec["SomeFieldBollardDoesNotKnow"], json!([1, 2]));
+        let unlimited = ServiceChange {
+            max_replicas_per_node: Some(0),
+            ..ServiceChange::default()
+        };
+        apply_change(&mut spec, &unlimited, "db").unwrap();
+        assert_eq!(spec["TaskTemplate"]["Placement"], json!({}));
+    }
+
+    #[test]
+    fn labels_are_created_when_absent() {
+        let mut spec = json!({"Name": "db", "Mode": {"Replicated": {}}});
+        let change = ServiceChange {
+            labels_set: BTreeMap::from([("a".into(), "b".into())]),
+            ..ServiceChange::default()
+        };
+        apply_change(&mut spec, &change, "db").unwrap();
+        assert_eq!(spec["Labels"], json!({"a": "b"}));
+    }
+
+    #[test]
+    fn replicas_on_a_global_service_is_refused() {
+        let mut spec = json!({"Name": "g", "Mode": {"Global": {}}});
+        let change = ServiceChange {
+            replicas: Some(3),
+            ..ServiceChange::default()
+        };
+        let err = apply_change(&mut spec, &change, "g").unwrap_err();
+        assert!(matches!(err, SwarmError::InvalidChange { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("not a replicated service"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(percent_encode("abc-1_2.3~"), "abc-1_2.3~");
+        assert_eq!(
+            percent_encode(r#"{"a":["b"]}"#),
+            "%7B%22a%22%3A%5B%22b%22%5D%7D"
+        );
+    }
+}

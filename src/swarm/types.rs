@@ -1,0 +1,623 @@
+//! Our own plain views of swarm objects: only what the controller needs,
+//! with no `Option` where Docker always sends a value.
+//!
+//! Keeping bollard's models out of the controller means it can be tested
+//! with hand-written values (see [`super::fake`]) and does not change when
+//! bollard does. The conversions from Docker's replies live here too.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+/// A swarm service, as the controller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceInfo {
+    /// Service id.
+    pub id: String,
+    /// Service name.
+    pub name: String,
+    /// `Version.Index`: must accompany every update of this service.
+    pub version: u64,
+    /// Service-level labels (`Spec.Labels`): the cluster spec and status.
+    pub labels: BTreeMap<String, String>,
+    /// `TaskTemplate.ContainerSpec.Image`.
+    pub image: Option<String>,
+    /// Replica count; `None` for a global-mode (or job) service.
+    pub replicas: Option<u64>,
+    /// `TaskTemplate.Placement.MaxReplicas`; `None` when unlimited.
+    pub max_replicas_per_node: Option<u64>,
+    /// `TaskTemplate.Placement.Constraints`, e.g. `node.role==worker`.
+    pub constraints: Vec<String>,
+    /// Networks the tasks attach to, as network ids (Docker resolves names
+    /// to ids when the service is created).
+    pub network_ids: Vec<String>,
+    /// Secrets mounted into tasks, by name.
+    pub secret_names: Vec<String>,
+    /// `UpdateStatus.State` of the last rolling update, e.g. `updating`,
+    /// `completed`, `paused`; `None` if the service was never updated.
+    pub update_status: Option<String>,
+}
+
+/// A swarm node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeRole {
+    /// Runs the swarm control plane (and tasks, unless drained).
+    Manager,
+    /// Runs tasks only.
+    Worker,
+}
+
+/// Whether the scheduler may place tasks on a node (`docker node update
+/// --availability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Availability {
+    /// New tasks may be placed.
+    Active,
+    /// No new tasks; running ones stay.
+    Pause,
+    /// No tasks; running ones are moved away.
+    Drain,
+}
+
+/// A node's health as the managers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    /// Reachable and working.
+    Ready,
+    /// Not reachable (daemon stopped, network cut).
+    Down,
+    /// Left the swarm.
+    Disconnected,
+    /// Anything else Docker may report.
+    Unknown,
+}
+
+/// A node's operating system and architecture (`node.platform.*`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Platform {
+    /// e.g. `linux`.
+    pub os: String,
+    /// e.g. `x86_64`.
+    pub arch: String,
+}
+
+/// A swarm node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Node id.
+    pub id: String,
+    /// Host name the node reports.
+    pub hostname: String,
+    /// Manager or worker.
+    pub role: NodeRole,
+    /// Scheduling availability.
+    pub availability: Availability,
+    /// Health.
+    pub state: NodeState,
+    /// Node labels set by operators (`node.labels.*`).
+    pub labels: BTreeMap<String, String>,
+    /// Labels from the engine's own config (`engine.labels.*`).
+    pub engine_labels: BTreeMap<String, String>,
+    /// The node's address as the swarm sees it.
+    pub addr: Option<String>,
+    /// OS and architecture.
+    pub platform: Platform,
+}
+
+impl NodeInfo {
+    /// True when the scheduler would place new tasks here: Ready and Active.
+    pub fn is_schedulable(&self) -> bool {
+        self.state == NodeState::Ready && self.availability == Availability::Active
+    }
+}
+
+/// One task (one replica's attempt) of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskInfo {
+    /// Task id.
+    pub id: String,
+    /// The service it belongs to.
+    pub service_id: String,
+    /// Node it was assigned to; empty while not yet scheduled.
+    pub node_id: String,
+    /// Replica slot (replicated services); `None` for global services.
+    pub slot: Option<u64>,
+    /// What the orchestrator wants: `running`, `shutdown`, ...
+    pub desired_state: String,
+    /// What the task is: `new`, `pending`, `assigned`, `accepted`,
+    /// `preparing`, `starting`, `running`, `complete`, `shutdown`,
+    /// `failed`, `rejected`, `remove`, `orphaned`, as swarm spells them.
+    pub state: String,
+    /// Swarm's short status message, e.g. `started`.
+    pub message: String,
+    /// Error text for failed or rejected tasks, e.g. `No such image: ...`,
+    /// or why a task stays pending.
+    pub error: Option<String>,
+    /// Container id once one was created.
+    pub container_id: Option<String>,
+    /// When the status last changed (RFC 3339, as Docker sends it).
+    pub status_timestamp: Option<String>,
+    /// The task's address on each network it is attached to, as
+    /// `(network id, address)` without the prefix length.
+    pub addresses: Vec<(String, IpAddr)>,
+}
+
+impl TaskInfo {
+    /// The task's address on `network_id`, if attached there.
+    pub fn address_on(&self, network_id: &str) -> Option<IpAddr> {
+        self.addresses
+            .iter()
+            .find(|(net, _)| net == network_id)
+            .map(|(_, ip)| *ip)
+    }
+
+    /// True when the task is running and meant to be.
+    pub fn is_running(&self) -> bool {
+        self.state == "running" && self.desired_state == "running"
+    }
+}
+
+/// A swarm-scoped network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    /// Network id.
+    pub id: String,
+    /// Network name.
+    pub name: String,
+    /// Driver, e.g. `overlay`.
+    pub driver: String,
+    /// `swarm` for networks services can use.
+    pub scope: String,
+    /// Whether standalone containers may attach.
+    pub attachable: bool,
+}
+
+/// The kind of object a swarm event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A service was created, updated or removed.
+    Service,
+    /// A node joined, left, or changed state or availability.
+    Node,
+    /// A secret was created, updated or removed.
+    Secret,
+    /// A network changed.
+    Network,
+    /// A config changed.
+    Config,
+}
+
+/// One event from the swarm event stream. A wake-up hint only: the
+/// controller re-reads the objects it cares about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmEvent {
+    /// What kind of object.
+    pub kind: EventKind,
+    /// `create`, `update`, `remove`, ...
+    pub action: String,
+    /// The object's id.
+    pub actor_id: String,
+    /// Event attributes, e.g. `name`, `replicas.old`, `replicas.new`.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskFilter {
+    /// Only tasks of these services (ids or names); empty means all.
+    pub service_ids: Vec<String>,
+    /// Only tasks whose desired state is `running` (leaves out the
+    /// history of replaced, failed and rejected tasks).
+    pub desired_running_only: bool,
+}
+
+impl TaskFilter {
+    /// Every task of every service, history included.
+    pub fn all() -> TaskFilter {
+        TaskFilter::default()
+    }
+
+    /// Every task (history included) of the given services.
+    pub fn services<I, S>(ids: I) -> TaskFilter
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        TaskFilter {
+            service_ids: ids.into_iter().map(Into::into).collect(),
+            desired_running_only: false,
+        }
+    }
+
+    /// Narrows to tasks meant to be running.
+    pub fn desired_running(mut self) -> TaskFilter {
+        self.desired_running_only = true;
+        self
+    }
+
+    /// Whether `task` passes this filter (used by the fake; the real API
+    /// filters server-side). Service names are not resolved here.
+    pub fn matches(&self, task: &TaskInfo) -> bool {
+        (self.service_ids.is_empty() || self.service_ids.contains(&task.service_id))
+            && (!self.desired_running_only || task.desired_state == "running")
+    }
+
+    /// The `filters` query value Docker expects.
+    pub(crate) fn to_query(&self) -> Option<String> {
+        let mut filters = serde_json::Map::new();
+        if !self.service_ids.is_empty() {
+            filters.insert("service".into(), self.service_ids.clone().into());
+        }
+        if self.desired_running_only {
+            filters.insert("desired-state".into(), vec!["running".to_string()].into());
+        }
+        (!filters.is_empty()).then(|| serde_json::Value::Object(filters).to_string())
+    }
+}
+
+// --- conversions from Docker's replies ------------------------------------
+
+impl From<bollard::models::Service> for ServiceInfo {
+    fn from(service: bollard::models::Service) -> ServiceInfo {
+        let spec = service.spec.unwrap_or_default();
+        let template = spec.task_template.unwrap_or_default();
+        let container = template.container_spec.unwrap_or_default();
+        let placement = template.placement.unwrap_or_default();
+        let replicas = spec
+            .mode
+            .and_then(|m| m.replicated)
+            .map(|r| r.replicas.unwrap_or(1).max(0) as u64);
+        // Services created with the deprecated top-level Spec.Networks keep
+        // them there; newer clients use TaskTemplate.Networks.
+        let networks = template
+            .networks
+            .or(spec.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|n| n.target);
+        ServiceInfo {
+            id: service.id.unwrap_or_default(),
+            name: spec.name.unwrap_or_default(),
+            version: service.version.and_then(|v| v.index).unwrap_or(0),
+            labels: spec.labels.unwrap_or_default().into_iter().collect(),
+            image: container.image,
+            replicas,
+            max_replicas_per_node: placement.max_replicas.filter(|&m| m > 0).map(|m| m as u64),
+            constraints: placement.constraints.unwrap_or_default(),
+            network_ids: networks.collect(),
+            secret_names: container
+                .secrets
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|s| s.secret_name)
+                .collect(),
+            update_status: service
+                .update_status
+                .and_then(|u| u.state)
+                .map(|s| s.to_string())
+                .filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+impl From<bollard::models::Node> for NodeInfo {
+    fn from(node: bollard::models::Node) -> NodeInfo {
+        use bollard::models::{NodeSpecAvailabilityEnum as A, NodeSpecRoleEnum as R};
+        let spec = node.spec.unwrap_or_default();
+        let description = node.description.unwrap_or_default();
+        let status = node.status.unwrap_or_default();
+        let platform = description.platform.unwrap_or_default();
+        NodeInfo {
+            id: node.id.unwrap_or_default(),
+            hostname: description.hostname.unwrap_or_default(),
+            role: match spec.role {
+                Some(R::MANAGER) => NodeRole::Manager,
+                _ => NodeRole::Worker,
+            },
+            availability: match spec.availability {
+                Some(A::ACTIVE) => Availability::Active,
+                Some(A::DRAIN) => Availability::Drain,
+                _ => Availability::Pause,
+            },
+            state: match status.state.map(|s| s.to_string()).as_deref() {
+                Some("ready") => NodeState::Ready,
+                Some("down") => NodeState::Down,
+                Some("disconnected") => NodeState::Disconnected,
+                _ => NodeState::Unknown,
+            },
+            labels: spec.labels.unwrap_or_default().into_iter().collect(),
+            engine_labels: description
+                .engine
+                .and_then(|e| e.labels)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            addr: status.addr.filter(|a| !a.is_empty()),
+            platform: Platform {
+                os: platform.os.unwrap_or_default(),
+                arch: platform.architecture.unwrap_or_default(),
+            },
+        }
+    }
+}
+
+impl SwarmEvent {
+    /// Converts a bollard event; `None` for kinds we do not watch.
+    pub(crate) fn from_bollard(event: bollard::models::EventMessage) -> Option<SwarmEvent> {
+        let kind = match event.typ?.to_string().as_str() {
+            "service" => EventKind::Service,
+            "node" => EventKind::Node,
+            "secret" => EventKind::Secret,
+            "network" => EventKind::Network,
+            "config" => EventKind::Config,
+            _ => return None,
+        };
+        let actor = event.actor.unwrap_or_default();
+        Some(SwarmEvent {
+            kind,
+            action: event.action.unwrap_or_default(),
+            actor_id: actor.id.unwrap_or_default(),
+            attributes: actor.attributes.unwrap_or_default().into_iter().collect(),
+        })
+    }
+}
+
+/// The part of `GET /tasks` we read, including `NetworksAttachments`,
+/// which bollard's `Task` model lacks.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RawTask {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "ServiceID", default)]
+    service_id: String,
+    #[serde(rename = "NodeID", default)]
+    node_id: String,
+    #[serde(default)]
+    slot: Option<u64>,
+    #[serde(default)]
+    desired_state: String,
+    #[serde(default)]
+    status: RawTaskStatus,
+    #[serde(default)]
+    networks_attachments: Vec<RawAttachment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawTaskStatus {
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    err: Option<String>,
+    #[serde(default)]
+    container_status: Option<RawContainerStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawContainerStatus {
+    #[serde(rename = "ContainerID", default)]
+    container_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawAttachment {
+    network: RawNetworkRef,
+    #[serde(default)]
+    addresses: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawNetworkRef {
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+impl From<RawTask> for TaskInfo {
+    fn from(task: RawTask) -> TaskInfo {
+        let addresses = task
+            .networks_attachments
+            .into_iter()
+            .flat_map(|a| {
+                let network = a.network.id;
+                a.addresses
+                    .into_iter()
+                    .filter_map(|cidr| parse_cidr_address(&cidr))
+                    .map(move |ip| (network.clone(), ip))
+            })
+            .collect();
+        TaskInfo {
+            id: task.id,
+            service_id: task.service_id,
+            node_id: task.node_id,
+            slot: task.slot.filter(|&s| s > 0),
+            desired_state: task.desired_state,
+            state: task.status.state,
+            message: task.status.message,
+            error: task.status.err.filter(|e| !e.is_empty()),
+            container_id: task
+                .status
+                .container_status
+                .and_then(|c| c.container_id)
+                .filter(|c| !c.is_empty()),
+            status_timestamp: task.status.timestamp,
+            addresses,
+        }
+    }
+}
+
+/// `10.0.1.5/24` → `10.0.1.5` (a bare address is accepted too).
+fn parse_cidr_address(cidr: &str) -> Option<IpAddr> {
+    let addr = cidr.split_once('/').map_or(cidr, |(addr, _)| addr);
+    addr.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trimmed task as engine 20.10 returns it from `GET /tasks`.
+    const TASK_JSON: &str = r#"[{
+        "ID": "t1", "Version": {"Index": 30}, "ServiceID": "s1", "Slot": 2,
+        "NodeID": "n1", "DesiredState": "running",
+        "Status": {"Timestamp": "2026-11-25T13:00:00.1Z", "State": "running",
+                   "Message": "started",
+                   "ContainerStatus": {"ContainerID": "c1", "PID": 10, "ExitCode": 0}},
+        "NetworksAttachments": [
+            {"Network": {"ID": "ingressid", "Spec": {"Name": "ingress"}}, "Addresses": ["10.0.0.7/24"]},
+            {"Network": {"ID": "netid", "Spec": {"Name": "aerospike"}}, "Addresses": ["10.0.1.5/24"]}
+        ]
+    }, {
+        "ID": "t2", "ServiceID": "s1", "NodeID": "", "DesiredState": "shutdown",
+        "Status": {"State": "rejected", "Message": "preparing", "Err": "No such image: nope:1"}
+    }]"#;
+
+    #[test]
+    fn tasks_keep_their_addresses_without_prefix_length() {
+        let raw: Vec<RawTask> = serde_json::from_str(TASK_JSON).unwrap();
+        let tasks: Vec<TaskInfo> = raw.into_iter().map(TaskInfo::from).collect();
+        let t1 = &tasks[0];
+        assert_eq!(t1.slot, Some(2));
+        assert!(t1.is_running());
+        assert_eq!(t1.container_id.as_deref(), Some("c1"));
+        assert_eq!(t1.address_on("netid"), Some("10.0.1.5".parse().unwrap()));
+        assert_eq!(t1.addresses.len(), 2);
+        assert_eq!(t1.address_on("other"), None);
+        let t2 = &tasks[1];
+        assert_eq!(t2.state, "rejected");
+        assert_eq!(t2.error.as_deref(), Some("No such image: nope:1"));
+        assert!(t2.addresses.is_empty());
+        assert!(!t2.is_running());
+        assert_eq!(t2.container_id, None);
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        assert_eq!(
+            parse_cidr_address("10.0.1.5/24"),
+            Some("10.0.1.5".parse().unwrap())
+        );
+        assert_eq!(
+            parse_cidr_address("fd00::5/64"),
+            Some("fd00::5".parse().unwrap())
+        );
+        assert_eq!(
+            parse_cidr_address("10.0.1.5"),
+            Some("10.0.1.5".parse().unwrap())
+        );
+        assert_eq!(parse_cidr_address("garbage/24"), None);
+    }
+
+    #[test]
+    fn service_conversion_reads_mode_placement_networks_secrets() {
+        let json = r#"{
+            "ID": "s1", "Version": {"Index": 42},
+            "Spec": {
+                "Name": "db", "Labels": {"aerospike.cluster.replicas": "3"},
+                "TaskTemplate": {
+                    "ContainerSpec": {"Image": "aerospike/aerospike-server:7.1.0.0",
+                        "Secrets": [{"File": {"Name": "aerospike.conf", "UID": "0", "GID": "0", "Mode": 292},
+                                     "SecretID": "sec1", "SecretName": "db-conf"}]},
+                    "Placement": {"Constraints": ["node.role==worker"], "MaxReplicas": 1},
+                    "Networks": [{"Target": "netid"}]
+                },
+                "Mode": {"Replicated": {"Replicas": 3}}
+            },
+            "UpdateStatus": {"State": "completed", "Message": "update completed"}
+        }"#;
+        let service: bollard::models::Service = serde_json::from_str(json).unwrap();
+        let info = ServiceInfo::from(service);
+        assert_eq!(info.id, "s1");
+        assert_eq!(info.name, "db");
+        assert_eq!(info.version, 42);
+        assert_eq!(info.labels["aerospike.cluster.replicas"], "3");
+        assert_eq!(
+            info.image.as_deref(),
+            Some("aerospike/aerospike-server:7.1.0.0")
+        );
+        assert_eq!(info.replicas, Some(3));
+        assert_eq!(info.max_replicas_per_node, Some(1));
+        assert_eq!(info.constraints, vec!["node.role==worker"]);
+        assert_eq!(info.network_ids, vec!["netid"]);
+        assert_eq!(info.secret_names, vec!["db-conf"]);
+        assert_eq!(info.update_status.as_deref(), Some("completed"));
+    }
+
+    #[test]
+    fn global_services_have_no_replica_count() {
+        let json = r#"{"ID": "g", "Version": {"Index": 1},
+            "Spec": {"Name": "g", "TaskTemplate": {}, "Mode": {"Global": {}}}}"#;
+        let info =
+            ServiceInfo::from(serde_json::from_str::<bollard::models::Service>(json).unwrap());
+        assert_eq!(info.replicas, None);
+        assert_eq!(info.max_replicas_per_node, None);
+        assert_eq!(info.update_status, None);
+    }
+
+    #[test]
+    fn node_conversion() {
+        let json = r#"{"ID": "n1", "Version": {"Index": 9},
+            "Spec": {"Labels": {"rack": "a"}, "Role": "manager", "Availability": "drain"},
+            "Description": {"Hostname": "vm", "Platform": {"Architecture": "x86_64", "OS": "linux"},
+                            "Engine": {"EngineVersion": "20.10.24", "Labels": {"ssd": "yes"}}},
+            "Status": {"State": "ready", "Addr": "10.99.0.1"}}"#;
+        let node = NodeInfo::from(serde_json::from_str::<bollard::models::Node>(json).unwrap());
+        assert_eq!(node.hostname, "vm");
+        assert_eq!(node.role, NodeRole::Manager);
+        assert_eq!(node.availability, Availability::Drain);
+        assert_eq!(node.state, NodeState::Ready);
+        assert_eq!(node.labels["rack"], "a");
+        assert_eq!(node.engine_labels["ssd"], "yes");
+        assert_eq!(node.addr.as_deref(), Some("10.99.0.1"));
+        assert_eq!(
+            node.platform,
+            Platform {
+                os: "linux".into(),
+                arch: "x86_64".into()
+            }
+        );
+        assert!(!node.is_schedulable());
+    }
+
+    #[test]
+    fn event_conversion_keeps_scale_attributes() {
+        let json = r#"{"Type": "service", "Action": "update",
+            "Actor": {"ID": "s1", "Attributes": {"name": "db", "replicas.old": "3", "replicas.new": "4"}},
+            "scope": "swarm", "time": 1, "timeNano": 1}"#;
+        let event = SwarmEvent::from_bollard(serde_json::from_str(json).unwrap()).unwrap();
+        assert_eq!(event.kind, EventKind::Service);
+        assert_eq!(event.action, "update");
+        assert_eq!(event.actor_id, "s1");
+        assert_eq!(event.attributes["replicas.new"], "4");
+        let container = r#"{"Type": "container", "Action": "start", "Actor": {"ID": "c"}}"#;
+        assert_eq!(
+            SwarmEvent::from_bollard(serde_json::from_str(container).unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn task_filter_query_and_matching() {
+        assert_eq!(TaskFilter::all().to_query(), None);
+        let filter = TaskFilter::services(["s1", "s2"]).desired_running();
+        let query: serde_json::Value = serde_json::from_str(&filter.to_query().unwrap()).unwrap();
+        assert_eq!(query["service"], serde_json::json!(["s1", "s2"]));
+        assert_eq!(query["desired-state"], serde_json::json!(["running"]));
+        let mut task = TaskInfo {
+            service_id: "s1".into(),
+            desired_state: "running".into(),
+            ..TaskInfo::default()
+        };
+        assert!(filter.matches(&task));
+        task.desired_state = "shutdown".into();
+        assert!(!filter.matches(&task));
+        assert!(TaskFilter::services(["s1"]).matches(&task));
+        assert!(!TaskFilter::services(["s3"]).matches(&task));
+    }
+}

@@ -5,6 +5,5 @@
 //! contract: parsing, validation, the YAML document form and its schema,
 //! and the status labels the operator writes back.
 
-pub mod aerospike;
 pub mod spec;
 pub mod swarm;

@@ -5,5 +5,6 @@
 //! contract: parsing, validation, the YAML document form and its schema,
 //! and the status labels the operator writes back.
 
+pub mod aerospike;
 pub mod spec;
 pub mod swarm;

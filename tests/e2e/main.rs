@@ -11,6 +11,7 @@
 //! them; `scripts/test` and CI never set it.
 
 mod sandbox;
+mod sim_mesh;
 mod swarm_basics;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -41,8 +42,14 @@ fn main() {
 type Test = fn(&Sandbox) -> TestResult;
 
 fn tests() -> Vec<(&'static str, Test)> {
-    vec![(
-        "swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp",
-        swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp as Test,
-    )]
+    vec![
+        (
+            "swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp",
+            swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp,
+        ),
+        (
+            "sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped",
+            sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped,
+        ),
+    ]
 }

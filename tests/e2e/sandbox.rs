@@ -252,3 +252,20 @@ pub fn running_tasks(service: &str) -> Result<Vec<TaskView>, Failed> {
     }
     Ok(tasks)
 }
+
+/// Runs `asinfo -v COMMAND` inside `task`'s container (aerospike-sim's
+/// client mode), against `host` (default: the task itself); the reply value.
+pub fn asinfo(
+    sandbox: &Sandbox,
+    task: &TaskView,
+    host: Option<&str>,
+    command: &str,
+) -> Result<String, Failed> {
+    let socket = sandbox.socket_of(&task.node_id)?;
+    let mut args = vec!["exec", &task.container_id, "/aerospike-sim", "asinfo"];
+    if let Some(host) = host {
+        args.extend(["-h", host]);
+    }
+    args.extend(["-v", command]);
+    docker_at(&socket, &args)
+}

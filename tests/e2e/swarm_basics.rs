@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::sandbox::{
-    docker, docker_at, running_tasks, wait_until, Sandbox, ServiceGuard, NETWORK, NODES,
+    asinfo, docker, running_tasks, wait_until, Sandbox, ServiceGuard, NETWORK, NODES,
 };
 use crate::TestResult;
 
@@ -55,46 +55,17 @@ pub fn max_one_per_node_spreads_tasks_and_overlay_carries_tcp(sandbox: &Sandbox)
 
     // Each task asks every other task, over TCP on the overlay, for its
     // node id; the answers must be those nodes' own ids.
-    let sockets = sandbox.node_sockets()?;
     let mut node_ids = Vec::new();
     for task in &tasks {
-        let socket = sockets
-            .get(&task.node_id)
-            .ok_or("task on an unknown node")?;
-        let id = docker_at(
-            socket,
-            &[
-                "exec",
-                &task.container_id,
-                "/aerospike-sim",
-                "asinfo",
-                "-v",
-                "node",
-            ],
-        )?;
-        node_ids.push(id.trim().to_string());
+        node_ids.push(asinfo(sandbox, task, None, "node")?.trim().to_string());
     }
     for (i, from) in tasks.iter().enumerate() {
-        let socket = &sockets[&from.node_id];
         for (j, to) in tasks.iter().enumerate() {
             if i == j {
                 continue;
             }
             let address = to.address.as_deref().unwrap();
-            let answer = docker_at(
-                socket,
-                &[
-                    "exec",
-                    &from.container_id,
-                    "/aerospike-sim",
-                    "asinfo",
-                    "-h",
-                    address,
-                    "-v",
-                    "node",
-                ],
-            )
-            .map_err(|e| {
+            let answer = asinfo(sandbox, from, Some(address), "node").map_err(|e| {
                 format!(
                     "task on node {} cannot reach {address} on node {}: {}",
                     from.node_id,

@@ -26,8 +26,14 @@ pub const DEFAULT_COMMANDS: &[&str] = &[
     "statistics",
 ];
 
-/// Reply to a command the server does not know.
+/// Reply to a known command whose parameters the server rejects (a `tip`
+/// without a port, a `tip` of an endpoint already known).
 pub const UNKNOWN: &str = "ERROR::unknown";
+
+/// Reply of 7.1 and later servers to a command they do not have: an
+/// "invalid request" error (code 4), which the official clients raise as
+/// `InvalidRequest`. Earlier servers leave such commands out of the reply.
+pub const UNRECOGNIZED: &str = "ERROR:4:unrecognized command";
 
 const FEATURES: &str = "batch-index;blob-bits;cdt-list;cdt-map;cluster-stable;float;geo;\
 peers;pipelining;relaxed-sc;replicas;replicas-all;replicas-master;truncate-namespace;udf";
@@ -49,21 +55,27 @@ pub fn handle_request(
         state
             .events()
             .emit("info", json!({"peer": peer.to_string(), "command": text}));
-        let value = answer(state, &Command::parse(&text), now);
-        append_reply_line(&mut reply, raw, &value);
+        match answer(state, &Command::parse(&text), now) {
+            Some(value) => append_reply_line(&mut reply, raw, &value),
+            None if state.settings.build_at_least(7, 1) => {
+                append_reply_line(&mut reply, raw, UNRECOGNIZED)
+            }
+            // Before 7.1 the server skips commands it does not have.
+            None => {}
+        }
     }
     state.counters.info_complete += 1;
     reply
 }
 
-/// Answers one command.
-pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> String {
+/// Answers one command; `None` for a command the server does not have.
+pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Option<String> {
     match (command.name, command.subtree) {
-        ("namespace", Some(ns)) => return namespace_stats(state, ns),
-        (_, Some(_)) => return UNKNOWN.to_string(),
+        ("namespace", Some(ns)) => return Some(namespace_stats(state, ns)),
+        (_, Some(_)) => return None,
         _ => {}
     }
-    match command.name {
+    let value = match command.name {
         "node" | "name" => state.id.to_string(),
         "build" => state.settings.build.clone(),
         "version" => format!(
@@ -113,7 +125,7 @@ pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Str
         }
         "quiesce" | "quiesce-undo" => {
             if state.settings.edition == Edition::Community {
-                return "ERROR:25:enterprise only".to_string();
+                return Some("ERROR:25:enterprise only".to_string());
             }
             let pending = command.name == "quiesce";
             if state.quiesce_pending != pending {
@@ -125,8 +137,9 @@ pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Str
             }
             "ok".to_string()
         }
-        _ => UNKNOWN.to_string(),
-    }
+        _ => return None,
+    };
+    Some(value)
 }
 
 fn bool_text(value: bool) -> &'static str {
@@ -413,7 +426,7 @@ mod tests {
     }
 
     fn ask(state: &mut NodeState, line: &str, now: Instant) -> String {
-        answer(state, &Command::parse(line), now)
+        answer(state, &Command::parse(line), now).unwrap_or_else(|| UNRECOGNIZED.to_string())
     }
 
     fn stat<'a>(stats: &'a str, key: &str) -> &'a str {
@@ -434,7 +447,7 @@ mod tests {
             "Aerospike Community Edition build 7.1.0.0"
         );
         assert_eq!(ask(&mut s, "namespaces", now), "test");
-        assert_eq!(ask(&mut s, "no-such-command", now), UNKNOWN);
+        assert_eq!(ask(&mut s, "no-such-command", now), UNRECOGNIZED);
         assert_eq!(ask(&mut s, "service", now), "127.0.0.1:3000");
     }
 
@@ -564,7 +577,7 @@ mod tests {
         assert_eq!(reply, b"node\tBB9\nbuild\t7.1.0.0\n");
         // Unknown commands are answered too, echoing the bytes as sent.
         let reply = handle_request(&mut s, b"bogus:x=\xff\n", peer, now);
-        assert_eq!(reply, b"bogus:x=\xff\tERROR::unknown\n");
+        assert_eq!(reply, b"bogus:x=\xff\tERROR:4:unrecognized command\n");
         // An empty request gets the default set, in order.
         let reply = handle_request(&mut s, b"", peer, now);
         let names: Vec<String> = crate::command::parse_reply(&reply)
@@ -607,6 +620,15 @@ mod tests {
             s.tick(now + Duration::from_millis(400));
             let _ = ask(&mut s, &line, now + Duration::from_millis(400));
         }
+    }
+
+    #[test]
+    fn servers_before_7_1_leave_unknown_commands_out() {
+        let (mut s, now) = node(Edition::Community);
+        s.settings.build = "6.4.0.7".to_string();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let reply = handle_request(&mut s, b"bogus\nbuild\nnamespace-typo/x\n", peer, now);
+        assert_eq!(reply, b"build\t6.4.0.7\n");
     }
 
     #[test]

@@ -85,6 +85,20 @@ pub struct Settings {
     pub migrate_rate: f64,
 }
 
+impl Settings {
+    /// Whether the reported build is `major.minor` or later. A build string
+    /// that does not start with two numbers counts as the newest.
+    pub fn build_at_least(&self, major: u32, minor: u32) -> bool {
+        let mut parts = self.build.split('.').map(|p| p.parse::<u32>());
+        match (parts.next(), parts.next()) {
+            (Some(Ok(have_major)), Some(Ok(have_minor))) => {
+                (have_major, have_minor) >= (major, minor)
+            }
+            _ => true,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -1011,6 +1025,24 @@ impl NodeState {
         self.cluster
             .as_ref()
             .is_some_and(|c| c.quiesced.contains(&self.id.0))
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn build_versions_compare_numerically() {
+        let at = |build: &str| Settings {
+            build: build.to_string(),
+            ..Settings::default()
+        };
+        assert!(at("7.1.0.0").build_at_least(7, 1));
+        assert!(at("10.0.0.1").build_at_least(7, 1));
+        assert!(!at("6.4.0.7").build_at_least(7, 1));
+        assert!(!at("7.0.0.9").build_at_least(7, 1));
+        assert!(at("dev").build_at_least(7, 1));
     }
 }
 

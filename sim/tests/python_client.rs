@@ -26,6 +26,13 @@ assert all(err is None and value == "7.1.0.0\n" for err, value in builds.values(
 keys = client.info_all("cluster-stable:size=2;ignore-migrations=false")
 values = {value.strip() for err, value in keys.values()}
 assert len(values) == 1 and not values.pop().startswith("ERROR"), keys
+# 7.1+ servers answer an unknown command with an "invalid request" error.
+name = client.get_node_names()[0]["node_name"]
+try:
+    client.info_single_node("no-such-command", name)
+    raise AssertionError("unknown command accepted")
+except aerospike.exception.InvalidRequest:
+    pass
 client.close()
 print("python client ok")
 "#;

@@ -186,3 +186,168 @@ impl InfoClient {
         join_all(addrs.iter().map(|addr| self.observe(*addr))).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The exact command text each method sends, and how one request
+    //! carries several commands, checked against a recording fake node.
+    //! What a real node answers is tested in `tests/aerospike_client.rs`.
+
+    use super::*;
+    use crate::aerospike::frame::{Header, HEADER_LEN};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// Every request the fake received: one entry per connection, holding
+    /// the commands of its request.
+    type Log = Arc<Mutex<Vec<Vec<String>>>>;
+
+    /// A fake node answering each command with `answer(command)`.
+    async fn fake(answer: fn(&str) -> &'static str) -> (SocketAddr, Log) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log: Log = Arc::default();
+        let record = log.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = [0u8; HEADER_LEN];
+                stream.read_exact(&mut head).await.unwrap();
+                let len = Header::decode(head, 1 << 20).unwrap().body_len as usize;
+                let mut body = vec![0u8; len];
+                stream.read_exact(&mut body).await.unwrap();
+                let text = String::from_utf8(body).unwrap();
+                let commands: Vec<String> = text.lines().map(str::to_string).collect();
+                let mut reply = String::new();
+                for command in &commands {
+                    reply.push_str(&format!("{command}\t{}\n", answer(command)));
+                }
+                record.lock().unwrap().push(commands);
+                let mut frame = Header {
+                    body_len: reply.len() as u64,
+                }
+                .encode()
+                .to_vec();
+                frame.extend_from_slice(reply.as_bytes());
+                stream.write_all(&frame).await.unwrap();
+            }
+        });
+        (addr, log)
+    }
+
+    fn sent(log: &Log) -> Vec<Vec<String>> {
+        log.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn mesh_commands_use_the_server_syntax() {
+        let (addr, log) = fake(|command| {
+            if command.starts_with("tip-clear") {
+                "ERROR::1 cleared, 1 not found"
+            } else {
+                "ok"
+            }
+        })
+        .await;
+        let client = InfoClient::new();
+        let host: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            client.tip(addr, host, 3002).await.unwrap(),
+            TipOutcome::Added
+        );
+        let seeds: [SocketAddr; 2] = [
+            "10.0.0.2:3002".parse().unwrap(),
+            "[fd00::2]:3002".parse().unwrap(),
+        ];
+        assert_eq!(
+            client.tip_clear(addr, &seeds).await.unwrap(),
+            TipClearOutcome {
+                cleared: 1,
+                not_found: 1
+            }
+        );
+        client.services_alumni_reset(addr).await.unwrap();
+        assert_eq!(
+            client.recluster(addr).await.unwrap(),
+            ReclusterOutcome::Started
+        );
+        client.quiesce(addr).await.unwrap();
+        client.quiesce_undo(addr).await.unwrap();
+        // Nothing to clear: nothing sent.
+        client.tip_clear(addr, &[]).await.unwrap();
+        assert_eq!(
+            sent(&log),
+            vec![
+                vec!["tip:host=10.0.0.2;port=3002"],
+                vec!["tip-clear:host-port-list=10.0.0.2:3002,[fd00::2]:3002"],
+                vec!["services-alumni-reset"],
+                vec!["recluster:"],
+                vec!["quiesce:"],
+                vec!["quiesce-undo:"],
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn cluster_stable_and_namespace_commands() {
+        let (addr, log) = fake(|command| match command {
+            "cluster-stable:size=3;ignore-migrations=false" => "ERROR:7:unstable cluster",
+            "cluster-stable:size=2;ignore-migrations=true" => "5A1C0E2B9D74",
+            _ => "ERROR:4:bad size",
+        })
+        .await;
+        let client = InfoClient::new();
+        assert_eq!(client.cluster_stable(addr, 3, false).await.unwrap(), None);
+        assert_eq!(
+            client.cluster_stable(addr, 2, true).await.unwrap(),
+            Some("5A1C0E2B9D74".to_string())
+        );
+        assert!(matches!(
+            client.namespace_stats(addr, "test").await,
+            Err(InfoError::Server { code: Some(4), ref command, .. }) if command == "namespace/test"
+        ));
+        assert_eq!(sent(&log).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn observe_sends_node_and_statistics_in_one_request() {
+        let (addr, log) = fake(|command| match command {
+            "node" => "BB9",
+            _ => {
+                "cluster_size=1;cluster_key=A1;cluster_generation=1;cluster_principal=BB9;\
+                 cluster_integrity=true;cluster_is_member=true;migrate_allowed=true;\
+                 migrate_partitions_remaining=0"
+            }
+        })
+        .await;
+        let seen = InfoClient::new().observe(addr).await.unwrap();
+        assert_eq!(seen.node_id, NodeId(0xBB9));
+        assert_eq!(seen.stats.cluster_key, "A1");
+        assert_eq!(sent(&log), vec![vec!["node", "statistics"]]);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_value_names_node_command_and_field() {
+        let (addr, _log) = fake(|command| match command {
+            "node" => "BB9",
+            _ => "cluster_size=many",
+        })
+        .await;
+        let error = InfoClient::new().observe(addr).await.unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                InfoError::Malformed {
+                    command,
+                    source: ReplyError::BadField {
+                        field: "cluster_size",
+                        ..
+                    },
+                    ..
+                } if command == "statistics"
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().starts_with(&addr.to_string()));
+    }
+}

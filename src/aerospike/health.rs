@@ -502,7 +502,7 @@ mod tests {
         );
         // Both nodes the wrong size: a one-node view of a two-node cluster.
         assert_eq!(
-            StabilityCheck { expected_size: 1 }.evaluate(&[a.clone()]),
+            StabilityCheck { expected_size: 1 }.evaluate(std::slice::from_ref(&a)),
             Err(Instability::WrongSize {
                 addr: a.addr,
                 size: 2,

@@ -237,3 +237,23 @@ fn a_node_uses_a_few_megabytes() {
         println!("aerospike-sim RSS: {rss} kB");
     }
 }
+
+#[test]
+fn a_community_cluster_refuses_a_ninth_node() {
+    let nodes = start_cluster(8, &Options::default());
+    let ninth = SimNode::start(&Options::default());
+    assert_eq!(ninth.tip(&nodes[0]), "ok");
+    let eight: Vec<&SimNode> = nodes.iter().collect();
+    assert!(wait_until(Duration::from_secs(10), || !ninth
+        .events("orphaned")
+        .is_empty()));
+    // Give the mesh time to (wrongly) grow, then check it did not.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(formed(&eight, 8));
+    assert_eq!(ninth.stat("cluster_is_member"), "false");
+    assert_eq!(ninth.stat("cluster_size"), "0");
+    assert_eq!(
+        ninth.info("cluster-stable:size=9"),
+        "ERROR:7:unstable cluster"
+    );
+}

@@ -128,8 +128,6 @@ impl InfoClient {
                 })
             }
         };
-        // Requests are tiny; sending them at once saves a round of Nagle.
-        let _ = stream.set_nodelay(true);
         let io = |source: std::io::Error| match source.kind() {
             std::io::ErrorKind::UnexpectedEof => InfoError::Protocol {
                 addr,

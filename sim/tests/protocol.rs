@@ -170,4 +170,5 @@ fn config_errors_name_the_line_and_exit_non_zero() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("platinum"));
+    let _ = std::fs::remove_dir_all(dir);
 }

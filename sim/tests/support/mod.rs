@@ -1,8 +1,9 @@
 //! Helpers for tests that run real `aerospike-sim` processes on loopback.
 //!
-//! Every node gets its own free ports (found by binding port 0) and its own
-//! config file and log in a temporary directory. A [`SimNode`] kills its
-//! process when dropped, so a failing test leaves nothing running.
+//! Every node gets its own free ports and its own config file and event log
+//! in a temporary directory. A [`SimNode`] kills its process when dropped, so
+//! a failing test leaves nothing running; the directory is removed unless
+//! the test failed.
 
 #![allow(dead_code)] // each test file uses a different subset
 
@@ -226,6 +227,12 @@ impl Drop for SimNode {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Keep the config and event log of a failed test for a post-mortem.
+        if !std::thread::panicking() {
+            if let Some(dir) = self.log_path.parent() {
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
     }
 }
 

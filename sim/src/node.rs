@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
 
 use crate::config::Config;
@@ -62,6 +62,16 @@ impl Drop for Counted {
     }
 }
 
+/// Aborts its task when dropped, so that stopping a node (returning from,
+/// or dropping, [`run_until`]) stops every task it started.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn heartbeat_connections(st: &mut NodeState) -> &mut u64 {
     &mut st.counters.heartbeat_connections
 }
@@ -77,6 +87,19 @@ pub async fn run(
     settings: Settings,
     events: EventLog,
     config_source: &str,
+) -> Result<&'static str, String> {
+    run_until(config, settings, events, config_source, wait_for_signal()).await
+}
+
+/// Starts a node and runs it until `shutdown` completes, returning what it
+/// returned; for embedding nodes in a test process without taking over its
+/// signals. Fails only when a port cannot be bound.
+pub async fn run_until(
+    config: Config,
+    settings: Settings,
+    events: EventLog,
+    config_source: &str,
+    shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<&'static str, String> {
     let id = config
         .node_id
@@ -121,15 +144,21 @@ pub async fn run(
     )));
     let (heartbeat_tx, heartbeat_rx) = watch::channel(Arc::new(lock(&state).heartbeat()));
 
-    tokio::spawn(serve_info(service, state.clone()));
-    tokio::spawn(serve_heartbeats(heartbeat, state.clone()));
-    tokio::spawn(drive(state.clone(), heartbeat_tx, heartbeat_rx));
+    let _tasks = [
+        AbortOnDrop(tokio::spawn(serve_info(service, state.clone()))),
+        AbortOnDrop(tokio::spawn(serve_heartbeats(heartbeat, state.clone()))),
+        AbortOnDrop(tokio::spawn(drive(
+            state.clone(),
+            heartbeat_tx,
+            heartbeat_rx,
+        ))),
+    ];
 
-    let signal = wait_for_signal().await;
-    // Returning drops the runtime with every task: heartbeats stop at once,
-    // which is what a stopped container looks like to its peers.
-    events.emit("shutdown", json!({"signal": signal}));
-    Ok(signal)
+    let reason = shutdown.await;
+    // Returning aborts every task: heartbeats stop at once, which is what a
+    // stopped container looks like to its peers.
+    events.emit("shutdown", json!({"signal": reason}));
+    Ok(reason)
 }
 
 async fn wait_for_signal() -> &'static str {
@@ -158,7 +187,7 @@ async fn drive(
     let interval = lock(&state).interval();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut dialers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut dialers: HashMap<String, AbortOnDrop> = HashMap::new();
     loop {
         ticker.tick().await;
         let (heartbeat, targets) = {
@@ -167,16 +196,16 @@ async fn drive(
             (st.heartbeat(), st.dial_targets())
         };
         heartbeat_tx.send_replace(Arc::new(heartbeat));
-        dialers.retain(|target, handle| {
-            let keep = targets.contains(target) && !handle.is_finished();
-            if !keep {
-                handle.abort();
-            }
-            keep
-        });
+        // Dropping a dialer aborts it.
+        dialers.retain(|target, dialer| targets.contains(target) && !dialer.0.is_finished());
         for target in targets {
             dialers.entry(target.clone()).or_insert_with(|| {
-                tokio::spawn(dial(target, state.clone(), heartbeat_rx.clone(), interval))
+                AbortOnDrop(tokio::spawn(dial(
+                    target,
+                    state.clone(),
+                    heartbeat_rx.clone(),
+                    interval,
+                )))
             });
         }
     }
@@ -223,14 +252,19 @@ async fn send_heartbeats(
 }
 
 async fn serve_heartbeats(listener: TcpListener, state: Shared) {
+    // Owning the connection tasks means aborting this task ends them too.
+    let mut connections = JoinSet::new();
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
+            // Out of descriptors, most likely: back off rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        while connections.try_join_next().is_some() {}
         if let Ok(local) = stream.local_addr() {
             lock(&state).learn_address(local.ip());
         }
-        tokio::spawn(read_heartbeats(stream, peer, state.clone()));
+        connections.spawn(read_heartbeats(stream, peer, state.clone()));
     }
 }
 
@@ -267,11 +301,14 @@ async fn read_heartbeats(stream: TcpStream, peer: SocketAddr, state: Shared) {
 }
 
 async fn serve_info(listener: TcpListener, state: Shared) {
+    let mut connections = JoinSet::new();
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        tokio::spawn(serve_client(stream, peer, state.clone()));
+        while connections.try_join_next().is_some() {}
+        connections.spawn(serve_client(stream, peer, state.clone()));
     }
 }
 
@@ -293,5 +330,60 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared) {
         if stream.write_all(&encode_info(&reply)).await.is_err() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::request_one;
+    use crate::config::DEFAULT_CONFIG;
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn stopping_a_node_closes_its_ports_while_the_runtime_lives_on() {
+        let (service, heartbeat) = (free_port(), free_port());
+        let text = DEFAULT_CONFIG
+            .replace("port 3000", &format!("port {service}"))
+            .replace("port 3002", &format!("port {heartbeat}"));
+        let config = Config::parse(&text).unwrap();
+        let (events, store) = EventLog::memory();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let node = tokio::spawn(async move {
+            run_until(config, Settings::default(), events, "test", async move {
+                let _ = stopped.await;
+                "test-stop"
+            })
+            .await
+        });
+        let timeout = Duration::from_secs(2);
+        let mut build = None;
+        for _ in 0..100 {
+            build = request_one("127.0.0.1", service, "build", timeout)
+                .await
+                .ok();
+            if build.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(build.as_deref(), Some("7.1.0.0"));
+        stop.send(()).unwrap();
+        assert_eq!(node.await.unwrap(), Ok("test-stop"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(request_one("127.0.0.1", service, "build", timeout)
+            .await
+            .is_err());
+        assert!(TcpStream::connect(("127.0.0.1", heartbeat)).await.is_err());
+        let events = store.lock().unwrap();
+        assert!(events
+            .iter()
+            .any(|e| e["event"] == "shutdown" && e["signal"] == "test-stop"));
     }
 }

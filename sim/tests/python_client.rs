@@ -47,6 +47,12 @@ fn python_client_available() -> bool {
 #[test]
 fn official_python_client_discovers_the_cluster_and_runs_info_calls() {
     if !python_client_available() {
+        // scripts/test installs the client and sets this, so CI cannot
+        // silently skip the check.
+        assert!(
+            std::env::var("ASW_REQUIRE_PYTHON_CLIENT").map_or(true, |v| v != "1"),
+            "ASW_REQUIRE_PYTHON_CLIENT=1 but python3 cannot import aerospike"
+        );
         eprintln!(
             "SKIPPED: python3 with the `aerospike` package is not installed \
              (pip install aerospike)"

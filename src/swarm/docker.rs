@@ -13,7 +13,7 @@ use bollard::models::{
     TaskSpecContainerSpecSecrets, TaskSpecPlacement,
 };
 use bollard::query_parameters::{
-    EventsOptions, InspectNetworkOptions, InspectServiceOptions, ListNodesOptions,
+    EventsOptions, InspectNetworkOptions, ListNodesOptions,
     ListSecretsOptions, ListServicesOptions,
 };
 use bollard::Docker;
@@ -24,7 +24,10 @@ use serde_json::{json, Value};
 use super::api::{NewService, ServiceChange, SwarmApi};
 use super::error::SwarmError;
 use super::raw::RawClient;
-use super::types::{NetworkInfo, NodeInfo, RawTask, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo};
+use super::types::{
+    differs_only_in_status_labels, NetworkInfo, NodeInfo, RawTask, ServiceInfo, SwarmEvent,
+    TaskFilter, TaskInfo,
+};
 
 /// A connection to a swarm manager. Create it with
 /// [`connect`](super::connect) or [`connect_from_env`](super::connect_from_env).
@@ -103,12 +106,20 @@ impl SwarmApi for DockerSwarm {
     }
 
     async fn inspect_service(&self, id_or_name: &str) -> Result<ServiceInfo, SwarmError> {
-        let service = self
-            .docker
-            .inspect_service(id_or_name, None::<InspectServiceOptions>)
-            .await
-            .map_err(self.err(&format!("service {id_or_name:?}")))?;
-        Ok(service.into())
+        // Raw JSON, because bollard's `Service` model has no `PreviousSpec`,
+        // which tells whether the last update was a status write. Without
+        // insertDefaults, as the engine stored it.
+        let what = format!("service {id_or_name:?}");
+        let path = format!("/services/{}", percent_encode(id_or_name));
+        let json: Value = self.raw.get_json(&path, &what).await?;
+        let status_only_update =
+            differs_only_in_status_labels(&json["Spec"], json.get("PreviousSpec"));
+        let service: bollard::models::Service =
+            serde_json::from_value(json).map_err(|e| decode(&what, &e.to_string()))?;
+        Ok(ServiceInfo {
+            status_only_update,
+            ..service.into()
+        })
     }
 
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>, SwarmError> {

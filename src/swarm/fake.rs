@@ -129,6 +129,8 @@ impl FakeSwarm {
             .expect("edit_service: no such service");
         edit(service);
         service.version = version;
+        // Someone else's edit: not a status write of ours.
+        service.status_only_update = false;
         service.clone()
     }
 
@@ -285,6 +287,7 @@ impl SwarmApi for FakeSwarm {
         }
         let new_version = state.bump();
         let service = state.services.get_mut(&key).expect("checked above");
+        let before = service.clone();
         if let Some(replicas) = change.replicas {
             service.replicas = Some(replicas);
         }
@@ -301,6 +304,16 @@ impl SwarmApi for FakeSwarm {
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
         service.version = new_version;
+        // What the engine's PreviousSpec comparison would say.
+        let strip = |s: &ServiceInfo| {
+            let mut s = s.clone();
+            s.labels.retain(|k, _| !k.starts_with(crate::spec::STATUS_PREFIX));
+            (s.labels, s.replicas, s.max_replicas_per_node)
+        };
+        let changed = before.labels != service.labels
+            || before.replicas != service.replicas
+            || before.max_replicas_per_node != service.max_replicas_per_node;
+        service.status_only_update = changed && strip(&before) == strip(service);
         Ok(new_version)
     }
 
@@ -348,6 +361,7 @@ impl SwarmApi for FakeSwarm {
             network_ids,
             secret_names: new.secrets.iter().map(|m| m.name.clone()).collect(),
             update_status: None,
+            status_only_update: false,
         };
         state.services.insert(id.clone(), service);
         Ok(id)

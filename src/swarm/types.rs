@@ -37,6 +37,34 @@ pub struct ServiceInfo {
     /// `UpdateStatus.State` of the last rolling update, e.g. `updating`,
     /// `completed`, `paused`; `None` if the service was never updated.
     pub update_status: Option<String>,
+    /// True when the service's last update changed nothing but
+    /// `aerospike.status.*` labels (its `Spec` and `PreviousSpec` differ only
+    /// there): an update the operator made to report status. The controller
+    /// uses it to keep `observed-version` from chasing the version bump of
+    /// its own status write, which would otherwise cause another write, and
+    /// so on forever. Read from the engine on every inspect, so it survives
+    /// an operator restart. `false` when unknown (e.g. from a service list).
+    pub status_only_update: bool,
+}
+
+/// Whether a service `spec` differs from its `previous` spec (both as the
+/// engine's JSON) only in `aerospike.status.*` labels. `false` when there is
+/// no previous spec: a service never updated was written by its creator.
+pub fn differs_only_in_status_labels(
+    spec: &serde_json::Value,
+    previous: Option<&serde_json::Value>,
+) -> bool {
+    let Some(previous) = previous.filter(|p| !p.is_null()) else {
+        return false;
+    };
+    let strip = |spec: &serde_json::Value| {
+        let mut spec = spec.clone();
+        if let Some(labels) = spec.get_mut("Labels").and_then(|l| l.as_object_mut()) {
+            labels.retain(|key, _| !key.starts_with(crate::spec::STATUS_PREFIX));
+        }
+        spec
+    };
+    spec != previous && strip(spec) == strip(previous)
 }
 
 /// A swarm node's role.
@@ -297,6 +325,7 @@ impl From<bollard::models::Service> for ServiceInfo {
                 .and_then(|u| u.state)
                 .map(|s| s.to_string())
                 .filter(|s| !s.is_empty()),
+            status_only_update: false,
         }
     }
 }
@@ -547,6 +576,29 @@ mod tests {
         assert_eq!(info.network_ids, vec!["netid"]);
         assert_eq!(info.secret_names, vec!["db-conf"]);
         assert_eq!(info.update_status.as_deref(), Some("completed"));
+    }
+
+    #[test]
+    fn status_only_updates_are_recognised() {
+        let spec = |labels: serde_json::Value, replicas: u64| {
+            serde_json::json!({"Name": "db", "Labels": labels,
+                "Mode": {"Replicated": {"Replicas": replicas}}})
+        };
+        let base = spec(serde_json::json!({"aerospike.cluster.replicas": "3"}), 3);
+        let with_status = spec(
+            serde_json::json!({"aerospike.cluster.replicas": "3", "aerospike.status.phase": "Ready"}),
+            3,
+        );
+        assert!(differs_only_in_status_labels(&with_status, Some(&base)));
+        // The same spec written twice is no status write.
+        assert!(!differs_only_in_status_labels(&base, Some(&base)));
+        // A spec label, or anything else, changing too is not status only.
+        let scaled = spec(serde_json::json!({"aerospike.cluster.replicas": "3"}), 4);
+        assert!(!differs_only_in_status_labels(&scaled, Some(&base)));
+        let relabelled = spec(serde_json::json!({"aerospike.cluster.replicas": "4"}), 3);
+        assert!(!differs_only_in_status_labels(&relabelled, Some(&base)));
+        assert!(!differs_only_in_status_labels(&base, None));
+        assert!(!differs_only_in_status_labels(&base, Some(&serde_json::Value::Null)));
     }
 
     #[test]

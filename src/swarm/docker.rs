@@ -13,8 +13,7 @@ use bollard::models::{
     TaskSpecContainerSpecSecrets, TaskSpecPlacement,
 };
 use bollard::query_parameters::{
-    EventsOptions, InspectNetworkOptions, ListNodesOptions,
-    ListSecretsOptions, ListServicesOptions,
+    EventsOptions, InspectNetworkOptions, ListNodesOptions, ListSecretsOptions, ListServicesOptions,
 };
 use bollard::Docker;
 use futures::stream::BoxStream;

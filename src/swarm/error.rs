@@ -37,7 +37,7 @@ pub enum SwarmError {
     NotManager(String),
 
     /// The Docker endpoint could not be reached, or a call timed out.
-    #[error("cannot reach Docker at {host}: {source}")]
+    #[error("cannot reach Docker at {host}: {}", error_chain(source.as_ref()))]
     Unreachable {
         /// The endpoint, as in `DOCKER_HOST`.
         host: String,
@@ -146,20 +146,40 @@ impl SwarmError {
                 host: host.to_string(),
                 source: "request timed out".into(),
             },
+            B::SocketNotFoundError(path) => SwarmError::Unreachable {
+                host: host.to_string(),
+                source: format!("no socket at {path} (is the Docker daemon running?)").into(),
+            },
             other @ (B::CertPathError { .. }
             | B::CertMultipleKeys { .. }
             | B::CertParseError { .. }
             | B::NoNativeCertsError { .. }
             | B::LoadNativeCertsErrors { .. }
             | B::NoHomePathError
-            | B::UnsupportedURISchemeError { .. }
-            | B::SocketNotFoundError(_)) => SwarmError::Config(other.to_string()),
+            | B::UnsupportedURISchemeError { .. }) => SwarmError::Config(other.to_string()),
             other => SwarmError::Unreachable {
                 host: host.to_string(),
                 source: Box::new(other),
             },
         }
     }
+}
+
+/// An error and its causes, `outer: inner: innermost`: transport errors
+/// (hyper's "client error (Connect)") say little without their causes.
+fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        // Some errors repeat their cause in their own message.
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// Docker's reply to an update carrying a stale version, e.g.

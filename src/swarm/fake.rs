@@ -307,7 +307,8 @@ impl SwarmApi for FakeSwarm {
         // What the engine's PreviousSpec comparison would say.
         let strip = |s: &ServiceInfo| {
             let mut s = s.clone();
-            s.labels.retain(|k, _| !k.starts_with(crate::spec::STATUS_PREFIX));
+            s.labels
+                .retain(|k, _| !k.starts_with(crate::spec::STATUS_PREFIX));
             (s.labels, s.replicas, s.max_replicas_per_node)
         };
         let changed = before.labels != service.labels

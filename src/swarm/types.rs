@@ -598,7 +598,10 @@ mod tests {
         let relabelled = spec(serde_json::json!({"aerospike.cluster.replicas": "4"}), 3);
         assert!(!differs_only_in_status_labels(&relabelled, Some(&base)));
         assert!(!differs_only_in_status_labels(&base, None));
-        assert!(!differs_only_in_status_labels(&base, Some(&serde_json::Value::Null)));
+        assert!(!differs_only_in_status_labels(
+            &base,
+            Some(&serde_json::Value::Null)
+        ));
     }
 
     #[test]

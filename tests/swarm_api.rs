@@ -243,6 +243,11 @@ async fn service_lifecycle_placement_addresses_and_label_updates() {
     );
     assert!(all_tasks.iter().all(TaskInfo::is_running));
 
+    // Writing what is already there writes nothing.
+    let unchanged = api.update_service(&id, new_version, &change).await.unwrap();
+    assert_eq!(unchanged, new_version);
+    assert_eq!(api.inspect_service(&id).await.unwrap().version, new_version);
+
     // A stale version is refused as OutOfSequence, and the retrying helper
     // gets through.
     let err = api
@@ -250,7 +255,11 @@ async fn service_lifecycle_placement_addresses_and_label_updates() {
         .await
         .unwrap_err();
     assert!(matches!(err, SwarmError::OutOfSequence { .. }), "{err:?}");
-    let retried = update_service_retrying(&api, &name, &change).await.unwrap();
+    let retry = ServiceChange {
+        labels_set: BTreeMap::from([("aerospike.status.phase".into(), "Degraded".into())]),
+        ..ServiceChange::default()
+    };
+    let retried = update_service_retrying(&api, &name, &retry).await.unwrap();
     assert!(retried > new_version);
 
     // The engine's own refusal (not just our pre-check) maps the same way:

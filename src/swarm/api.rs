@@ -113,7 +113,9 @@ pub trait SwarmApi: Send + Sync + 'static {
     fn secret_exists(&self, name: &str) -> impl Future<Output = Result<bool, SwarmError>> + Send;
 
     /// Applies `change` to service `id`, which the caller read at `version`.
-    /// Returns the service's new version. A stale `version` gives
+    /// Returns the service's new version; when the change would leave the
+    /// spec as it is, nothing is written and `version` is returned. A stale
+    /// `version` gives
     /// [`SwarmError::OutOfSequence`]: re-read and retry, or use
     /// [`update_service_retrying`].
     fn update_service(

@@ -184,11 +184,17 @@ impl SwarmApi for DockerSwarm {
                 service: id.to_string(),
             });
         }
-        let mut spec = current
+        let stored = current
             .get("Spec")
-            .cloned()
             .ok_or_else(|| decode(&what, "service has no Spec"))?;
+        let mut spec = stored.clone();
         apply_change(&mut spec, change, id)?;
+        if &spec == stored {
+            // Nothing would change: skip the write, which would still bump
+            // the version and send an event to every watcher (ourselves
+            // included).
+            return Ok(version);
+        }
 
         let update = format!("/services/{}/update?version={version}", percent_encode(id));
         let reply = self.raw.post_json(&update, &spec, &what).await?;

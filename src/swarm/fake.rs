@@ -285,9 +285,8 @@ impl SwarmApi for FakeSwarm {
                 reason: "it is not a replicated service, so it has no replica count".into(),
             });
         }
-        let new_version = state.bump();
-        let service = state.services.get_mut(&key).expect("checked above");
-        let before = service.clone();
+        let before = state.services[&key].clone();
+        let mut service = before.clone();
         if let Some(replicas) = change.replicas {
             service.replicas = Some(replicas);
         }
@@ -303,6 +302,12 @@ impl SwarmApi for FakeSwarm {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
+        if service == before {
+            // As the real engine client: an edit that changes nothing is
+            // not written (the call is still recorded above).
+            return Ok(version);
+        }
+        let new_version = state.bump();
         service.version = new_version;
         // What the engine's PreviousSpec comparison would say.
         let strip = |s: &ServiceInfo| {
@@ -314,7 +319,8 @@ impl SwarmApi for FakeSwarm {
         let changed = before.labels != service.labels
             || before.replicas != service.replicas
             || before.max_replicas_per_node != service.max_replicas_per_node;
-        service.status_only_update = changed && strip(&before) == strip(service);
+        service.status_only_update = changed && strip(&before) == strip(&service);
+        state.services.insert(key, service);
         Ok(new_version)
     }
 
@@ -443,6 +449,22 @@ mod tests {
         assert_eq!(service.version, v2);
         assert_eq!(service.labels["a"], "1");
         assert_eq!(fake.writes().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_update_that_changes_nothing_keeps_the_version() {
+        let fake = FakeSwarm::new();
+        let v1 = fake.put_service(db()).version;
+        let v2 = fake
+            .update_service("db", v1, &label("a", "1"))
+            .await
+            .unwrap();
+        let v3 = fake
+            .update_service("db", v2, &label("a", "1"))
+            .await
+            .unwrap();
+        assert_eq!(v3, v2);
+        assert_eq!(fake.writes().len(), 2, "both calls are recorded");
     }
 
     #[tokio::test]

@@ -342,3 +342,40 @@ async fn scale_changes_replicas_and_too_many_stay_pending() {
         "one running task per node: {tasks:#?}"
     );
 }
+
+#[tokio::test]
+async fn rejected_tasks_carry_swarms_error_text() {
+    let test = "rejected_tasks_carry_swarms_error_text";
+    let Some(api) = swarm_or_skip(test).await else {
+        return;
+    };
+    let name = unique_name("noimage");
+    let image = "swarmtest-no-such-image:1";
+    let new = NewService {
+        name: name.clone(),
+        image: image.into(),
+        replicas: 1,
+        ..NewService::default()
+    };
+    let id = api.create_service(&new).await.expect("create service");
+    let _guard = ServiceGuard {
+        api: api.clone(),
+        name: name.clone(),
+    };
+    // Rejected tasks leave the desired-running set, so list the history.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rejected = loop {
+        let tasks = api
+            .list_tasks(&TaskFilter::services([id.as_str()]))
+            .await
+            .unwrap();
+        if let Some(task) = tasks.into_iter().find(|t| t.state == "rejected") {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "no rejected task within 60 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let error = rejected.error.as_deref().unwrap_or_default();
+    assert!(error.contains("No such image"), "{rejected:#?}");
+    assert!(error.contains(image), "{rejected:#?}");
+}

@@ -1,8 +1,9 @@
 //! [`DockerSwarm`]: [`SwarmApi`] on a real Docker engine.
 //!
-//! Typed calls go through bollard. Task listing and service updates use
-//! the raw client ([`super::raw`]) because they need JSON that bollard's
-//! models drop or might rewrite.
+//! Typed calls go through bollard. Task listing, service inspection and
+//! service updates use the raw client ([`super::raw`]) because they need
+//! JSON that bollard's models drop (`NetworksAttachments`, `PreviousSpec`)
+//! or might rewrite (a spec written back).
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,11 +1,13 @@
 //! A minimal HTTP/1 client for the few Docker calls bollard cannot do for us.
 //!
 //! bollard deserializes every reply into its typed models and has no public
-//! way to send a request and keep the JSON. Two of our calls need the JSON:
+//! way to send a request and keep the JSON. Three of our calls need the JSON:
 //!
 //! - `GET /tasks`: bollard's `Task` has no `NetworksAttachments`, which is
 //!   the only place task addresses appear (DNS hides tasks that are not
 //!   yet healthy).
+//! - `GET /services/ID`: bollard's `Service` has no `PreviousSpec`, which
+//!   tells whether the last update only wrote status labels.
 //! - service updates: we must write back exactly the spec the engine
 //!   stored, edited only where asked. Round-tripping it through typed
 //!   models could drop or add fields, and a changed `TaskTemplate` rolls

@@ -3,8 +3,13 @@
 //!
 //! Users declare a cluster as labels on its swarm service; [`spec`] is that
 //! contract: parsing, validation, the YAML document form and its schema,
-//! and the status labels the operator writes back.
+//! and the status labels the operator writes back. [`swarm`] talks to
+//! Docker, [`aerospike`] to the Aerospike nodes, and [`controller`] is the
+//! loop that makes every managed service match its spec ([`run`]).
 
 pub mod aerospike;
+pub mod controller;
 pub mod spec;
 pub mod swarm;
+
+pub use controller::run;

@@ -176,6 +176,34 @@ impl InfoClient {
         })
     }
 
+    /// Reads the node's id, statistics and `services-alumni` in one
+    /// request: everything the mesh step of a reconcile needs from a node,
+    /// for one round trip.
+    pub async fn observe_with_alumni(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(NodeObservation, Vec<SocketAddr>), InfoError> {
+        let lines = self
+            .request(addr, &["node", "statistics", "services-alumni"])
+            .await?;
+        let [(_, node), (_, stats), (_, alumni)] = <[(String, String); 3]>::try_from(lines)
+            .map_err(|lines| InfoError::Protocol {
+                addr,
+                detail: format!("expected 3 reply lines, got {}", lines.len()),
+            })?;
+        let observation = NodeObservation {
+            addr,
+            node_id: node
+                .parse()
+                .map_err(|error| InfoError::from_reply(addr, "node", error))?,
+            stats: Statistics::parse(&stats)
+                .map_err(|error| InfoError::from_reply(addr, "statistics", error))?,
+        };
+        let alumni = reply::parse_endpoints(&alumni)
+            .map_err(|error| InfoError::from_reply(addr, "services-alumni", error))?;
+        Ok((observation, alumni))
+    }
+
     /// Observes every address at once. Results come back in the order of
     /// `addrs`; one slow or dead node costs at most the call's timeout and
     /// does not hold up the others.
@@ -324,6 +352,33 @@ mod tests {
         assert_eq!(seen.node_id, NodeId(0xBB9));
         assert_eq!(seen.stats.cluster_key, "A1");
         assert_eq!(sent(&log), vec![vec!["node", "statistics"]]);
+    }
+
+    #[tokio::test]
+    async fn observe_with_alumni_adds_services_alumni_to_the_same_request() {
+        let (addr, log) = fake(|command| match command {
+            "node" => "BB9",
+            "services-alumni" => "10.0.1.5:3000;10.0.1.6:3000",
+            _ => {
+                "cluster_size=1;cluster_key=A1;cluster_generation=1;cluster_principal=BB9;\
+                 cluster_integrity=true;cluster_is_member=true;migrate_allowed=true;\
+                 migrate_partitions_remaining=0"
+            }
+        })
+        .await;
+        let (seen, alumni) = InfoClient::new().observe_with_alumni(addr).await.unwrap();
+        assert_eq!(seen.node_id, NodeId(0xBB9));
+        assert_eq!(
+            alumni,
+            vec![
+                "10.0.1.5:3000".parse::<SocketAddr>().unwrap(),
+                "10.0.1.6:3000".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            sent(&log),
+            vec![vec!["node", "statistics", "services-alumni"]]
+        );
     }
 
     #[tokio::test]

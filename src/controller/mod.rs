@@ -1,0 +1,255 @@
+//! The control loop: `aerospike-swarm-operator run`.
+//!
+//! Modelled on kube-runtime's `Controller`, without Kubernetes:
+//!
+//! - [`watch`]: triggers — the swarm event stream, one task poll for all
+//!   clusters (fast while any converges, slow when settled), a periodic
+//!   full resync;
+//! - [`scheduler`]: a queue keyed by service id that de-duplicates
+//!   triggers, runs one reconcile per cluster at a time and many clusters
+//!   in parallel; and the error policy (per-cluster exponential backoff
+//!   with jitter, from `backon`);
+//! - [`reconcile`]: one pass over one cluster, returning an [`Action`];
+//! - [`plan`]: the pure decisions a pass makes;
+//! - [`nodes`] and [`telemetry`]: the info calls, logs and counters.
+//!
+//! [`run`] wires these to the real Docker engine; [`Controller`] is the
+//! same loop over any [`SwarmApi`] and [`NodeApi`], which is how the tests
+//! drive it against an in-memory swarm and in-process Aerospike nodes.
+
+pub mod nodes;
+pub mod plan;
+pub mod reconcile;
+pub mod scheduler;
+pub mod telemetry;
+pub mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::aerospike::InfoClient;
+use crate::swarm::{self, SwarmApi, SwarmError};
+
+pub use nodes::{CountingInfo, NodeApi};
+pub use reconcile::{Action, Outcome, ReconcileError, Reconciler};
+pub use scheduler::{ErrorPolicy, Queue, Scheduler};
+pub use telemetry::{init_logging, CounterSnapshot, Counters, Instrumented, LogFormat};
+
+/// The timings of the loop (the `run` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Full resync period (`--resync-interval`).
+    pub resync_interval: Duration,
+    /// Task poll period while any cluster converges (`--poll-fast`); also
+    /// the delay before a converging cluster is looked at again.
+    pub poll_fast: Duration,
+    /// Task poll period when every cluster is settled (`--poll-slow`).
+    pub poll_slow: Duration,
+    /// Period of the `action="counters"` log line (`--counters-interval`).
+    pub counters_interval: Duration,
+    /// Most reconciles running at once (different clusters).
+    pub max_parallel: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            resync_interval: Duration::from_secs(60),
+            poll_fast: Duration::from_secs(1),
+            poll_slow: Duration::from_secs(10),
+            counters_interval: Duration::from_secs(30),
+            max_parallel: 16,
+        }
+    }
+}
+
+/// Connects to Docker as the CLI does, refuses an engine that is not a
+/// swarm manager, and runs the loop until SIGTERM or Ctrl-C; in-flight
+/// reconciles finish before it returns.
+pub async fn run(options: RunOptions) -> Result<(), SwarmError> {
+    let docker = swarm::connect_from_env().await?;
+    let engine = swarm::preflight(&docker).await?;
+    info!(
+        host = docker.host(),
+        node = %engine.node_id,
+        engine_version = %engine.server_version,
+        api_version = %engine.api_version,
+        "connected to a swarm manager"
+    );
+    let counters = Arc::new(Counters::default());
+    let controller = Controller::new(
+        Instrumented::new(docker, counters.clone()),
+        CountingInfo::new(InfoClient::new(), counters.clone()),
+        counters,
+        options,
+    );
+    controller.run(shutdown_signal()).await;
+    Ok(())
+}
+
+/// Completes on SIGTERM (what `docker service rm/update` sends) or Ctrl-C.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The control loop over a swarm `S` and nodes `N`.
+pub struct Controller<S, N> {
+    reconciler: Arc<Reconciler<S, N>>,
+    swarm: Arc<S>,
+    counters: Arc<Counters>,
+    options: RunOptions,
+    scheduler: Arc<Scheduler<String>>,
+    policy: Arc<ErrorPolicy<String>>,
+    known: Arc<watch::Known>,
+}
+
+impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
+    /// A controller; nothing runs until [`Controller::run`].
+    pub fn new(swarm: S, nodes: N, counters: Arc<Counters>, options: RunOptions) -> Self {
+        Controller {
+            reconciler: Arc::new(Reconciler {
+                swarm: swarm.clone(),
+                nodes,
+                poll_fast: options.poll_fast,
+            }),
+            swarm: Arc::new(swarm),
+            counters,
+            options,
+            scheduler: Arc::new(Scheduler::default()),
+            policy: Arc::new(ErrorPolicy::default()),
+            known: Arc::new(watch::Known::default()),
+        }
+    }
+
+    /// The counters this controller updates.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+
+    /// Runs until `shutdown` completes, then lets in-flight reconciles
+    /// finish and returns.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let mut background = JoinSet::new();
+        let (swarm, scheduler, known) = (&self.swarm, &self.scheduler, &self.known);
+        background.spawn(watch::event_loop(
+            swarm.clone(),
+            scheduler.clone(),
+            known.clone(),
+        ));
+        background.spawn(watch::task_poll_loop(
+            swarm.clone(),
+            scheduler.clone(),
+            known.clone(),
+            self.options.poll_fast,
+            self.options.poll_slow,
+        ));
+        // The first tick of the resync loop is immediate: the initial list.
+        background.spawn(watch::resync_loop(
+            swarm.clone(),
+            scheduler.clone(),
+            known.clone(),
+            self.options.resync_interval,
+        ));
+        let counters = self.counters.clone();
+        let every = self.options.counters_interval;
+        background.spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                counters.log();
+            }
+        });
+
+        let slots = Arc::new(Semaphore::new(self.options.max_parallel.max(1)));
+        let mut running = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let key = tokio::select! {
+                _ = &mut shutdown => break,
+                key = self.scheduler.next() => key,
+            };
+            let job = Job {
+                reconciler: self.reconciler.clone(),
+                scheduler: self.scheduler.clone(),
+                policy: self.policy.clone(),
+                known: self.known.clone(),
+                counters: self.counters.clone(),
+            };
+            running.spawn(async move {
+                job.run(key).await;
+                drop(permit);
+            });
+            // Reap finished ones so the set does not grow.
+            while running.try_join_next().is_some() {}
+        }
+        info!(
+            in_flight = running.len(),
+            "shutting down: finishing in-flight reconciles"
+        );
+        background.abort_all();
+        while running.join_next().await.is_some() {}
+        self.counters.log();
+        info!("stopped");
+    }
+}
+
+/// Everything one reconcile run needs, moved into its task.
+struct Job<S, N> {
+    reconciler: Arc<Reconciler<S, N>>,
+    scheduler: Arc<Scheduler<String>>,
+    policy: Arc<ErrorPolicy<String>>,
+    known: Arc<watch::Known>,
+    counters: Arc<Counters>,
+}
+
+impl<S: SwarmApi, N: NodeApi> Job<S, N> {
+    /// Reconciles `key`, applies the returned action or the error policy,
+    /// and releases the key.
+    async fn run(self, key: String) {
+        Counters::bump(&self.counters.reconciles);
+        match self.reconciler.reconcile(&key).await {
+            Ok(outcome) => {
+                self.policy.on_success(&key);
+                let converging = matches!(outcome.action, Action::Requeue(_));
+                self.known
+                    .record(&key, outcome.managed.as_deref(), converging);
+                self.scheduler.finish(&key);
+                if let Action::Requeue(delay) = outcome.action {
+                    self.scheduler.schedule(key, delay);
+                }
+            }
+            Err(e) => {
+                let delay = self.policy.on_error(&key);
+                warn!(
+                    service = %key,
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "reconcile failed; retrying with backoff"
+                );
+                self.scheduler.finish(&key);
+                self.scheduler.schedule(key, delay);
+            }
+        }
+    }
+}

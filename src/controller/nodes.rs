@@ -1,0 +1,93 @@
+//! [`NodeApi`]: the info calls a reconcile makes, as a trait so reconcile
+//! can run against real nodes ([`CountingInfo`]) or a scripted fake in
+//! unit tests.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use crate::aerospike::{InfoClient, InfoError, NodeObservation, TipClearOutcome, TipOutcome};
+
+use super::telemetry::Counters;
+
+/// The questions and orders the mesh step sends to Aerospike nodes.
+pub trait NodeApi: Send + Sync + 'static {
+    /// The node's id, statistics and `services-alumni`, in one request.
+    fn observe(
+        &self,
+        addr: SocketAddr,
+    ) -> impl Future<Output = Result<(NodeObservation, Vec<SocketAddr>), InfoError>> + Send;
+
+    /// `tip`: asks the node at `addr` to heartbeat to `host:heartbeat_port`.
+    fn tip(
+        &self,
+        addr: SocketAddr,
+        host: IpAddr,
+        heartbeat_port: u16,
+    ) -> impl Future<Output = Result<TipOutcome, InfoError>> + Send;
+
+    /// `tip-clear`: makes the node forget these heartbeat endpoints.
+    fn tip_clear(
+        &self,
+        addr: SocketAddr,
+        heartbeats: &[SocketAddr],
+    ) -> impl Future<Output = Result<TipClearOutcome, InfoError>> + Send;
+
+    /// `services-alumni-reset`.
+    fn alumni_reset(&self, addr: SocketAddr) -> impl Future<Output = Result<(), InfoError>> + Send;
+}
+
+/// [`NodeApi`] over the real info protocol, counting every request.
+#[derive(Debug, Clone)]
+pub struct CountingInfo {
+    client: InfoClient,
+    counters: Arc<Counters>,
+}
+
+impl CountingInfo {
+    /// Wraps `client` (whose timeouts bound every call), counting into
+    /// `counters`.
+    pub fn new(client: InfoClient, counters: Arc<Counters>) -> CountingInfo {
+        CountingInfo { client, counters }
+    }
+
+    fn request(&self) {
+        Counters::bump(&self.counters.info_requests);
+    }
+}
+
+impl NodeApi for CountingInfo {
+    async fn observe(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(NodeObservation, Vec<SocketAddr>), InfoError> {
+        self.request();
+        self.client.observe_with_alumni(addr).await
+    }
+
+    async fn tip(
+        &self,
+        addr: SocketAddr,
+        host: IpAddr,
+        heartbeat_port: u16,
+    ) -> Result<TipOutcome, InfoError> {
+        self.request();
+        Counters::bump(&self.counters.tips);
+        self.client.tip(addr, host, heartbeat_port).await
+    }
+
+    async fn tip_clear(
+        &self,
+        addr: SocketAddr,
+        heartbeats: &[SocketAddr],
+    ) -> Result<TipClearOutcome, InfoError> {
+        self.request();
+        Counters::bump(&self.counters.tip_clears);
+        self.client.tip_clear(addr, heartbeats).await
+    }
+
+    async fn alumni_reset(&self, addr: SocketAddr) -> Result<(), InfoError> {
+        self.request();
+        self.client.services_alumni_reset(addr).await
+    }
+}

@@ -1,0 +1,412 @@
+//! The pure decisions of a reconcile: how many replicas, which placement,
+//! which tips and tip-clears, and what status to report.
+//!
+//! Nothing here does I/O. [`super::reconcile`] gathers the facts (service,
+//! nodes, tasks, what each Aerospike node says), asks these functions what
+//! to do, and does it. Keeping the rules here means each one is unit-tested
+//! from hand-written facts, and a restarted operator reaches the same
+//! decisions from the same facts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::aerospike::ClusterView;
+use crate::spec::{ClusterSpec, ClusterStatus, Phase, ReadyCount};
+use crate::swarm::{ServiceInfo, TaskInfo};
+
+/// What the placement and replicas step must change on the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacementPlan {
+    /// The replica count the service should have:
+    /// `min(spec.replicas, eligible nodes)`.
+    pub target: u64,
+    /// Nodes the service's tasks may run on (Ready, Active, matching its
+    /// constraints).
+    pub eligible: usize,
+    /// `Some(reason)` when `MaxReplicas` must be set to 1.
+    pub set_max_replicas: Option<String>,
+    /// `Some((count, reason))` when the replica count must change.
+    pub set_replicas: Option<(u64, String)>,
+}
+
+/// Decides replicas and placement.
+///
+/// One Aerospike node per host is the point of `MaxReplicas 1`: two nodes of
+/// one cluster on the same host would both hold copies of the same
+/// partitions, and losing the host would lose data. The replica count is
+/// capped at the eligible node count because with `MaxReplicas 1` any task
+/// beyond it stays `Pending` forever.
+///
+/// With no eligible node at all the count is left alone: scaling to zero
+/// would stop every node, which is never what a momentary "all nodes down"
+/// reading should cause.
+///
+/// `previous` is the status last written; it tells a manual `docker service
+/// scale` (the spec did not change since the last settled status) apart
+/// from a spec change, so the log can say why.
+pub fn plan_placement(
+    spec: &ClusterSpec,
+    service: &ServiceInfo,
+    eligible: usize,
+    previous: &ClusterStatus,
+) -> PlacementPlan {
+    let wanted = u64::from(spec.replicas);
+    let target = if eligible == 0 {
+        service.replicas.unwrap_or(wanted)
+    } else {
+        wanted.min(eligible as u64)
+    };
+    let set_max_replicas = (service.max_replicas_per_node != Some(1)).then(|| {
+        "sets one task per node (MaxReplicas 1) so no two Aerospike nodes of the cluster share \
+         a host; changing placement restarts every task once"
+            .to_string()
+    });
+    let current = service.replicas.unwrap_or(0);
+    let set_replicas = (current != target).then(|| {
+        let why_target = if target < wanted {
+            format!(
+                "aerospike.cluster.replicas={wanted} but only {eligible} eligible nodes (one \
+                 task per node)"
+            )
+        } else {
+            format!("aerospike.cluster.replicas={wanted}")
+        };
+        let settled = matches!(previous.phase, Some(Phase::Ready | Phase::Degraded));
+        let spec_unchanged = previous
+            .ready
+            .is_some_and(|r| r.desired == u32::from(spec.replicas));
+        let reason = if settled && spec_unchanged {
+            format!(
+                "the service was changed to {current} replicas outside the operator (docker \
+                 service scale?); putting back {target}: {why_target}; change the label to \
+                 resize the cluster"
+            )
+        } else {
+            format!("scaling from {current} to {target} replicas: {why_target}")
+        };
+        (target, reason)
+    });
+    PlacementPlan {
+        target,
+        eligible,
+        set_max_replicas,
+        set_replicas,
+    }
+}
+
+/// The tasks of one cluster, sorted into what the mesh and status need.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskSummary {
+    /// Tasks meant to run (desired state `running`), whatever their state.
+    pub desired: usize,
+    /// Of those, the ones in state `running`.
+    pub running: usize,
+    /// Addresses on the cluster network of tasks whose container is up
+    /// (`starting` or `running`). These are the nodes to observe and mesh:
+    /// a task whose healthcheck waits for cluster membership stays
+    /// `starting` until it is tipped, so waiting for `running` would wait
+    /// forever.
+    pub up: Vec<IpAddr>,
+    /// Addresses of `running` tasks, for the ready count.
+    pub running_addrs: BTreeSet<IpAddr>,
+    /// Addresses of every task meant to run: a node listed in a survivor's
+    /// alumni whose address is not here is gone for good.
+    pub present: BTreeSet<IpAddr>,
+    /// `Some(image)` when tasks fail because a node lacks the image
+    /// (`No such image: ...`) and none of them runs.
+    pub missing_image: Option<String>,
+}
+
+/// Sorts a cluster's tasks (its whole task list, history included) into a
+/// [`TaskSummary`]; `network_id` is the cluster network.
+pub fn summarise_tasks(tasks: &[TaskInfo], network_id: &str) -> TaskSummary {
+    let mut summary = TaskSummary::default();
+    let mut missing_image = None;
+    for task in tasks {
+        if task.desired_state == "running" {
+            summary.desired += 1;
+            let address = task.address_on(network_id);
+            if let Some(ip) = address {
+                summary.present.insert(ip);
+            }
+            if task.state == "running" {
+                summary.running += 1;
+                summary.running_addrs.extend(address);
+            }
+            if matches!(task.state.as_str(), "starting" | "running") {
+                summary.up.extend(address);
+            }
+        }
+        if let Some(image) = task
+            .error
+            .as_deref()
+            .and_then(|e| e.split_once("No such image:"))
+            .map(|(_, image)| image.trim().to_string())
+        {
+            missing_image = Some(image);
+        }
+    }
+    summary.up.sort();
+    summary.up.dedup();
+    if summary.running == 0 {
+        summary.missing_image = missing_image;
+    }
+    summary
+}
+
+/// The mesh orders for one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeshPlan {
+    /// `(node to ask, address to tip it toward)`.
+    pub tips: Vec<(SocketAddr, IpAddr)>,
+    /// `(node to ask, heartbeat endpoints to forget)`, each followed by a
+    /// `services-alumni-reset` on the same node.
+    pub clears: Vec<(SocketAddr, Vec<SocketAddr>)>,
+}
+
+impl MeshPlan {
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.tips.is_empty() && self.clears.is_empty()
+    }
+}
+
+/// Decides tips and tip-clears from what the nodes said.
+///
+/// - Every node outside the main cluster is tipped toward one member of it
+///   (the lowest address, so every pass and every operator instance picks
+///   the same one). One tip to any member is enough: heartbeats carry
+///   adjacency lists, so the node meets the whole cluster. When no node is
+///   in a cluster yet, the others are tipped toward the lowest-addressed
+///   node.
+/// - A node whose `services-alumni` lists an address that no task has any
+///   more keeps dialing it: it gets `tip-clear` of that address's
+///   heartbeat endpoint, then `services-alumni-reset`.
+pub fn plan_mesh(
+    view: &ClusterView,
+    alumni: &BTreeMap<SocketAddr, Vec<SocketAddr>>,
+    present: &BTreeSet<IpAddr>,
+    heartbeat_port: u16,
+) -> MeshPlan {
+    let mut plan = MeshPlan::default();
+    let target = match view.main_cluster() {
+        Some(main) => main.members.first().map(|n| n.addr.ip()),
+        None => view.orphans().first().map(|n| n.addr.ip()),
+    };
+    if let Some(target) = target {
+        for outsider in view.outsiders() {
+            if outsider.addr.ip() != target {
+                plan.tips.push((outsider.addr, target));
+            }
+        }
+    }
+    for (node, seen) in alumni {
+        let gone: BTreeSet<SocketAddr> = seen
+            .iter()
+            .map(SocketAddr::ip)
+            .filter(|ip| !present.contains(ip) && *ip != node.ip())
+            .map(|ip| SocketAddr::new(ip, heartbeat_port))
+            .collect();
+        if !gone.is_empty() {
+            plan.clears.push((*node, gone.into_iter().collect()));
+        }
+    }
+    plan
+}
+
+/// Everything a status is computed from.
+#[derive(Debug, Clone)]
+pub struct StatusFacts<'a> {
+    /// The spec.
+    pub spec: &'a ClusterSpec,
+    /// The placement decision of this pass.
+    pub placement: &'a PlacementPlan,
+    /// Whether this pass changed the replica count or placement.
+    pub scaled: bool,
+    /// The cluster's tasks.
+    pub tasks: &'a TaskSummary,
+    /// What the reachable nodes said.
+    pub view: &'a ClusterView,
+    /// Nodes that could not be asked, with why.
+    pub unreachable: &'a [(SocketAddr, String)],
+    /// The cluster network's name, for messages.
+    pub network: &'a str,
+    /// Tips sent this pass.
+    pub tips_sent: usize,
+}
+
+/// The status to report, and whether the cluster is settled (nothing left
+/// to converge until something changes).
+pub fn compute_status(
+    facts: &StatusFacts<'_>,
+    observed_version: Option<u64>,
+) -> (ClusterStatus, bool) {
+    let desired = u32::from(facts.spec.replicas);
+    let main = facts.view.main_cluster();
+    let ready = main.map_or(0, |m| {
+        m.members
+            .iter()
+            .filter(|n| facts.tasks.running_addrs.contains(&n.addr.ip()))
+            .count()
+    }) as u32;
+    let status = |phase, message: String| ClusterStatus {
+        phase: Some(phase),
+        ready: Some(ReadyCount { ready, desired }),
+        message: Some(message),
+        observed_version,
+        cluster_key: main.map(|m| m.cluster_key.clone()),
+    };
+    let placement = facts.placement;
+    let target = placement.target;
+    let reached = facts
+        .view
+        .groups()
+        .iter()
+        .map(|g| g.members.len())
+        .sum::<usize>()
+        + facts.view.orphans().len();
+
+    if let Some(image) = &facts.tasks.missing_image {
+        let message = format!(
+            "no node has the image {image}: tasks fail with \"No such image\"; load or build it \
+             on the nodes, or fix aerospike.cluster.image / aerospike.cluster.version"
+        );
+        return (status(Phase::Error, message), true);
+    }
+    if !facts.unreachable.is_empty() && reached == 0 {
+        let n = facts.unreachable.len();
+        let nodes = if n == 1 { "node" } else { "nodes" };
+        let message = format!(
+            "cannot reach {n} {nodes} on network {}: is the operator attached to it? ({})",
+            facts.network, facts.unreachable[0].1
+        );
+        return (status(Phase::Error, message), false);
+    }
+    if facts.scaled || facts.tasks.desired as u64 != target || facts.tasks.running as u64 != target
+    {
+        let message = format!(
+            "scaling to {target} {}: {} running",
+            plural(target, "task", "tasks"),
+            facts.tasks.running
+        );
+        return (status(Phase::Scaling, message), false);
+    }
+    let outsiders = facts.view.outsiders().len();
+    if outsiders > 0 || !facts.unreachable.is_empty() {
+        let mut message = format!(
+            "{} of {} nodes in the main cluster",
+            main.map_or(0, |m| m.members.len()),
+            facts.tasks.up.len()
+        );
+        if facts.tips_sent > 0 {
+            message.push_str(&format!(
+                "; tipped {} {} toward it",
+                facts.tips_sent,
+                plural(facts.tips_sent as u64, "node", "nodes")
+            ));
+        }
+        if !facts.unreachable.is_empty() {
+            message.push_str(&format!(
+                "; cannot reach {} on network {} ({})",
+                facts
+                    .unreachable
+                    .iter()
+                    .map(|(a, _)| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                facts.network,
+                facts.unreachable[0].1
+            ));
+        }
+        return (status(Phase::Meshing, message), false);
+    }
+    // Every node reached is in one cluster; check the nodes agree on its
+    // size (a node that just joined may not have been counted yet).
+    if let Some(main) = main {
+        let members = main.members.len() as u32;
+        if let Some(node) = main
+            .members
+            .iter()
+            .find(|n| n.stats.cluster_size != members || !n.stats.cluster_integrity)
+        {
+            let message = format!(
+                "{members} nodes share cluster key {} but {} reports cluster_size {} (integrity \
+                 {}); waiting for the cluster to settle",
+                main.cluster_key, node.addr, node.stats.cluster_size, node.stats.cluster_integrity
+            );
+            return (status(Phase::Meshing, message), false);
+        }
+    }
+    if ready < desired {
+        let message = if placement.eligible == 0 {
+            format!(
+                "no eligible node for {desired} {}: none is Ready, Active and matching the \
+                 service's placement constraints",
+                plural(u64::from(desired), "replica", "replicas")
+            )
+        } else if (placement.eligible as u32) < desired {
+            format!(
+                "only {} eligible {} for {desired} replicas (one node per host): {ready} ready",
+                placement.eligible,
+                plural(placement.eligible as u64, "node", "nodes")
+            )
+        } else {
+            format!("{ready} of {desired} nodes ready")
+        };
+        return (status(Phase::Degraded, message), true);
+    }
+    let message = match main {
+        Some(main) => format!(
+            "{ready} {} in one cluster ({})",
+            plural(u64::from(ready), "node", "nodes"),
+            main.cluster_key
+        ),
+        None => format!("{ready} nodes"),
+    };
+    (status(Phase::Ready, message), true)
+}
+
+/// The status for a spec the operator cannot act on (bad labels, missing
+/// secret or network, global mode): phase Error with `message`, keeping
+/// what was known about the nodes and the version last acted on.
+pub fn error_status(previous: &ClusterStatus, message: String) -> ClusterStatus {
+    ClusterStatus {
+        phase: Some(Phase::Error),
+        message: Some(message),
+        ..previous.clone()
+    }
+}
+
+/// The status of a paused cluster: phase Paused, the rest as last seen.
+pub fn paused_status(previous: &ClusterStatus) -> ClusterStatus {
+    ClusterStatus {
+        phase: Some(Phase::Paused),
+        message: Some(
+            "aerospike.cluster.paused=true: the operator changes nothing in this cluster".into(),
+        ),
+        ..previous.clone()
+    }
+}
+
+/// The `observed-version` to report.
+///
+/// Normally the version of the service as read. But when the service's
+/// last update changed only status labels, it was the operator's own status
+/// write: keep the version it recorded, or every status write (which bumps
+/// the version) would make the next status differ, and the operator would
+/// write forever. The rule reads only the service, so it holds across
+/// operator restarts.
+pub fn observed_version(service: &ServiceInfo, previous: &ClusterStatus) -> u64 {
+    match previous.observed_version {
+        Some(kept) if service.status_only_update => kept,
+        _ => service.version,
+    }
+}
+
+fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}

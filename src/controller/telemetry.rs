@@ -1,0 +1,229 @@
+//! What the operator tells people: log setup, and the counters behind the
+//! periodic `action="counters"` line.
+//!
+//! Counting happens in two small wrappers, [`Instrumented`] around the
+//! swarm API and [`super::nodes::CountingInfo`] around the info client, so
+//! that no call site can forget to count and the figures are what actually
+//! went over the wire.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::stream::BoxStream;
+
+use crate::swarm::{
+    NetworkInfo, NewService, NodeInfo, ServiceChange, ServiceInfo, SwarmApi, SwarmError,
+    SwarmEvent, TaskFilter, TaskInfo,
+};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, fields at the top level, with an RFC 3339
+    /// `timestamp` (microseconds).
+    Json,
+}
+
+/// Installs the global tracing subscriber: `RUST_LOG` filters (default
+/// `info`), output to stderr in `format`.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is refused; the first subscriber stays.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// Cumulative counts since start. Cheap to share: every field is atomic.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Read calls to the Docker API.
+    pub docker_reads: AtomicU64,
+    /// Write calls to the Docker API (updates, creates, removes).
+    pub docker_writes: AtomicU64,
+    /// Info requests sent to Aerospike nodes (each a round trip).
+    pub info_requests: AtomicU64,
+    /// `tip` commands sent.
+    pub tips: AtomicU64,
+    /// `tip-clear` commands sent.
+    pub tip_clears: AtomicU64,
+    /// Reconciles run.
+    pub reconciles: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// See [`Counters::docker_reads`].
+    pub docker_reads: u64,
+    /// See [`Counters::docker_writes`].
+    pub docker_writes: u64,
+    /// See [`Counters::info_requests`].
+    pub info_requests: u64,
+    /// See [`Counters::tips`].
+    pub tips: u64,
+    /// See [`Counters::tip_clears`].
+    pub tip_clears: u64,
+    /// See [`Counters::reconciles`].
+    pub reconciles: u64,
+}
+
+impl Counters {
+    /// Adds one to `counter`.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> CounterSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CounterSnapshot {
+            docker_reads: get(&self.docker_reads),
+            docker_writes: get(&self.docker_writes),
+            info_requests: get(&self.info_requests),
+            tips: get(&self.tips),
+            tip_clears: get(&self.tip_clears),
+            reconciles: get(&self.reconciles),
+        }
+    }
+
+    /// Writes the `action="counters"` log line.
+    pub fn log(&self) {
+        let s = self.snapshot();
+        tracing::info!(
+            action = "counters",
+            docker_reads = s.docker_reads,
+            docker_writes = s.docker_writes,
+            info_requests = s.info_requests,
+            tips = s.tips,
+            tip_clears = s.tip_clears,
+            reconciles = s.reconciles,
+            "counters"
+        );
+    }
+}
+
+/// A [`SwarmApi`] that counts every call it passes on.
+#[derive(Debug, Clone)]
+pub struct Instrumented<S> {
+    inner: S,
+    counters: Arc<Counters>,
+}
+
+impl<S> Instrumented<S> {
+    /// Wraps `inner`, counting into `counters`.
+    pub fn new(inner: S, counters: Arc<Counters>) -> Instrumented<S> {
+        Instrumented { inner, counters }
+    }
+
+    fn read(&self) {
+        Counters::bump(&self.counters.docker_reads);
+    }
+
+    fn write(&self) {
+        Counters::bump(&self.counters.docker_writes);
+    }
+}
+
+impl<S: SwarmApi> SwarmApi for Instrumented<S> {
+    async fn list_services(&self) -> Result<Vec<ServiceInfo>, SwarmError> {
+        self.read();
+        self.inner.list_services().await
+    }
+
+    async fn inspect_service(&self, id_or_name: &str) -> Result<ServiceInfo, SwarmError> {
+        self.read();
+        self.inner.inspect_service(id_or_name).await
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeInfo>, SwarmError> {
+        self.read();
+        self.inner.list_nodes().await
+    }
+
+    async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskInfo>, SwarmError> {
+        self.read();
+        self.inner.list_tasks(filter).await
+    }
+
+    async fn network(&self, id_or_name: &str) -> Result<Option<NetworkInfo>, SwarmError> {
+        self.read();
+        self.inner.network(id_or_name).await
+    }
+
+    async fn secret_exists(&self, name: &str) -> Result<bool, SwarmError> {
+        self.read();
+        self.inner.secret_exists(name).await
+    }
+
+    async fn update_service(
+        &self,
+        id: &str,
+        version: u64,
+        change: &ServiceChange,
+    ) -> Result<u64, SwarmError> {
+        self.write();
+        self.inner.update_service(id, version, change).await
+    }
+
+    async fn create_service(&self, service: &NewService) -> Result<String, SwarmError> {
+        self.write();
+        self.inner.create_service(service).await
+    }
+
+    async fn remove_service(&self, id_or_name: &str) -> Result<(), SwarmError> {
+        self.write();
+        self.inner.remove_service(id_or_name).await
+    }
+
+    fn events(
+        &self,
+        since: Option<SystemTime>,
+    ) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
+        // Opening the stream is one request; the events it carries are not
+        // calls of ours.
+        self.read();
+        self.inner.events(since)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::FakeSwarm;
+
+    #[tokio::test]
+    async fn instrumented_counts_reads_and_writes() {
+        let fake = FakeSwarm::new();
+        fake.put_service(ServiceInfo {
+            id: "s1".into(),
+            name: "db".into(),
+            replicas: Some(1),
+            ..ServiceInfo::default()
+        });
+        let counters = Arc::new(Counters::default());
+        let api = Instrumented::new(fake.clone(), counters.clone());
+        api.list_nodes().await.unwrap();
+        let service = api.inspect_service("db").await.unwrap();
+        api.update_service("s1", service.version, &ServiceChange::default())
+            .await
+            .unwrap();
+        let seen = counters.snapshot();
+        assert_eq!(seen.docker_reads, 2);
+        assert_eq!(seen.docker_writes, 1);
+        assert_eq!(fake.writes().len(), 1);
+    }
+}

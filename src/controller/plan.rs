@@ -410,3 +410,359 @@ fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
         many
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::aerospike::{NodeId, NodeObservation, Statistics};
+
+    pub(crate) fn spec(replicas: u16) -> ClusterSpec {
+        let labels: BTreeMap<String, String> = [
+            ("aerospike.cluster.replicas", replicas.to_string()),
+            ("aerospike.cluster.version", "7.1.0.0".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        ClusterSpec::from_labels(&labels, None).unwrap().unwrap()
+    }
+
+    fn service(replicas: u64, max: Option<u64>) -> ServiceInfo {
+        ServiceInfo {
+            id: "s1".into(),
+            name: "db".into(),
+            replicas: Some(replicas),
+            max_replicas_per_node: max,
+            ..ServiceInfo::default()
+        }
+    }
+
+    /// A node at `10.0.0.<last>:3000` in cluster `key` of `size`.
+    pub(crate) fn node(last: u8, key: &str, size: u32) -> NodeObservation {
+        NodeObservation {
+            addr: SocketAddr::new(IpAddr::from([10, 0, 0, last]), 3000),
+            node_id: NodeId(u64::from(last)),
+            stats: Statistics {
+                cluster_size: size,
+                cluster_key: key.to_string(),
+                cluster_generation: 1,
+                cluster_principal: "1".into(),
+                cluster_integrity: true,
+                cluster_is_member: true,
+                migrate_allowed: true,
+                migrate_partitions_remaining: 0,
+            },
+        }
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    fn ready_status(desired: u32) -> ClusterStatus {
+        ClusterStatus {
+            phase: Some(Phase::Ready),
+            ready: Some(ReadyCount {
+                ready: desired,
+                desired,
+            }),
+            ..ClusterStatus::default()
+        }
+    }
+
+    #[test]
+    fn placement_sets_one_task_per_node_and_caps_replicas_at_eligible_nodes() {
+        let plan = plan_placement(&spec(5), &service(5, None), 3, &ClusterStatus::default());
+        assert_eq!(plan.target, 3);
+        assert!(plan
+            .set_max_replicas
+            .unwrap()
+            .contains("restarts every task once"));
+        let (to, reason) = plan.set_replicas.unwrap();
+        assert_eq!(to, 3);
+        assert!(reason.contains("only 3 eligible nodes"), "{reason}");
+
+        // Already right: nothing to change.
+        let plan = plan_placement(&spec(3), &service(3, Some(1)), 5, &ready_status(3));
+        assert_eq!((plan.set_max_replicas, plan.set_replicas), (None, None));
+        assert_eq!(plan.target, 3);
+    }
+
+    #[test]
+    fn a_manual_scale_is_put_back_and_the_reason_says_so() {
+        let plan = plan_placement(&spec(3), &service(5, Some(1)), 5, &ready_status(3));
+        let (to, reason) = plan.set_replicas.unwrap();
+        assert_eq!(to, 3);
+        assert!(reason.contains("outside the operator"), "{reason}");
+        assert!(reason.contains("docker service scale"), "{reason}");
+        // A spec change is a plain scale.
+        let plan = plan_placement(&spec(4), &service(3, Some(1)), 5, &ready_status(3));
+        let (to, reason) = plan.set_replicas.unwrap();
+        assert_eq!(to, 4);
+        assert!(reason.starts_with("scaling from 3 to 4"), "{reason}");
+    }
+
+    #[test]
+    fn no_eligible_node_never_scales_to_zero() {
+        let plan = plan_placement(&spec(3), &service(3, Some(1)), 0, &ready_status(3));
+        assert_eq!(plan.target, 3);
+        assert_eq!(plan.set_replicas, None);
+    }
+
+    #[test]
+    fn task_summary_sorts_states_and_finds_missing_images() {
+        let task = |id: &str, state: &str, desired: &str, last: Option<u8>| TaskInfo {
+            id: id.into(),
+            state: state.into(),
+            desired_state: desired.into(),
+            addresses: last
+                .map(|l| ("net".to_string(), ip(l)))
+                .into_iter()
+                .collect(),
+            ..TaskInfo::default()
+        };
+        let tasks = vec![
+            task("a", "running", "running", Some(2)),
+            task("b", "starting", "running", Some(3)),
+            task("c", "preparing", "running", Some(4)),
+            task("d", "shutdown", "shutdown", Some(5)),
+        ];
+        let s = summarise_tasks(&tasks, "net");
+        assert_eq!((s.desired, s.running), (3, 1));
+        assert_eq!(s.up, vec![ip(2), ip(3)]);
+        assert_eq!(s.present, [ip(2), ip(3), ip(4)].into());
+        assert_eq!(s.missing_image, None);
+
+        let mut rejected = task("e", "rejected", "shutdown", None);
+        rejected.error = Some("No such image: aerospike/aerospike-server:9.9".into());
+        let s = summarise_tasks(
+            &[rejected.clone(), task("f", "pending", "running", None)],
+            "net",
+        );
+        assert_eq!(
+            s.missing_image.as_deref(),
+            Some("aerospike/aerospike-server:9.9")
+        );
+        // Once a task runs, old rejections are history.
+        let s = summarise_tasks(&[rejected, task("g", "running", "running", Some(2))], "net");
+        assert_eq!(s.missing_image, None);
+    }
+
+    #[test]
+    fn mesh_tips_outsiders_toward_the_lowest_member_of_the_main_cluster() {
+        let view = ClusterView::from(vec![
+            node(2, "AA", 2),
+            node(3, "AA", 2),
+            node(4, "BB", 1),
+            node(5, "CC", 1),
+        ]);
+        let plan = plan_mesh(&view, &BTreeMap::new(), &BTreeSet::new(), 3002);
+        assert_eq!(
+            plan.tips,
+            vec![(node(4, "", 0).addr, ip(2)), (node(5, "", 0).addr, ip(2))]
+        );
+        assert!(plan.clears.is_empty());
+
+        // One cluster: nothing to do.
+        let view = ClusterView::from(vec![node(2, "AA", 2), node(3, "AA", 2)]);
+        let alumni = BTreeMap::from([
+            (node(2, "", 0).addr, vec![SocketAddr::new(ip(3), 3000)]),
+            (node(3, "", 0).addr, vec![SocketAddr::new(ip(2), 3000)]),
+        ]);
+        let plan = plan_mesh(&view, &alumni, &[ip(2), ip(3)].into(), 3002);
+        assert!(plan.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn mesh_with_no_cluster_yet_tips_toward_the_lowest_orphan() {
+        let mut a = node(2, "0", 0);
+        a.stats.cluster_is_member = false;
+        let mut b = node(3, "0", 0);
+        b.stats.cluster_is_member = false;
+        let plan = plan_mesh(
+            &ClusterView::from(vec![a, b]),
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+            3002,
+        );
+        assert_eq!(plan.tips, vec![(node(3, "", 0).addr, ip(2))]);
+    }
+
+    #[test]
+    fn mesh_clears_departed_nodes_by_heartbeat_endpoint() {
+        let view = ClusterView::from(vec![node(2, "AA", 1)]);
+        let alumni = BTreeMap::from([(
+            node(2, "", 0).addr,
+            vec![SocketAddr::new(ip(3), 3000), SocketAddr::new(ip(9), 3000)],
+        )]);
+        // 10.0.0.3 is still a task (starting, say); 10.0.0.9 is gone.
+        let plan = plan_mesh(&view, &alumni, &[ip(2), ip(3)].into(), 3002);
+        assert_eq!(
+            plan.clears,
+            vec![(node(2, "", 0).addr, vec![SocketAddr::new(ip(9), 3002)])]
+        );
+        assert!(plan.tips.is_empty());
+    }
+
+    fn facts<'a>(
+        spec: &'a ClusterSpec,
+        placement: &'a PlacementPlan,
+        tasks: &'a TaskSummary,
+        view: &'a ClusterView,
+        unreachable: &'a [(SocketAddr, String)],
+    ) -> StatusFacts<'a> {
+        StatusFacts {
+            spec,
+            placement,
+            scaled: false,
+            tasks,
+            view,
+            unreachable,
+            network: "aerospike",
+            tips_sent: 0,
+        }
+    }
+
+    fn tasks_at(lasts: &[u8]) -> TaskSummary {
+        TaskSummary {
+            desired: lasts.len(),
+            running: lasts.len(),
+            up: lasts.iter().map(|l| ip(*l)).collect(),
+            running_addrs: lasts.iter().map(|l| ip(*l)).collect(),
+            present: lasts.iter().map(|l| ip(*l)).collect(),
+            missing_image: None,
+        }
+    }
+
+    fn placed(target: u64, eligible: usize) -> PlacementPlan {
+        PlacementPlan {
+            target,
+            eligible,
+            set_max_replicas: None,
+            set_replicas: None,
+        }
+    }
+
+    #[test]
+    fn status_ready_when_every_node_is_in_one_cluster() {
+        let (spec, placement, tasks) = (spec(3), placed(3, 3), tasks_at(&[2, 3, 4]));
+        let view = ClusterView::from(vec![node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)]);
+        let (status, settled) =
+            compute_status(&facts(&spec, &placement, &tasks, &view, &[]), Some(7));
+        assert!(settled);
+        assert_eq!(status.phase, Some(Phase::Ready));
+        assert_eq!(status.ready.unwrap().to_string(), "3/3");
+        assert_eq!(status.cluster_key.as_deref(), Some("AA"));
+        assert_eq!(status.observed_version, Some(7));
+    }
+
+    #[test]
+    fn status_degraded_with_too_few_nodes_names_the_count() {
+        let (spec, placement, tasks) = (spec(5), placed(3, 3), tasks_at(&[2, 3, 4]));
+        let view = ClusterView::from(vec![node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)]);
+        let (status, settled) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
+        assert!(settled);
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        assert_eq!(status.ready.unwrap().to_string(), "3/5");
+        let message = status.message.unwrap();
+        assert!(message.contains("only 3 eligible nodes"), "{message}");
+    }
+
+    #[test]
+    fn status_meshing_while_nodes_are_apart_or_disagree_on_size() {
+        let (spec, placement, tasks) = (spec(3), placed(3, 3), tasks_at(&[2, 3, 4]));
+        let view = ClusterView::from(vec![node(2, "AA", 2), node(3, "AA", 2), node(4, "BB", 1)]);
+        let (status, settled) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
+        assert!(!settled);
+        assert_eq!(status.phase, Some(Phase::Meshing));
+        assert_eq!(status.ready.unwrap().to_string(), "2/3");
+        // Same key everywhere, but one node has not counted the newcomer.
+        let view = ClusterView::from(vec![node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 2)]);
+        let (status, _) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
+        assert_eq!(status.phase, Some(Phase::Meshing));
+    }
+
+    #[test]
+    fn status_scaling_until_the_tasks_run() {
+        let (spec, placement) = (spec(3), placed(3, 3));
+        let mut tasks = tasks_at(&[2, 3]);
+        tasks.desired = 3;
+        let view = ClusterView::from(vec![node(2, "AA", 2), node(3, "AA", 2)]);
+        let (status, settled) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
+        assert!(!settled);
+        assert_eq!(status.phase, Some(Phase::Scaling));
+    }
+
+    #[test]
+    fn status_says_when_nodes_cannot_be_reached_and_names_the_network() {
+        let (spec, placement, tasks) = (spec(3), placed(3, 3), tasks_at(&[2, 3, 4]));
+        let unreachable: Vec<(SocketAddr, String)> = [2, 3, 4]
+            .iter()
+            .map(|l| {
+                (
+                    SocketAddr::new(ip(*l), 3000),
+                    "no connection within 1s".to_string(),
+                )
+            })
+            .collect();
+        let view = ClusterView::default();
+        let (status, _) =
+            compute_status(&facts(&spec, &placement, &tasks, &view, &unreachable), None);
+        assert_eq!(status.phase, Some(Phase::Error));
+        let message = status.message.unwrap();
+        assert!(
+            message.starts_with(
+                "cannot reach 3 nodes on network aerospike: is the operator attached to it?"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn status_error_names_a_missing_image() {
+        let (spec, placement) = (spec(3), placed(3, 3));
+        let tasks = TaskSummary {
+            desired: 3,
+            missing_image: Some("aerospike/aerospike-server:9.9".into()),
+            ..TaskSummary::default()
+        };
+        let view = ClusterView::default();
+        let (status, _) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
+        assert_eq!(status.phase, Some(Phase::Error));
+        assert!(status
+            .message
+            .unwrap()
+            .contains("aerospike/aerospike-server:9.9"));
+    }
+
+    #[test]
+    fn observed_version_ignores_our_own_status_writes() {
+        let previous = ClusterStatus {
+            observed_version: Some(40),
+            ..ClusterStatus::default()
+        };
+        let mut service = service(3, Some(1));
+        service.version = 41;
+        service.status_only_update = true;
+        assert_eq!(observed_version(&service, &previous), 40);
+        service.status_only_update = false;
+        assert_eq!(observed_version(&service, &previous), 41);
+        // No recorded version yet: take the current one.
+        service.status_only_update = true;
+        assert_eq!(observed_version(&service, &ClusterStatus::default()), 41);
+    }
+
+    #[test]
+    fn error_and_paused_keep_what_was_known() {
+        let previous = ClusterStatus {
+            cluster_key: Some("AA".into()),
+            observed_version: Some(3),
+            ..ready_status(3)
+        };
+        let error = error_status(&previous, "bad".into());
+        assert_eq!(error.phase, Some(Phase::Error));
+        assert_eq!(error.cluster_key.as_deref(), Some("AA"));
+        assert_eq!(error.observed_version, Some(3));
+        assert_eq!(paused_status(&previous).phase, Some(Phase::Paused));
+    }
+}

@@ -406,3 +406,519 @@ struct MeshDone {
     /// Commands that failed; they are retried on the next pass.
     failures: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    //! Reconcile against the in-memory swarm and scripted nodes: which
+    //! calls each situation causes, and which it must not.
+
+    use super::*;
+    use crate::aerospike::{InfoError, NodeObservation, TipClearOutcome, TipOutcome};
+    use crate::controller::plan::tests::node;
+    use crate::spec::status::{MESSAGE, PHASE, READY};
+    use crate::swarm::{
+        Availability, FakeSwarm, NodeInfo, NodeRole, NodeState, Platform, TaskInfo, WriteCall,
+    };
+    use std::collections::BTreeMap;
+    use std::net::IpAddr;
+    use std::sync::{Arc, Mutex};
+
+    /// What a scripted node answers, by address.
+    #[derive(Default)]
+    struct Script {
+        nodes: BTreeMap<SocketAddr, (NodeObservation, Vec<SocketAddr>)>,
+        sent: Vec<String>,
+    }
+
+    #[derive(Clone, Default)]
+    struct ScriptedNodes(Arc<Mutex<Script>>);
+
+    impl ScriptedNodes {
+        fn set(&self, observation: NodeObservation, alumni: Vec<SocketAddr>) {
+            let mut script = self.0.lock().unwrap();
+            script.nodes.insert(observation.addr, (observation, alumni));
+        }
+        fn sent(&self) -> Vec<String> {
+            self.0.lock().unwrap().sent.clone()
+        }
+        fn orders(&self) -> Vec<String> {
+            self.sent()
+                .into_iter()
+                .filter(|c| !c.starts_with("observe"))
+                .collect()
+        }
+    }
+
+    fn refused(addr: SocketAddr) -> InfoError {
+        InfoError::Connect {
+            addr,
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        }
+    }
+
+    impl NodeApi for ScriptedNodes {
+        async fn observe(
+            &self,
+            addr: SocketAddr,
+        ) -> Result<(NodeObservation, Vec<SocketAddr>), InfoError> {
+            let mut script = self.0.lock().unwrap();
+            script.sent.push(format!("observe {addr}"));
+            script
+                .nodes
+                .get(&addr)
+                .cloned()
+                .ok_or_else(|| refused(addr))
+        }
+        async fn tip(
+            &self,
+            addr: SocketAddr,
+            host: IpAddr,
+            port: u16,
+        ) -> Result<TipOutcome, InfoError> {
+            let mut script = self.0.lock().unwrap();
+            script.sent.push(format!("tip {addr} {host}:{port}"));
+            Ok(TipOutcome::Added)
+        }
+        async fn tip_clear(
+            &self,
+            addr: SocketAddr,
+            list: &[SocketAddr],
+        ) -> Result<TipClearOutcome, InfoError> {
+            let mut script = self.0.lock().unwrap();
+            let list: Vec<String> = list.iter().map(|a| a.to_string()).collect();
+            script
+                .sent
+                .push(format!("tip-clear {addr} {}", list.join(",")));
+            Ok(TipClearOutcome {
+                cleared: 1,
+                not_found: 0,
+            })
+        }
+        async fn alumni_reset(&self, addr: SocketAddr) -> Result<(), InfoError> {
+            self.0
+                .lock()
+                .unwrap()
+                .sent
+                .push(format!("alumni-reset {addr}"));
+            Ok(())
+        }
+    }
+
+    fn swarm_node(id: &str) -> NodeInfo {
+        NodeInfo {
+            id: id.into(),
+            hostname: id.into(),
+            role: NodeRole::Worker,
+            availability: Availability::Active,
+            state: NodeState::Ready,
+            labels: BTreeMap::new(),
+            engine_labels: BTreeMap::new(),
+            addr: None,
+            platform: Platform::default(),
+        }
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    fn task(last: u8, state: &str) -> TaskInfo {
+        TaskInfo {
+            id: format!("t{last}"),
+            service_id: "s1".into(),
+            node_id: format!("n{last}"),
+            desired_state: "running".into(),
+            state: state.into(),
+            addresses: vec![("net1".into(), ip(last))],
+            ..TaskInfo::default()
+        }
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// A swarm of `nodes` nodes with network `aerospike` (net1) and service
+    /// `db` (s1) carrying `spec_labels`, already placed one per node.
+    fn scene(nodes: usize, replicas: u64, spec_labels: &[(&str, &str)]) -> FakeSwarm {
+        let fake = FakeSwarm::new();
+        fake.set_nodes((0..nodes).map(|i| swarm_node(&format!("n{i}"))).collect());
+        fake.add_network(NetworkInfo {
+            id: "net1".into(),
+            name: "aerospike".into(),
+            driver: "overlay".into(),
+            scope: "swarm".into(),
+            attachable: true,
+        });
+        fake.put_service(ServiceInfo {
+            id: "s1".into(),
+            name: "db".into(),
+            labels: labels(spec_labels),
+            image: Some("aerospike/aerospike-server:7.1.0.0".into()),
+            replicas: Some(replicas),
+            max_replicas_per_node: Some(1),
+            network_ids: vec!["net1".into()],
+            ..ServiceInfo::default()
+        });
+        fake
+    }
+
+    const SPEC3: &[(&str, &str)] = &[
+        ("aerospike.cluster.replicas", "3"),
+        ("aerospike.cluster.version", "7.1.0.0"),
+    ];
+
+    fn reconciler(fake: &FakeSwarm, nodes: &ScriptedNodes) -> Reconciler<FakeSwarm, ScriptedNodes> {
+        Reconciler {
+            swarm: fake.clone(),
+            nodes: nodes.clone(),
+            poll_fast: Duration::from_millis(100),
+        }
+    }
+
+    /// Three running tasks whose nodes form one cluster of 3.
+    fn meshed_cluster(fake: &FakeSwarm, nodes: &ScriptedNodes) {
+        fake.set_tasks(vec![
+            task(2, "running"),
+            task(3, "running"),
+            task(4, "running"),
+        ]);
+        for last in [2, 3, 4] {
+            let peers = [2, 3, 4]
+                .iter()
+                .filter(|l| **l != last)
+                .map(|l| SocketAddr::new(ip(*l), 3000))
+                .collect();
+            nodes.set(node(last, "AA", 3), peers);
+        }
+    }
+
+    fn label_writes(fake: &FakeSwarm) -> Vec<ServiceChange> {
+        fake.writes()
+            .into_iter()
+            .filter_map(|w| match w {
+                WriteCall::Update { change, .. } => Some(change),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_settled_cluster_causes_no_writes_and_no_tips() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let r = reconciler(&fake, &nodes);
+        let first = r.reconcile("s1").await.unwrap();
+        assert_eq!(first.action, Action::AwaitChange);
+        assert_eq!(first.managed.as_deref(), Some("db"));
+        let writes = label_writes(&fake);
+        assert_eq!(writes.len(), 1, "one status write: {writes:?}");
+        assert_eq!(writes[0].labels_set[PHASE], "Ready");
+        assert_eq!(writes[0].labels_set[READY], "3/3");
+        assert!(writes[0].replicas.is_none() && writes[0].max_replicas_per_node.is_none());
+
+        // The status write bumped the version; that must not cause another.
+        fake.clear_writes();
+        for _ in 0..3 {
+            let again = r.reconcile("s1").await.unwrap();
+            assert_eq!(again.action, Action::AwaitChange);
+        }
+        assert_eq!(fake.writes(), vec![], "a settled cluster is left alone");
+        assert_eq!(nodes.orders(), Vec::<String>::new(), "no tips, no clears");
+    }
+
+    #[tokio::test]
+    async fn adoption_sets_placement_and_scale_in_one_update() {
+        let fake = scene(5, 1, SPEC3);
+        fake.edit_service("s1", |s| s.max_replicas_per_node = None);
+        let nodes = ScriptedNodes::default();
+        let outcome = reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        assert!(matches!(outcome.action, Action::Requeue(_)));
+        let writes = label_writes(&fake);
+        assert_eq!(writes[0].replicas, Some(3));
+        assert_eq!(writes[0].max_replicas_per_node, Some(1));
+        assert!(writes[0].labels_set.is_empty());
+        assert_eq!(writes[1].labels_set[PHASE], "Scaling");
+        let service = fake.service("s1").unwrap();
+        assert_eq!(
+            (service.replicas, service.max_replicas_per_node),
+            (Some(3), Some(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn too_few_nodes_is_degraded_and_grows_back_when_nodes_join() {
+        let fake = scene(
+            3,
+            3,
+            &[
+                ("aerospike.cluster.replicas", "5"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+            ],
+        );
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        let service = fake.service("s1").unwrap();
+        assert_eq!(service.replicas, Some(3));
+        assert_eq!(service.labels[PHASE], "Degraded");
+        assert_eq!(service.labels[READY], "3/5");
+        assert!(service.labels[MESSAGE].contains("only 3 eligible nodes"));
+
+        // A fourth node joins the swarm.
+        fake.set_nodes((0..4).map(|i| swarm_node(&format!("n{i}"))).collect());
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert!(matches!(outcome.action, Action::Requeue(_)));
+        assert_eq!(fake.service("s1").unwrap().replicas, Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_manual_scale_is_put_back() {
+        let fake = scene(5, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        fake.edit_service("s1", |s| s.replicas = Some(5));
+        fake.clear_writes();
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(label_writes(&fake)[0].replicas, Some(3));
+        assert_eq!(fake.service("s1").unwrap().replicas, Some(3));
+    }
+
+    #[tokio::test]
+    async fn an_out_of_sequence_update_is_retried_silently() {
+        let fake = scene(3, 1, SPEC3);
+        let nodes = ScriptedNodes::default();
+        fake.fail_next_update_out_of_sequence();
+        let outcome = reconciler(&fake, &nodes).reconcile("s1").await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(fake.service("s1").unwrap().replicas, Some(3));
+    }
+
+    #[tokio::test]
+    async fn invalid_labels_only_write_an_error_status_and_fixing_them_recovers() {
+        let fake = scene(
+            3,
+            3,
+            &[
+                ("aerospike.cluster.replicas", "three"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+            ],
+        );
+        fake.edit_service("s1", |s| s.max_replicas_per_node = None);
+        let nodes = ScriptedNodes::default();
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        let writes = label_writes(&fake);
+        assert_eq!(writes.len(), 1);
+        assert!(writes[0].replicas.is_none() && writes[0].max_replicas_per_node.is_none());
+        assert!(writes[0]
+            .labels_set
+            .keys()
+            .all(|k| k.starts_with(STATUS_PREFIX)));
+        let service = fake.service("s1").unwrap();
+        assert_eq!(service.labels[PHASE], "Error");
+        assert!(
+            service.labels[MESSAGE].contains("aerospike.cluster.replicas"),
+            "{}",
+            service.labels[MESSAGE]
+        );
+        assert_eq!(service.max_replicas_per_node, None, "nothing else changed");
+        assert!(nodes.sent().is_empty(), "no node was asked anything");
+
+        // Again: no new write.
+        fake.clear_writes();
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.writes(), vec![]);
+
+        // Fixed: acted on.
+        fake.edit_service("s1", |s| {
+            s.labels
+                .insert("aerospike.cluster.replicas".into(), "3".into());
+        });
+        r.reconcile("s1").await.unwrap();
+        let service = fake.service("s1").unwrap();
+        assert_eq!(service.max_replicas_per_node, Some(1));
+        assert_ne!(service.labels[PHASE], "Error");
+    }
+
+    async fn error_message_for(fake: &FakeSwarm) -> String {
+        let nodes = ScriptedNodes::default();
+        reconciler(fake, &nodes).reconcile("s1").await.unwrap();
+        let writes = label_writes(fake);
+        assert_eq!(writes.len(), 1, "only the status: {writes:?}");
+        assert!(writes[0].replicas.is_none() && writes[0].max_replicas_per_node.is_none());
+        let service = fake.service("s1").unwrap();
+        assert_eq!(service.labels[PHASE], "Error");
+        service.labels[MESSAGE].clone()
+    }
+
+    #[tokio::test]
+    async fn missing_secret_unknown_network_and_global_mode_are_errors() {
+        let fake = scene(
+            3,
+            3,
+            &[
+                ("aerospike.cluster.replicas", "3"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+                ("aerospike.cluster.config-secret", "aerospike.conf"),
+            ],
+        );
+        let message = error_message_for(&fake).await;
+        assert!(
+            message.contains(
+                "config secret \"aerospike.conf\" (aerospike.cluster.config-secret) does not exist"
+            ),
+            "{message}"
+        );
+
+        let fake = scene(
+            3,
+            3,
+            &[
+                ("aerospike.cluster.replicas", "3"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+                ("aerospike.cluster.network", "nope"),
+            ],
+        );
+        let message = error_message_for(&fake).await;
+        assert!(
+            message.contains("network \"nope\" (aerospike.cluster.network) does not exist"),
+            "{message}"
+        );
+
+        let fake = scene(3, 3, SPEC3);
+        fake.edit_service("s1", |s| s.replicas = None);
+        let message = error_message_for(&fake).await;
+        assert!(message.contains("global mode"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_image_is_an_error_naming_it() {
+        let fake = scene(3, 3, SPEC3);
+        let mut rejected = task(2, "rejected");
+        rejected.desired_state = "shutdown".into();
+        rejected.error = Some("No such image: aerospike/aerospike-server:9.9.9".into());
+        fake.set_tasks(vec![rejected, task(3, "pending")]);
+        let nodes = ScriptedNodes::default();
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        let service = fake.service("s1").unwrap();
+        assert_eq!(service.labels[PHASE], "Error");
+        assert!(service.labels[MESSAGE].contains("aerospike/aerospike-server:9.9.9"));
+    }
+
+    #[tokio::test]
+    async fn outsiders_are_tipped_and_the_cluster_is_verified_next_pass() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        fake.set_tasks(vec![
+            task(2, "running"),
+            task(3, "running"),
+            task(4, "starting"),
+        ]);
+        nodes.set(node(2, "AA", 2), vec![]);
+        nodes.set(node(3, "AA", 2), vec![]);
+        nodes.set(node(4, "BB", 1), vec![]);
+        let r = reconciler(&fake, &nodes);
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert!(matches!(outcome.action, Action::Requeue(_)));
+        assert_eq!(nodes.orders(), vec!["tip 10.0.0.4:3000 10.0.0.2:3002"]);
+
+        // The tip worked: next pass sees one cluster and reports Ready.
+        fake.set_tasks(vec![
+            task(2, "running"),
+            task(3, "running"),
+            task(4, "running"),
+        ]);
+        meshed_cluster(&fake, &nodes);
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert_eq!(outcome.action, Action::AwaitChange);
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Ready");
+    }
+
+    #[tokio::test]
+    async fn departed_nodes_are_tip_cleared_and_alumni_reset_on_survivors() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        // 10.0.0.4's task is gone; the survivors still list it.
+        fake.set_tasks(vec![task(2, "running"), task(3, "running")]);
+        let gone = SocketAddr::new(ip(4), 3000);
+        nodes.set(node(2, "AA", 2), vec![SocketAddr::new(ip(3), 3000), gone]);
+        nodes.set(node(3, "AA", 2), vec![SocketAddr::new(ip(2), 3000), gone]);
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        assert_eq!(
+            nodes.orders(),
+            vec![
+                "tip-clear 10.0.0.2:3000 10.0.0.4:3002",
+                "alumni-reset 10.0.0.2:3000",
+                "tip-clear 10.0.0.3:3000 10.0.0.4:3002",
+                "alumni-reset 10.0.0.3:3000",
+            ]
+        );
+        let service = fake.service("s1").unwrap();
+        assert_eq!(service.labels[READY], "2/3");
+    }
+
+    #[tokio::test]
+    async fn unreachable_nodes_say_so_in_the_status() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        fake.set_tasks(vec![
+            task(2, "running"),
+            task(3, "running"),
+            task(4, "running"),
+        ]);
+        let outcome = reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        assert_eq!(outcome.action, Action::Requeue(UNREACHABLE_RECHECK));
+        let message = fake.service("s1").unwrap().labels[MESSAGE].clone();
+        assert!(
+            message.starts_with(
+                "cannot reach 3 nodes on network aerospike: is the operator attached to it?"
+            ),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn gone_and_unmanaged_services_are_dropped_and_docker_errors_are_errors() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        let r = reconciler(&fake, &nodes);
+        assert_eq!(r.reconcile("nope").await.unwrap().managed, None);
+        fake.put_service(ServiceInfo {
+            id: "s2".into(),
+            name: "web".into(),
+            replicas: Some(2),
+            ..ServiceInfo::default()
+        });
+        assert_eq!(r.reconcile("s2").await.unwrap().managed, None);
+        assert_eq!(fake.writes(), vec![]);
+        fake.set_unreachable(true);
+        assert!(r.reconcile("s1").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn paused_clusters_only_get_a_status() {
+        let fake = scene(
+            3,
+            1,
+            &[
+                ("aerospike.cluster.replicas", "3"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+                ("aerospike.cluster.paused", "true"),
+            ],
+        );
+        let nodes = ScriptedNodes::default();
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        let service = fake.service("s1").unwrap();
+        assert_eq!(service.replicas, Some(1));
+        assert_eq!(service.labels[PHASE], "Paused");
+        assert!(nodes.sent().is_empty());
+    }
+}

@@ -1,0 +1,365 @@
+//! The whole control loop — triggers, scheduler, reconcile, mesh, status —
+//! against an in-memory swarm ([`FakeSwarm`]) whose tasks point at REAL
+//! Aerospike nodes: `aerospike-sim` nodes running in this process on
+//! 127.0.0.2, 127.0.0.3, ... all with the same ports, as nodes on an
+//! overlay network would be.
+//!
+//! What it shows: three nodes that do not know each other become one
+//! cluster with status Ready 3/3; once settled, the loop makes no write
+//! and sends no tip; when a node goes away its survivors are tip-cleared
+//! and reset and the status says 2/3; a replacement task at a new address
+//! is meshed in and the cluster is Ready 3/3 again.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use aerospike_sim::config::Config;
+use aerospike_sim::events::EventLog;
+use aerospike_sim::state::Settings;
+use aerospike_swarm_operator::aerospike::{ClusterView, InfoClient};
+use aerospike_swarm_operator::controller::{Controller, Counters, CountingInfo, RunOptions};
+use aerospike_swarm_operator::spec::status::{CLUSTER_KEY, PHASE, READY};
+use aerospike_swarm_operator::swarm::{
+    Availability, FakeSwarm, NetworkInfo, NodeInfo, NodeRole, NodeState, Platform, ServiceInfo,
+    TaskInfo,
+};
+use tokio::sync::oneshot;
+
+/// A sim node on its own loopback address, in its own thread and runtime;
+/// dropping it closes its ports at once, as a stopped container would.
+struct SimNode {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SimNode {
+    fn start(ip: IpAddr, service_port: u16, heartbeat_port: u16) -> SimNode {
+        let text = format!(
+            "service {{\n}}\n\
+             network {{\n\
+               service {{\n    address {ip}\n    port {service_port}\n  }}\n\
+               heartbeat {{\n    mode mesh\n    address {ip}\n    port {heartbeat_port}\n    \
+                 interval 50\n    timeout 10\n  }}\n\
+               fabric {{\n    port 3001\n  }}\n\
+             }}\n\
+             namespace test {{\n  replication-factor 2\n  storage-engine memory\n}}\n"
+        );
+        let config = Config::parse(&text).expect("sim config parses");
+        let settings = Settings {
+            migrate_rate: 50_000.0,
+            ..Settings::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("node runtime");
+            runtime.block_on(async {
+                let (events, _store) = EventLog::memory();
+                let shutdown = async {
+                    let _ = stopped.await;
+                    "test"
+                };
+                if let Err(message) =
+                    aerospike_sim::node::run_until(config, settings, events, "test", shutdown).await
+                {
+                    eprintln!("sim node on {ip} failed: {message}");
+                }
+            });
+            runtime.shutdown_background();
+        });
+        SimNode {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SimNode {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// Two ports free on every address used here, from 20000-29999 (below the
+/// ephemeral range, so no outgoing connection takes them meanwhile).
+fn free_ports(ips: &[IpAddr]) -> (u16, u16) {
+    let base = 20_000 + (std::process::id() % 4_000) as u16 * 2;
+    let free = |port: u16| ips.iter().all(|ip| TcpListener::bind((*ip, port)).is_ok());
+    (0..4_000)
+        .map(|i| 20_000 + (base - 20_000 + i * 2) % 9_998)
+        .find(|p| free(*p) && free(*p + 1))
+        .map(|p| (p, p + 1))
+        .expect("two free ports")
+}
+
+fn swarm_node(id: &str) -> NodeInfo {
+    NodeInfo {
+        id: id.into(),
+        hostname: id.into(),
+        role: NodeRole::Worker,
+        availability: Availability::Active,
+        state: NodeState::Ready,
+        labels: BTreeMap::new(),
+        engine_labels: BTreeMap::new(),
+        addr: None,
+        platform: Platform::default(),
+    }
+}
+
+fn task(ip: IpAddr) -> TaskInfo {
+    TaskInfo {
+        id: format!("task-{ip}"),
+        service_id: "s1".into(),
+        node_id: format!("node-{ip}"),
+        desired_state: "running".into(),
+        state: "running".into(),
+        addresses: vec![("net1".into(), ip)],
+        ..TaskInfo::default()
+    }
+}
+
+async fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `(cluster_size, cluster_key)` of each node.
+async fn cluster_of(addrs: &[SocketAddr]) -> Vec<(u32, String)> {
+    InfoClient::new()
+        .observe_all(addrs)
+        .await
+        .into_iter()
+        .map(|o| {
+            let o = o.expect("node answers");
+            (o.stats.cluster_size, o.stats.cluster_key)
+        })
+        .collect()
+}
+
+fn status(fake: &FakeSwarm) -> (String, String) {
+    let labels = fake.service("s1").expect("service").labels;
+    let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    (get(PHASE), get(READY))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "aerospike_swarm_operator=info".into()),
+        )
+        .try_init();
+    let ips: Vec<IpAddr> = (2..=5).map(loopback).collect();
+    let (service_port, heartbeat_port) = free_ports(&ips);
+    let service = |ip: IpAddr| SocketAddr::new(ip, service_port);
+    let mut sims: Vec<SimNode> = ips[..3]
+        .iter()
+        .map(|ip| SimNode::start(*ip, service_port, heartbeat_port))
+        .collect();
+
+    let fake = FakeSwarm::new();
+    fake.set_nodes((1..=4).map(|i| swarm_node(&format!("n{i}"))).collect());
+    fake.add_network(NetworkInfo {
+        id: "net1".into(),
+        name: "aerospike".into(),
+        driver: "overlay".into(),
+        scope: "swarm".into(),
+        attachable: true,
+    });
+    let labels: BTreeMap<String, String> = [
+        ("aerospike.cluster.replicas", "3".to_string()),
+        ("aerospike.cluster.version", "7.1.0.0".to_string()),
+        ("aerospike.cluster.service-port", service_port.to_string()),
+        (
+            "aerospike.cluster.heartbeat-port",
+            heartbeat_port.to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    fake.put_service(ServiceInfo {
+        id: "s1".into(),
+        name: "ctrltest-loopback".into(),
+        labels,
+        image: Some("aerospike/aerospike-server:7.1.0.0".into()),
+        replicas: Some(3),
+        max_replicas_per_node: Some(1),
+        network_ids: vec!["net1".into()],
+        ..ServiceInfo::default()
+    });
+    fake.set_tasks(ips[..3].iter().map(|ip| task(*ip)).collect());
+
+    // The three nodes start apart: each is a cluster of one.
+    let first_three: Vec<SocketAddr> = ips[..3].iter().map(|ip| service(*ip)).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster_of_ok(&first_three).await != Some(vec![1, 1, 1]) {
+        assert!(Instant::now() < deadline, "sims did not start alone");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let counters = Arc::new(Counters::default());
+    let controller = Controller::new(
+        fake.clone(),
+        CountingInfo::new(InfoClient::new(), counters.clone()),
+        counters.clone(),
+        RunOptions {
+            resync_interval: Duration::from_secs(5),
+            poll_fast: Duration::from_millis(200),
+            poll_slow: Duration::from_secs(1),
+            counters_interval: Duration::from_secs(60),
+            max_parallel: 4,
+        },
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let started = Instant::now();
+    let loop_task = tokio::spawn(async move {
+        controller
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+
+    // 1. One cluster, Ready 3/3, and the status key is the nodes' key.
+    wait_for(Duration::from_secs(20), "Ready 3/3", || {
+        status(&fake) == ("Ready".into(), "3/3".into())
+    })
+    .await;
+    let meshed_in = started.elapsed();
+    let seen = cluster_of(&first_three).await;
+    assert!(seen.iter().all(|(size, _)| *size == 3), "{seen:?}");
+    assert!(seen.iter().all(|(_, key)| *key == seen[0].1), "{seen:?}");
+    assert_eq!(fake.service("s1").unwrap().labels[CLUSTER_KEY], seen[0].1);
+    assert!(counters.snapshot().tips >= 1);
+    eprintln!("three unmeshed nodes became Ready 3/3 in {meshed_in:?}");
+
+    // 2. Settled: several poll and resync rounds later, no write, no tip.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = counters.snapshot();
+    let writes_before = fake.writes().len();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after = counters.snapshot();
+    assert_eq!(
+        fake.writes().len(),
+        writes_before,
+        "a settled cluster gets no writes"
+    );
+    assert_eq!(after.tips, before.tips, "no tips when settled");
+    assert_eq!(after.tip_clears, before.tip_clears);
+    assert!(
+        after.reconciles > before.reconciles,
+        "the resync still looked"
+    );
+    eprintln!(
+        "settled for 6 s: {} reconciles, {} Docker reads, {} info requests, 0 writes, 0 tips",
+        after.reconciles - before.reconciles,
+        fake.reads(),
+        after.info_requests - before.info_requests
+    );
+
+    // 3. A node goes away with its task: survivors are tip-cleared and
+    //    reset, and the status says 2/3.
+    let clears_before = counters.snapshot().tip_clears;
+    drop(sims.remove(2));
+    fake.set_tasks(ips[..2].iter().map(|ip| task(*ip)).collect());
+    wait_for(Duration::from_secs(20), "ready 2/3", || {
+        status(&fake).1 == "2/3"
+    })
+    .await;
+    let survivors: Vec<SocketAddr> = ips[..2].iter().map(|ip| service(*ip)).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster_of_ok(&survivors).await != Some(vec![2, 2]) {
+        assert!(Instant::now() < deadline, "survivors did not settle at 2");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for(Duration::from_secs(10), "a tip-clear", || {
+        counters.snapshot().tip_clears > clears_before
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for survivor in &survivors {
+        while InfoClient::new()
+            .services_alumni(*survivor)
+            .await
+            .unwrap()
+            .contains(&service(ips[2]))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{survivor} still lists the departed node"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // 4. Swarm replaces the task at a new address: it is meshed in.
+    sims.push(SimNode::start(ips[3], service_port, heartbeat_port));
+    fake.set_tasks(
+        [ips[0], ips[1], ips[3]]
+            .iter()
+            .map(|ip| task(*ip))
+            .collect(),
+    );
+    wait_for(Duration::from_secs(20), "Ready 3/3 again", || {
+        status(&fake) == ("Ready".into(), "3/3".into())
+    })
+    .await;
+    let now_three: Vec<SocketAddr> = [ips[0], ips[1], ips[3]]
+        .iter()
+        .map(|ip| service(*ip))
+        .collect();
+    let seen = cluster_of(&now_three).await;
+    assert!(
+        seen.iter()
+            .all(|(size, key)| *size == 3 && *key == seen[0].1),
+        "{seen:?}"
+    );
+
+    // 5. SIGTERM-like stop: the loop finishes and returns.
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), loop_task)
+        .await
+        .expect("the loop stops")
+        .unwrap();
+    drop(sims);
+}
+
+/// Cluster sizes of the nodes when all answer and share one key.
+async fn cluster_of_ok(addrs: &[SocketAddr]) -> Option<Vec<u32>> {
+    let observations: Vec<_> = InfoClient::new()
+        .observe_all(addrs)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let sizes: Vec<u32> = observations.iter().map(|o| o.stats.cluster_size).collect();
+    let view = ClusterView::from(observations);
+    if view.groups().len() == 1 || sizes_all_one(&sizes) {
+        Some(sizes)
+    } else {
+        None
+    }
+}
+
+fn sizes_all_one(sizes: &[u32]) -> bool {
+    sizes.iter().all(|s| *s == 1)
+}

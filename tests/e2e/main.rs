@@ -10,6 +10,8 @@
 //! `ASW_E2E=skip` to mark these tests ignored on a machine that cannot run
 //! them; `scripts/test` and CI never set it.
 
+mod operator;
+mod reconciler;
 mod sandbox;
 mod sim_mesh;
 mod swarm_basics;
@@ -50,6 +52,34 @@ fn tests() -> Vec<(&'static str, Test)> {
         (
             "sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped",
             sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped,
+        ),
+        (
+            "reconciler::replicas_3_gives_three_nodes_in_one_cluster_and_ready_status",
+            reconciler::replicas_3_gives_three_nodes_in_one_cluster_and_ready_status,
+        ),
+        (
+            "reconciler::replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins",
+            reconciler::replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins,
+        ),
+        (
+            "reconciler::a_stopped_node_degrades_the_cluster_and_its_return_heals_it",
+            reconciler::a_stopped_node_degrades_the_cluster_and_its_return_heals_it,
+        ),
+        (
+            "reconciler::two_clusters_converge_side_by_side_without_mixing",
+            reconciler::two_clusters_converge_side_by_side_without_mixing,
+        ),
+        (
+            "reconciler::a_bad_label_gives_error_status_and_leaves_the_service_alone",
+            reconciler::a_bad_label_gives_error_status_and_leaves_the_service_alone,
+        ),
+        (
+            "reconciler::an_operator_restart_mid_convergence_converges_without_conflicts",
+            reconciler::an_operator_restart_mid_convergence_converges_without_conflicts,
+        ),
+        (
+            "reconciler::a_manual_scale_is_put_back_and_logged",
+            reconciler::a_manual_scale_is_put_back_and_logged,
         ),
     ]
 }

@@ -269,3 +269,36 @@ pub fn asinfo(
     args.extend(["-v", command]);
     docker_at(&socket, &args)
 }
+
+/// Runs `scripts/sandbox ARGS...` (e.g. `stop-node 3`); its stdout.
+pub fn sandbox_script(args: &[&str]) -> Result<String, Failed> {
+    let out = Command::new(script())
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script().display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "scripts/sandbox {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The swarm node ID of sandbox node `n` (2, 3, ...), asked of its dockerd.
+pub fn node_id_of(n: usize) -> Result<String, Failed> {
+    let state = std::env::var("ASW_SANDBOX_DIR").unwrap_or_else(|_| "/var/lib/asw-sandbox".into());
+    let sock = format!("{state}/n{n}/docker.sock");
+    Ok(
+        docker_at(&sock, &["info", "--format", "{{.Swarm.NodeID}}"])?
+            .trim()
+            .to_string(),
+    )
+}
+
+/// The number of swarm nodes in state Ready.
+pub fn ready_node_count() -> usize {
+    ready_nodes().unwrap_or(0)
+}

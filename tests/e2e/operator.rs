@@ -1,0 +1,418 @@
+//! Helpers for the reconciler's end-to-end tests: the operator deployed as
+//! a swarm service (as users run it), managed clusters, their status
+//! labels, the Aerospike view of their nodes, and the operator's JSON logs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use libtest_mimic::Failed;
+use serde_json::Value;
+
+use crate::sandbox::{asinfo, docker, running_tasks, wait_until, Sandbox, TaskView, NETWORK};
+
+/// The operator's swarm service name.
+pub const OPERATOR: &str = "aerospike-swarm-operator";
+/// The image every test cluster runs (aerospike-sim).
+pub const SERVER_IMAGE: &str = "aerospike/aerospike-server:7.1.0.0";
+/// How long a cluster may take to converge on a slow, shared machine.
+pub const CONVERGE: Duration = Duration::from_secs(180);
+
+/// The operator running as a swarm service on the manager, attached to the
+/// clusters' overlay network; removed when dropped, pass or fail.
+pub struct Operator(());
+
+impl Operator {
+    /// (Re)creates the operator service (removing one left over by a
+    /// crashed run, or the demo's) and waits until its task runs.
+    pub fn deploy() -> Result<Operator, Failed> {
+        remove_operator();
+        docker(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            OPERATOR,
+            "--constraint",
+            "node.role==manager",
+            "--mount",
+            "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock",
+            "--network",
+            NETWORK,
+            "aerospike-swarm-operator:dev",
+            "run",
+            "--log-format",
+            "json",
+            "--counters-interval",
+            "5s",
+        ])?;
+        let operator = Operator(());
+        wait_until(
+            "the operator's task running",
+            Duration::from_secs(60),
+            || {
+                let tasks = running_tasks(OPERATOR)?;
+                Ok(tasks.iter().any(|t| t.state == "running").then_some(()))
+            },
+        )?;
+        Ok(operator)
+    }
+
+    /// Restarts the operator's task (a new container; the old one gets
+    /// SIGTERM), without waiting.
+    pub fn restart(&self) -> Result<(), Failed> {
+        docker(&["service", "update", "--detach", "--force", OPERATOR])?;
+        Ok(())
+    }
+
+    /// Every JSON log line of every task the operator service has had, in
+    /// the order each container wrote them (old tasks first is not
+    /// guaranteed: sort by `timestamp` when order across tasks matters).
+    pub fn logs(&self) -> Result<Vec<Value>, Failed> {
+        // The operator logs to stderr, which `docker service logs` passes
+        // through on its own stderr: read both.
+        let out = Command::new("docker")
+            .args([
+                "-H",
+                "unix:///var/run/docker.sock",
+                "service",
+                "logs",
+                "--raw",
+                OPERATOR,
+            ])
+            .output()
+            .map_err(|e| format!("cannot run docker service logs: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "docker service logs {OPERATOR} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+            .into());
+        }
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut lines: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+            .filter(|v| v.is_object())
+            .collect();
+        // RFC 3339 timestamps in one zone and format sort as text.
+        lines.sort_by(|a, b| {
+            a["timestamp"]
+                .as_str()
+                .unwrap_or_default()
+                .cmp(b["timestamp"].as_str().unwrap_or_default())
+        });
+        Ok(lines)
+    }
+
+    /// The action lines (`action` other than `counters`) about `cluster`.
+    pub fn actions_for(&self, cluster: &str) -> Result<Vec<Value>, Failed> {
+        Ok(self
+            .logs()?
+            .into_iter()
+            .filter(|l| l["cluster"] == cluster)
+            .filter(|l| l["action"].is_string())
+            .collect())
+    }
+
+    /// The number of tasks the operator service has had (restarts included).
+    pub fn task_count(&self) -> Result<usize, Failed> {
+        let out = docker(&["service", "ps", "-q", OPERATOR])?;
+        Ok(out.split_whitespace().count())
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        remove_operator();
+    }
+}
+
+/// Removes the operator service and waits (bounded) until its container is
+/// gone, so that no old operator acts during the next test.
+fn remove_operator() {
+    let _ = docker(&["service", "rm", OPERATOR]);
+    let _ = wait_until(
+        "the operator's containers gone",
+        Duration::from_secs(60),
+        || {
+            let ids = docker(&[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={OPERATOR}"),
+            ])?;
+            Ok(ids.trim().is_empty().then_some(()))
+        },
+    );
+}
+
+/// The replicas a `scale` log line sets, read from its reason
+/// ("scaling from A to B replicas" or "putting back B").
+pub fn scale_target(line: &Value) -> Option<u64> {
+    let reason = line["reason"].as_str()?;
+    let after = |marker: &str| {
+        reason.find(marker).and_then(|i| {
+            reason[i + marker.len()..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok())
+        })
+    };
+    if let Some(i) = reason.find("scaling from ") {
+        let rest = &reason[i..];
+        let to = rest.find(" to ")?;
+        return rest[to + 4..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok();
+    }
+    after("putting back ")
+}
+
+/// Creates a cluster service: `labels` are its service labels (the spec),
+/// `replicas` the service's own replica count (what a user might have
+/// typed; the operator sets the real one). Removes a leftover of the same
+/// name first.
+pub fn create_cluster(
+    name: &str,
+    replicas: u64,
+    max_one_per_node: bool,
+    labels: &[(&str, &str)],
+) -> Result<(), Failed> {
+    let _ = docker(&["service", "rm", name]);
+    let replicas = replicas.to_string();
+    let mut args: Vec<String> = [
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        name,
+        "--replicas",
+        &replicas,
+        "--network",
+        NETWORK,
+        "--endpoint-mode",
+        "dnsrr",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if max_one_per_node {
+        args.extend(["--replicas-max-per-node".into(), "1".into()]);
+    }
+    for (k, v) in labels {
+        args.extend(["--label".into(), format!("{k}={v}")]);
+    }
+    args.push(SERVER_IMAGE.into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker(&args)?;
+    Ok(())
+}
+
+/// The spec labels of a plain community cluster of `replicas` nodes.
+pub fn spec_labels(replicas: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("aerospike.cluster.replicas", replicas),
+        ("aerospike.cluster.version", "7.1.0.0"),
+    ]
+}
+
+/// The service's labels.
+pub fn labels(service: &str) -> Result<BTreeMap<String, String>, Failed> {
+    let json = docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.Labels}}",
+        service,
+    ])?;
+    let value: Value = serde_json::from_str(json.trim())
+        .map_err(|e| format!("labels of {service}: bad JSON {json:?}: {e}"))?;
+    Ok(value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect())
+}
+
+/// The service's spec as JSON (`Spec` of `docker service inspect`).
+pub fn service_spec(service: &str) -> Result<Value, Failed> {
+    let json = docker(&["service", "inspect", "--format", "{{json .Spec}}", service])?;
+    serde_json::from_str(json.trim()).map_err(|e| format!("spec of {service}: {e}").into())
+}
+
+/// The service's replica count (`Spec.Mode.Replicated.Replicas`).
+pub fn service_replicas(service: &str) -> Result<u64, Failed> {
+    service_spec(service)?["Mode"]["Replicated"]["Replicas"]
+        .as_u64()
+        .ok_or_else(|| format!("{service} is not a replicated service").into())
+}
+
+/// The status the operator wrote: phase, ready, message.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub phase: String,
+    pub ready: String,
+    pub message: String,
+    pub cluster_key: String,
+}
+
+pub fn status(service: &str) -> Result<Status, Failed> {
+    let labels = labels(service)?;
+    let get = |k: &str| {
+        labels
+            .get(&format!("aerospike.status.{k}"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    Ok(Status {
+        phase: get("phase"),
+        ready: get("ready"),
+        message: get("message"),
+        cluster_key: get("cluster-key"),
+    })
+}
+
+/// Waits until the service's status is `phase` with `ready`; the status.
+pub fn wait_status(
+    service: &str,
+    phase: &str,
+    ready: &str,
+    timeout: Duration,
+) -> Result<Status, Failed> {
+    let mut last = Status::default();
+    wait_until(
+        &format!("{service} status {phase} {ready}"),
+        timeout,
+        || {
+            last = status(service)?;
+            Ok((last.phase == phase && last.ready == ready).then(|| last.clone()))
+        },
+    )
+    .map_err(|e| {
+        format!(
+            "{} (last status: phase {:?}, ready {:?}, message {:?})",
+            e.message().unwrap_or("?"),
+            last.phase,
+            last.ready,
+            last.message
+        )
+        .into()
+    })
+}
+
+/// `statistics` of one node as a map.
+pub fn statistics(sandbox: &Sandbox, task: &TaskView) -> Result<BTreeMap<String, String>, Failed> {
+    let reply = asinfo(sandbox, task, None, "statistics")?;
+    Ok(reply
+        .trim()
+        .split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// A cluster as its nodes see it: the running tasks and the one key.
+#[derive(Debug, Clone)]
+pub struct Meshed {
+    pub tasks: Vec<TaskView>,
+    pub cluster_key: String,
+}
+
+impl Meshed {
+    pub fn addresses(&self) -> BTreeSet<String> {
+        self.tasks
+            .iter()
+            .filter_map(|t| t.address.clone())
+            .collect()
+    }
+}
+
+/// Waits until `service` has exactly `size` running tasks (ignoring any on
+/// `skip_node`), on distinct nodes, each reporting `cluster_size=size` and
+/// one shared `cluster_key`.
+pub fn wait_meshed(
+    sandbox: &Sandbox,
+    service: &str,
+    size: usize,
+    skip_node: Option<&str>,
+    timeout: Duration,
+) -> Result<Meshed, Failed> {
+    let mut seen = String::new();
+    wait_until(
+        &format!("{service}: {size} running tasks on distinct nodes in one cluster of {size}"),
+        timeout,
+        || {
+            let tasks: Vec<TaskView> = running_tasks(service)?
+                .into_iter()
+                .filter(|t| Some(t.node_id.as_str()) != skip_node)
+                .collect();
+            let nodes: BTreeSet<&str> = tasks.iter().map(|t| t.node_id.as_str()).collect();
+            if tasks.len() != size
+                || nodes.len() != size
+                || tasks
+                    .iter()
+                    .any(|t| t.state != "running" || t.address.is_none())
+            {
+                seen = format!(
+                    "tasks {:?}",
+                    tasks
+                        .iter()
+                        .map(|t| (&t.node_id, &t.state, &t.address))
+                        .collect::<Vec<_>>()
+                );
+                return Ok(None);
+            }
+            let mut keys = BTreeSet::new();
+            let mut sizes = Vec::new();
+            for task in &tasks {
+                let stats = statistics(sandbox, task)?;
+                sizes.push(stats.get("cluster_size").cloned().unwrap_or_default());
+                keys.insert(stats.get("cluster_key").cloned().unwrap_or_default());
+            }
+            seen = format!("cluster_size {sizes:?}, cluster_key {keys:?}");
+            let size_text = size.to_string();
+            if sizes.iter().all(|s| *s == size_text) && keys.len() == 1 {
+                let cluster_key = keys.into_iter().next().unwrap();
+                if !cluster_key.is_empty() {
+                    return Ok(Some(Meshed {
+                        tasks: tasks.clone(),
+                        cluster_key,
+                    }));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .map_err(|e| format!("{} (last seen: {seen})", e.message().unwrap_or("?")).into())
+}
+
+/// Checks that the status's cluster key is the one the nodes report.
+pub fn check_status_key(service: &str, status: &Status, meshed: &Meshed) -> Result<(), Failed> {
+    if !status
+        .cluster_key
+        .eq_ignore_ascii_case(meshed.cluster_key.trim_start_matches("0x"))
+        && !status.cluster_key.eq_ignore_ascii_case(&meshed.cluster_key)
+    {
+        return Err(format!(
+            "{service}: status cluster-key {:?} is not the nodes' cluster_key {:?}",
+            status.cluster_key, meshed.cluster_key
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The sorted IDs of the service's tasks whose desired state is running.
+pub fn task_ids(service: &str) -> Result<Vec<String>, Failed> {
+    let mut ids: Vec<String> = running_tasks(service)?.into_iter().map(|t| t.id).collect();
+    ids.sort();
+    Ok(ids)
+}

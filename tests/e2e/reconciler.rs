@@ -1,0 +1,409 @@
+//! Issue 4 end to end: the operator runs as a swarm service on the
+//! manager, and clusters declared in service labels converge — replicas,
+//! one node per host, mesh, status — through node loss, node gain, bad
+//! input, manual meddling and operator restarts.
+//!
+//! Every test deploys the operator itself ([`Operator::deploy`]) and
+//! removes it, its clusters and any node it added, pass or fail. Timeouts
+//! are generous: the machine is small and shared, and swarm only marks a
+//! stopped node Down after its heartbeat grace period.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use libtest_mimic::Failed;
+
+use crate::operator::{
+    check_status_key, create_cluster, scale_target, service_replicas, service_spec, spec_labels,
+    status, task_ids, wait_meshed, wait_status, Operator, CONVERGE,
+};
+use crate::sandbox::{
+    asinfo, docker, node_id_of, ready_node_count, sandbox_script, wait_until, Sandbox,
+    ServiceGuard, NODES,
+};
+use crate::TestResult;
+
+/// Node loss and return: swarm's heartbeat grace, then rescheduling.
+const NODE_FAULT: Duration = Duration::from_secs(300);
+
+/// `replicas=3` on a service created the plain way (1 replica, no placement
+/// limit): the operator adopts it, sets one task per node and 3 replicas,
+/// meshes the three nodes and reports Ready 3/3 with their cluster key.
+pub fn replicas_3_gives_three_nodes_in_one_cluster_and_ready_status(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let name = "e2e-rec-three";
+    let operator = Operator::deploy()?;
+    create_cluster(name, 1, false, &spec_labels("3"))?;
+    let _cluster = ServiceGuard(name.into());
+
+    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
+    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+    check_status_key(name, &st, &meshed)?;
+    let spec = service_spec(name)?;
+    if spec["TaskTemplate"]["Placement"]["MaxReplicas"] != 1 {
+        return Err(format!(
+            "the service's placement is not one task per node: {}",
+            spec["TaskTemplate"]["Placement"]
+        )
+        .into());
+    }
+    if service_replicas(name)? != 3 {
+        return Err("the service does not have 3 replicas".into());
+    }
+    let actions = operator.actions_for(name)?;
+    for wanted in ["adopt", "place", "scale", "tip", "status"] {
+        if !actions.iter().any(|l| l["action"] == wanted) {
+            return Err(format!(
+                "no {wanted:?} action logged for {name}; actions: {:?}",
+                actions.iter().map(|l| &l["action"]).collect::<Vec<_>>()
+            )
+            .into());
+        }
+    }
+    if let Some(line) = actions
+        .iter()
+        .find(|l| l["reason"].as_str().is_none_or(str::is_empty))
+    {
+        return Err(format!("an action line without a reason: {line}").into());
+    }
+    Ok(())
+}
+
+/// Removes sandbox node `n` when dropped (it was added by the test).
+struct NodeGuard(usize);
+
+impl Drop for NodeGuard {
+    fn drop(&mut self) {
+        if let Err(e) = sandbox_script(&["remove-node", &self.0.to_string()]) {
+            eprintln!("cleanup: {}", e.message().unwrap_or("?"));
+        }
+    }
+}
+
+/// `replicas=5` on three nodes: three tasks, Degraded 3/5 saying how many
+/// nodes are eligible; a fourth node joins: four tasks, all meshed, 4/5.
+pub fn replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let name = "e2e-rec-five";
+    // A fourth node left over by a crashed run would make this test lie.
+    sandbox_script(&["remove-node", "4"])?;
+    let operator = Operator::deploy()?;
+    create_cluster(name, 1, false, &spec_labels("5"))?;
+    let _cluster = ServiceGuard(name.into());
+
+    let st = wait_status(name, "Degraded", "3/5", CONVERGE)?;
+    if !st.message.contains("3 eligible") {
+        return Err(format!(
+            "Degraded message does not say how many nodes are eligible: {:?}",
+            st.message
+        )
+        .into());
+    }
+    wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+    if service_replicas(name)? != 3 {
+        return Err("with 3 eligible nodes the service should have 3 replicas".into());
+    }
+
+    let _node = NodeGuard(4);
+    sandbox_script(&["up", "--nodes", "4"])?;
+    wait_status(name, "Degraded", "4/5", NODE_FAULT)?;
+    let meshed = wait_meshed(sandbox, name, 4, None, CONVERGE)?;
+    let node4 = node_id_of(4)?;
+    if !meshed.tasks.iter().any(|t| t.node_id == node4) {
+        return Err("no task of the cluster runs on the new node 4".into());
+    }
+    let scales: Vec<u64> = operator
+        .actions_for(name)?
+        .iter()
+        .filter(|l| l["action"] == "scale")
+        .filter_map(scale_target)
+        .collect();
+    if !scales.contains(&4) {
+        return Err(format!("no scale to 4 logged; scale targets: {scales:?}").into());
+    }
+    Ok(())
+}
+
+/// Starts sandbox node `n` again when dropped and waits until all nodes
+/// are Ready, so the next test finds the full swarm.
+struct RestartNode(usize);
+
+impl Drop for RestartNode {
+    fn drop(&mut self) {
+        if let Err(e) = sandbox_script(&["start-node", &self.0.to_string()]) {
+            eprintln!("cleanup: {}", e.message().unwrap_or("?"));
+        }
+        let _ = wait_until("all nodes Ready again", NODE_FAULT, || {
+            Ok((ready_node_count() >= NODES).then_some(()))
+        });
+    }
+}
+
+/// A worker's daemon stops: the two survivors form a cluster of two and the
+/// status is Degraded; it comes back: the cluster is whole again, Ready 3/3.
+pub fn a_stopped_node_degrades_the_cluster_and_its_return_heals_it(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let name = "e2e-rec-fault";
+    let _operator = Operator::deploy()?;
+    create_cluster(name, 3, true, &spec_labels("3"))?;
+    let _cluster = ServiceGuard(name.into());
+    wait_status(name, "Ready", "3/3", CONVERGE)?;
+    wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+
+    let node3 = node_id_of(3)?;
+    let _restart = RestartNode(3);
+    sandbox_script(&["stop-node", "3"])?;
+    wait_meshed(sandbox, name, 2, Some(&node3), NODE_FAULT)?;
+    let st = wait_status(name, "Degraded", "2/3", NODE_FAULT)?;
+    if st.message.is_empty() {
+        return Err("Degraded status without a message".into());
+    }
+
+    sandbox_script(&["start-node", "3"])?;
+    let st = wait_status(name, "Ready", "3/3", NODE_FAULT)?;
+    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+    check_status_key(name, &st, &meshed)?;
+    if !meshed.tasks.iter().any(|t| t.node_id == node3) {
+        return Err("after node 3 returned, no task of the cluster runs on it".into());
+    }
+    Ok(())
+}
+
+/// Two clusters at once: both converge, with different keys, and no node
+/// of one is in the other.
+pub fn two_clusters_converge_side_by_side_without_mixing(sandbox: &Sandbox) -> TestResult {
+    let (a, b) = ("e2e-rec-pair-a", "e2e-rec-pair-b");
+    let _operator = Operator::deploy()?;
+    create_cluster(a, 1, false, &spec_labels("3"))?;
+    let _a = ServiceGuard(a.into());
+    create_cluster(b, 1, false, &spec_labels("2"))?;
+    let _b = ServiceGuard(b.into());
+
+    let st_a = wait_status(a, "Ready", "3/3", CONVERGE)?;
+    let st_b = wait_status(b, "Ready", "2/2", CONVERGE)?;
+    let mesh_a = wait_meshed(sandbox, a, 3, None, CONVERGE)?;
+    let mesh_b = wait_meshed(sandbox, b, 2, None, CONVERGE)?;
+    check_status_key(a, &st_a, &mesh_a)?;
+    check_status_key(b, &st_b, &mesh_b)?;
+    if mesh_a.cluster_key == mesh_b.cluster_key {
+        return Err(format!("both clusters have key {}", mesh_a.cluster_key).into());
+    }
+    // Each node's peer list (`services`) names only nodes of its own cluster.
+    for (mine, other) in [(&mesh_a, &mesh_b), (&mesh_b, &mesh_a)] {
+        let foreign = other.addresses();
+        for task in &mine.tasks {
+            let services = asinfo(sandbox, task, None, "services")?;
+            let peers: BTreeSet<String> = services
+                .trim()
+                .split(';')
+                .filter_map(|s| s.rsplit_once(':').map(|(ip, _)| ip.to_string()))
+                .collect();
+            if let Some(ip) = peers.intersection(&foreign).next() {
+                return Err(format!(
+                    "node {:?} lists {ip}, a node of the other cluster, among its peers: {services:?}",
+                    task.address
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a bad label must not touch.
+fn untouched_part(name: &str) -> Result<(u64, String, Vec<String>), Failed> {
+    let spec = service_spec(name)?;
+    Ok((
+        spec["Mode"]["Replicated"]["Replicas"].as_u64().unwrap_or(0),
+        spec["TaskTemplate"].to_string(),
+        task_ids(name)?,
+    ))
+}
+
+/// A bad label: phase Error naming the label, and nothing else about the
+/// service changes (replicas, task template, tasks); fixing the label makes
+/// it converge.
+pub fn a_bad_label_gives_error_status_and_leaves_the_service_alone(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let name = "e2e-rec-bad";
+    // The service exists, running, before the operator sees it, so that
+    // "before" is what the user made.
+    create_cluster(name, 1, false, &spec_labels("three"))?;
+    let _cluster = ServiceGuard(name.into());
+    wait_until("the bad cluster's task running", CONVERGE, || {
+        let tasks = crate::sandbox::running_tasks(name)?;
+        Ok((tasks.len() == 1 && tasks[0].state == "running").then_some(()))
+    })?;
+    let before = untouched_part(name)?;
+    let operator = Operator::deploy()?;
+
+    let st = wait_until("status phase Error", CONVERGE, || {
+        let st = status(name)?;
+        Ok((st.phase == "Error").then_some(st))
+    })?;
+    if !st.message.contains("aerospike.cluster.replicas") {
+        return Err(format!(
+            "the Error message does not name aerospike.cluster.replicas: {:?}",
+            st.message
+        )
+        .into());
+    }
+    // Let the operator look again (its own status write, the task poll
+    // or at the latest the 60 s resync run reconciles; the counters line
+    // every 5 s counts them) before comparing.
+    let reconciles = |op: &Operator| -> Result<u64, Failed> {
+        Ok(op
+            .logs()?
+            .iter()
+            .filter(|l| l["action"] == "counters")
+            .filter_map(|l| l["reconciles"].as_u64())
+            .max()
+            .unwrap_or(0))
+    };
+    let seen = reconciles(&operator)?;
+    wait_until(
+        "the operator to reconcile again",
+        Duration::from_secs(120),
+        || Ok((reconciles(&operator)? > seen).then_some(())),
+    )?;
+    let after = untouched_part(name)?;
+    if before.0 != after.0 {
+        return Err(format!(
+            "replicas changed from {} to {} on an invalid spec",
+            before.0, after.0
+        )
+        .into());
+    }
+    if before.1 != after.1 {
+        return Err(format!(
+            "task template changed on an invalid spec:\nbefore {}\nafter  {}",
+            before.1, after.1
+        )
+        .into());
+    }
+    if before.2 != after.2 {
+        return Err(format!(
+            "tasks changed on an invalid spec: {:?} → {:?}",
+            before.2, after.2
+        )
+        .into());
+    }
+    if let Some(line) = operator
+        .actions_for(name)?
+        .iter()
+        .find(|l| matches!(l["action"].as_str(), Some("scale" | "place" | "tip")))
+    {
+        return Err(format!("the operator acted on an invalid spec: {line}").into());
+    }
+
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        "aerospike.cluster.replicas=3",
+        name,
+    ])?;
+    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
+    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+    check_status_key(name, &st, &meshed)?;
+    Ok(())
+}
+
+/// The operator restarted while a cluster scales up: it converges to the
+/// right size, and the logs of both operator instances show no conflicting
+/// action (one scale, to 3; no tip-clear of a live member).
+pub fn an_operator_restart_mid_convergence_converges_without_conflicts(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let name = "e2e-rec-restart";
+    let operator = Operator::deploy()?;
+    create_cluster(name, 1, true, &spec_labels("3"))?;
+    let _cluster = ServiceGuard(name.into());
+    // Mid-convergence: the operator has scaled, the new tasks are starting
+    // and not yet meshed.
+    wait_until("the operator's scale action", CONVERGE, || {
+        let actions = operator.actions_for(name)?;
+        Ok(actions.iter().any(|l| l["action"] == "scale").then_some(()))
+    })?;
+    let phase = status(name)?.phase;
+    operator.restart()?;
+    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
+    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+    check_status_key(name, &st, &meshed)?;
+    if operator.task_count()? < 2 {
+        return Err("the operator service was not restarted (one task)".into());
+    }
+    if service_replicas(name)? != 3 {
+        return Err("the service does not have 3 replicas".into());
+    }
+
+    let actions = operator.actions_for(name)?;
+    let scales: Vec<&serde_json::Value> =
+        actions.iter().filter(|l| l["action"] == "scale").collect();
+    if scales.len() != 1 || scale_target(scales[0]) != Some(3) {
+        return Err(format!(
+            "expected exactly one scale action, to 3 replicas, across the restart \
+             (phase when restarted: {phase:?}); got {scales:?}"
+        )
+        .into());
+    }
+    let live = meshed.addresses();
+    for line in actions.iter().filter(|l| l["action"] == "tip-clear") {
+        let reason = line["reason"].as_str().unwrap_or_default();
+        // "node A still lists departed nodes (B:p, C:p) ..."
+        let departed = reason
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(list, _)| list)
+            .unwrap_or(reason);
+        if let Some(ip) = live.iter().find(|ip| departed.contains(&format!("{ip}:"))) {
+            return Err(format!("tip-clear of live member {ip}: {line}").into());
+        }
+    }
+    Ok(())
+}
+
+/// A manual `docker service scale X=1` on a Ready cluster is put back to 3,
+/// with a log line that says why.
+pub fn a_manual_scale_is_put_back_and_logged(sandbox: &Sandbox) -> TestResult {
+    let name = "e2e-rec-manual";
+    let operator = Operator::deploy()?;
+    create_cluster(name, 3, true, &spec_labels("3"))?;
+    let _cluster = ServiceGuard(name.into());
+    wait_status(name, "Ready", "3/3", CONVERGE)?;
+    wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+    let scales_before = operator
+        .actions_for(name)?
+        .iter()
+        .filter(|l| l["action"] == "scale")
+        .count();
+
+    docker(&["service", "scale", "--detach", &format!("{name}=1")])?;
+    let line = wait_until("a scale action putting back 3", CONVERGE, || {
+        let scales: Vec<serde_json::Value> = operator
+            .actions_for(name)?
+            .into_iter()
+            .filter(|l| l["action"] == "scale")
+            .collect();
+        Ok(scales.get(scales_before).cloned())
+    })?;
+    if scale_target(&line) != Some(3) {
+        return Err(format!("the operator's answer to the manual scale: {line}").into());
+    }
+    let reason = line["reason"].as_str().unwrap_or_default();
+    if !reason.contains("aerospike.cluster.replicas=3") {
+        return Err(format!("the scale line does not say why (the label): {reason:?}").into());
+    }
+    wait_until("the service back at 3 replicas", CONVERGE, || {
+        Ok((service_replicas(name)? == 3).then_some(()))
+    })?;
+    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
+    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+    check_status_key(name, &st, &meshed)?;
+    Ok(())
+}

@@ -124,11 +124,7 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
     /// A controller; nothing runs until [`Controller::run`].
     pub fn new(swarm: S, nodes: N, counters: Arc<Counters>, options: RunOptions) -> Self {
         Controller {
-            reconciler: Arc::new(Reconciler {
-                swarm: swarm.clone(),
-                nodes,
-                poll_fast: options.poll_fast,
-            }),
+            reconciler: Arc::new(Reconciler::new(swarm.clone(), nodes, options.poll_fast)),
             swarm: Arc::new(swarm),
             counters,
             options,
@@ -241,8 +237,9 @@ impl<S: SwarmApi, N: NodeApi> Job<S, N> {
             }
             Err(e) => {
                 let delay = self.policy.on_error(&key);
+                let cluster = self.known.name(&key).unwrap_or_else(|| key.clone());
                 warn!(
-                    service = %key,
+                    cluster = %cluster,
                     error = %e,
                     retry_in_ms = delay.as_millis() as u64,
                     "reconcile failed; retrying with backoff"

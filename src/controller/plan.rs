@@ -119,16 +119,29 @@ pub struct TaskSummary {
 
 /// Sorts a cluster's tasks (its whole task list, history included) into a
 /// [`TaskSummary`]; `network_id` is the cluster network.
-pub fn summarise_tasks(tasks: &[TaskInfo], network_id: &str) -> TaskSummary {
+///
+/// `lost_nodes` are swarm nodes that are not Ready (daemon stopped, network
+/// cut). Their tasks still read `running` until swarm gives up on them, but
+/// they are not up: they are neither counted nor asked anything (asking
+/// would only time out). Their addresses stay `present`, so a node that
+/// comes back is not tip-cleared meanwhile.
+pub fn summarise_tasks(
+    tasks: &[TaskInfo],
+    network_id: &str,
+    lost_nodes: &BTreeSet<&str>,
+) -> TaskSummary {
     let mut summary = TaskSummary::default();
     let mut missing_image = None;
     for task in tasks {
         if task.desired_state == "running" {
-            summary.desired += 1;
             let address = task.address_on(network_id);
             if let Some(ip) = address {
                 summary.present.insert(ip);
             }
+            if lost_nodes.contains(task.node_id.as_str()) {
+                continue;
+            }
+            summary.desired += 1;
             if task.state == "running" {
                 summary.running += 1;
                 summary.running_addrs.extend(address);
@@ -231,8 +244,6 @@ pub struct StatusFacts<'a> {
     pub unreachable: &'a [(SocketAddr, String)],
     /// The cluster network's name, for messages.
     pub network: &'a str,
-    /// Tips sent this pass.
-    pub tips_sent: usize,
 }
 
 /// The status to report, and whether the cluster is settled (nothing left
@@ -298,12 +309,10 @@ pub fn compute_status(
             main.map_or(0, |m| m.members.len()),
             facts.tasks.up.len()
         );
-        if facts.tips_sent > 0 {
-            message.push_str(&format!(
-                "; tipped {} {} toward it",
-                facts.tips_sent,
-                plural(facts.tips_sent as u64, "node", "nodes")
-            ));
+        if outsiders > 0 {
+            // Not "tipped N": a pass that waits for a tip just sent would
+            // say something else and cost a status write for nothing.
+            message.push_str("; tipping the others toward it");
         }
         if !facts.unreachable.is_empty() {
             message.push_str(&format!(
@@ -527,24 +536,38 @@ pub(crate) mod tests {
             task("c", "preparing", "running", Some(4)),
             task("d", "shutdown", "shutdown", Some(5)),
         ];
-        let s = summarise_tasks(&tasks, "net");
+        let none = BTreeSet::new();
+        let s = summarise_tasks(&tasks, "net", &none);
         assert_eq!((s.desired, s.running), (3, 1));
         assert_eq!(s.up, vec![ip(2), ip(3)]);
         assert_eq!(s.present, [ip(2), ip(3), ip(4)].into());
         assert_eq!(s.missing_image, None);
+
+        // The node of task a is down: a is lost, but its address stays.
+        let mut on_down_node = tasks.clone();
+        on_down_node[0].node_id = "down".into();
+        let s = summarise_tasks(&on_down_node, "net", &["down"].into());
+        assert_eq!((s.desired, s.running), (2, 0));
+        assert_eq!(s.up, vec![ip(3)]);
+        assert!(s.present.contains(&ip(2)));
 
         let mut rejected = task("e", "rejected", "shutdown", None);
         rejected.error = Some("No such image: aerospike/aerospike-server:9.9".into());
         let s = summarise_tasks(
             &[rejected.clone(), task("f", "pending", "running", None)],
             "net",
+            &none,
         );
         assert_eq!(
             s.missing_image.as_deref(),
             Some("aerospike/aerospike-server:9.9")
         );
         // Once a task runs, old rejections are history.
-        let s = summarise_tasks(&[rejected, task("g", "running", "running", Some(2))], "net");
+        let s = summarise_tasks(
+            &[rejected, task("g", "running", "running", Some(2))],
+            "net",
+            &none,
+        );
         assert_eq!(s.missing_image, None);
     }
 
@@ -619,7 +642,6 @@ pub(crate) mod tests {
             view,
             unreachable,
             network: "aerospike",
-            tips_sent: 0,
         }
     }
 

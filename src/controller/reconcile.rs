@@ -19,9 +19,13 @@
 //! errors of the reconcile: they become an Error status. Errors are what
 //! retrying may cure (Docker unreachable), and go to the error policy.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::future::join_all;
 use tracing::{info, warn};
@@ -29,8 +33,8 @@ use tracing::{info, warn};
 use crate::aerospike::ClusterView;
 use crate::spec::{ClusterSpec, ClusterStatus, Phase, STATUS_PREFIX};
 use crate::swarm::{
-    eligible_nodes, update_service_retrying, NetworkInfo, ServiceChange, ServiceInfo, SwarmApi,
-    SwarmError, TaskFilter,
+    eligible_nodes, update_service_retrying, NetworkInfo, NodeState, ServiceChange, ServiceInfo,
+    SwarmApi, SwarmError, TaskFilter,
 };
 
 use super::nodes::NodeApi;
@@ -78,15 +82,23 @@ pub enum ReconcileError {
 /// not on, short enough to notice soon after it is attached.
 const UNREACHABLE_RECHECK: Duration = Duration::from_secs(10);
 
+/// How long a tip or tip-clear just sent is given to take effect before
+/// the same order is sent again. A tip joins a node within a few heartbeat
+/// intervals, and a departed node leaves its peers' views after the
+/// heartbeat timeout (1.5 s at the recipe's 150 ms x 10); re-sending the
+/// same order before then (say, on the pass our own status write triggers)
+/// would only repeat it.
+const ORDER_GRACE: Duration = Duration::from_secs(3);
+
 /// Runs reconciles against a swarm and the Aerospike nodes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Reconciler<S, N> {
-    /// The swarm.
-    pub swarm: S,
-    /// The nodes' info protocol.
-    pub nodes: N,
-    /// Delay before looking again at a converging cluster.
-    pub poll_fast: Duration,
+    swarm: S,
+    nodes: N,
+    poll_fast: Duration,
+    /// Mesh orders sent recently: (node, order) → when. In memory only: after
+    /// a restart an order may be sent once more, which is harmless.
+    recent: Mutex<HashMap<(SocketAddr, String), Instant>>,
 }
 
 /// One action log line: `cluster`, `action` and `reason` as fields.
@@ -97,6 +109,32 @@ macro_rules! act {
 }
 
 impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
+    /// A reconciler over `swarm` and `nodes`; converging clusters are looked
+    /// at again after `poll_fast`.
+    pub fn new(swarm: S, nodes: N, poll_fast: Duration) -> Self {
+        Reconciler {
+            swarm,
+            nodes,
+            poll_fast,
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `order` may be sent to `node` now (not sent within
+    /// [`ORDER_GRACE`]); if so, records it as sent.
+    fn may_send(&self, node: SocketAddr, order: String) -> bool {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        recent.retain(|_, at| now.duration_since(*at) < ORDER_GRACE);
+        match recent.entry((node, order)) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(now);
+                true
+            }
+        }
+    }
+
     /// Reconciles service `id` (an id or a name).
     pub async fn reconcile(&self, id: &str) -> Result<Outcome, ReconcileError> {
         // 1. The service and its spec.
@@ -182,7 +220,12 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             .swarm
             .list_tasks(&TaskFilter::services([service.id.clone()]))
             .await?;
-        let tasks = plan::summarise_tasks(&tasks, &network.id);
+        let lost: BTreeSet<&str> = nodes
+            .iter()
+            .filter(|n| n.state != NodeState::Ready)
+            .map(|n| n.id.as_str())
+            .collect();
+        let tasks = plan::summarise_tasks(&tasks, &network.id, &lost);
 
         // 6. Mesh.
         let port = spec.service_port();
@@ -218,7 +261,6 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             view: &view,
             unreachable: &unreachable,
             network: &network.name,
-            tips_sent: mesh_done.tips,
         };
         let (status, converged) = plan::compute_status(&facts, Some(observed));
         self.write_status(&service, &status).await?;
@@ -310,6 +352,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         let mut done = MeshDone::default();
         let main = view.main_cluster();
         for (node, target) in &plan.tips {
+            if !self.may_send(*node, format!("tip {target}")) {
+                continue;
+            }
             let reason = match main {
                 Some(main) => format!(
                     "node {node} is not in the main cluster ({} nodes, key {}); tipping it toward \
@@ -322,7 +367,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             act!(cluster, "tip", reason);
             match self.nodes.tip(*node, *target, heartbeat_port).await {
                 // AlreadyKnown: the node already has that seed; harmless.
-                Ok(_) => done.tips += 1,
+                Ok(_) => {}
                 Err(e) => {
                     warn!(cluster = %cluster, error = %e, "tip failed; retrying on the next pass");
                     done.failures += 1;
@@ -331,6 +376,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         }
         for (node, gone) in &plan.clears {
             let list: Vec<String> = gone.iter().map(SocketAddr::to_string).collect();
+            if !self.may_send(*node, format!("tip-clear {}", list.join(","))) {
+                continue;
+            }
             let reason = format!(
                 "node {node} still lists departed nodes ({}) that no task has any more",
                 list.join(", ")
@@ -401,8 +449,6 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
 /// What [`Reconciler::mesh`] managed.
 #[derive(Debug, Default)]
 struct MeshDone {
-    /// Tips the nodes accepted (or already had).
-    tips: usize,
     /// Commands that failed; they are retried on the next pass.
     failures: usize,
 }
@@ -572,11 +618,7 @@ mod tests {
     ];
 
     fn reconciler(fake: &FakeSwarm, nodes: &ScriptedNodes) -> Reconciler<FakeSwarm, ScriptedNodes> {
-        Reconciler {
-            swarm: fake.clone(),
-            nodes: nodes.clone(),
-            poll_fast: Duration::from_millis(100),
-        }
+        Reconciler::new(fake.clone(), nodes.clone(), Duration::from_millis(100))
     }
 
     /// Three running tasks whose nodes form one cluster of 3.
@@ -829,6 +871,12 @@ mod tests {
         let outcome = r.reconcile("s1").await.unwrap();
         assert!(matches!(outcome.action, Action::Requeue(_)));
         assert_eq!(nodes.orders(), vec!["tip 10.0.0.4:3000 10.0.0.2:3002"]);
+
+        // Looked at again at once (our status write fired an event): the
+        // tip just sent is given time, not repeated.
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert!(matches!(outcome.action, Action::Requeue(_)));
+        assert_eq!(nodes.orders().len(), 1, "{:?}", nodes.orders());
 
         // The tip worked: next pass sees one cluster and reports Ready.
         fake.set_tasks(vec![

@@ -58,6 +58,11 @@ impl Known {
         }
     }
 
+    /// The name of managed cluster `id`, if known.
+    pub fn name(&self, id: &str) -> Option<String> {
+        self.clusters().get(id).cloned()
+    }
+
     /// The ids of every managed cluster.
     pub fn ids(&self) -> Vec<String> {
         self.clusters().keys().cloned().collect()

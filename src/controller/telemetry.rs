@@ -30,21 +30,40 @@ pub enum LogFormat {
 /// Installs the global tracing subscriber: `RUST_LOG` filters (default
 /// `info`), output to stderr in `format`.
 pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second init (tests) is refused; the first subscriber stays.
+    let _ = tracing::subscriber::set_global_default(subscriber(format, filter, std::io::stderr));
+}
+
+/// The subscriber [`init_logging`] installs, writing to `writer`.
+///
+/// JSON lines carry every event field at the top level (`cluster`,
+/// `action`, `reason`, ...) next to `timestamp` (RFC 3339, UTC,
+/// microseconds), `level`, `message` and `target`, so a log shipper needs
+/// no nesting rules.
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests) is refused; the first subscriber stays.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
-    };
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .finish(),
+        ),
+    }
 }
 
 /// Cumulative counts since start. Cheap to share: every field is atomic.
@@ -204,6 +223,75 @@ impl<S: SwarmApi> SwarmApi for Instrumented<S> {
 mod tests {
     use super::*;
     use crate::swarm::FakeSwarm;
+    use std::sync::Mutex;
+
+    /// A log sink the test can read back.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Sink {
+        type Writer = Sink;
+        fn make_writer(&'w self) -> Sink {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn json_lines_have_the_contract_fields_at_the_top_level() {
+        let sink = Sink::default();
+        let filter = tracing_subscriber::EnvFilter::new("info");
+        let subscriber = subscriber(LogFormat::Json, filter, sink.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                cluster = %"db",
+                action = "scale",
+                reason = %"scaling from 1 to 3 replicas",
+                "scale"
+            );
+            let counters = Counters::default();
+            Counters::bump(&counters.tips);
+            counters.log();
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let action = &lines[0];
+        assert_eq!(action["cluster"], "db");
+        assert_eq!(action["action"], "scale");
+        assert_eq!(action["reason"], "scaling from 1 to 3 replicas");
+        // RFC 3339 with sub-second precision, UTC.
+        let timestamp = action["timestamp"].as_str().unwrap();
+        assert!(
+            timestamp.len() > 20 && timestamp.as_bytes()[10] == b'T' && timestamp.ends_with('Z'),
+            "{timestamp}"
+        );
+        assert!(timestamp[19..].starts_with('.'), "{timestamp}");
+        let counters = &lines[1];
+        assert_eq!(counters["action"], "counters");
+        assert_eq!(counters["tips"], 1);
+        for field in [
+            "docker_reads",
+            "docker_writes",
+            "info_requests",
+            "tip_clears",
+            "reconciles",
+        ] {
+            assert_eq!(counters[field], 0, "{field}: {counters}");
+        }
+    }
 
     #[tokio::test]
     async fn instrumented_counts_reads_and_writes() {

@@ -250,3 +250,118 @@ impl<S: SwarmApi, N: NodeApi> Job<S, N> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The loop as a whole over the in-memory swarm: triggers reach the
+    //! reconcile, errors back off and recover, shutdown returns.
+
+    use super::*;
+    use crate::spec::status::{MESSAGE, PHASE};
+    use crate::swarm::{EventKind, FakeSwarm, ServiceInfo, SwarmEvent};
+    use std::collections::BTreeMap;
+    use tokio::time::Instant;
+
+    fn service(labels: &[(&str, &str)]) -> ServiceInfo {
+        ServiceInfo {
+            id: "s1".into(),
+            name: "db".into(),
+            replicas: Some(1),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..ServiceInfo::default()
+        }
+    }
+
+    async fn wait_for(what: &str, limit: Duration, check: impl Fn() -> bool) -> Duration {
+        let start = Instant::now();
+        while !check() {
+            assert!(start.elapsed() < limit, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn errors_back_off_and_recover_and_events_wake_the_loop_at_once() {
+        let fake = FakeSwarm::new();
+        // Paused: the reconcile needs nothing but the service, so no node
+        // is asked anything.
+        fake.put_service(service(&[
+            ("aerospike.cluster.replicas", "3"),
+            ("aerospike.cluster.version", "7.1.0.0"),
+            ("aerospike.cluster.paused", "true"),
+        ]));
+        fake.set_unreachable(true);
+        let counters = Arc::new(Counters::default());
+        let controller = Controller::new(
+            Instrumented::new(fake.clone(), counters.clone()),
+            CountingInfo::new(InfoClient::new(), counters.clone()),
+            counters.clone(),
+            RunOptions {
+                // Long enough that only the event stream and the error
+                // policy can explain what happens in this test.
+                resync_interval: Duration::from_secs(3600),
+                poll_fast: Duration::from_millis(100),
+                poll_slow: Duration::from_secs(3600),
+                counters_interval: Duration::from_secs(3600),
+                max_parallel: 4,
+            },
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(async move {
+            controller
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+
+        // Docker is unreachable: the initial resync fails. A service event
+        // queues the cluster; its reconcile fails and is retried with
+        // backoff until Docker answers again.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let event = SwarmEvent {
+            kind: EventKind::Service,
+            action: "update".into(),
+            actor_id: "s1".into(),
+            attributes: BTreeMap::new(),
+        };
+        fake.emit(event.clone());
+        wait_for("a failing reconcile", Duration::from_secs(5), || {
+            counters.snapshot().reconciles >= 2
+        })
+        .await;
+        let failures = counters.snapshot().reconciles;
+        fake.set_unreachable(false);
+        wait_for("the status after recovery", Duration::from_secs(10), || {
+            fake.service("s1")
+                .is_some_and(|s| s.labels.get(PHASE).map(String::as_str) == Some("Paused"))
+        })
+        .await;
+        assert!(failures >= 2, "retried: {failures}");
+
+        // A label edit, announced by its event, is acted on at once.
+        fake.edit_service("s1", |s| {
+            s.labels
+                .insert("aerospike.cluster.replicas".into(), "x".into());
+        });
+        fake.emit(event);
+        let took = wait_for("the Error status", Duration::from_secs(5), || {
+            fake.service("s1")
+                .is_some_and(|s| s.labels.get(PHASE).map(String::as_str) == Some("Error"))
+        })
+        .await;
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        assert!(fake.service("s1").unwrap().labels[MESSAGE].contains("aerospike.cluster.replicas"));
+
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("the loop stops")
+            .unwrap();
+        assert!(counters.snapshot().docker_writes >= 2);
+    }
+}

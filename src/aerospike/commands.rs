@@ -178,7 +178,8 @@ impl InfoClient {
 
     /// Reads the node's id, statistics and `services-alumni` in one
     /// request: everything the mesh step of a reconcile needs from a node,
-    /// for one round trip.
+    /// for one round trip. Alumni entries that are not `ip:port` are left
+    /// out, and an error reply to `services-alumni` reads as no alumni.
     pub async fn observe_with_alumni(
         &self,
         addr: SocketAddr,
@@ -199,8 +200,15 @@ impl InfoClient {
             stats: Statistics::parse(&stats)
                 .map_err(|error| InfoError::from_reply(addr, "statistics", error))?,
         };
-        let alumni = reply::parse_endpoints(&alumni)
-            .map_err(|error| InfoError::from_reply(addr, "services-alumni", error))?;
+        // The alumni only serve the clean-up of departed nodes, so they
+        // never cost the observation: an entry that is not `ip:port` (a
+        // server configured with a host name as access address) is
+        // skipped, and a server that refuses the command gives none.
+        let alumni = reply::parse_list(&alumni)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|entry| entry.parse().ok())
+            .collect();
         Ok((observation, alumni))
     }
 
@@ -358,7 +366,7 @@ mod tests {
     async fn observe_with_alumni_adds_services_alumni_to_the_same_request() {
         let (addr, log) = fake(|command| match command {
             "node" => "BB9",
-            "services-alumni" => "10.0.1.5:3000;10.0.1.6:3000",
+            "services-alumni" => "10.0.1.5:3000;db-2.example:3000;10.0.1.6:3000",
             _ => {
                 "cluster_size=1;cluster_key=A1;cluster_generation=1;cluster_principal=BB9;\
                  cluster_integrity=true;cluster_is_member=true;migrate_allowed=true;\

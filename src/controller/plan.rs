@@ -41,14 +41,20 @@ pub struct PlacementPlan {
 /// would stop every node, which is never what a momentary "all nodes down"
 /// reading should cause.
 ///
-/// `previous` is the status last written; it tells a manual `docker service
-/// scale` (the spec did not change since the last settled status) apart
-/// from a spec change, so the log can say why.
+/// When the count must change, the log says why, and in particular tells a
+/// manual `docker service scale` apart from a spec or node change. It was
+/// changed by hand when it is above the spec (the operator never sets
+/// more), when it differs from `last_set` (the count this operator last
+/// set, if it remembers one), or when the last status was Ready for this
+/// very spec (so the count then was the spec) and the count is no longer
+/// the spec. A node going down is none of these: the count is still what
+/// was set; only the target moved.
 pub fn plan_placement(
     spec: &ClusterSpec,
     service: &ServiceInfo,
     eligible: usize,
     previous: &ClusterStatus,
+    last_set: Option<u64>,
 ) -> PlacementPlan {
     let wanted = u64::from(spec.replicas);
     let target = if eligible == 0 {
@@ -71,11 +77,14 @@ pub fn plan_placement(
         } else {
             format!("aerospike.cluster.replicas={wanted}")
         };
-        let settled = matches!(previous.phase, Some(Phase::Ready | Phase::Degraded));
-        let spec_unchanged = previous
-            .ready
-            .is_some_and(|r| r.desired == u32::from(spec.replicas));
-        let reason = if settled && spec_unchanged {
+        let was_ready_for_this_spec = previous.phase == Some(Phase::Ready)
+            && previous
+                .ready
+                .is_some_and(|r| r.desired == u32::from(spec.replicas));
+        let by_hand = current > wanted
+            || last_set.is_some_and(|set| set != current)
+            || (was_ready_for_this_spec && current != wanted);
+        let reason = if by_hand {
             format!(
                 "the service was changed to {current} replicas outside the operator (docker \
                  service scale?); putting back {target}: {why_target}; change the label to \
@@ -481,7 +490,13 @@ pub(crate) mod tests {
 
     #[test]
     fn placement_sets_one_task_per_node_and_caps_replicas_at_eligible_nodes() {
-        let plan = plan_placement(&spec(5), &service(5, None), 3, &ClusterStatus::default());
+        let plan = plan_placement(
+            &spec(5),
+            &service(5, None),
+            3,
+            &ClusterStatus::default(),
+            None,
+        );
         assert_eq!(plan.target, 3);
         assert!(plan
             .set_max_replicas
@@ -492,28 +507,60 @@ pub(crate) mod tests {
         assert!(reason.contains("only 3 eligible nodes"), "{reason}");
 
         // Already right: nothing to change.
-        let plan = plan_placement(&spec(3), &service(3, Some(1)), 5, &ready_status(3));
+        let plan = plan_placement(&spec(3), &service(3, Some(1)), 5, &ready_status(3), None);
         assert_eq!((plan.set_max_replicas, plan.set_replicas), (None, None));
         assert_eq!(plan.target, 3);
     }
 
     #[test]
     fn a_manual_scale_is_put_back_and_the_reason_says_so() {
-        let plan = plan_placement(&spec(3), &service(5, Some(1)), 5, &ready_status(3));
-        let (to, reason) = plan.set_replicas.unwrap();
-        assert_eq!(to, 3);
-        assert!(reason.contains("outside the operator"), "{reason}");
-        assert!(reason.contains("docker service scale"), "{reason}");
+        let by_hand = |current: u64, previous: &ClusterStatus, last_set: Option<u64>| {
+            let plan = plan_placement(&spec(3), &service(current, Some(1)), 5, previous, last_set);
+            let (to, reason) = plan.set_replicas.expect("a change");
+            assert_eq!(to, 3);
+            reason
+        };
+        // Down from Ready, up above the spec, away from what we last set.
+        for reason in [
+            by_hand(1, &ready_status(3), None),
+            by_hand(5, &ClusterStatus::default(), None),
+            by_hand(2, &ClusterStatus::default(), Some(3)),
+        ] {
+            assert!(reason.contains("outside the operator"), "{reason}");
+            assert!(reason.contains("docker service scale"), "{reason}");
+            assert!(reason.contains("aerospike.cluster.replicas=3"), "{reason}");
+        }
         // A spec change is a plain scale.
-        let plan = plan_placement(&spec(4), &service(3, Some(1)), 5, &ready_status(3));
+        let plan = plan_placement(&spec(4), &service(3, Some(1)), 5, &ready_status(3), Some(3));
         let (to, reason) = plan.set_replicas.unwrap();
         assert_eq!(to, 4);
         assert!(reason.starts_with("scaling from 3 to 4"), "{reason}");
     }
 
     #[test]
+    fn a_node_going_down_or_joining_is_not_a_manual_scale() {
+        // Ready at 3, a node goes down: 2 eligible.
+        let plan = plan_placement(&spec(3), &service(3, Some(1)), 2, &ready_status(3), None);
+        let (to, reason) = plan.set_replicas.unwrap();
+        assert_eq!(to, 2);
+        assert!(reason.starts_with("scaling from 3 to 2"), "{reason}");
+        assert!(reason.contains("only 2 eligible nodes"), "{reason}");
+        // Degraded at 2 of 3, the node is back.
+        let degraded = ClusterStatus {
+            phase: Some(Phase::Degraded),
+            ..ready_status(3)
+        };
+        let plan = plan_placement(&spec(3), &service(2, Some(1)), 3, &degraded, Some(2));
+        assert!(plan
+            .set_replicas
+            .unwrap()
+            .1
+            .starts_with("scaling from 2 to 3"));
+    }
+
+    #[test]
     fn no_eligible_node_never_scales_to_zero() {
-        let plan = plan_placement(&spec(3), &service(3, Some(1)), 0, &ready_status(3));
+        let plan = plan_placement(&spec(3), &service(3, Some(1)), 0, &ready_status(3), None);
         assert_eq!(plan.target, 3);
         assert_eq!(plan.set_replicas, None);
     }

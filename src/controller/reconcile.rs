@@ -99,6 +99,10 @@ pub struct Reconciler<S, N> {
     /// Mesh orders sent recently: (node, order) → when. In memory only: after
     /// a restart an order may be sent once more, which is harmless.
     recent: Mutex<HashMap<(SocketAddr, String), Instant>>,
+    /// The replica count this operator last set, per service id, so that a
+    /// count changed by hand can be told apart in the log (see
+    /// [`plan::plan_placement`]).
+    last_set: Mutex<HashMap<String, u64>>,
 }
 
 /// One action log line: `cluster`, `action` and `reason` as fields.
@@ -117,7 +121,12 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             nodes,
             poll_fast,
             recent: Mutex::new(HashMap::new()),
+            last_set: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn last_set(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.last_set.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether `order` may be sent to `node` now (not sent within
@@ -200,7 +209,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 return Ok(settled);
             }
         };
-        let placement = plan::plan_placement(&spec, &service, eligible, &previous);
+        let last_set = self.last_set().get(&service.id).copied();
+        let placement = plan::plan_placement(&spec, &service, eligible, &previous, last_set);
         let mut change = ServiceChange::default();
         if let Some(reason) = &placement.set_max_replicas {
             act!(name, "place", reason);
@@ -213,6 +223,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         let scaled = !change.is_empty();
         if scaled {
             update_service_retrying(&self.swarm, &service.id, &change).await?;
+            if let Some(replicas) = change.replicas {
+                self.last_set().insert(service.id.clone(), replicas);
+            }
         }
 
         // 5. Tasks.

@@ -251,6 +251,8 @@ pub struct StatusFacts<'a> {
     pub view: &'a ClusterView,
     /// Nodes that could not be asked, with why.
     pub unreachable: &'a [(SocketAddr, String)],
+    /// Whether no node has answered for longer than a starting node takes.
+    pub unreachable_persists: bool,
     /// The cluster network's name, for messages.
     pub network: &'a str,
 }
@@ -293,15 +295,6 @@ pub fn compute_status(
         );
         return (status(Phase::Error, message), true);
     }
-    if !facts.unreachable.is_empty() && reached == 0 {
-        let n = facts.unreachable.len();
-        let nodes = if n == 1 { "node" } else { "nodes" };
-        let message = format!(
-            "cannot reach {n} {nodes} on network {}: is the operator attached to it? ({})",
-            facts.network, facts.unreachable[0].1
-        );
-        return (status(Phase::Error, message), false);
-    }
     if facts.scaled || facts.tasks.desired as u64 != target || facts.tasks.running as u64 != target
     {
         let message = format!(
@@ -310,6 +303,24 @@ pub fn compute_status(
             facts.tasks.running
         );
         return (status(Phase::Scaling, message), false);
+    }
+    if !facts.unreachable.is_empty() && reached == 0 {
+        let n = facts.unreachable.len();
+        let nodes = plural(n as u64, "node", "nodes");
+        let (phase, message) = if facts.unreachable_persists {
+            let message = format!(
+                "cannot reach {n} {nodes} on network {}: is the operator attached to it? ({})",
+                facts.network, facts.unreachable[0].1
+            );
+            (Phase::Error, message)
+        } else {
+            let message = format!(
+                "waiting for {n} {nodes} to answer on network {} ({})",
+                facts.network, facts.unreachable[0].1
+            );
+            (Phase::Meshing, message)
+        };
+        return (status(phase, message), false);
     }
     let outsiders = facts.view.outsiders().len();
     if outsiders > 0 || !facts.unreachable.is_empty() {
@@ -688,6 +699,7 @@ pub(crate) mod tests {
             tasks,
             view,
             unreachable,
+            unreachable_persists: true,
             network: "aerospike",
         }
     }
@@ -775,6 +787,21 @@ pub(crate) mod tests {
             })
             .collect();
         let view = ClusterView::default();
+        let mut starting = facts(&spec, &placement, &tasks, &view, &unreachable);
+        starting.unreachable_persists = false;
+        let (status, _) = compute_status(&starting, None);
+        assert_eq!(status.phase, Some(Phase::Meshing));
+        let message = status.message.unwrap();
+        assert!(
+            message.starts_with("waiting for 3 nodes to answer on network aerospike"),
+            "{message}"
+        );
+        // Right after a scale the status says so, whatever the nodes answer.
+        starting.scaled = true;
+        assert_eq!(
+            compute_status(&starting, None).0.phase,
+            Some(Phase::Scaling)
+        );
         let (status, _) =
             compute_status(&facts(&spec, &placement, &tasks, &view, &unreachable), None);
         assert_eq!(status.phase, Some(Phase::Error));

@@ -82,6 +82,12 @@ pub enum ReconcileError {
 /// not on, short enough to notice soon after it is attached.
 const UNREACHABLE_RECHECK: Duration = Duration::from_secs(10);
 
+/// How long no node of a cluster may go unanswered before the status calls
+/// it an error ("is the operator attached to the network?"). A task that
+/// has just started is not listening yet; before this grace the status
+/// says it is waiting for the nodes, which is what is happening.
+const UNREACHABLE_GRACE: Duration = Duration::from_secs(10);
+
 /// How long a tip or tip-clear just sent is given to take effect before
 /// the same order is sent again. A tip joins a node within a few heartbeat
 /// intervals, and a departed node leaves its peers' views after the
@@ -103,6 +109,10 @@ pub struct Reconciler<S, N> {
     /// count changed by hand can be told apart in the log (see
     /// [`plan::plan_placement`]).
     last_set: Mutex<HashMap<String, u64>>,
+    /// Per service id, since when none of its nodes has answered.
+    unreachable_since: Mutex<HashMap<String, Instant>>,
+    /// See [`UNREACHABLE_GRACE`].
+    unreachable_grace: Duration,
 }
 
 /// One action log line: `cluster`, `action` and `reason` as fields.
@@ -122,6 +132,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             poll_fast,
             recent: Mutex::new(HashMap::new()),
             last_set: Mutex::new(HashMap::new()),
+            unreachable_since: Mutex::new(HashMap::new()),
+            unreachable_grace: UNREACHABLE_GRACE,
         }
     }
 
@@ -260,6 +272,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 Err(e) => unreachable.push((*addr, e.to_string())),
             }
         }
+        let unreachable_persists = self.none_answered_for_long(
+            &service.id,
+            observations.is_empty() && !unreachable.is_empty(),
+        );
         let view = ClusterView::from(observations);
         let mesh = plan::plan_mesh(&view, &alumni, &tasks.present, spec.heartbeat_port());
         let mesh_done = self.mesh(&name, &view, &mesh, spec.heartbeat_port()).await;
@@ -273,6 +289,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             tasks: &tasks,
             view: &view,
             unreachable: &unreachable,
+            unreachable_persists,
             network: &network.name,
         };
         let (status, converged) = plan::compute_status(&facts, Some(observed));
@@ -291,6 +308,18 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             action,
             managed: Some(name),
         })
+    }
+
+    /// Records whether none of cluster `id`'s nodes answered this pass, and
+    /// tells whether that has lasted past the grace.
+    fn none_answered_for_long(&self, id: &str, none_answered: bool) -> bool {
+        let mut since = self.unreachable_since.lock().unwrap();
+        if !none_answered {
+            since.remove(id);
+            return false;
+        }
+        let first = *since.entry(id.to_string()).or_insert_with(Instant::now);
+        first.elapsed() >= self.unreachable_grace
     }
 
     /// Checks what the spec refers to. `Ok(Err(message))` is a problem for
@@ -935,8 +964,23 @@ mod tests {
             task(3, "running"),
             task(4, "running"),
         ]);
-        let outcome = reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        let mut r = reconciler(&fake, &nodes);
+        r.unreachable_grace = Duration::from_millis(200);
+        // Nodes that have never answered may just be starting: wait.
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert_eq!(outcome.action, Action::Requeue(Duration::from_millis(100)));
+        let labels = fake.service("s1").unwrap().labels;
+        assert_eq!(labels[PHASE], "Meshing");
+        assert!(
+            labels[MESSAGE].starts_with("waiting for 3 nodes to answer on network aerospike"),
+            "{}",
+            labels[MESSAGE]
+        );
+        // Still nothing after the grace: say why it is probably so.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let outcome = r.reconcile("s1").await.unwrap();
         assert_eq!(outcome.action, Action::Requeue(UNREACHABLE_RECHECK));
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Error");
         let message = fake.service("s1").unwrap().labels[MESSAGE].clone();
         assert!(
             message.starts_with(

@@ -6,10 +6,12 @@
 //! and the status labels the operator writes back. [`swarm`] talks to
 //! Docker, [`aerospike`] to the Aerospike nodes, and [`controller`] is the
 //! loop that makes every managed service match its spec ([`run`]).
+//! [`validate`] is the `validate` command.
 
 pub mod aerospike;
 pub mod controller;
 pub mod spec;
 pub mod swarm;
+pub mod validate;
 
 pub use controller::run;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use aerospike_swarm_operator::controller::{self, LogFormat, RunOptions};
-use aerospike_swarm_operator::spec::check::{self, CheckError, Verdict};
 use aerospike_swarm_operator::spec::schema;
+use aerospike_swarm_operator::validate::{self as check, CheckError, Verdict};
 
 #[derive(Debug, Parser)]
 #[command(name = "aerospike-swarm-operator", version, about)]

@@ -13,12 +13,10 @@
 //!
 //! The reference table of every label is docs/spec.md.
 
-pub mod check;
 pub mod document;
 pub mod labels;
 pub mod names;
 pub mod schema;
-pub mod service;
 pub mod status;
 pub mod validate;
 

@@ -1,12 +1,17 @@
 //! The `validate` command: check a YAML file or a live service's labels.
 //!
+//! A live service is read through [`crate::swarm`], as the operator reads
+//! it, so `validate --service` sees exactly the labels and image the
+//! controller would.
+//!
 //! The command's logic lives here so that the binary only parses
 //! arguments and maps a [`Verdict`] or [`CheckError`] to output and an
 //! exit code.
 
 use std::path::{Path, PathBuf};
 
-use super::{service, ClusterDocument, ClusterSpec, SpecErrors};
+use crate::spec::{self, ClusterDocument, ClusterSpec, SpecErrors};
+use crate::swarm::{self, SwarmApi, SwarmError};
 
 /// The result of checking one spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +60,8 @@ impl Verdict {
             }
             Verdict::Unmanaged { name } => format!(
                 "invalid: service {name} has no aerospike.cluster.* labels, so it is not an AerospikeCluster (add {} and {})",
-                super::REPLICAS,
-                super::VERSION
+                spec::REPLICAS,
+                spec::VERSION
             ),
         }
     }
@@ -74,15 +79,8 @@ pub enum CheckError {
         source: std::io::Error,
     },
     /// Docker could not be reached.
-    #[error(
-        "cannot reach Docker at {host}: {source} (set DOCKER_HOST to the swarm manager's socket)"
-    )]
-    Connect {
-        /// Where we looked.
-        host: String,
-        /// Why it failed.
-        source: bollard::errors::Error,
-    },
+    #[error("{0} (set DOCKER_HOST to the swarm manager's socket)")]
+    Connect(SwarmError),
     /// No service by that name.
     #[error("no swarm service named {0:?}")]
     NoSuchService(String),
@@ -92,7 +90,7 @@ pub enum CheckError {
         /// The service asked for.
         name: String,
         /// Docker's answer.
-        source: bollard::errors::Error,
+        source: SwarmError,
     },
 }
 
@@ -121,16 +119,12 @@ pub fn check_file(path: &Path) -> Result<Verdict, CheckError> {
 
 /// Checks the labels of live service `name` (name or ID).
 pub async fn check_service(name: &str) -> Result<Verdict, CheckError> {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-    let docker = service::connect()
+    let docker = swarm::connect_from_env()
         .await
-        .map_err(|source| CheckError::Connect { host, source })?;
-    let snapshot = match service::inspect(&docker, name).await {
-        Ok(snapshot) => snapshot,
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => return Err(CheckError::NoSuchService(name.to_string())),
+        .map_err(CheckError::Connect)?;
+    let service = match docker.inspect_service(name).await {
+        Ok(service) => service,
+        Err(e) if e.is_not_found() => return Err(CheckError::NoSuchService(name.to_string())),
         Err(source) => {
             return Err(CheckError::Inspect {
                 name: name.to_string(),
@@ -138,17 +132,19 @@ pub async fn check_service(name: &str) -> Result<Verdict, CheckError> {
             })
         }
     };
-    let shown = if snapshot.name.is_empty() {
+    let shown = if service.name.is_empty() {
         name.to_string()
     } else {
-        snapshot.name.clone()
+        service.name.clone()
     };
-    Ok(match snapshot.spec() {
-        Ok(Some(spec)) => Verdict::Valid { name: shown, spec },
-        Ok(None) => Verdict::Unmanaged { name: shown },
-        Err(errors) => Verdict::Invalid {
-            name: shown,
-            errors,
+    Ok(
+        match ClusterSpec::from_labels(&service.labels, service.image.as_deref()) {
+            Ok(Some(spec)) => Verdict::Valid { name: shown, spec },
+            Ok(None) => Verdict::Unmanaged { name: shown },
+            Err(errors) => Verdict::Invalid {
+                name: shown,
+                errors,
+            },
         },
-    })
+    )
 }

@@ -78,6 +78,10 @@ fn tests() -> Vec<(&'static str, Test)> {
             reconciler::an_operator_restart_mid_convergence_converges_without_conflicts,
         ),
         (
+            "reconciler::an_operator_back_from_zero_replicas_acts_once_on_the_missed_change",
+            reconciler::an_operator_back_from_zero_replicas_acts_once_on_the_missed_change,
+        ),
+        (
             "reconciler::a_manual_scale_is_put_back_and_logged",
             reconciler::a_manual_scale_is_put_back_and_logged,
         ),

@@ -65,6 +65,25 @@ impl Operator {
         Ok(())
     }
 
+    /// Scales the operator service to `n` tasks and waits until that many
+    /// operator containers run (0: all stopped).
+    pub fn scale(&self, n: usize) -> Result<(), Failed> {
+        docker(&["service", "scale", "--detach", &format!("{OPERATOR}={n}")])?;
+        wait_until(
+            &format!("{n} operator containers"),
+            Duration::from_secs(60),
+            || {
+                let ids = docker(&[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.swarm.service.name={OPERATOR}"),
+                ])?;
+                Ok((ids.split_whitespace().count() == n).then_some(()))
+            },
+        )
+    }
+
     /// Every JSON log line of every task the operator service has had, in
     /// the order each container wrote them (old tasks first is not
     /// guaranteed: sort by `timestamp` when order across tasks matters).

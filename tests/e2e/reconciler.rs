@@ -407,3 +407,44 @@ pub fn a_manual_scale_is_put_back_and_logged(sandbox: &Sandbox) -> TestResult {
     check_status_key(name, &st, &meshed)?;
     Ok(())
 }
+
+/// The operator is away (scaled to 0) while the spec grows from 2 to 3, and
+/// comes back (scaled to 1): the new instance makes the one change needed
+/// (one scale, to 3), meshes the new node and reports Ready 3/3.
+pub fn an_operator_back_from_zero_replicas_acts_once_on_the_missed_change(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let name = "e2e-rec-away";
+    let operator = Operator::deploy()?;
+    create_cluster(name, 2, true, &spec_labels("2"))?;
+    let _cluster = ServiceGuard(name.into());
+    wait_status(name, "Ready", "2/2", CONVERGE)?;
+    wait_meshed(sandbox, name, 2, None, CONVERGE)?;
+
+    operator.scale(0)?;
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        "aerospike.cluster.replicas=3",
+        name,
+    ])?;
+    if service_replicas(name)? != 2 {
+        return Err("with no operator running, something else scaled the cluster".into());
+    }
+    operator.scale(1)?;
+    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
+    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
+    check_status_key(name, &st, &meshed)?;
+    let scales: Vec<Option<u64>> = operator
+        .actions_for(name)?
+        .iter()
+        .filter(|l| l["action"] == "scale")
+        .map(scale_target)
+        .collect();
+    if scales != [Some(3)] {
+        return Err(format!("expected one scale action, to 3; got targets {scales:?}").into());
+    }
+    Ok(())
+}

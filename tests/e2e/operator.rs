@@ -435,3 +435,85 @@ pub fn task_ids(service: &str) -> Result<Vec<String>, Failed> {
     ids.sort();
     Ok(ids)
 }
+
+/// The actions an action log line may name.
+pub const ACTIONS: [&str; 7] = [
+    "adopt",
+    "scale",
+    "place",
+    "tip",
+    "tip-clear",
+    "alumni-reset",
+    "status",
+];
+/// The cumulative counters every `action="counters"` line carries.
+pub const COUNTERS: [&str; 6] = [
+    "docker_reads",
+    "docker_writes",
+    "info_requests",
+    "tips",
+    "tip_clears",
+    "reconciles",
+];
+
+/// Whether `ts` is RFC 3339 with a fractional second and a zone.
+fn rfc3339_subsecond(ts: &str) -> bool {
+    let b = ts.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    if b.len() < 22
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || b[10] != b'T'
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+        || b[19] != b'.'
+    {
+        return false;
+    }
+    let rest = &ts[20..];
+    let frac = rest.chars().take_while(char::is_ascii_digit).count();
+    let zone = &rest[frac..];
+    frac > 0
+        && (zone == "Z"
+            || (zone.len() == 6
+                && (zone.starts_with('+') || zone.starts_with('-'))
+                && zone.as_bytes()[3] == b':'))
+}
+
+/// Checks the JSON log contract on every line that has an `action`: a
+/// sub-second RFC 3339 `timestamp`; action lines name a known action, the
+/// cluster and a reason; counters lines carry the six cumulative integers.
+pub fn check_log_contract(lines: &[Value]) -> Result<(), Failed> {
+    for line in lines.iter().filter(|l| l.get("action").is_some()) {
+        let ts = line["timestamp"].as_str().unwrap_or_default();
+        if !rfc3339_subsecond(ts) {
+            return Err(format!("timestamp is not RFC 3339 with sub-seconds: {line}").into());
+        }
+        let action = line["action"].as_str().unwrap_or_default();
+        if action == "counters" {
+            if let Some(k) = COUNTERS.iter().find(|k| !line[**k].is_u64()) {
+                return Err(format!("counters line without integer {k}: {line}").into());
+            }
+            continue;
+        }
+        if !ACTIONS.contains(&action) {
+            return Err(format!("unknown action {action:?}: {line}").into());
+        }
+        if line["cluster"].as_str().is_none_or(str::is_empty)
+            || line["reason"].as_str().is_none_or(str::is_empty)
+        {
+            return Err(format!("action line without cluster or reason: {line}").into());
+        }
+    }
+    if !lines.iter().any(|l| l["action"] == "counters") {
+        return Err("no counters line in the log".into());
+    }
+    Ok(())
+}

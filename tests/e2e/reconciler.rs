@@ -14,8 +14,8 @@ use std::time::Duration;
 use libtest_mimic::Failed;
 
 use crate::operator::{
-    check_status_key, create_cluster, scale_target, service_replicas, service_spec, spec_labels,
-    status, task_ids, wait_meshed, wait_status, Operator, CONVERGE,
+    check_log_contract, check_status_key, create_cluster, scale_target, service_replicas,
+    service_spec, spec_labels, status, task_ids, wait_meshed, wait_status, Operator, CONVERGE,
 };
 use crate::sandbox::{
     asinfo, docker, node_id_of, ready_node_count, sandbox_script, wait_until, Sandbox,
@@ -61,12 +61,16 @@ pub fn replicas_3_gives_three_nodes_in_one_cluster_and_ready_status(
             .into());
         }
     }
-    if let Some(line) = actions
-        .iter()
-        .find(|l| l["reason"].as_str().is_none_or(str::is_empty))
-    {
-        return Err(format!("an action line without a reason: {line}").into());
-    }
+    // The JSON log contract, on the whole log (a counters line comes every
+    // 5 s: wait for one).
+    let lines = wait_until("a counters line", Duration::from_secs(60), || {
+        let lines = operator.logs()?;
+        Ok(lines
+            .iter()
+            .any(|l| l["action"] == "counters")
+            .then_some(lines))
+    })?;
+    check_log_contract(&lines)?;
     Ok(())
 }
 

@@ -84,48 +84,25 @@ impl Operator {
         )
     }
 
-    /// Every JSON log line of every task the operator service has had, in
-    /// the order each container wrote them (old tasks first is not
-    /// guaranteed: sort by `timestamp` when order across tasks matters).
+    /// Every JSON log line of every task the operator service has had
+    /// (restarts included), sorted by `timestamp`.
     pub fn logs(&self) -> Result<Vec<Value>, Failed> {
-        // The operator logs to stderr, which `docker service logs` passes
-        // through on its own stderr: read both.
-        let out = Command::new("docker")
-            .args([
-                "-H",
-                "unix:///var/run/docker.sock",
-                "service",
-                "logs",
-                "--raw",
-                OPERATOR,
-            ])
-            .output()
-            .map_err(|e| format!("cannot run docker service logs: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "docker service logs {OPERATOR} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
-            .into());
+        // Swarm's log broker sometimes answers with nothing, or with only
+        // some tasks' lines, for a moment: read until two reads agree.
+        let mut best = Vec::new();
+        let mut previous = None;
+        for _ in 0..10 {
+            let lines = read_operator_logs()?;
+            if !lines.is_empty() && previous == Some(lines.len()) {
+                return Ok(lines);
+            }
+            previous = Some(lines.len());
+            if lines.len() > best.len() {
+                best = lines;
+            }
+            std::thread::sleep(Duration::from_millis(300));
         }
-        let text = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut lines: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-            .filter(|v| v.is_object())
-            .collect();
-        // RFC 3339 timestamps in one zone and format sort as text.
-        lines.sort_by(|a, b| {
-            a["timestamp"]
-                .as_str()
-                .unwrap_or_default()
-                .cmp(b["timestamp"].as_str().unwrap_or_default())
-        });
-        Ok(lines)
+        Ok(best)
     }
 
     /// The action lines (`action` other than `counters`) about `cluster`.
@@ -149,6 +126,48 @@ impl Drop for Operator {
     fn drop(&mut self) {
         remove_operator();
     }
+}
+
+/// One read of the operator service's JSON log lines, sorted by time.
+fn read_operator_logs() -> Result<Vec<Value>, Failed> {
+    // The operator logs to stderr, which `docker service logs` passes
+    // through on its own stderr: read both.
+    let out = Command::new("docker")
+        .args([
+            "-H",
+            "unix:///var/run/docker.sock",
+            "service",
+            "logs",
+            "--raw",
+            OPERATOR,
+        ])
+        .output()
+        .map_err(|e| format!("cannot run docker service logs: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "docker service logs {OPERATOR} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter(|v| v.is_object())
+        .collect();
+    // RFC 3339 timestamps in one zone and format sort as text.
+    lines.sort_by(|a, b| {
+        a["timestamp"]
+            .as_str()
+            .unwrap_or_default()
+            .cmp(b["timestamp"].as_str().unwrap_or_default())
+    });
+    Ok(lines)
 }
 
 /// Removes the operator service and waits (bounded) until its container is

@@ -61,6 +61,14 @@ pub fn replicas_3_gives_three_nodes_in_one_cluster_and_ready_status(
             .into());
         }
     }
+    // A healthy new cluster never shows phase Error on its way to Ready
+    // (tasks that are still starting are not "unreachable").
+    if let Some(line) = actions
+        .iter()
+        .find(|l| l["action"] == "status" && l["phase"] == "Error")
+    {
+        return Err(format!("a healthy new cluster went through phase Error: {line}").into());
+    }
     // The JSON log contract, on the whole log (a counters line comes every
     // 5 s: wait for one).
     let lines = wait_until("a counters line", Duration::from_secs(60), || {

@@ -82,6 +82,10 @@ pub enum ReconcileError {
 /// not on, short enough to notice soon after it is attached.
 const UNREACHABLE_RECHECK: Duration = Duration::from_secs(10);
 
+/// How soon a cluster whose tasks are starting is looked at again. Only
+/// while it scales: the reads this costs stop when the tasks run.
+const STARTING_RECHECK: Duration = Duration::from_millis(200);
+
 /// How long no node of a cluster may go unanswered before the status calls
 /// it an error ("is the operator attached to the network?"). A task that
 /// has just started is not listening yet; before this grace the status
@@ -299,6 +303,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             Action::Requeue(UNREACHABLE_RECHECK)
         } else if converged && !scaled && mesh.is_empty() && mesh_done.failures == 0 {
             Action::AwaitChange
+        } else if status.phase == Some(Phase::Scaling) {
+            // Swarm has no task events: look again soon, so that a task is
+            // tipped a moment after it starts rather than a poll later.
+            Action::Requeue(STARTING_RECHECK.min(self.poll_fast))
         } else {
             // Tips take effect within a few heartbeats: verify cluster_size
             // and cluster_key on the next pass.
@@ -713,6 +721,16 @@ mod tests {
         }
         assert_eq!(fake.writes(), vec![], "a settled cluster is left alone");
         assert_eq!(nodes.orders(), Vec::<String>::new(), "no tips, no clears");
+    }
+
+    #[tokio::test]
+    async fn a_scaling_cluster_is_looked_at_again_sooner_than_the_poll() {
+        let fake = scene(3, 1, SPEC3);
+        let nodes = ScriptedNodes::default();
+        let r = Reconciler::new(fake.clone(), nodes.clone(), Duration::from_secs(1));
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Scaling");
+        assert_eq!(outcome.action, Action::Requeue(STARTING_RECHECK));
     }
 
     #[tokio::test]

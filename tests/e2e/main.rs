@@ -15,6 +15,7 @@ mod reconciler;
 mod sandbox;
 mod sim_mesh;
 mod swarm_basics;
+mod validate;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sandbox::Sandbox;
@@ -45,6 +46,10 @@ type Test = fn(&Sandbox) -> TestResult;
 
 fn tests() -> Vec<(&'static str, Test)> {
     vec![
+        (
+            "validate::validate_service_names_the_bad_label_and_accepts_the_fix",
+            validate::validate_service_names_the_bad_label_and_accepts_the_fix,
+        ),
         (
             "swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp",
             swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp,

@@ -433,6 +433,23 @@ pub fn wait_meshed(
 }
 
 /// Checks that the status's cluster key is the one the nodes report.
+/// Waits until `service` is Ready `size/size` in its status and every one
+/// of its `size` nodes reports that size and one cluster key, the key the
+/// status names: what a user checks to call a cluster converged. The status
+/// wait gets `timeout`; the nodes, which follow it within a pass, get
+/// [`CONVERGE`].
+pub fn wait_ready(
+    sandbox: &Sandbox,
+    service: &str,
+    size: usize,
+    timeout: Duration,
+) -> Result<(Status, Meshed), Failed> {
+    let status = wait_status(service, "Ready", &format!("{size}/{size}"), timeout)?;
+    let meshed = wait_meshed(sandbox, service, size, None, CONVERGE)?;
+    check_status_key(service, &status, &meshed)?;
+    Ok((status, meshed))
+}
+
 pub fn check_status_key(service: &str, status: &Status, meshed: &Meshed) -> Result<(), Failed> {
     if !status
         .cluster_key

@@ -15,7 +15,8 @@ use libtest_mimic::Failed;
 
 use crate::operator::{
     check_log_contract, check_status_key, create_cluster, scale_target, service_replicas,
-    service_spec, spec_labels, status, task_ids, wait_meshed, wait_status, Operator, CONVERGE,
+    service_spec, spec_labels, status, task_ids, wait_meshed, wait_ready, wait_status, Operator,
+    CONVERGE,
 };
 use crate::sandbox::{
     asinfo, docker, node_id_of, ready_node_count, sandbox_script, wait_until, Sandbox,
@@ -37,9 +38,7 @@ pub fn replicas_3_gives_three_nodes_in_one_cluster_and_ready_status(
     create_cluster(name, 1, false, &spec_labels("3"))?;
     let _cluster = ServiceGuard(name.into());
 
-    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
-    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
-    check_status_key(name, &st, &meshed)?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
     let spec = service_spec(name)?;
     if spec["TaskTemplate"]["Placement"]["MaxReplicas"] != 1 {
         return Err(format!(
@@ -175,9 +174,7 @@ pub fn a_stopped_node_degrades_the_cluster_and_its_return_heals_it(
     }
 
     sandbox_script(&["start-node", "3"])?;
-    let st = wait_status(name, "Ready", "3/3", NODE_FAULT)?;
-    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
-    check_status_key(name, &st, &meshed)?;
+    let (_, meshed) = wait_ready(sandbox, name, 3, NODE_FAULT)?;
     if !meshed.tasks.iter().any(|t| t.node_id == node3) {
         return Err("after node 3 returned, no task of the cluster runs on it".into());
     }
@@ -320,9 +317,7 @@ pub fn a_bad_label_gives_error_status_and_leaves_the_service_alone(
         "aerospike.cluster.replicas=3",
         name,
     ])?;
-    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
-    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
-    check_status_key(name, &st, &meshed)?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
     Ok(())
 }
 
@@ -344,9 +339,7 @@ pub fn an_operator_restart_mid_convergence_converges_without_conflicts(
     })?;
     let phase = status(name)?.phase;
     operator.restart()?;
-    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
-    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
-    check_status_key(name, &st, &meshed)?;
+    let (_, meshed) = wait_ready(sandbox, name, 3, CONVERGE)?;
     if operator.task_count()? < 2 {
         return Err("the operator service was not restarted (one task)".into());
     }
@@ -414,9 +407,7 @@ pub fn a_manual_scale_is_put_back_and_logged(sandbox: &Sandbox) -> TestResult {
     wait_until("the service back at 3 replicas", CONVERGE, || {
         Ok((service_replicas(name)? == 3).then_some(()))
     })?;
-    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
-    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
-    check_status_key(name, &st, &meshed)?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
     Ok(())
 }
 
@@ -446,9 +437,7 @@ pub fn an_operator_back_from_zero_replicas_acts_once_on_the_missed_change(
         return Err("with no operator running, something else scaled the cluster".into());
     }
     operator.scale(1)?;
-    let st = wait_status(name, "Ready", "3/3", CONVERGE)?;
-    let meshed = wait_meshed(sandbox, name, 3, None, CONVERGE)?;
-    check_status_key(name, &st, &meshed)?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
     let scales: Vec<Option<u64>> = operator
         .actions_for(name)?
         .iter()

@@ -302,3 +302,50 @@ pub fn node_id_of(n: usize) -> Result<String, Failed> {
 pub fn ready_node_count() -> usize {
     ready_nodes().unwrap_or(0)
 }
+
+/// Creates `name`: a plain (unmanaged) service of [`NODES`] aerospike-sim
+/// tasks, at most one per node, on [`NETWORK`] with DNS round robin, as the
+/// published recipe runs it. Waits until every task runs with an overlay
+/// address and checks they sit on distinct nodes. A leftover of the same
+/// name from a crashed run is removed first; the guard removes the service.
+pub fn spread_sim_service(name: &str) -> Result<(ServiceGuard, Vec<TaskView>), Failed> {
+    let _ = docker(&["service", "rm", name]);
+    let replicas = NODES.to_string();
+    docker(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        name,
+        "--replicas",
+        &replicas,
+        "--replicas-max-per-node",
+        "1",
+        "--network",
+        NETWORK,
+        "--endpoint-mode",
+        "dnsrr",
+        "aerospike/aerospike-server:7.1.0.0",
+    ])?;
+    let guard = ServiceGuard(name.to_string());
+    let tasks = wait_until(
+        "every task running with an overlay address",
+        Duration::from_secs(90),
+        || {
+            let tasks = running_tasks(name)?;
+            let ready = tasks.len() == NODES
+                && tasks
+                    .iter()
+                    .all(|t| t.state == "running" && t.address.is_some());
+            Ok(ready.then_some(tasks))
+        },
+    )?;
+    let nodes: std::collections::BTreeSet<&str> =
+        tasks.iter().map(|t| t.node_id.as_str()).collect();
+    if nodes.len() != NODES {
+        return Err(
+            format!("expected {NODES} tasks on {NODES} distinct nodes, got {tasks:?}").into(),
+        );
+    }
+    Ok((guard, tasks))
+}

@@ -5,9 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::sandbox::{
-    asinfo, docker, running_tasks, wait_until, Sandbox, ServiceGuard, NETWORK, NODES,
-};
+use crate::sandbox::{asinfo, spread_sim_service, wait_until, Sandbox};
 use crate::TestResult;
 
 /// Statistics of one node as `k=v;k=v`.
@@ -26,37 +24,7 @@ fn statistics(
 
 pub fn sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped(sandbox: &Sandbox) -> TestResult {
     let name = "e2e-sim-mesh";
-    let _ = docker(&["service", "rm", name]);
-    let replicas = NODES.to_string();
-    docker(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        name,
-        "--replicas",
-        &replicas,
-        "--replicas-max-per-node",
-        "1",
-        "--network",
-        NETWORK,
-        "--endpoint-mode",
-        "dnsrr",
-        "aerospike/aerospike-server:7.1.0.0",
-    ])?;
-    let _guard = ServiceGuard(name.to_string());
-    let tasks = wait_until("three running sim tasks", Duration::from_secs(90), || {
-        let tasks = running_tasks(name)?;
-        let ready = tasks.len() == NODES
-            && tasks
-                .iter()
-                .all(|t| t.state == "running" && t.address.is_some());
-        Ok(ready.then_some(tasks))
-    })?;
-    let nodes: BTreeSet<&str> = tasks.iter().map(|t| t.node_id.as_str()).collect();
-    if nodes.len() != NODES {
-        return Err(format!("tasks are not on {NODES} distinct nodes: {tasks:?}").into());
-    }
+    let (_guard, tasks) = spread_sim_service(name)?;
 
     // Unmeshed: no seeds in the default config, so each node is alone.
     for task in &tasks {

@@ -40,6 +40,14 @@ pub use reconcile::{Action, Outcome, ReconcileError, Reconciler};
 pub use scheduler::{ErrorPolicy, Queue, Scheduler};
 pub use telemetry::{init_logging, CounterSnapshot, Counters, Instrumented, LogFormat};
 
+/// How long the operator waits for a node's service port to accept a
+/// connection. On an overlay network a connection is made in well under a
+/// millisecond, or never: a task that is still starting drops the first
+/// packets until its endpoint is wired up. A short wait keeps such a node
+/// from holding up the pass that would tip it; it is simply asked again on
+/// the next pass, 200 ms later.
+pub const NODE_CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// The timings of the loop (the `run` flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOptions {
@@ -84,7 +92,10 @@ pub async fn run(options: RunOptions) -> Result<(), SwarmError> {
     let counters = Arc::new(Counters::default());
     let controller = Controller::new(
         Instrumented::new(docker, counters.clone()),
-        CountingInfo::new(InfoClient::new(), counters.clone()),
+        CountingInfo::new(
+            InfoClient::new().with_connect_timeout(NODE_CONNECT_TIMEOUT),
+            counters.clone(),
+        ),
         counters,
         options,
     );

@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use futures::future::join_all;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::aerospike::ClusterView;
 use crate::spec::{ClusterSpec, ClusterStatus, Phase, STATUS_PREFIX};
@@ -312,6 +312,17 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             // and cluster_key on the next pass.
             Action::Requeue(self.poll_fast)
         };
+        debug!(
+            cluster = %name,
+            tasks_desired = tasks.desired,
+            tasks_running = tasks.running,
+            nodes_up = tasks.up.len(),
+            nodes_unreachable = unreachable.len(),
+            outsiders = view.outsiders().len(),
+            phase = ?status.phase,
+            next = ?action,
+            "pass done"
+        );
         Ok(Outcome {
             action,
             managed: Some(name),

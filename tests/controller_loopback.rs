@@ -23,8 +23,7 @@ use aerospike_swarm_operator::aerospike::{ClusterView, InfoClient};
 use aerospike_swarm_operator::controller::{Controller, Counters, CountingInfo, RunOptions};
 use aerospike_swarm_operator::spec::status::{CLUSTER_KEY, PHASE, READY};
 use aerospike_swarm_operator::swarm::{
-    Availability, FakeSwarm, NetworkInfo, NodeInfo, NodeRole, NodeState, Platform, ServiceInfo,
-    TaskInfo,
+    ready_worker, FakeSwarm, NetworkInfo, ServiceInfo, TaskInfo,
 };
 use tokio::sync::oneshot;
 
@@ -106,20 +105,6 @@ fn free_ports(ips: &[IpAddr]) -> (u16, u16) {
         .expect("two free ports")
 }
 
-fn swarm_node(id: &str) -> NodeInfo {
-    NodeInfo {
-        id: id.into(),
-        hostname: id.into(),
-        role: NodeRole::Worker,
-        availability: Availability::Active,
-        state: NodeState::Ready,
-        labels: BTreeMap::new(),
-        engine_labels: BTreeMap::new(),
-        addr: None,
-        platform: Platform::default(),
-    }
-}
-
 fn task(ip: IpAddr) -> TaskInfo {
     TaskInfo {
         id: format!("task-{ip}"),
@@ -176,7 +161,7 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
         .collect();
 
     let fake = FakeSwarm::new();
-    fake.set_nodes((1..=4).map(|i| swarm_node(&format!("n{i}"))).collect());
+    fake.set_nodes((1..=4).map(|i| ready_worker(&format!("n{i}"))).collect());
     fake.add_network(NetworkInfo {
         id: "net1".into(),
         name: "aerospike".into(),

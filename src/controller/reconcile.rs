@@ -523,9 +523,7 @@ mod tests {
     use crate::aerospike::{InfoError, NodeObservation, TipClearOutcome, TipOutcome};
     use crate::controller::plan::tests::node;
     use crate::spec::status::{MESSAGE, PHASE, READY};
-    use crate::swarm::{
-        Availability, FakeSwarm, NodeInfo, NodeRole, NodeState, Platform, TaskInfo, WriteCall,
-    };
+    use crate::swarm::{ready_worker, FakeSwarm, TaskInfo, WriteCall};
     use std::collections::BTreeMap;
     use std::net::IpAddr;
     use std::sync::{Arc, Mutex};
@@ -611,20 +609,6 @@ mod tests {
         }
     }
 
-    fn swarm_node(id: &str) -> NodeInfo {
-        NodeInfo {
-            id: id.into(),
-            hostname: id.into(),
-            role: NodeRole::Worker,
-            availability: Availability::Active,
-            state: NodeState::Ready,
-            labels: BTreeMap::new(),
-            engine_labels: BTreeMap::new(),
-            addr: None,
-            platform: Platform::default(),
-        }
-    }
-
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, last])
     }
@@ -652,7 +636,7 @@ mod tests {
     /// `db` (s1) carrying `spec_labels`, already placed one per node.
     fn scene(nodes: usize, replicas: u64, spec_labels: &[(&str, &str)]) -> FakeSwarm {
         let fake = FakeSwarm::new();
-        fake.set_nodes((0..nodes).map(|i| swarm_node(&format!("n{i}"))).collect());
+        fake.set_nodes((0..nodes).map(|i| ready_worker(&format!("n{i}"))).collect());
         fake.add_network(NetworkInfo {
             id: "net1".into(),
             name: "aerospike".into(),
@@ -784,7 +768,7 @@ mod tests {
         assert!(service.labels[MESSAGE].contains("only 3 eligible nodes"));
 
         // A fourth node joins the swarm.
-        fake.set_nodes((0..4).map(|i| swarm_node(&format!("n{i}"))).collect());
+        fake.set_nodes((0..4).map(|i| ready_worker(&format!("n{i}"))).collect());
         let outcome = r.reconcile("s1").await.unwrap();
         assert!(matches!(outcome.action, Action::Requeue(_)));
         assert_eq!(fake.service("s1").unwrap().replicas, Some(4));

@@ -15,7 +15,10 @@ use tokio::sync::broadcast;
 
 use super::api::{NewService, ServiceChange, SwarmApi};
 use super::error::SwarmError;
-use super::types::{NetworkInfo, NodeInfo, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo};
+use super::types::{
+    Availability, NetworkInfo, NodeInfo, NodeRole, NodeState, ServiceInfo, SwarmEvent, TaskFilter,
+    TaskInfo,
+};
 
 /// A write call the fake received, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +91,21 @@ pub struct FakeSwarm {
 impl Default for FakeSwarm {
     fn default() -> Self {
         FakeSwarm::new()
+    }
+}
+
+/// A Ready, Active worker node with no labels: the node most tests need.
+pub fn ready_worker(id: &str) -> NodeInfo {
+    NodeInfo {
+        id: id.into(),
+        hostname: id.into(),
+        role: NodeRole::Worker,
+        availability: Availability::Active,
+        state: NodeState::Ready,
+        labels: BTreeMap::new(),
+        engine_labels: BTreeMap::new(),
+        addr: None,
+        platform: Default::default(),
     }
 }
 

@@ -28,7 +28,7 @@ pub use connect::{
 };
 pub use docker::DockerSwarm;
 pub use error::{BoxError, SwarmError};
-pub use fake::{FakeSwarm, WriteCall};
+pub use fake::{ready_worker, FakeSwarm, WriteCall};
 pub use placement::{eligible_nodes, Constraint, ConstraintError};
 pub use types::{
     Availability, EventKind, NetworkInfo, NodeInfo, NodeRole, NodeState, Platform, ServiceInfo,

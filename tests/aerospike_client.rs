@@ -3,28 +3,21 @@
 //!
 //! Each node runs in this test process, on its own thread and its own
 //! single-threaded tokio runtime, through the sim's library
-//! (`aerospike_sim::node::run`), so nothing has to be built or spawned
-//! beforehand. Dropping a [`SimNode`] stops its runtime, which closes its
-//! sockets at once: to its peers that looks like a stopped container.
-//!
-//! One side effect: `node::run` installs SIGTERM/SIGINT handlers (it is the
-//! sim's `main` loop), so while these tests run, Ctrl-C reaches the nodes'
-//! handlers instead of killing the test process; the process still exits
-//! when the tests finish.
+//! (`aerospike_sim::node::EmbeddedNode`), so nothing has to be built or
+//! spawned beforehand. Dropping a [`SimNode`] stops its node, which closes
+//! its sockets at once: to its peers that looks like a stopped container.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use aerospike_sim::config::Config;
-use aerospike_sim::events::EventLog;
+use aerospike_sim::node::EmbeddedNode;
 use aerospike_sim::state::{Edition, Settings};
 use aerospike_swarm_operator::aerospike::{
     check_stable, ClusterView, InfoClient, InfoError, Instability, Phase, ReclusterOutcome,
     StableVerdict, TipClearOutcome, TipOutcome,
 };
-use tokio::sync::oneshot;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -49,8 +42,8 @@ fn free_port() -> u16 {
 struct SimNode {
     service: SocketAddr,
     heartbeat_port: u16,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Stops the node when the test drops it.
+    _node: EmbeddedNode,
 }
 
 impl SimNode {
@@ -76,31 +69,10 @@ impl SimNode {
             migrate_rate,
             ..Settings::default()
         };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("node runtime");
-            runtime.block_on(async {
-                let (events, _store) = EventLog::memory();
-                tokio::select! {
-                    result = aerospike_sim::node::run(config, settings, events, "test") => {
-                        if let Err(message) = result {
-                            eprintln!("sim node on {service_port} failed: {message}");
-                        }
-                    }
-                    _ = stopped => {}
-                }
-            });
-            // Drops every task of the node without waiting for stragglers.
-            runtime.shutdown_background();
-        });
         let node = SimNode {
             service: SocketAddr::new(LOCALHOST, service_port),
             heartbeat_port,
-            stop: Some(stop),
-            thread: Some(thread),
+            _node: EmbeddedNode::start(config, settings),
         };
         let client = &InfoClient::new();
         let service = node.service;
@@ -117,17 +89,6 @@ impl SimNode {
 
     fn heartbeat(&self) -> SocketAddr {
         SocketAddr::new(LOCALHOST, self.heartbeat_port)
-    }
-}
-
-impl Drop for SimNode {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -13,11 +13,10 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use aerospike_sim::config::Config;
-use aerospike_sim::events::EventLog;
+use aerospike_sim::node::EmbeddedNode;
 use aerospike_sim::state::Settings;
 use aerospike_swarm_operator::aerospike::{ClusterView, InfoClient};
 use aerospike_swarm_operator::controller::{Controller, Counters, CountingInfo, RunOptions};
@@ -27,66 +26,25 @@ use aerospike_swarm_operator::swarm::{
 };
 use tokio::sync::oneshot;
 
-/// A sim node on its own loopback address, in its own thread and runtime;
-/// dropping it closes its ports at once, as a stopped container would.
-struct SimNode {
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl SimNode {
-    fn start(ip: IpAddr, service_port: u16, heartbeat_port: u16) -> SimNode {
-        let text = format!(
-            "service {{\n}}\n\
-             network {{\n\
-               service {{\n    address {ip}\n    port {service_port}\n  }}\n\
-               heartbeat {{\n    mode mesh\n    address {ip}\n    port {heartbeat_port}\n    \
-                 interval 50\n    timeout 10\n  }}\n\
-               fabric {{\n    port 3001\n  }}\n\
-             }}\n\
-             namespace test {{\n  replication-factor 2\n  storage-engine memory\n}}\n"
-        );
-        let config = Config::parse(&text).expect("sim config parses");
-        let settings = Settings {
-            migrate_rate: 50_000.0,
-            ..Settings::default()
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("node runtime");
-            runtime.block_on(async {
-                let (events, _store) = EventLog::memory();
-                let shutdown = async {
-                    let _ = stopped.await;
-                    "test"
-                };
-                if let Err(message) =
-                    aerospike_sim::node::run_until(config, settings, events, "test", shutdown).await
-                {
-                    eprintln!("sim node on {ip} failed: {message}");
-                }
-            });
-            runtime.shutdown_background();
-        });
-        SimNode {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for SimNode {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+/// Starts a sim node on `ip` with a fast heartbeat (50 ms) and fast
+/// migrations; dropping it stops the node.
+fn start_sim(ip: IpAddr, service_port: u16, heartbeat_port: u16) -> EmbeddedNode {
+    let text = format!(
+        "service {{\n}}\n\
+         network {{\n\
+           service {{\n    address {ip}\n    port {service_port}\n  }}\n\
+           heartbeat {{\n    mode mesh\n    address {ip}\n    port {heartbeat_port}\n    \
+             interval 50\n    timeout 10\n  }}\n\
+           fabric {{\n    port 3001\n  }}\n\
+         }}\n\
+         namespace test {{\n  replication-factor 2\n  storage-engine memory\n}}\n"
+    );
+    let config = Config::parse(&text).expect("sim config parses");
+    let settings = Settings {
+        migrate_rate: 50_000.0,
+        ..Settings::default()
+    };
+    EmbeddedNode::start(config, settings)
 }
 
 fn loopback(last: u8) -> IpAddr {
@@ -155,9 +113,9 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
     let ips: Vec<IpAddr> = (2..=5).map(loopback).collect();
     let (service_port, heartbeat_port) = free_ports(&ips);
     let service = |ip: IpAddr| SocketAddr::new(ip, service_port);
-    let mut sims: Vec<SimNode> = ips[..3]
+    let mut sims: Vec<EmbeddedNode> = ips[..3]
         .iter()
-        .map(|ip| SimNode::start(*ip, service_port, heartbeat_port))
+        .map(|ip| start_sim(*ip, service_port, heartbeat_port))
         .collect();
 
     let fake = FakeSwarm::new();
@@ -298,7 +256,7 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
     }
 
     // 4. Swarm replaces the task at a new address: it is meshed in.
-    sims.push(SimNode::start(ips[3], service_port, heartbeat_port));
+    sims.push(start_sim(ips[3], service_port, heartbeat_port));
     fake.set_tasks(
         [ips[0], ips[1], ips[3]]
             .iter()

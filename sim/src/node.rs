@@ -333,6 +333,60 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared) {
     }
 }
 
+/// A node embedded in another program (tests of the operator): it runs on
+/// a thread of its own with its own single-threaded runtime, through
+/// [`run_until`], so it installs no signal handlers. Dropping it stops the
+/// node at once and closes its sockets: to its peers that looks like a
+/// stopped container.
+pub struct EmbeddedNode {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmbeddedNode {
+    /// Starts a node with `config` and `settings`; its events go to an
+    /// in-memory log. A node that cannot bind its ports says so on stderr.
+    pub fn start(config: Config, settings: Settings) -> EmbeddedNode {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let service_port = config.service_port;
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime");
+            runtime.block_on(async {
+                let (events, _store) = EventLog::memory();
+                let shutdown = async {
+                    let _ = stopped.await;
+                    "stopped by its owner"
+                };
+                if let Err(message) =
+                    run_until(config, settings, events, "embedded", shutdown).await
+                {
+                    eprintln!("embedded sim node on port {service_port} failed: {message}");
+                }
+            });
+            // Drops every task of the node without waiting for stragglers.
+            runtime.shutdown_background();
+        });
+        EmbeddedNode {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EmbeddedNode {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

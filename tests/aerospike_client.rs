@@ -53,13 +53,14 @@ impl SimNode {
     async fn start(edition: Edition, migrate_rate: f64) -> SimNode {
         let service_port = free_port();
         let heartbeat_port = free_port();
+        let fabric_port = free_port();
         let text = format!(
-            "service {{\n}}\n\
+            "service {{\n  cluster-name client-test\n}}\n\
              network {{\n\
-               service {{\n    address any\n    port {service_port}\n  }}\n\
-               heartbeat {{\n    mode mesh\n    address any\n    port {heartbeat_port}\n    \
+               service {{\n    address 127.0.0.1\n    port {service_port}\n  }}\n\
+               heartbeat {{\n    mode mesh\n    address 127.0.0.1\n    port {heartbeat_port}\n    \
                  interval 50\n    timeout 10\n  }}\n\
-               fabric {{\n    port 3001\n  }}\n\
+               fabric {{\n    address 127.0.0.1\n    port {fabric_port}\n  }}\n\
              }}\n\
              namespace test {{\n  replication-factor 2\n  storage-engine memory\n}}\n"
         );

@@ -30,12 +30,12 @@ use tokio::sync::oneshot;
 /// migrations; dropping it stops the node.
 fn start_sim(ip: IpAddr, service_port: u16, heartbeat_port: u16) -> EmbeddedNode {
     let text = format!(
-        "service {{\n}}\n\
+        "service {{\n  cluster-name loopback\n}}\n\
          network {{\n\
            service {{\n    address {ip}\n    port {service_port}\n  }}\n\
            heartbeat {{\n    mode mesh\n    address {ip}\n    port {heartbeat_port}\n    \
              interval 50\n    timeout 10\n  }}\n\
-           fabric {{\n    port 3001\n  }}\n\
+           fabric {{\n    address {ip}\n    port 3001\n  }}\n\
          }}\n\
          namespace test {{\n  replication-factor 2\n  storage-engine memory\n}}\n"
     );

@@ -8,7 +8,8 @@
 //! Environment: `AEROSPIKE_SIM_BUILD` (version reported by `build`),
 //! `AEROSPIKE_SIM_EDITION` (`community` or `enterprise`),
 //! `AEROSPIKE_SIM_MIGRATE_RATE` (partitions per second, overridden by
-//! `--migrate-rate`).
+//! `--migrate-rate`), `AEROSPIKE_SIM_INTERFACES` (test seam: the interface
+//! list `address any` expands to, see [`crate::netif`]).
 
 use std::time::Duration;
 
@@ -47,7 +48,8 @@ usage:
 environment:
   AEROSPIKE_SIM_BUILD         version reported by `build` (default 7.1.0.0)
   AEROSPIKE_SIM_EDITION       community (default) or enterprise
-  AEROSPIKE_SIM_MIGRATE_RATE  partitions received per second per node (default 500)
+  AEROSPIKE_SIM_MIGRATE_RATE  partitions sent per second per node (default 500)
+  AEROSPIKE_SIM_INTERFACES    test seam: [name=]ip,... replaces the host's interface list
 ";
 
 fn parse_rate(text: &str, source: &str) -> Result<f64, String> {
@@ -70,6 +72,12 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
     }
     if let Some(rate) = env("AEROSPIKE_SIM_MIGRATE_RATE").filter(|r| !r.is_empty()) {
         settings.migrate_rate = parse_rate(&rate, "AEROSPIKE_SIM_MIGRATE_RATE")?;
+    }
+    if let Some(list) = env("AEROSPIKE_SIM_INTERFACES").filter(|l| !l.is_empty()) {
+        settings.interfaces = Some(
+            crate::netif::parse_interfaces(&list)
+                .map_err(|e| format!("AEROSPIKE_SIM_INTERFACES: {e}"))?,
+        );
     }
     Ok(settings)
 }

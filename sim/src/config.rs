@@ -20,12 +20,14 @@ pub struct Config {
     pub node_id: Option<NodeId>,
     /// `service { cluster-name <name> }`, when given.
     pub cluster_name: Option<String>,
-    /// `network { service { address } }`; `None` means any.
-    pub service_address: Option<IpAddr>,
+    /// `network { service { address } }`.
+    pub service_address: Address,
     /// `network { service { port } }`.
     pub service_port: u16,
-    /// `network { fabric { port } }` (accepted; the sim has no fabric).
-    pub fabric_port: Option<u16>,
+    /// `network { fabric { port } }` (default 3001, as in the server).
+    pub fabric_port: u16,
+    /// `network { fabric { address } }`.
+    pub fabric_address: Address,
     /// `network { info { port } }` (accepted; the sim serves info on the service port only).
     pub info_port: Option<u16>,
     /// `network { heartbeat { ... } }`.
@@ -39,15 +41,29 @@ pub struct Config {
 pub struct HeartbeatConfig {
     /// Port heartbeats are accepted on.
     pub port: u16,
-    /// `address`: a concrete IP to advertise, or `None` for `any`/absent,
-    /// in which case the node learns its address from its connections.
-    pub address: Option<IpAddr>,
+    /// `address`: an IP, an interface name, or any (also when absent).
+    pub address: Address,
     /// Milliseconds between heartbeats.
     pub interval_ms: u64,
     /// Number of missed intervals after which a peer is gone.
     pub timeout: u64,
     /// `mesh-seed-address-port <host> <port>` lines.
     pub seeds: Vec<(String, u16)>,
+}
+
+/// A configured bind address, as the server reads `address` lines: `any`
+/// (or no line, or an unspecified IP) means every interface; an IP literal
+/// means that address; anything else is an interface name (`eth0`), whose
+/// addresses are looked up at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Address {
+    /// Every interface.
+    #[default]
+    Any,
+    /// One IP address.
+    Ip(IpAddr),
+    /// An interface name.
+    Interface(String),
 }
 
 /// One namespace.
@@ -96,6 +112,7 @@ fn error_at(line: usize, message: impl Into<String>) -> ConfigError {
 pub const DEFAULT_CONFIG: &str = "\
 service {
     proto-fd-max 15000
+    cluster-name aerospike
 }
 network {
     service {
@@ -240,22 +257,37 @@ fn parse_port(entry: &Entry) -> Result<u16, ConfigError> {
     Ok(port)
 }
 
-/// `any` (or an unspecified address) means "not configured".
-fn parse_address(entry: &Entry) -> Result<Option<IpAddr>, ConfigError> {
+/// `any` (or an unspecified address) means every interface; an IP literal
+/// that address; anything else that looks like an interface name
+/// (`eth0`, `ens3`, `br-1.2`) that interface.
+fn parse_address(entry: &Entry) -> Result<Address, ConfigError> {
     let value = single_value(entry)?;
     if value == "any" {
-        return Ok(None);
+        return Ok(Address::Any);
     }
-    let ip: IpAddr = value.parse().map_err(|_| {
-        error_at(
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return Ok(if ip.is_unspecified() {
+            Address::Any
+        } else {
+            Address::Ip(ip)
+        });
+    }
+    let name_like = !value.is_empty()
+        && value.len() <= 15
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+        && !value.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if !name_like {
+        return Err(error_at(
             entry.line,
             format!(
-                "'{}' must be an IP address or 'any', got '{value}'",
+                "'{}' must be an IP address, an interface name or 'any', got '{value}'",
                 entry.key
             ),
-        )
-    })?;
-    Ok(if ip.is_unspecified() { None } else { Some(ip) })
+        ));
+    }
+    Ok(Address::Interface(value.to_string()))
 }
 
 const TOP_CONTEXTS: &[&str] = &[
@@ -336,13 +368,13 @@ impl Config {
         }
 
         let mut service = None;
-        let mut fabric_port = None;
+        let mut fabric = (Address::Any, 3001);
         let mut info_port = None;
         let mut heartbeat = None;
         for sub in &network.children {
             match sub.name.as_str() {
                 "service" => {
-                    let mut address = None;
+                    let mut address = Address::Any;
                     let mut port = None;
                     for entry in &sub.entries {
                         match entry.key.as_str() {
@@ -354,7 +386,15 @@ impl Config {
                     let port = port.ok_or_else(|| error_at(sub.line, "service needs a 'port'"))?;
                     service = Some((address, port));
                 }
-                "fabric" => fabric_port = find_port(sub)?,
+                "fabric" => {
+                    for entry in &sub.entries {
+                        match entry.key.as_str() {
+                            "port" => fabric.1 = parse_port(entry)?,
+                            "address" => fabric.0 = parse_address(entry)?,
+                            _ => {}
+                        }
+                    }
+                }
                 "info" => info_port = find_port(sub)?,
                 "heartbeat" => heartbeat = Some(parse_heartbeat(sub)?),
                 other if NETWORK_CONTEXTS.contains(&other) => {}
@@ -370,12 +410,22 @@ impl Config {
             service.ok_or_else(|| error_at(network.line, "network needs a 'service' context"))?;
         let heartbeat = heartbeat
             .ok_or_else(|| error_at(network.line, "network needs a 'heartbeat' context"))?;
+        // 7.x refuses to start without a cluster name (FIELD-NOTES section 3,
+        // measured on 7.1.0.23).
+        let Some(cluster_name) = cluster_name else {
+            return Err(ConfigError {
+                line: None,
+                message: "must configure cluster-name".to_string(),
+            });
+        };
+        let (fabric_address, fabric_port) = fabric;
         Ok(Config {
             node_id,
-            cluster_name,
+            cluster_name: Some(cluster_name),
             service_address,
             service_port,
             fabric_port,
+            fabric_address,
             info_port,
             heartbeat,
             namespaces,
@@ -396,7 +446,7 @@ fn find_port(stanza: &Stanza) -> Result<Option<u16>, ConfigError> {
 fn parse_heartbeat(stanza: &Stanza) -> Result<HeartbeatConfig, ConfigError> {
     let mut mode = None;
     let mut port = None;
-    let mut address = None;
+    let mut address = Address::Any;
     let mut interval_ms = 150;
     let mut timeout = 10;
     let mut seeds = Vec::new();
@@ -571,13 +621,14 @@ mod tests {
     fn default_config_is_the_swarm_recipe() {
         let config = Config::parse(DEFAULT_CONFIG).unwrap();
         assert_eq!(config.service_port, 3000);
-        assert_eq!(config.fabric_port, Some(3001));
+        assert_eq!(config.fabric_port, 3001);
+        assert_eq!(config.fabric_address, Address::Any);
         assert_eq!(config.info_port, Some(3003));
         assert_eq!(config.heartbeat.port, 3002);
         assert_eq!(config.heartbeat.interval_ms, 150);
         assert_eq!(config.heartbeat.timeout, 10);
         assert!(config.heartbeat.seeds.is_empty());
-        assert_eq!(config.heartbeat.address, None);
+        assert_eq!(config.heartbeat.address, Address::Any);
         assert_eq!(config.namespaces.len(), 1);
         assert_eq!(config.namespaces[0].name, "test");
         assert_eq!(config.namespaces[0].replication_factor, 2);
@@ -622,7 +673,10 @@ namespace bar {
         assert_eq!(config.node_id, NodeId::from_hex("A1"));
         assert_eq!(config.cluster_name.as_deref(), Some("prod"));
         assert_eq!(config.service_port, 4000);
-        assert_eq!(config.heartbeat.address, Some("10.0.0.5".parse().unwrap()));
+        assert_eq!(
+            config.heartbeat.address,
+            Address::Ip("10.0.0.5".parse().unwrap())
+        );
         assert_eq!(
             config.heartbeat.seeds,
             vec![("10.0.0.6".to_string(), 4002), ("aero-2".to_string(), 4002)]
@@ -647,21 +701,52 @@ namespace bar {
         assert_eq!(error_of("}\n").line, Some(1));
         let bad_port = DEFAULT_CONFIG.replace("port 3002", "port banana");
         let err = error_of(&bad_port);
-        assert_eq!(err.line, Some(12));
-        assert!(err.to_string().contains("line 12"), "{err}");
+        assert_eq!(err.line, Some(13));
+        assert!(err.to_string().contains("line 13"), "{err}");
         assert!(err.to_string().contains("banana"), "{err}");
         let multicast = DEFAULT_CONFIG.replace("mode mesh", "mode multicast");
-        assert_eq!(error_of(&multicast).line, Some(10));
+        assert_eq!(error_of(&multicast).line, Some(11));
         let short_interval = DEFAULT_CONFIG.replace("interval 150", "interval 5");
-        assert_eq!(error_of(&short_interval).line, Some(13));
+        assert_eq!(error_of(&short_interval).line, Some(14));
         let bad_rf = DEFAULT_CONFIG.replace("replication-factor 2", "replication-factor 0");
-        assert_eq!(error_of(&bad_rf).line, Some(24));
+        assert_eq!(error_of(&bad_rf).line, Some(25));
         let unknown = format!("{DEFAULT_CONFIG}\nbogus {{\n}}\n");
-        assert_eq!(error_of(&unknown).line, Some(28));
+        assert_eq!(error_of(&unknown).line, Some(29));
         let outside = format!("port 3000\n{DEFAULT_CONFIG}");
         assert_eq!(error_of(&outside).line, Some(1));
         let node_id = DEFAULT_CONFIG.replace("proto-fd-max 15000", "node-id xyz");
         assert_eq!(error_of(&node_id).line, Some(2));
+    }
+
+    #[test]
+    fn cluster_name_is_required_as_in_7_x() {
+        let without = DEFAULT_CONFIG.replace("    cluster-name aerospike\n", "");
+        let err = error_of(&without);
+        assert_eq!(err.to_string(), "must configure cluster-name");
+    }
+
+    #[test]
+    fn addresses_are_any_an_ip_or_an_interface() {
+        let with = |service: &str| {
+            let text = DEFAULT_CONFIG.replacen("address any", &format!("address {service}"), 1);
+            Config::parse(&text).map(|c| c.service_address)
+        };
+        assert_eq!(with("any"), Ok(Address::Any));
+        assert_eq!(with("0.0.0.0"), Ok(Address::Any));
+        assert_eq!(
+            with("10.0.0.7"),
+            Ok(Address::Ip("10.0.0.7".parse().unwrap()))
+        );
+        assert_eq!(with("eth0"), Ok(Address::Interface("eth0".into())));
+        assert!(
+            with("10.0.0.999").is_err(),
+            "digits and dots are no interface"
+        );
+        assert!(with("a/b").is_err());
+        let fabric = DEFAULT_CONFIG.replace("port 3001", "address eth1\n        port 3101");
+        let config = Config::parse(&fabric).unwrap();
+        assert_eq!(config.fabric_address, Address::Interface("eth1".into()));
+        assert_eq!(config.fabric_port, 3101);
     }
 
     #[test]

@@ -28,15 +28,15 @@ pub struct Envelope {
 pub struct Heartbeat {
     /// Sender's node id.
     pub node: u64,
-    /// Sender's heartbeat endpoint `ip:port`, once it knows its address.
-    pub hb_addr: Option<String>,
-    /// Sender's heartbeat port (with the observed source IP, a fallback
-    /// endpoint while `hb_addr` is unknown).
-    pub hb_port: u16,
-    /// Sender's service endpoint `ip:port`, once it knows its address.
-    pub service_addr: Option<String>,
-    /// Sender's service port.
-    pub service_port: u16,
+    /// Sender's published heartbeat endpoints `ip:port`, in its order (as
+    /// the server's heartbeat carries its endpoint list).
+    pub hb_addrs: Vec<String>,
+    /// Sender's service endpoints `ip:port` (the server sends these over
+    /// the fabric, service_list.c; the sim sends them here).
+    pub service_addrs: Vec<String>,
+    /// Sender's published fabric endpoints `ip:port` (the server's fabric
+    /// heartbeat plugin data, which peers' fabric connects to).
+    pub fabric_addrs: Vec<String>,
     /// Sender's start time (ms since the Unix epoch); older nodes are kept
     /// first when a Community cluster would grow past its size limit.
     pub started_ms: u64,
@@ -57,8 +57,8 @@ pub struct Heartbeat {
 pub struct Adjacent {
     /// Node id.
     pub node: u64,
-    /// Its heartbeat endpoint `ip:port`.
-    pub hb: String,
+    /// Its heartbeat endpoints `ip:port`.
+    pub hb: Vec<String>,
 }
 
 /// Identity of a data lineage: the set of copies descended from one
@@ -145,14 +145,13 @@ mod tests {
     fn sample() -> Heartbeat {
         Heartbeat {
             node: 0xBB9,
-            hb_addr: Some("127.0.0.1:3002".into()),
-            hb_port: 3002,
-            service_addr: None,
-            service_port: 3000,
+            hb_addrs: vec!["127.0.0.1:3002".into()],
+            service_addrs: vec![],
+            fabric_addrs: vec!["127.0.0.1:3001".into()],
             started_ms: 1,
             adjacency: vec![Adjacent {
                 node: 0xCC1,
-                hb: "127.0.0.1:3102".into(),
+                hb: vec!["127.0.0.1:3102".into()],
             }],
             quiesce_pending: false,
             lineage: Some(Lineage {

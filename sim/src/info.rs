@@ -26,9 +26,9 @@ pub const DEFAULT_COMMANDS: &[&str] = &[
     "statistics",
 ];
 
-/// Reply to a known command whose parameters the server rejects (a `tip`
-/// without a port, a `tip` of an endpoint already known).
-pub const UNKNOWN: &str = "ERROR::unknown";
+/// 7.1's reply to a `tip` it refuses: the same seed again, or a missing or
+/// bad `host`/`port` (thr_info.c `info_command_tip`; FIELD-NOTES section 3).
+pub const TIP_ERROR: &str = "error";
 
 /// Reply of 7.1 and later servers to a command they do not have: an
 /// "invalid request" error (code 4), which the official clients raise as
@@ -100,7 +100,10 @@ pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Opt
             .map(|ns| ns.config.name.clone())
             .collect::<Vec<_>>()
             .join(";"),
-        "service" | "service-clear-std" => state.service_endpoint().unwrap_or_default(),
+        // service_list.c: `service` joins the endpoints with ';',
+        // `service-clear-std` with ','.
+        "service" => state.service_endpoints().join(";"),
+        "service-clear-std" => state.service_endpoints().join(","),
         "services" => state.services().join(";"),
         "services-alumni" => state.services_alumni().join(";"),
         "services-alumni-reset" => {
@@ -125,7 +128,7 @@ pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Opt
         }
         "quiesce" | "quiesce-undo" => {
             if state.settings.edition == Edition::Community {
-                return Some("ERROR:25:enterprise only".to_string());
+                return Some("ERROR:25:enterprise-only".to_string());
             }
             let pending = command.name == "quiesce";
             if state.quiesce_pending != pending {
@@ -216,7 +219,8 @@ fn join_fields(fields: &[(&str, String)]) -> String {
 
 fn namespace_stats(state: &NodeState, name: &str) -> String {
     let Some(ns) = state.namespaces.iter().find(|ns| ns.config.name == name) else {
-        return "ERROR::unknown-namespace".to_string();
+        // The tree lookup answers this for a name it does not know.
+        return "type=unknown".to_string();
     };
     let members = state.cluster.as_ref().map_or(0, |c| c.members.len());
     let effective_rf = if members == 0 {
@@ -268,43 +272,88 @@ fn namespace_stats(state: &NodeState, name: &str) -> String {
     out
 }
 
+/// The `cluster-stable` error replies of one build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StableErrors {
+    /// Not in an agreed cluster, or migrations pending.
+    pub unstable: &'static str,
+    /// `size=` differs from the cluster size.
+    pub not_size: &'static str,
+    /// `size=` is not a number.
+    pub bad_size: &'static str,
+    /// `ignore-migrations=` is not a boolean.
+    pub bad_ignore: &'static str,
+    /// `namespace=` names no namespace.
+    pub unknown_namespace: &'static str,
+    /// `ignore-migrations` also takes `yes`/`no`.
+    pub yes_no: bool,
+}
+
+/// 7.1 and earlier (measured on 7.1.0.23, FIELD-NOTES section 3).
+pub const STABLE_7_1: StableErrors = StableErrors {
+    unstable: "ERROR::unstable-cluster",
+    not_size: "ERROR::cluster-not-specified-size",
+    bad_size: "ERROR::bad-size",
+    bad_ignore: "ERROR::bad-ignore-migrations",
+    unknown_namespace: "ERROR::unknown-namespace",
+    yes_no: true,
+};
+
+/// 7.2 and later (read in the server source, FIELD-NOTES section 3). The
+/// parameter errors' 7.2 text was not checked: the sim answers them with
+/// the generic parameter error code 4.
+pub const STABLE_7_2: StableErrors = StableErrors {
+    unstable: "ERROR:7:unstable cluster",
+    not_size: "ERROR:7:cluster not specified size",
+    bad_size: "ERROR:4:bad size",
+    bad_ignore: "ERROR:4:bad ignore-migrations",
+    unknown_namespace: "ERROR::unknown-namespace",
+    yes_no: false,
+};
+
 /// `cluster-stable[:size=N;ignore-migrations=bool;namespace=NS]`, checked
 /// in the order the server checks: an agreed cluster first, then size, then
 /// migrations (of this node, or of one namespace including its dead and
 /// unavailable partitions).
 fn cluster_stable(state: &NodeState, command: &Command<'_>) -> String {
-    const UNSTABLE: &str = "ERROR:7:unstable cluster";
+    let errors = if state.settings.replies_7_2() {
+        STABLE_7_2
+    } else {
+        STABLE_7_1
+    };
     let Some(cluster) = state.cluster.as_ref().filter(|_| state.migrate_allowed()) else {
-        return UNSTABLE.to_string();
+        return errors.unstable.to_string();
     };
     if let Some(size) = command.param("size") {
         // The server parses an unsigned 32-bit number, so `size=0` is a
         // size, just never the cluster's.
         let Ok(size) = size.parse::<u32>() else {
-            return "ERROR:4:bad size".to_string();
+            return errors.bad_size.to_string();
         };
         if size as usize != cluster.members.len() {
-            return "ERROR:7:cluster not specified size".to_string();
+            return errors.not_size.to_string();
         }
     }
     let ignore_migrations = match command.param("ignore-migrations") {
-        None | Some("false") | Some("no") => false,
-        Some("true") | Some("yes") => true,
-        Some(_) => return "ERROR:4:bad ignore-migrations".to_string(),
+        None | Some("false") => false,
+        Some("true") => true,
+        Some("no") if errors.yes_no => false,
+        Some("yes") if errors.yes_no => true,
+        Some(_) => return errors.bad_ignore.to_string(),
     };
     if !ignore_migrations {
         match command.param("namespace") {
             None => {
                 if state.migrate_partitions_remaining() > 0 {
-                    return UNSTABLE.to_string();
+                    return errors.unstable.to_string();
                 }
             }
             Some(name) => {
                 let Some(ns) = state.namespaces.iter().find(|ns| ns.config.name == name) else {
-                    return "ERROR::unknown-namespace".to_string();
+                    return errors.unknown_namespace.to_string();
                 };
                 if ns.rx_remaining + ns.tx_remaining + ns.dead.count() > 0 {
-                    return UNSTABLE.to_string();
+                    return errors.unstable.to_string();
                 }
             }
         }
@@ -320,7 +369,7 @@ fn tip(state: &mut NodeState, command: &Command<'_>) -> String {
         .filter(|p| *p != 0);
     match (host, port) {
         (Some(host), Some(port)) if state.tip(host, port) => "ok".to_string(),
-        _ => UNKNOWN.to_string(),
+        _ => TIP_ERROR.to_string(),
     }
 }
 
@@ -329,7 +378,7 @@ fn tip_clear(state: &mut NodeState, command: &Command<'_>) -> String {
     let list = command.param("host-port-list").unwrap_or("");
     match state.tip_clear(list) {
         Ok(_) => "ok".to_string(),
-        Err((cleared, not_found)) => format!("ERROR::{cleared} cleared, {not_found} not found"),
+        Err((cleared, not_found)) => format!("error: {cleared} cleared, {not_found} not found"),
     }
 }
 
@@ -384,17 +433,21 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// `peers-clear-std`: `<generation>,<default port>,[[<node>,,[<addr>]],...]`,
-/// addresses without the port when it is the default one.
+/// `peers-clear-std`: `<generation>,<default port>,[[<node>,,[<addr>,<addr>]],...]`,
+/// each present peer's addresses without the port when it is the default
+/// one (service_list.c `build_peers` strips it).
 fn peers_clear_std(state: &mut NodeState) -> String {
     let default_port = state.config.service_port;
     let peers = state.peers_for_clients();
     let entries: Vec<String> = peers
         .iter()
-        .map(|(id, service)| {
+        .map(|(id, services)| {
             let suffix = format!(":{default_port}");
-            let address = service.strip_suffix(&suffix).unwrap_or(service);
-            format!("[{id},,[{address}]]")
+            let addresses: Vec<&str> = services
+                .iter()
+                .map(|s| s.strip_suffix(&suffix).unwrap_or(s))
+                .collect();
+            format!("[{id},,[{}]]", addresses.join(","))
         })
         .collect();
     format!(
@@ -421,7 +474,9 @@ mod tests {
         };
         let config = Config::parse(DEFAULT_CONFIG).unwrap();
         let mut state = NodeState::new(NodeId(0xBB9), config, settings, EventLog::memory().0, now);
-        state.learn_address("127.0.0.1".parse().unwrap());
+        state.set_addresses(crate::state::Addresses::single(
+            "127.0.0.1".parse().unwrap(),
+        ));
         (state, now)
     }
 
@@ -451,106 +506,185 @@ mod tests {
         assert_eq!(ask(&mut s, "service", now), "127.0.0.1:3000");
     }
 
-    #[test]
-    fn a_new_node_is_unstable_then_stable_alone() {
+    fn node_of_build(build: &str) -> (NodeState, Instant) {
         let (mut s, now) = node(Edition::Community);
-        assert_eq!(
-            ask(&mut s, "cluster-stable:size=1", now),
-            "ERROR:7:unstable cluster"
-        );
+        s.settings.build = build.to_string();
         let later = now + Duration::from_millis(400);
         s.tick(later);
-        let key = ask(
-            &mut s,
-            "cluster-stable:size=1;ignore-migrations=false",
-            later,
-        );
-        assert_eq!(
-            u64::from_str_radix(&key, 16).unwrap(),
-            s.cluster.as_ref().unwrap().key
-        );
-        assert_eq!(ask(&mut s, "cluster-stable", later), key);
-        assert_eq!(
-            ask(&mut s, "cluster-stable:size=3", later),
-            "ERROR:7:cluster not specified size"
-        );
-        assert_eq!(
-            ask(&mut s, "cluster-stable:size=x", later),
-            "ERROR:4:bad size"
-        );
-        assert_eq!(
-            ask(&mut s, "cluster-stable:size=-1", later),
-            "ERROR:4:bad size"
-        );
-        // The server parses a u32: 0 is a size, just never the cluster's.
-        assert_eq!(
-            ask(&mut s, "cluster-stable:size=0", later),
-            "ERROR:7:cluster not specified size"
-        );
-        assert_eq!(
-            ask(&mut s, "cluster-stable:ignore-migrations=maybe", later),
-            "ERROR:4:bad ignore-migrations"
-        );
-        assert_eq!(
-            ask(&mut s, "cluster-stable:ignore-migrations=yes", later),
-            key
-        );
-        assert_eq!(ask(&mut s, "cluster-stable:namespace=test", later), key);
-        assert_eq!(
-            ask(&mut s, "cluster-stable:namespace=nope", later),
-            "ERROR::unknown-namespace"
-        );
+        (s, later)
+    }
+
+    #[test]
+    fn cluster_stable_replies_of_7_1() {
+        for build in ["7.1.0.0", "7.1.0.23", "7.0.0.5", "6.4.0.7"] {
+            let (mut s, now) = node(Edition::Community);
+            s.settings.build = build.to_string();
+            assert_eq!(
+                ask(&mut s, "cluster-stable:size=1", now),
+                "ERROR::unstable-cluster",
+                "{build}"
+            );
+            let later = now + Duration::from_millis(400);
+            s.tick(later);
+            let key = ask(
+                &mut s,
+                "cluster-stable:size=1;ignore-migrations=false",
+                later,
+            );
+            assert_eq!(
+                u64::from_str_radix(&key, 16).unwrap(),
+                s.cluster.as_ref().unwrap().key
+            );
+            assert_eq!(ask(&mut s, "cluster-stable", later), key);
+            let cases = [
+                ("cluster-stable:size=3", "ERROR::cluster-not-specified-size"),
+                ("cluster-stable:size=0", "ERROR::cluster-not-specified-size"),
+                ("cluster-stable:size=abc", "ERROR::bad-size"),
+                ("cluster-stable:size=-1", "ERROR::bad-size"),
+                (
+                    "cluster-stable:ignore-migrations=maybe",
+                    "ERROR::bad-ignore-migrations",
+                ),
+                (
+                    "cluster-stable:namespace=nosuch",
+                    "ERROR::unknown-namespace",
+                ),
+            ];
+            for (command, reply) in cases {
+                assert_eq!(ask(&mut s, command, later), reply, "{build} {command}");
+            }
+            // 7.1 also takes yes/no.
+            assert_eq!(
+                ask(&mut s, "cluster-stable:ignore-migrations=yes", later),
+                key
+            );
+            assert_eq!(
+                ask(&mut s, "cluster-stable:ignore-migrations=no", later),
+                key
+            );
+            assert_eq!(ask(&mut s, "cluster-stable:namespace=test", later), key);
+        }
+    }
+
+    #[test]
+    fn cluster_stable_replies_of_7_2_and_later() {
+        for build in ["7.2.0.1", "8.1.0.0"] {
+            let (mut s, now) = node(Edition::Community);
+            s.settings.build = build.to_string();
+            assert_eq!(
+                ask(&mut s, "cluster-stable:size=1", now),
+                "ERROR:7:unstable cluster"
+            );
+            let (mut s, later) = node_of_build(build);
+            let key = ask(
+                &mut s,
+                "cluster-stable:size=1;ignore-migrations=true",
+                later,
+            );
+            assert_eq!(key, format!("{:X}", s.cluster.as_ref().unwrap().key));
+            assert_eq!(
+                ask(&mut s, "cluster-stable:size=3", later),
+                "ERROR:7:cluster not specified size"
+            );
+            // Only true/false from 7.2 on.
+            assert!(ask(&mut s, "cluster-stable:ignore-migrations=yes", later).starts_with("ERROR"));
+            assert!(ask(&mut s, "cluster-stable:size=abc", later).starts_with("ERROR"));
+        }
+    }
+
+    #[test]
+    fn namespace_and_other_replies_of_7_1() {
+        let (mut s, later) = node_of_build("7.1.0.0");
         let stats = ask(&mut s, "statistics", later);
         assert_eq!(stat(&stats, "cluster_size"), "1");
-        assert_eq!(stat(&stats, "cluster_key"), key);
         assert_eq!(stat(&stats, "cluster_principal"), "BB9");
         assert_eq!(stat(&stats, "cluster_integrity"), "true");
-        assert_eq!(stat(&stats, "cluster_is_member"), "true");
         assert_eq!(stat(&stats, "migrate_allowed"), "true");
         assert_eq!(stat(&stats, "migrate_partitions_remaining"), "0");
         let ns = ask(&mut s, "namespace/test", later);
         assert_eq!(stat(&ns, "replication-factor"), "2");
         assert_eq!(stat(&ns, "effective_replication_factor"), "1");
-        assert_eq!(stat(&ns, "dead_partitions"), "0");
         assert_eq!(stat(&ns, "storage-engine"), "memory");
+        assert_eq!(ask(&mut s, "namespace/nosuch", later), "type=unknown");
         assert_eq!(
-            ask(&mut s, "namespace/nope", later),
-            "ERROR::unknown-namespace"
+            ask(&mut s, "nosuch-command", later),
+            "ERROR:4:unrecognized command"
         );
+        assert_eq!(ask(&mut s, "services-alumni-reset", later), "ok");
         assert_eq!(ask(&mut s, "recluster:", later), "ok");
+        assert_eq!(ask(&mut s, "service", later), "127.0.0.1:3000");
+        assert_eq!(ask(&mut s, "service-clear-std", later), "127.0.0.1:3000");
     }
 
     #[test]
-    fn tips_and_tip_clear() {
+    fn several_addresses_in_service_replies() {
+        let (mut s, later) = node_of_build("7.1.0.0");
+        s.set_addresses(crate::state::Addresses {
+            service: vec!["10.0.1.5".parse().unwrap(), "172.18.0.3".parse().unwrap()],
+            heartbeat: vec![],
+            fabric: vec![],
+        });
+        assert_eq!(
+            ask(&mut s, "service", later),
+            "10.0.1.5:3000;172.18.0.3:3000"
+        );
+        assert_eq!(
+            ask(&mut s, "service-clear-std", later),
+            "10.0.1.5:3000,172.18.0.3:3000"
+        );
+    }
+
+    #[test]
+    fn tips_and_tip_clear_of_7_1() {
         let (mut s, now) = node(Edition::Community);
         assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=3102", now), "ok");
-        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=3102", now), UNKNOWN);
-        assert_eq!(ask(&mut s, "tip:host=127.0.0.1", now), UNKNOWN);
-        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=0", now), UNKNOWN);
-        assert!(s.dial_targets().contains("127.0.0.1:3102"));
-        assert_eq!(
-            ask(
-                &mut s,
-                "tip-clear:host-port-list=127.0.0.1:3102,127.0.0.1:9",
-                now
-            ),
-            "ERROR::1 cleared, 1 not found"
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=3102", now), "error");
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1", now), "error");
+        assert_eq!(ask(&mut s, "tip:port=3102", now), "error");
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=0", now), "error");
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=x", now), "error");
+        // Its own address and a port nobody listens on are accepted.
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=3002", now), "ok");
+        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=9", now), "ok");
+        assert!(s.dial_targets().contains_key("127.0.0.1:3102"));
+        assert!(
+            !s.dial_targets().contains_key("127.0.0.1:3002"),
+            "its own endpoint is never dialled"
         );
-        assert!(s.dial_targets().is_empty());
-        assert_eq!(ask(&mut s, "tip:host=127.0.0.1;port=3102", now), "ok");
         assert_eq!(
             ask(&mut s, "tip-clear:host-port-list=127.0.0.1:3102", now),
             "ok"
         );
-        assert_eq!(ask(&mut s, "tip-clear:host-port-list=all", now), "ok");
+        assert_eq!(
+            ask(&mut s, "tip-clear:host-port-list=127.0.0.1:3102", now),
+            "error: 0 cleared, 1 not found"
+        );
+        assert_eq!(
+            ask(
+                &mut s,
+                "tip-clear:host-port-list=127.0.0.1:9,127.0.0.1:3103",
+                now
+            ),
+            "error: 1 cleared, 1 not found"
+        );
+        // `all` is not special in 7.1; empty or malformed lists clear nothing.
+        assert_eq!(
+            ask(&mut s, "tip-clear:host-port-list=all", now),
+            "error: 0 cleared, 0 not found"
+        );
         assert_eq!(
             ask(&mut s, "tip-clear:", now),
-            "ERROR::0 cleared, 0 not found"
+            "error: 0 cleared, 0 not found"
         );
         assert_eq!(
             ask(&mut s, "tip-clear:host-port-list=127.0.0.1", now),
-            "ERROR::0 cleared, 0 not found"
+            "error: 0 cleared, 0 not found"
         );
+        assert_eq!(
+            ask(&mut s, "tip-clear:host-port-list=127.0.0.1;3002", now),
+            "error: 0 cleared, 0 not found"
+        );
+        assert!(!s.dial_targets().contains_key("127.0.0.1:3002"));
         assert_eq!(ask(&mut s, "services-alumni-reset", now), "ok");
         assert_eq!(ask(&mut s, "services", now), "");
     }
@@ -558,7 +692,11 @@ mod tests {
     #[test]
     fn quiesce_is_enterprise_only() {
         let (mut s, now) = node(Edition::Community);
-        assert_eq!(ask(&mut s, "quiesce:", now), "ERROR:25:enterprise only");
+        assert_eq!(ask(&mut s, "quiesce:", now), "ERROR:25:enterprise-only");
+        assert_eq!(
+            ask(&mut s, "quiesce-undo:", now),
+            "ERROR:25:enterprise-only"
+        );
         let (mut s, now) = node(Edition::Enterprise);
         assert_eq!(ask(&mut s, "quiesce:", now), "ok");
         let ns = ask(&mut s, "namespace/test", now);

@@ -16,8 +16,10 @@
 //! - [`heartbeat`]: what nodes tell each other.
 //! - [`state`]: the node's state machine (membership, clusters, migrations).
 //! - [`info`]: the info command handlers.
+//! - [`netif`]: interface addresses (`address any`, `address eth0`).
 //! - [`node`]: the sockets and tasks of a running node.
 //! - [`events`]: the JSON-lines event log.
+//! - [`fabric`]: node-to-node connections carrying partition copies.
 //! - [`client`]: a small info client (`aerospike-sim asinfo`).
 //! - [`cli`]: the binary's arguments and environment.
 
@@ -28,10 +30,12 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod events;
+pub mod fabric;
 pub mod frame;
 pub mod heartbeat;
 pub mod ids;
 pub mod info;
+pub mod netif;
 pub mod node;
 pub mod partitions;
 pub mod state;

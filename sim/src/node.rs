@@ -10,17 +10,19 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
 
-use crate::config::Config;
+use crate::config::{Address, Config};
 use crate::events::EventLog;
+use crate::fabric;
 use crate::frame::{encode_info, read_request};
 use crate::heartbeat::{decode_line, encode_line, Heartbeat, MAX_LINE};
-use crate::ids::NodeId;
+use crate::ids::{random_u64, NodeId};
 use crate::info::handle_request;
-use crate::state::{NodeState, Settings};
+use crate::netif;
+use crate::state::{Addresses, NodeState, Outgoing, Settings};
 
 /// Service connections idle this long are closed, like the server's
 /// `proto-fd-idle-ms` default.
@@ -105,18 +107,53 @@ pub async fn run_until(
         .node_id
         .unwrap_or_else(|| NodeId::generate(config.service_port));
     let events = events.for_node(id.to_string());
-    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    let service_bind = SocketAddr::new(config.service_address.unwrap_or(any), config.service_port);
-    let heartbeat_bind = SocketAddr::new(
-        config.heartbeat.address.unwrap_or(any),
+    let (interfaces, seam) = match &settings.interfaces {
+        Some(list) => (list.clone(), true),
+        None => (netif::enumerate()?, false),
+    };
+    let resolve = |address: &Address, what: &str| {
+        netif::resolve(address, &interfaces, seam).map_err(|e| format!("{what} address: {e}"))
+    };
+    let addresses = Addresses {
+        service: resolve(&config.service_address, "service")?,
+        heartbeat: resolve(&config.heartbeat.address, "heartbeat")?,
+        fabric: resolve(&config.fabric_address, "fabric")?,
+    };
+    let service = bind_all(
+        &config.service_address,
+        &addresses.service,
+        config.service_port,
+        seam,
+        "service",
+        &events,
+    )
+    .await?;
+    let heartbeat = bind_all(
+        &config.heartbeat.address,
+        &addresses.heartbeat,
         config.heartbeat.port,
-    );
-    let service = TcpListener::bind(service_bind)
-        .await
-        .map_err(|e| format!("cannot listen on service port {service_bind}: {e}"))?;
-    let heartbeat = TcpListener::bind(heartbeat_bind)
-        .await
-        .map_err(|e| format!("cannot listen on heartbeat port {heartbeat_bind}: {e}"))?;
+        seam,
+        "heartbeat",
+        &events,
+    )
+    .await?;
+    let fabric = bind_all(
+        &config.fabric_address,
+        &addresses.fabric,
+        config.fabric_port,
+        seam,
+        "fabric",
+        &events,
+    )
+    .await?;
+    let bound = |listeners: &[TcpListener]| {
+        listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+    };
+    let ips = |list: &[IpAddr]| list.iter().map(|ip| ip.to_string()).collect::<Vec<_>>();
 
     events.emit(
         "started",
@@ -124,8 +161,14 @@ pub async fn run_until(
             "build": settings.build,
             "edition": settings.edition.long_name(),
             "config": config_source,
-            "service": service_bind.to_string(),
-            "heartbeat": heartbeat_bind.to_string(),
+            "service": bound(&service),
+            "heartbeat": bound(&heartbeat),
+            "fabric": bound(&fabric),
+            "addresses": {
+                "service": ips(&addresses.service),
+                "heartbeat": ips(&addresses.heartbeat),
+                "fabric": ips(&addresses.fabric),
+            },
             "heartbeat_interval_ms": config.heartbeat.interval_ms,
             "heartbeat_timeout": config.heartbeat.timeout,
             "seeds": config.heartbeat.seeds.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>(),
@@ -135,30 +178,83 @@ pub async fn run_until(
             "migrate_rate": settings.migrate_rate,
         }),
     );
-    let state: Shared = Arc::new(Mutex::new(NodeState::new(
-        id,
-        config,
-        settings,
-        events.clone(),
-        Instant::now(),
-    )));
+    let mut node_state = NodeState::new(id, config, settings, events.clone(), Instant::now());
+    node_state.set_addresses(addresses);
+    let state: Shared = Arc::new(Mutex::new(node_state));
     let (heartbeat_tx, heartbeat_rx) = watch::channel(Arc::new(lock(&state).heartbeat()));
 
-    let _tasks = [
-        AbortOnDrop(tokio::spawn(serve_info(service, state.clone()))),
-        AbortOnDrop(tokio::spawn(serve_heartbeats(heartbeat, state.clone()))),
-        AbortOnDrop(tokio::spawn(drive(
+    let mut tasks = Vec::new();
+    for listener in service {
+        tasks.push(AbortOnDrop(tokio::spawn(serve_info(
+            listener,
             state.clone(),
-            heartbeat_tx,
-            heartbeat_rx,
-        ))),
-    ];
+        ))));
+    }
+    for listener in heartbeat {
+        tasks.push(AbortOnDrop(tokio::spawn(serve_heartbeats(
+            listener,
+            state.clone(),
+        ))));
+    }
+    for listener in fabric {
+        tasks.push(AbortOnDrop(tokio::spawn(serve_fabric(
+            listener,
+            state.clone(),
+        ))));
+    }
+    tasks.push(AbortOnDrop(tokio::spawn(drive(
+        state.clone(),
+        heartbeat_tx,
+        heartbeat_rx,
+    ))));
 
     let reason = shutdown.await;
     // Returning aborts every task: heartbeats stop at once, which is what a
     // stopped container looks like to its peers.
     events.emit("shutdown", json!({"signal": reason}));
+    drop(tasks);
     Ok(reason)
+}
+
+/// Binds the listeners of one `address` line: `any` (without the test
+/// seam) is one socket on the unspecified address, as the server binds;
+/// otherwise one socket per address. Under the `AEROSPIKE_SIM_INTERFACES`
+/// seam an address another process holds already is skipped with a
+/// `bind_skipped` event and still published: in a test it stands for
+/// another host's interface with the same address (so under the seam a
+/// listener may end up with no socket at all).
+async fn bind_all(
+    address: &Address,
+    ips: &[IpAddr],
+    port: u16,
+    seam: bool,
+    what: &str,
+    events: &EventLog,
+) -> Result<Vec<TcpListener>, String> {
+    let addrs: Vec<SocketAddr> = if *address == Address::Any && !seam {
+        vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)]
+    } else {
+        ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()
+    };
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if seam => {
+                events.emit(
+                    "bind_skipped",
+                    json!({"listener": what, "address": addr.to_string(), "reason": e.to_string()}),
+                );
+            }
+            Err(e) => return Err(format!("cannot listen on {what} port {addr}: {e}")),
+        }
+    }
+    if listeners.is_empty() && !seam {
+        return Err(format!(
+            "cannot listen on {what} port {port}: no address could be bound"
+        ));
+    }
+    Ok(listeners)
 }
 
 async fn wait_for_signal() -> &'static str {
@@ -177,8 +273,9 @@ async fn wait_for_signal() -> &'static str {
     }
 }
 
-/// Ticks the state once per heartbeat interval, publishes the heartbeat and
-/// keeps one dialer per wanted endpoint.
+/// Ticks the state once per heartbeat interval, publishes the heartbeat,
+/// keeps one heartbeat dialer per wanted target and one fabric link per
+/// peer that copies are sent to.
 async fn drive(
     state: Shared,
     heartbeat_tx: watch::Sender<Arc<Heartbeat>>,
@@ -187,47 +284,66 @@ async fn drive(
     let interval = lock(&state).interval();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut dialers: HashMap<String, AbortOnDrop> = HashMap::new();
+    let mut dialers: HashMap<String, (Vec<String>, AbortOnDrop)> = HashMap::new();
+    let mut links: HashMap<NodeId, (mpsc::UnboundedSender<Outgoing>, AbortOnDrop)> = HashMap::new();
     loop {
         ticker.tick().await;
-        let (heartbeat, targets) = {
+        let (heartbeat, targets, outgoing) = {
             let mut st = lock(&state);
             st.tick(Instant::now());
-            (st.heartbeat(), st.dial_targets())
+            (st.heartbeat(), st.dial_targets(), st.take_outgoing())
         };
         heartbeat_tx.send_replace(Arc::new(heartbeat));
-        // Dropping a dialer aborts it.
-        dialers.retain(|target, dialer| targets.contains(target) && !dialer.0.is_finished());
-        for target in targets {
-            dialers.entry(target.clone()).or_insert_with(|| {
-                AbortOnDrop(tokio::spawn(dial(
-                    target,
+        // Dropping a dialer aborts it; a target whose endpoints changed (one
+        // turned out to be this node) gets a new dialer.
+        dialers.retain(|key, (endpoints, dialer)| {
+            targets.get(key) == Some(endpoints) && !dialer.0.is_finished()
+        });
+        for (key, endpoints) in targets {
+            dialers.entry(key).or_insert_with(|| {
+                let task = tokio::spawn(dial(
+                    endpoints.clone(),
                     state.clone(),
                     heartbeat_rx.clone(),
                     interval,
-                )))
+                ));
+                (endpoints, AbortOnDrop(task))
             });
+        }
+        {
+            let st = lock(&state);
+            links.retain(|node, (_, link)| st.is_peer(*node) && !link.0.is_finished());
+        }
+        for out in outgoing {
+            let to = out.to;
+            let (tx, _) = links.entry(to).or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let task = tokio::spawn(fabric_link(to, state.clone(), rx, interval));
+                (tx, AbortOnDrop(task))
+            });
+            let _ = tx.send(out);
         }
     }
 }
 
-/// Keeps a heartbeat connection to `target`, reconnecting every interval.
+/// Keeps a heartbeat connection to one of `endpoints` (tried in a random
+/// order, the first that accepts is used), reconnecting every interval.
 async fn dial(
-    target: String,
+    endpoints: Vec<String>,
     state: Shared,
     heartbeats: watch::Receiver<Arc<Heartbeat>>,
     interval: Duration,
 ) {
     let connect_timeout = interval.max(Duration::from_millis(500));
     loop {
-        if let Ok(Ok(stream)) =
-            tokio::time::timeout(connect_timeout, TcpStream::connect(target.as_str())).await
-        {
-            if let Ok(local) = stream.local_addr() {
-                lock(&state).learn_address(local.ip());
+        for target in fabric::connect_order(&endpoints, random_u64()) {
+            if let Ok(Ok(stream)) =
+                tokio::time::timeout(connect_timeout, TcpStream::connect(target.as_str())).await
+            {
+                let _counted = Counted::new(&state, heartbeat_connections);
+                send_heartbeats(stream, &target, &heartbeats, interval).await;
+                break;
             }
-            let _counted = Counted::new(&state, heartbeat_connections);
-            send_heartbeats(stream, &target, &heartbeats, interval).await;
         }
         tokio::time::sleep(interval).await;
     }
@@ -261,9 +377,6 @@ async fn serve_heartbeats(listener: TcpListener, state: Shared) {
             continue;
         };
         while connections.try_join_next().is_some() {}
-        if let Ok(local) = stream.local_addr() {
-            lock(&state).learn_address(local.ip());
-        }
         connections.spawn(read_heartbeats(stream, peer, state.clone()));
     }
 }
@@ -286,7 +399,7 @@ async fn read_heartbeats(stream: TcpStream, peer: SocketAddr, state: Shared) {
         }
         let text = String::from_utf8_lossy(&line);
         let result = decode_line(text.trim_end())
-            .and_then(|envelope| lock(&state).on_heartbeat(envelope, peer.ip(), Instant::now()));
+            .and_then(|envelope| lock(&state).on_heartbeat(envelope, Instant::now()));
         if let Err(e) = result {
             break Some(e);
         }
@@ -297,6 +410,198 @@ async fn read_heartbeats(stream: TcpStream, peer: SocketAddr, state: Shared) {
             "heartbeat_error",
             json!({"peer": peer.to_string(), "reason": reason}),
         );
+    }
+}
+
+async fn serve_fabric(listener: TcpListener, state: Shared) {
+    let mut connections = JoinSet::new();
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        while connections.try_join_next().is_some() {}
+        connections.spawn(fabric_accepted(stream, peer, state.clone()));
+    }
+}
+
+async fn read_message(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    line: &mut Vec<u8>,
+) -> Result<Option<fabric::Message>, String> {
+    line.clear();
+    let read = reader
+        .take(fabric::MAX_LINE as u64 + 1)
+        .read_until(b'\n', line)
+        .await
+        .map_err(|e| e.to_string())?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.len() > fabric::MAX_LINE {
+        return Err("fabric line too long".to_string());
+    }
+    fabric::decode(&String::from_utf8_lossy(line)).map(Some)
+}
+
+/// The accepting side of a fabric connection: answers `hello` with this
+/// node's id, keeps the copies it owns, acknowledges each.
+async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut line = Vec::new();
+    let self_id = lock(&state).id;
+    let from = match read_message(&mut reader, &mut line).await {
+        Ok(Some(fabric::Message::Hello { node, .. })) => NodeId(node),
+        _ => return,
+    };
+    let hello = fabric::Message::Hello {
+        node: self_id.0,
+        to: None,
+    };
+    if write
+        .write_all(fabric::encode(&hello).as_bytes())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        match read_message(&mut reader, &mut line).await {
+            Ok(Some(fabric::Message::Part { key, ns, pid })) => {
+                let kept = lock(&state).on_partition(from, key, &ns, pid);
+                let ack = fabric::Message::Ack {
+                    node: self_id.0,
+                    key,
+                    ns,
+                    pid,
+                    kept,
+                };
+                if write
+                    .write_all(fabric::encode(&ack).as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(reason) => {
+                lock(&state).events().emit(
+                    "fabric_error",
+                    json!({"peer": peer.to_string(), "reason": reason}),
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// This node's fabric link to `dest`: connects to one of the peer's
+/// published fabric endpoints (see [`fabric::connect_order`]), checks which
+/// node answered, and sends the copies it is handed. A connection that
+/// reached another node is kept open and carries nothing.
+async fn fabric_link(
+    dest: NodeId,
+    state: Shared,
+    mut copies: mpsc::UnboundedReceiver<Outgoing>,
+    interval: Duration,
+) {
+    let connect_timeout = interval.max(Duration::from_millis(500));
+    let self_id = lock(&state).id;
+    let mut failing = false;
+    loop {
+        let endpoints = lock(&state).peer_fabric_endpoints(dest);
+        let mut connected = None;
+        for endpoint in fabric::connect_order(&endpoints, random_u64()) {
+            if let Ok(Ok(stream)) =
+                tokio::time::timeout(connect_timeout, TcpStream::connect(endpoint.as_str())).await
+            {
+                connected = Some((endpoint, stream));
+                break;
+            }
+        }
+        let Some((endpoint, stream)) = connected else {
+            if !failing {
+                failing = true;
+                lock(&state).events().emit(
+                    "fabric_connect_failed",
+                    json!({"peer": dest.to_string(), "endpoints": endpoints}),
+                );
+            }
+            // Copies meant for an unreachable peer are lost; they are
+            // sent again after the retransmit time.
+            while copies.try_recv().is_ok() {}
+            tokio::time::sleep(interval).await;
+            continue;
+        };
+        failing = false;
+        let (read, mut write) = stream.into_split();
+        let mut reader = BufReader::new(read);
+        let mut line = Vec::new();
+        let hello = fabric::Message::Hello {
+            node: self_id.0,
+            to: Some(dest.0),
+        };
+        if write
+            .write_all(fabric::encode(&hello).as_bytes())
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let reached =
+            match tokio::time::timeout(connect_timeout * 4, read_message(&mut reader, &mut line))
+                .await
+            {
+                Ok(Ok(Some(fabric::Message::Hello { node, .. }))) => NodeId(node),
+                _ => {
+                    tokio::time::sleep(interval).await;
+                    continue;
+                }
+            };
+        let right = reached == dest;
+        lock(&state).events().emit(
+            if right {
+                "fabric_connected"
+            } else {
+                "fabric_wrong_node"
+            },
+            json!({"peer": dest.to_string(), "endpoint": endpoint, "reached": reached.to_string()}),
+        );
+        loop {
+            tokio::select! {
+                copy = copies.recv() => {
+                    let Some(copy) = copy else { return };
+                    if !right {
+                        // The server would send it to the wrong node and drop
+                        // that node's answer ("unexpected source").
+                        continue;
+                    }
+                    let part = fabric::Message::Part {
+                        key: copy.key,
+                        ns: copy.namespace,
+                        pid: copy.pid,
+                    };
+                    if write.write_all(fabric::encode(&part).as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+                message = read_message(&mut reader, &mut line) => match message {
+                    Ok(Some(fabric::Message::Ack { node, key, ns, pid, kept })) => {
+                        lock(&state).on_ack(dest, NodeId(node), key, &ns, pid, kept);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                },
+            }
+        }
+        lock(&state).events().emit(
+            "fabric_closed",
+            json!({"peer": dest.to_string(), "endpoint": endpoint}),
+        );
+        tokio::time::sleep(interval).await;
     }
 }
 
@@ -402,10 +707,15 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_a_node_closes_its_ports_while_the_runtime_lives_on() {
-        let (service, heartbeat) = (free_port(), free_port());
+        let (service, heartbeat, fabric) = (free_port(), free_port(), free_port());
         let text = DEFAULT_CONFIG
+            .replace("address any", "address 127.0.0.1")
             .replace("port 3000", &format!("port {service}"))
-            .replace("port 3002", &format!("port {heartbeat}"));
+            .replace("port 3002", &format!("port {heartbeat}"))
+            .replace(
+                "port 3001",
+                &format!("address 127.0.0.1\n        port {fabric}"),
+            );
         let config = Config::parse(&text).unwrap();
         let (events, store) = EventLog::memory();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -435,6 +745,7 @@ mod tests {
             .await
             .is_err());
         assert!(TcpStream::connect(("127.0.0.1", heartbeat)).await.is_err());
+        assert!(TcpStream::connect(("127.0.0.1", fabric)).await.is_err());
         let events = store.lock().unwrap();
         assert!(events
             .iter()

@@ -81,11 +81,20 @@ pub struct Settings {
     pub build: String,
     /// Edition.
     pub edition: Edition,
-    /// Partitions this node receives per second during migrations.
+    /// Partitions this node sends per second during migrations.
     pub migrate_rate: f64,
+    /// Test seam (`AEROSPIKE_SIM_INTERFACES`): the interface list used in
+    /// place of the host's; `None` reads the host's with getifaddrs.
+    pub interfaces: Option<Vec<crate::netif::Interface>>,
 }
 
 impl Settings {
+    /// Whether the 7.2 reply forms apply (`cluster-stable` errors with code 7,
+    /// `ignore-migrations` only `true`/`false`).
+    pub fn replies_7_2(&self) -> bool {
+        self.build_at_least(7, 2)
+    }
+
     /// Whether the reported build is `major.minor` or later. A build string
     /// that does not start with two numbers counts as the newest.
     pub fn build_at_least(&self, major: u32, minor: u32) -> bool {
@@ -105,18 +114,51 @@ impl Default for Settings {
             build: "7.1.0.0".to_string(),
             edition: Edition::Community,
             migrate_rate: 500.0,
+            interfaces: None,
         }
     }
+}
+
+/// The addresses a node publishes, per listener, resolved from its
+/// config at start-up (see [`crate::netif`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Addresses {
+    /// Service addresses.
+    pub service: Vec<IpAddr>,
+    /// Heartbeat addresses.
+    pub heartbeat: Vec<IpAddr>,
+    /// Fabric addresses.
+    pub fabric: Vec<IpAddr>,
+}
+
+impl Addresses {
+    /// One address for everything.
+    pub fn single(ip: IpAddr) -> Addresses {
+        Addresses {
+            service: vec![ip],
+            heartbeat: vec![ip],
+            fabric: vec![ip],
+        }
+    }
+}
+
+/// A partition copy to send over the fabric (see `node.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The node that must receive it.
+    pub to: NodeId,
+    /// Cluster key it was decided in.
+    pub key: u64,
+    /// Namespace name.
+    pub namespace: String,
+    /// Partition id.
+    pub pid: usize,
 }
 
 /// What the node knows about a live peer.
 #[derive(Debug, Clone)]
 struct Peer {
     hb: Heartbeat,
-    /// Heartbeat endpoint `ip:port`.
-    endpoint: String,
-    /// Service endpoint `ip:port`.
-    service: String,
     last_heard: Instant,
     /// Held partitions per namespace, in this node's namespace order.
     held: Vec<Bitmap>,
@@ -168,11 +210,19 @@ pub struct NodeState {
     started_ms: u64,
     interval: Duration,
     timeout: Duration,
-    address: Option<IpAddr>,
+    addresses: Addresses,
     peers: BTreeMap<NodeId, Peer>,
     seeds: Vec<(String, u16)>,
     self_endpoints: BTreeSet<String>,
-    alumni: BTreeMap<NodeId, String>,
+    /// service_list.c's peer table: every node seen since the last
+    /// `services-alumni-reset`, with its service endpoints.
+    alumni: BTreeMap<NodeId, Vec<String>>,
+    /// Partition copies sent and not yet acknowledged: (to, ns, pid) -> when.
+    in_flight: BTreeMap<(NodeId, usize, usize), Instant>,
+    /// Copies acknowledged by their owner in the current cluster.
+    acked: BTreeSet<(NodeId, usize, usize)>,
+    outgoing: Vec<Outgoing>,
+    last_progress: Instant,
     pub(crate) cluster: Option<ClusterView>,
     pub(crate) cluster_generation: u64,
     pub(crate) last_rebalance: Instant,
@@ -240,7 +290,7 @@ impl NodeState {
         NodeState {
             id,
             seeds: config.heartbeat.seeds.clone(),
-            address: config.heartbeat.address,
+            addresses: Addresses::default(),
             config,
             settings,
             events,
@@ -251,6 +301,10 @@ impl NodeState {
             peers: BTreeMap::new(),
             self_endpoints: BTreeSet::new(),
             alumni: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            acked: BTreeSet::new(),
+            outgoing: Vec::new(),
+            last_progress: now,
             cluster: None,
             cluster_generation: 0,
             last_rebalance: now,
@@ -286,37 +340,54 @@ impl NodeState {
 
     // ----- addresses -------------------------------------------------------
 
-    /// Learns this node's address from a heartbeat socket's local address,
-    /// unless the config gave a concrete one. A non-loopback address
-    /// replaces a loopback one: inside a swarm task the overlay address is
-    /// what peers can reach.
-    pub fn learn_address(&mut self, local: IpAddr) {
-        if self.config.heartbeat.address.is_some() || local.is_unspecified() {
-            return;
-        }
-        let better = match self.address {
-            None => true,
-            Some(current) => current.is_loopback() && !local.is_loopback(),
-        };
-        if better {
-            self.address = Some(local);
-            self.events
-                .emit("address_learned", json!({"address": local.to_string()}));
-        }
+    /// Sets the addresses this node publishes (resolved from the config by
+    /// the caller; see [`crate::netif::resolve`]).
+    pub fn set_addresses(&mut self, addresses: Addresses) {
+        self.addresses = addresses;
     }
 
-    /// This node's heartbeat endpoint, once its address is known.
+    /// The published addresses.
+    pub fn addresses(&self) -> &Addresses {
+        &self.addresses
+    }
+
+    fn endpoints(ips: &[IpAddr], port: u16) -> Vec<String> {
+        ips.iter()
+            .map(|ip| SocketAddr::new(*ip, port).to_string())
+            .collect()
+    }
+
+    /// This node's heartbeat endpoints, in published order.
+    pub fn heartbeat_endpoints(&self) -> Vec<String> {
+        Self::endpoints(&self.addresses.heartbeat, self.config.heartbeat.port)
+    }
+
+    /// The first heartbeat endpoint, if any.
     pub fn heartbeat_endpoint(&self) -> Option<String> {
-        self.address
-            .map(|ip| SocketAddr::new(ip, self.config.heartbeat.port).to_string())
+        self.heartbeat_endpoints().into_iter().next()
     }
 
-    /// This node's service endpoint, once its address is known.
-    pub fn service_endpoint(&self) -> Option<String> {
-        self.config
-            .service_address
-            .or(self.address)
-            .map(|ip| SocketAddr::new(ip, self.config.service_port).to_string())
+    /// This node's service endpoints, in published order.
+    pub fn service_endpoints(&self) -> Vec<String> {
+        Self::endpoints(&self.addresses.service, self.config.service_port)
+    }
+
+    /// This node's fabric endpoints, in published order.
+    pub fn fabric_endpoints(&self) -> Vec<String> {
+        Self::endpoints(&self.addresses.fabric, self.config.fabric_port)
+    }
+
+    /// A live peer's published fabric endpoints.
+    pub fn peer_fabric_endpoints(&self, node: NodeId) -> Vec<String> {
+        self.peers
+            .get(&node)
+            .map(|p| p.hb.fabric_addrs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether `node` is a live peer.
+    pub fn is_peer(&self, node: NodeId) -> bool {
+        self.peers.contains_key(&node)
     }
 
     // ----- heartbeats ------------------------------------------------------
@@ -325,17 +396,16 @@ impl NodeState {
     pub fn heartbeat(&self) -> Heartbeat {
         Heartbeat {
             node: self.id.0,
-            hb_addr: self.heartbeat_endpoint(),
-            hb_port: self.config.heartbeat.port,
-            service_addr: self.service_endpoint(),
-            service_port: self.config.service_port,
+            hb_addrs: self.heartbeat_endpoints(),
+            service_addrs: self.service_endpoints(),
+            fabric_addrs: self.fabric_endpoints(),
             started_ms: self.started_ms,
             adjacency: self
                 .peers
                 .iter()
                 .map(|(id, peer)| Adjacent {
                     node: id.0,
-                    hb: peer.endpoint.clone(),
+                    hb: peer.hb.hb_addrs.clone(),
                 })
                 .collect(),
             quiesce_pending: self.quiesce_pending,
@@ -353,14 +423,8 @@ impl NodeState {
         }
     }
 
-    /// Takes in one received heartbeat. `observed` is the sender's source
-    /// address, used while the sender does not yet know its own.
-    pub fn on_heartbeat(
-        &mut self,
-        envelope: Envelope,
-        observed: IpAddr,
-        now: Instant,
-    ) -> Result<(), String> {
+    /// Takes in one received heartbeat.
+    pub fn on_heartbeat(&mut self, envelope: Envelope, now: Instant) -> Result<(), String> {
         let hb = envelope.hb;
         if hb.node == self.id.0 {
             // Someone (a tip or a seed) pointed us at ourselves: stop
@@ -389,27 +453,22 @@ impl NodeState {
             dead.push(parse(report.map(|r| &r.dead))?);
         }
         let id = NodeId(hb.node);
-        let endpoint = hb
-            .hb_addr
-            .clone()
-            .unwrap_or_else(|| SocketAddr::new(observed, hb.hb_port).to_string());
-        let service = hb
-            .service_addr
-            .clone()
-            .unwrap_or_else(|| SocketAddr::new(observed, hb.service_port).to_string());
         if !self.peers.contains_key(&id) {
             self.events.emit(
                 "join",
-                json!({"peer": id.to_string(), "heartbeat": endpoint, "service": service}),
+                json!({
+                    "peer": id.to_string(),
+                    "heartbeat": hb.hb_addrs,
+                    "service": hb.service_addrs,
+                    "fabric": hb.fabric_addrs,
+                }),
             );
         }
-        self.alumni.insert(id, service.clone());
+        self.alumni.insert(id, hb.service_addrs.clone());
         self.peers.insert(
             id,
             Peer {
                 hb,
-                endpoint,
-                service,
                 last_heard: now,
                 held,
                 dead,
@@ -418,40 +477,52 @@ impl NodeState {
         Ok(())
     }
 
-    /// Endpoints this node should keep a heartbeat connection to: seeds,
-    /// live peers and the peers' adjacency lists, minus itself.
-    pub fn dial_targets(&self) -> BTreeSet<String> {
-        let mut targets: BTreeSet<String> = self
-            .seeds
-            .iter()
-            .map(|(host, port)| endpoint(host, *port))
-            .collect();
-        for peer in self.peers.values() {
-            targets.insert(peer.endpoint.clone());
-            for adjacent in &peer.hb.adjacency {
-                if adjacent.node != self.id.0 {
-                    targets.insert(adjacent.hb.clone());
-                }
+    /// The heartbeat connections this node should keep, by key: one per
+    /// seed (`host:port`) and one per known node (`node:<id>`, from live
+    /// peers and their adjacency lists). Each comes with the endpoints to
+    /// try, minus those that turned out to be this node itself. Like the
+    /// server's mesh, a node is reached through one connection to one of
+    /// its published endpoints.
+    pub fn dial_targets(&self) -> BTreeMap<String, Vec<String>> {
+        let own: BTreeSet<String> = self.heartbeat_endpoints().into_iter().collect();
+        let usable = |ep: &String| !own.contains(ep) && !self.self_endpoints.contains(ep);
+        let mut targets = BTreeMap::new();
+        for (host, port) in &self.seeds {
+            let ep = endpoint(host, *port);
+            if usable(&ep) {
+                targets.insert(ep.clone(), vec![ep]);
             }
         }
-        if let Some(own) = self.heartbeat_endpoint() {
-            targets.remove(&own);
+        let mut add_node = |node: u64, eps: &[String]| {
+            if node == self.id.0 {
+                return;
+            }
+            let eps: Vec<String> = eps.iter().filter(|e| usable(e)).cloned().collect();
+            if !eps.is_empty() {
+                targets.insert(format!("node:{}", NodeId(node)), eps);
+            }
+        };
+        for (id, peer) in &self.peers {
+            add_node(id.0, &peer.hb.hb_addrs);
         }
-        for own in &self.self_endpoints {
-            targets.remove(own);
+        for peer in self.peers.values() {
+            for adjacent in &peer.hb.adjacency {
+                if !self.peers.contains_key(&NodeId(adjacent.node)) {
+                    add_node(adjacent.node, &adjacent.hb);
+                }
+            }
         }
         targets
     }
 
     // ----- tips ------------------------------------------------------------
 
-    /// `tip`: adds a mesh seed. Refused when the endpoint is already known,
-    /// as a seed or as a live peer.
+    /// `tip`: adds a mesh seed. As in 7.1, refused only when the endpoint
+    /// is a seed already: a live peer's endpoint, this node's own address
+    /// and a port nobody listens on are accepted.
     pub fn tip(&mut self, host: &str, port: u16) -> bool {
         let target = endpoint(host, port);
-        let known = self.seeds.iter().any(|(h, p)| endpoint(h, *p) == target)
-            || self.peers.values().any(|peer| peer.endpoint == target)
-            || self.heartbeat_endpoint().as_deref() == Some(target.as_str());
+        let known = self.seeds.iter().any(|(h, p)| endpoint(h, *p) == target);
         self.events
             .emit("tip", json!({"heartbeat": target, "accepted": !known}));
         if known {
@@ -461,12 +532,13 @@ impl NodeState {
         true
     }
 
-    /// `tip-clear`: removes seeds (`all`, or `host:port,host:port`, IPv6 as
+    /// `tip-clear`: removes seeds (`host:port,host:port`, IPv6 as
     /// `[addr]:port`). `Ok(cleared)` when every entry was found; otherwise
-    /// `Err((cleared, not_found))`. Like the server, an empty list or an
-    /// entry that does not parse stops with an error. Only seeds (config
-    /// and tips) can be cleared: an endpoint learned from peers is "not
-    /// found", as in the server's mesh.
+    /// `Err((cleared, not_found))`, counting over the whole list
+    /// (thr_info.c `info_command_tip_clear`). An empty list or an entry
+    /// that does not parse stops with the counts so far; `all` is such an
+    /// entry in 7.1 (FIELD-NOTES section 3). Only seeds (config and tips)
+    /// can be cleared: an endpoint learned from peers is "not found".
     pub fn tip_clear(&mut self, list: &str) -> Result<usize, (usize, usize)> {
         let result = self.clear_seeds(list);
         let (cleared, not_found) = match result {
@@ -483,11 +555,6 @@ impl NodeState {
     fn clear_seeds(&mut self, list: &str) -> Result<usize, (usize, usize)> {
         if list.is_empty() {
             return Err((0, 0));
-        }
-        if list == "all" {
-            let cleared = self.seeds.len();
-            self.seeds.clear();
-            return Ok(cleared);
         }
         let (mut cleared, mut not_found) = (0, 0);
         for item in list.split(',').filter(|s| !s.is_empty()) {
@@ -516,38 +583,54 @@ impl NodeState {
 
     // ----- services --------------------------------------------------------
 
-    /// Service endpoints of live peers (`services`).
-    pub fn services(&self) -> Vec<String> {
-        self.peers.values().map(|p| p.service.clone()).collect()
-    }
-
-    /// Service endpoints of every peer seen since the last reset.
-    pub fn services_alumni(&self) -> Vec<String> {
-        self.alumni.values().cloned().collect()
-    }
-
-    /// `services-alumni-reset`: alumni become the live peers.
-    pub fn reset_alumni(&mut self) {
-        self.alumni = self
-            .peers
-            .iter()
-            .map(|(id, peer)| (*id, peer.service.clone()))
-            .collect();
-    }
-
-    /// Cluster members other than this node, with service endpoints, for
-    /// `peers-clear-std`; bumps the peers generation when the list changes.
-    pub fn peers_for_clients(&mut self) -> Vec<(NodeId, String)> {
-        let members: Vec<u64> = self
-            .cluster
+    /// The current cluster's other members: service_list.c's "present"
+    /// peers, set at each cluster change (not by heartbeats), so a node
+    /// that left stays in `services` until the cluster re-forms without it.
+    fn present(&self) -> Vec<NodeId> {
+        self.cluster
             .as_ref()
-            .map(|c| c.members.clone())
-            .unwrap_or_default();
-        let list: Vec<(NodeId, String)> = self
-            .peers
+            .map(|c| {
+                c.members
+                    .iter()
+                    .map(|n| NodeId(*n))
+                    .filter(|n| *n != self.id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Service endpoints of the present peers (`services`), each node's
+    /// list in its own order, nodes in id order.
+    pub fn services(&self) -> Vec<String> {
+        self.present()
             .iter()
-            .filter(|(id, _)| members.contains(&id.0))
-            .map(|(id, peer)| (*id, peer.service.clone()))
+            .filter_map(|n| self.alumni.get(n))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Service endpoints of every node in the peer table: present peers
+    /// and alumni alike (service_list.c `ALUMNI_CLEAR` does not filter on
+    /// presence).
+    pub fn services_alumni(&self) -> Vec<String> {
+        self.alumni.values().flatten().cloned().collect()
+    }
+
+    /// `services-alumni-reset`: deletes the alumni, keeps the present
+    /// peers (service_list.c `purge_alumni`).
+    pub fn reset_alumni(&mut self) {
+        let present = self.present();
+        self.alumni.retain(|id, _| present.contains(id));
+    }
+
+    /// Present peers with their service endpoints, for `peers-clear-std`;
+    /// bumps the peers generation when the list changes.
+    pub fn peers_for_clients(&mut self) -> Vec<(NodeId, Vec<String>)> {
+        let list: Vec<(NodeId, Vec<String>)> = self
+            .present()
+            .into_iter()
+            .map(|n| (n, self.alumni.get(&n).cloned().unwrap_or_default()))
             .collect();
         let fingerprint = format!("{list:?}");
         if fingerprint != self.peers_list {
@@ -702,7 +785,7 @@ impl NodeState {
             if let Some(peer) = self.peers.remove(&id) {
                 self.events.emit(
                     "leave",
-                    json!({"peer": id.to_string(), "heartbeat": peer.endpoint, "reason": "timeout"}),
+                    json!({"peer": id.to_string(), "heartbeat": peer.hb.hb_addrs, "reason": "timeout"}),
                 );
             }
         }
@@ -728,7 +811,8 @@ impl NodeState {
         if node == self.id {
             self.namespaces[ns].held.get(pid)
         } else {
-            self.peers.get(&node).is_some_and(|p| p.held[ns].get(pid))
+            self.acked.contains(&(node, ns, pid))
+                || self.peers.get(&node).is_some_and(|p| p.held[ns].get(pid))
         }
     }
 
@@ -848,6 +932,10 @@ impl NodeState {
             ns.received = 0;
             ns.migrating = false;
         }
+        // Copies in flight belong to the old cluster's plan.
+        self.in_flight.clear();
+        self.acked.clear();
+        self.outgoing.clear();
         self.cluster_generation += 1;
         self.last_rebalance = now;
         self.events.emit(
@@ -926,22 +1014,53 @@ impl NodeState {
         let cap = (rate * self.interval.as_secs_f64() * 2.0).max(1.0);
         self.migrate_tokens = (self.migrate_tokens + rate * elapsed).min(cap);
         let sources = self.sources();
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        let members: Vec<NodeId> = cluster.members.iter().map(|n| NodeId(*n)).collect();
+        let quiesced: Vec<NodeId> = cluster.quiesced.iter().map(|n| NodeId(*n)).collect();
+        // A copy sent and not acknowledged within the heartbeat timeout is
+        // sent again (the server retransmits migration control messages).
+        let timeout = self.timeout;
+        self.in_flight
+            .retain(|_, sent| now.duration_since(*sent) <= timeout);
         for index in 0..self.namespaces.len() {
             for pid in 0..N_PARTITIONS {
                 if self.migrate_tokens < 1.0 {
                     break;
                 }
                 let ns = &self.namespaces[index];
-                if ns.held.get(pid) || ns.dead.get(pid) || !ns.owners.is_owner(pid, self.id) {
+                if !ns.held.get(pid) || ns.dead.get(pid) {
                     continue;
                 }
-                let available = sources
-                    .iter()
-                    .any(|n| *n != self.id && self.holds(*n, index, pid));
-                if available {
-                    let ns = &mut self.namespaces[index];
-                    ns.held.set(pid, true);
-                    ns.received += 1;
+                // This node sends when it is the best-ranked holder.
+                let source = ranking(pid, &members, &quiesced)
+                    .into_iter()
+                    .find(|n| sources.contains(n) && self.holds(*n, index, pid));
+                if source != Some(self.id) {
+                    continue;
+                }
+                let lacking: Vec<NodeId> = ns
+                    .owners
+                    .owners(pid)
+                    .filter(|o| {
+                        *o != self.id
+                            && self.in_current_cluster(*o)
+                            && !self.holds(*o, index, pid)
+                            && !self.in_flight.contains_key(&(*o, index, pid))
+                    })
+                    .collect();
+                for owner in lacking {
+                    if self.migrate_tokens < 1.0 {
+                        break;
+                    }
+                    self.in_flight.insert((owner, index, pid), now);
+                    self.outgoing.push(Outgoing {
+                        to: owner,
+                        key: cluster.key,
+                        namespace: self.namespaces[index].config.name.clone(),
+                        pid,
+                    });
                     self.migrate_tokens -= 1.0;
                 }
             }
@@ -962,6 +1081,22 @@ impl NodeState {
             }
         }
         self.update_remaining();
+        if now.duration_since(self.last_progress) >= Duration::from_secs(1) {
+            self.last_progress = now;
+            for ns in &self.namespaces {
+                if ns.migrating {
+                    self.events.emit(
+                        "migration_progress",
+                        json!({
+                            "namespace": ns.config.name,
+                            "rx_remaining": ns.rx_remaining,
+                            "tx_remaining": ns.tx_remaining,
+                            "in_flight": self.in_flight.len(),
+                        }),
+                    );
+                }
+            }
+        }
         for ns in &mut self.namespaces {
             if ns.migrating && ns.rx_remaining + ns.tx_remaining == 0 {
                 ns.migrating = false;
@@ -1016,6 +1151,78 @@ impl NodeState {
             ns.rx_remaining = rx;
             ns.tx_remaining = tx;
         }
+    }
+
+    // ----- fabric ------------------------------------------------------------
+
+    /// Partition copies decided since the last call, for the fabric to send.
+    pub fn take_outgoing(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    /// A copy of `namespace`/`pid` arrived over the fabric from `from`,
+    /// decided in cluster `key`. It is kept when this node is in that
+    /// cluster and owns the partition; returns whether it was kept. The
+    /// copy counts as received only now, on receipt.
+    pub fn on_partition(&mut self, from: NodeId, key: u64, namespace: &str, pid: usize) -> bool {
+        let current = self.cluster.as_ref().map(|c| c.key);
+        if current != Some(key) || !self.migrate_allowed() || pid >= N_PARTITIONS {
+            return false;
+        }
+        let id = self.id;
+        let Some(ns) = self
+            .namespaces
+            .iter_mut()
+            .find(|n| n.config.name == namespace)
+        else {
+            return false;
+        };
+        if !ns.owners.is_owner(pid, id) || ns.dead.get(pid) {
+            return false;
+        }
+        if !ns.held.get(pid) {
+            ns.held.set(pid, true);
+            ns.received += 1;
+        }
+        let _ = from;
+        true
+    }
+
+    /// The node `acker` acknowledged a copy this node sent to `to`. Only an
+    /// acknowledgement from the node the copy was meant for counts (the
+    /// server's `emigration_handle_ctrl_ack` logs "unexpected source"
+    /// otherwise); returns whether it counted.
+    pub fn on_ack(
+        &mut self,
+        to: NodeId,
+        acker: NodeId,
+        key: u64,
+        namespace: &str,
+        pid: usize,
+        kept: bool,
+    ) -> bool {
+        let Some(index) = self
+            .namespaces
+            .iter()
+            .position(|n| n.config.name == namespace)
+        else {
+            return false;
+        };
+        if acker != to {
+            self.events.emit(
+                "fabric_unexpected_source",
+                json!({"expected": to.to_string(), "source": acker.to_string()}),
+            );
+            return false;
+        }
+        if self.cluster.as_ref().map(|c| c.key) != Some(key) {
+            return false;
+        }
+        self.in_flight.remove(&(to, index, pid));
+        if kept {
+            self.acked.insert((to, index, pid));
+        }
+        kept
     }
 
     // ----- quiesce ---------------------------------------------------------
@@ -1084,7 +1291,7 @@ mod tests {
                         EventLog::memory().0,
                         now,
                     );
-                    node.learn_address(LOOPBACK);
+                    node.set_addresses(Addresses::single(LOOPBACK));
                     node
                 })
                 .collect();
@@ -1098,7 +1305,7 @@ mod tests {
         /// One interval: every live node hears every live node it dials.
         fn step(&mut self) {
             self.now += Duration::from_millis(100);
-            let beats: Vec<(usize, Heartbeat, BTreeSet<String>)> = self
+            let beats: Vec<(usize, Heartbeat, BTreeMap<String, Vec<String>>)> = self
                 .nodes
                 .iter()
                 .enumerate()
@@ -1111,18 +1318,36 @@ mod tests {
                         continue;
                     }
                     let own = node.heartbeat_endpoint().unwrap();
-                    if targets.contains(&own) {
+                    if targets.values().any(|eps| eps.contains(&own)) {
                         let envelope = Envelope {
                             to: own,
                             hb: hb.clone(),
                         };
-                        node.on_heartbeat(envelope, LOOPBACK, self.now).unwrap();
+                        node.on_heartbeat(envelope, self.now).unwrap();
                     }
                 }
             }
             for (i, node) in self.nodes.iter_mut().enumerate() {
                 if self.up[i] {
                     node.tick(self.now);
+                }
+            }
+            // The fabric: each copy reaches its node, which acknowledges it.
+            for from in 0..self.nodes.len() {
+                if !self.up[from] {
+                    continue;
+                }
+                let sender = self.nodes[from].id;
+                for out in self.nodes[from].take_outgoing() {
+                    let Some(to) = self.nodes.iter().position(|n| n.id == out.to) else {
+                        continue;
+                    };
+                    if !self.up[to] {
+                        continue;
+                    }
+                    let kept =
+                        self.nodes[to].on_partition(sender, out.key, &out.namespace, out.pid);
+                    self.nodes[from].on_ack(out.to, out.to, out.key, &out.namespace, out.pid, kept);
                 }
             }
         }
@@ -1270,7 +1495,7 @@ mod tests {
             EventLog::memory().0,
             cluster.now,
         );
-        fresh.learn_address(LOOPBACK);
+        fresh.set_addresses(Addresses::single(LOOPBACK));
         cluster.nodes[0] = fresh;
         cluster.up[0] = true;
         cluster.run(5);
@@ -1304,7 +1529,7 @@ mod tests {
             cluster.now,
         );
         restarted.started_ms += 1;
-        restarted.learn_address(LOOPBACK);
+        restarted.set_addresses(Addresses::single(LOOPBACK));
         restarted.tip_clear("all").ok();
         let seed = cluster.nodes[2].heartbeat_endpoint().unwrap();
         let (h, p) = seed.rsplit_once(':').unwrap();
@@ -1374,9 +1599,13 @@ mod tests {
         // Timeout is 10 intervals: still there after 9, gone after 12.
         cluster.run(9);
         assert_eq!(cluster.nodes[0].services().len(), 1);
-        cluster.run(3);
-        assert!(cluster.nodes[0].services().is_empty());
-        cluster.run(3);
+        // `services` lists the cluster's members: the departed node stays
+        // until the cluster re-forms without it, then it is an alumnus.
+        cluster.run(6);
         assert_eq!(cluster.nodes[0].cluster.as_ref().unwrap().members.len(), 1);
+        assert!(cluster.nodes[0].services().is_empty());
+        assert_eq!(cluster.nodes[0].services_alumni().len(), 1);
+        cluster.nodes[0].reset_alumni();
+        assert!(cluster.nodes[0].services_alumni().is_empty());
     }
 }

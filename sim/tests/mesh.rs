@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{formed, migrations_done, start_cluster, wait_until, Options, SimNode};
+use support::{formed, migrations_done, start_cluster, wait_until, Addressing, Options, SimNode};
 
 #[test]
 fn one_tip_each_forms_one_cluster_and_a_killed_node_drops_out_after_the_timeout() {
@@ -53,7 +53,7 @@ fn one_tip_each_forms_one_cluster_and_a_killed_node_drops_out_after_the_timeout(
             target.heartbeat_port
         ))
     };
-    assert_eq!(clear(&nodes[1], &nodes[2]), "ERROR::0 cleared, 1 not found");
+    assert_eq!(clear(&nodes[1], &nodes[2]), "error: 0 cleared, 1 not found");
     assert_eq!(clear(&nodes[1], &nodes[0]), "ok");
     // Clearing the seed does not break a live cluster.
     std::thread::sleep(Duration::from_millis(300));
@@ -69,7 +69,7 @@ fn migrations_count_down_to_zero_and_cluster_stable_waits_for_them() {
     let a = SimNode::start(&options);
     let b = SimNode::start(&options);
     assert_eq!(b.tip(&a), "ok");
-    assert_eq!(b.tip(&a), "ERROR::unknown", "a known seed is refused");
+    assert_eq!(b.tip(&a), "error", "a known seed is refused");
     let both = [&a, &b];
     assert!(wait_until(Duration::from_secs(10), || formed(&both, 2)));
     // One node's lineage is discarded: it must receive every partition, at
@@ -90,7 +90,7 @@ fn migrations_count_down_to_zero_and_cluster_stable_waits_for_them() {
             if *remaining > 100 {
                 assert_eq!(
                     node.info("cluster-stable:size=2;ignore-migrations=false"),
-                    "ERROR:7:unstable cluster"
+                    "ERROR::unstable-cluster"
                 );
             }
         }
@@ -254,6 +254,97 @@ fn a_community_cluster_refuses_a_ninth_node() {
     assert_eq!(ninth.stat("cluster_size"), "0");
     assert_eq!(
         ninth.info("cluster-stable:size=9"),
-        "ERROR:7:unstable cluster"
+        "ERROR::unstable-cluster"
     );
+}
+
+/// Two nodes like two swarm tasks on different hosts: each has its own
+/// "eth0" (127.0.1.1, 127.0.1.2) and both have the same "eth1" (127.0.9.9,
+/// docker_gwbridge's subnet is the same on every host), on the same fabric
+/// port. Only A can listen on 127.0.9.9; B's fabric publishes `fabric_b`.
+fn shared_address_pair(fabric_b: &'static str) -> (SimNode, SimNode) {
+    let fabric_port = support::free_port();
+    let any = |fabric: &str| Addressing {
+        service: "any".into(),
+        heartbeat: "any".into(),
+        fabric: fabric.into(),
+    };
+    let a = SimNode::start(&Options {
+        migrate_rate: 2000,
+        interfaces: Some("eth0=127.0.1.1,eth1=127.0.9.9"),
+        addressing: Some((any("any"), "127.0.1.1")),
+        fabric_port: Some(fabric_port),
+        ..Options::default()
+    });
+    let b = SimNode::start(&Options {
+        migrate_rate: 2000,
+        interfaces: Some("eth0=127.0.1.2,eth1=127.0.9.9"),
+        addressing: Some((any(fabric_b), "127.0.1.2")),
+        fabric_port: Some(fabric_port),
+        ..Options::default()
+    });
+    assert_eq!(b.tip(&a), "ok");
+    (a, b)
+}
+
+fn remaining(node: &SimNode) -> usize {
+    node.stat("migrate_partitions_remaining").parse().unwrap()
+}
+
+#[test]
+fn a_fabric_that_reaches_the_wrong_node_clusters_but_never_migrates() {
+    // B's fabric publishes only the shared address: A's fabric connection
+    // to B reaches A itself.
+    let (a, b) = shared_address_pair("eth1");
+    let both = [&a, &b];
+    assert!(
+        wait_until(Duration::from_secs(10), || formed(&both, 2)),
+        "heartbeats still cluster; log:\n{}",
+        a.log()
+    );
+    // Plenty of time at 2000 partitions/s (4096 take about 2 s).
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(formed(&both, 2));
+    let before = (remaining(&a), remaining(&b));
+    assert!(before.0 > 0 && before.1 > 0, "{before:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!((remaining(&a), remaining(&b)), before, "stalled for good");
+    for node in both {
+        assert_eq!(
+            node.info("cluster-stable:size=2;ignore-migrations=false"),
+            "ERROR::unstable-cluster"
+        );
+    }
+    let wrong = a.events("fabric_wrong_node");
+    assert!(!wrong.is_empty(), "log:\n{}", a.log());
+    assert_eq!(wrong[0]["reached"], a.info("node"));
+    assert_eq!(
+        wrong[0]["endpoint"].as_str().unwrap().split(':').next(),
+        Some("127.0.9.9")
+    );
+    // Both nodes publish their shared address to clients too.
+    assert!(
+        a.info("services").contains("127.0.9.9:"),
+        "{}",
+        a.info("services")
+    );
+    assert!(a.info("services-alumni").contains("127.0.9.9:"));
+    assert!(b.info("service").contains("127.0.1.2:") && b.info("service").contains("127.0.9.9:"));
+}
+
+#[test]
+fn the_same_pair_with_one_fabric_address_each_settles() {
+    let (a, b) = shared_address_pair("eth0");
+    let both = [&a, &b];
+    assert!(
+        wait_until(Duration::from_secs(15), || formed(&both, 2)
+            && migrations_done(&both)),
+        "log:\n{}",
+        b.log()
+    );
+    let key = a.stat("cluster_key");
+    assert_eq!(b.info("cluster-stable:size=2;ignore-migrations=false"), key);
+    assert!(a.events("fabric_wrong_node").is_empty());
+    assert!(!a.events("fabric_connected").is_empty());
+    assert_eq!(b.ns_stat("dead_partitions"), "0");
 }

@@ -172,3 +172,41 @@ fn config_errors_name_the_line_and_exit_non_zero() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("platinum"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_config_without_cluster_name_is_refused_as_7_x_does() {
+    let dir = scratch_dir();
+    let path = dir.join("aerospike.conf");
+    let text =
+        support::config_text(free_port(), free_port(), 2).replace("  cluster-name sim-test\n", "");
+    assert!(!text.contains("cluster-name"));
+    std::fs::write(&path, &text).unwrap();
+    let output = Command::new(binary())
+        .arg("--config-file")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must configure cluster-name"), "{stderr}");
+    let event: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim()).unwrap();
+    assert_eq!(event["event"], "config_error");
+    assert_eq!(event["message"], "must configure cluster-name");
+    // An unknown interface name is refused at start-up too.
+    let text = support::config_text(free_port(), free_port(), 2).replacen(
+        "address 127.0.0.1",
+        "address nosuch0",
+        1,
+    );
+    std::fs::write(&path, &text).unwrap();
+    let output = Command::new(binary())
+        .arg("--config-file")
+        .arg(&path)
+        .env("AEROSPIKE_SIM_INTERFACES", "eth0=127.0.1.1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nosuch0"));
+    let _ = std::fs::remove_dir_all(dir);
+}

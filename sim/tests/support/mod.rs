@@ -53,15 +53,45 @@ pub fn scratch_dir() -> PathBuf {
     dir
 }
 
-/// A mesh config for loopback, with no seeds.
+/// A mesh config on 127.0.0.1, with no seeds. Tests never let a node
+/// advertise the machine's real interfaces: every address is explicit.
 pub fn config_text(service_port: u16, heartbeat_port: u16, rf: u32) -> String {
+    let fabric_port = free_port();
+    addressed_config(
+        &Addressing {
+            service: "127.0.0.1".into(),
+            heartbeat: "127.0.0.1".into(),
+            fabric: "127.0.0.1".into(),
+        },
+        (service_port, heartbeat_port, fabric_port),
+        rf,
+    )
+}
+
+/// The `address` line of each listener.
+#[derive(Clone, Debug)]
+pub struct Addressing {
+    pub service: String,
+    pub heartbeat: String,
+    pub fabric: String,
+}
+
+/// A mesh config with the given addresses and (service, heartbeat, fabric)
+/// ports.
+pub fn addressed_config(addressing: &Addressing, ports: (u16, u16, u16), rf: u32) -> String {
+    let (service_port, heartbeat_port, fabric_port) = ports;
+    let Addressing {
+        service,
+        heartbeat,
+        fabric,
+    } = addressing;
     format!(
-        "service {{\n}}\n\
+        "service {{\n  cluster-name sim-test\n}}\n\
          network {{\n\
-           service {{\n    address any\n    port {service_port}\n  }}\n\
-           heartbeat {{\n    mode mesh\n    address any\n    port {heartbeat_port}\n    \
+           service {{\n    address {service}\n    port {service_port}\n  }}\n\
+           heartbeat {{\n    mode mesh\n    address {heartbeat}\n    port {heartbeat_port}\n    \
              interval {INTERVAL_MS}\n    timeout {TIMEOUT}\n  }}\n\
-           fabric {{\n    port 3001\n  }}\n\
+           fabric {{\n    address {fabric}\n    port {fabric_port}\n  }}\n\
          }}\n\
          namespace test {{\n  replication-factor {rf}\n  storage-engine memory\n}}\n"
     )
@@ -74,6 +104,13 @@ pub struct Options {
     pub migrate_rate: u32,
     pub rf: u32,
     pub build: Option<&'static str>,
+    /// `AEROSPIKE_SIM_INTERFACES` (the test seam).
+    pub interfaces: Option<&'static str>,
+    /// Address lines and the IP the test reaches the node on; default:
+    /// everything on 127.0.0.1.
+    pub addressing: Option<(Addressing, &'static str)>,
+    /// Fabric port; default: a free one.
+    pub fabric_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -83,6 +120,9 @@ impl Default for Options {
             migrate_rate: 5000,
             rf: 2,
             build: None,
+            interfaces: None,
+            addressing: None,
+            fabric_port: None,
         }
     }
 }
@@ -92,6 +132,8 @@ pub struct SimNode {
     child: Child,
     pub service_port: u16,
     pub heartbeat_port: u16,
+    /// The address tests reach the node on.
+    pub host: String,
     pub log_path: PathBuf,
 }
 
@@ -105,9 +147,22 @@ impl SimNode {
         let heartbeat_port = free_port();
         let dir = scratch_dir();
         let config_path = dir.join("aerospike.conf");
+        let (addressing, host) = options.addressing.clone().unwrap_or((
+            Addressing {
+                service: "127.0.0.1".into(),
+                heartbeat: "127.0.0.1".into(),
+                fabric: "127.0.0.1".into(),
+            },
+            "127.0.0.1",
+        ));
+        let fabric_port = options.fabric_port.unwrap_or_else(free_port);
         fs::write(
             &config_path,
-            config_text(service_port, heartbeat_port, options.rf),
+            addressed_config(
+                &addressing,
+                (service_port, heartbeat_port, fabric_port),
+                options.rf,
+            ),
         )
         .expect("write config");
         let log_path = dir.join("events.jsonl");
@@ -127,11 +182,15 @@ impl SimNode {
         if let Some(build) = options.build {
             command.env("AEROSPIKE_SIM_BUILD", build);
         }
+        if let Some(interfaces) = options.interfaces {
+            command.env("AEROSPIKE_SIM_INTERFACES", interfaces);
+        }
         let child = command.spawn().expect("spawn aerospike-sim");
         let node = SimNode {
             child,
             service_port,
             heartbeat_port,
+            host: host.to_string(),
             log_path,
         };
         assert!(
@@ -146,7 +205,7 @@ impl SimNode {
 
     /// Sends one command; `None` on any connection error.
     pub fn try_info(&self, command: &str) -> Option<String> {
-        info(self.service_port, command)
+        info_at(&self.host, self.service_port, command)
     }
 
     /// Sends one command; panics with the node's log on error.
@@ -172,7 +231,10 @@ impl SimNode {
 
     /// `tip` this node towards `other`.
     pub fn tip(&self, other: &SimNode) -> String {
-        self.info(&format!("tip:host=127.0.0.1;port={}", other.heartbeat_port))
+        self.info(&format!(
+            "tip:host={};port={}",
+            other.host, other.heartbeat_port
+        ))
     }
 
     /// The event log so far.
@@ -238,13 +300,18 @@ impl Drop for SimNode {
 
 /// One info request over loopback with the crate's client.
 pub fn info(port: u16, command: &str) -> Option<String> {
+    info_at("127.0.0.1", port, command)
+}
+
+/// One info request to `host` (a loopback address) with the crate's client.
+pub fn info_at(host: &str, port: u16, command: &str) -> Option<String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
     runtime
         .block_on(aerospike_sim::client::request_one(
-            "127.0.0.1",
+            host,
             port,
             command,
             Duration::from_secs(2),

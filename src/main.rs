@@ -62,6 +62,10 @@ struct RunArgs {
     /// How often the cumulative counters are logged (action="counters").
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     counters_interval: Duration,
+    /// How long a node's count of partitions to migrate may stay the same
+    /// before the status calls the migrations stalled (phase Degraded).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    migration_stall_timeout: Duration,
 }
 
 /// Parses `500ms`, `1s`, `1.5s`, `2m`, `1h` (a bare number is seconds).
@@ -102,6 +106,7 @@ async fn main() -> ExitCode {
                 poll_fast: args.poll_fast,
                 poll_slow: args.poll_slow,
                 counters_interval: args.counters_interval,
+                migration_stall_timeout: args.migration_stall_timeout,
                 ..RunOptions::default()
             };
             match controller::run(options).await {

@@ -170,6 +170,7 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
             poll_slow: Duration::from_secs(1),
             counters_interval: Duration::from_secs(60),
             max_parallel: 4,
+            ..RunOptions::default()
         },
     );
     let (stop, stopped) = oneshot::channel::<()>();

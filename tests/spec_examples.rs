@@ -167,6 +167,62 @@ fn example_config_matches_the_spec_defaults() {
     );
 }
 
+/// Each `key value...` line of an aerospike.conf with the contexts it is
+/// in, e.g. (`network.heartbeat`, `["address", "eth0"]`).
+fn config_lines(conf: &str) -> Vec<(String, Vec<String>)> {
+    let mut contexts: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for line in conf.lines() {
+        let words: Vec<String> = line
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        match words.last().map(String::as_str) {
+            Some("{") => contexts.push(words[0].clone()),
+            Some("}") => {
+                contexts.pop();
+            }
+            Some(_) => lines.push((contexts.join("."), words)),
+            None => {}
+        }
+    }
+    lines
+}
+
+#[test]
+fn example_config_starts_a_real_7_1_server_and_binds_the_overlay() {
+    let lines = config_lines(&read(&example("aerospike.conf")));
+    let value = |context: &str, key: &str| -> Option<String> {
+        lines
+            .iter()
+            .find(|(c, w)| c == context && w[0] == key)
+            .map(|(_, w)| w[1..].join(" "))
+    };
+    // 7.1 refuses to start without a cluster name.
+    assert!(value("service", "cluster-name").is_some_and(|n| !n.is_empty()));
+    // The official images create /opt/aerospike/smd.
+    assert_eq!(
+        value("service", "work-directory").as_deref(),
+        Some("/opt/aerospike")
+    );
+    // `address any` publishes docker_gwbridge too, whose subnet every host
+    // shares: peers reach the wrong node and migrations stall.
+    for context in ["network.service", "network.heartbeat", "network.fabric"] {
+        assert_eq!(
+            value(context, "address").as_deref(),
+            Some("eth0"),
+            "{context} must bind the overlay interface"
+        );
+    }
+    assert!(
+        !lines.iter().any(|(_, w)| w == &["address", "any"]),
+        "no address any anywhere"
+    );
+}
+
 fn checked_in_schema() -> serde_json::Value {
     serde_json::from_str(&read(&specs_dir().join("aerospikecluster.schema.json")))
         .expect("schema is JSON")

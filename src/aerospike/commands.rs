@@ -13,8 +13,8 @@ use futures::future::join_all;
 use super::client::InfoClient;
 use super::error::InfoError;
 use super::reply::{
-    self, NamespaceStats, NodeId, ReclusterOutcome, ReplyError, Statistics, TipClearOutcome,
-    TipOutcome,
+    self, ClusterStable, NamespaceStats, NodeId, PeerEntry, ReclusterOutcome, ReplyError,
+    Statistics, TipClearOutcome, TipOutcome,
 };
 
 /// What one node says about itself and its cluster, read in a single
@@ -27,6 +27,25 @@ pub struct NodeObservation {
     pub node_id: NodeId,
     /// Its `statistics`.
     pub stats: Statistics,
+}
+
+/// Everything one reconcile pass reads from a node
+/// ([`InfoClient::observe_node`]). Optional parts are `None` when the
+/// node's reply did not parse: unknown, not empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    /// Its id and statistics.
+    pub observation: NodeObservation,
+    /// The addresses it publishes as its own (`service-clear-std`): with
+    /// `address any`, every interface address it has.
+    pub advertised: Option<Vec<IpAddr>>,
+    /// Its current peers (`peers-clear-std`).
+    pub peers: Option<Vec<PeerEntry>>,
+    /// Every node it has known since its last `services-alumni-reset`,
+    /// current peers included (`alumni-clear-std`).
+    pub alumni: Option<Vec<PeerEntry>>,
+    /// Its `cluster-stable` verdict for the size asked.
+    pub stable: Option<ClusterStable>,
 }
 
 impl InfoClient {
@@ -126,13 +145,13 @@ impl InfoClient {
 
     /// `cluster-stable:size=<size>;ignore-migrations=<bool>`: the cluster
     /// key when the node considers its cluster settled at `size` members
-    /// (and, unless ignored, done migrating); `None` when not.
+    /// (and, unless ignored, done migrating); the node's words when not.
     pub async fn cluster_stable(
         &self,
         addr: SocketAddr,
         size: u32,
         ignore_migrations: bool,
-    ) -> Result<Option<String>, InfoError> {
+    ) -> Result<ClusterStable, InfoError> {
         let command = format!("cluster-stable:size={size};ignore-migrations={ignore_migrations}");
         self.call(addr, &command, reply::parse_cluster_stable).await
     }
@@ -176,40 +195,58 @@ impl InfoClient {
         })
     }
 
-    /// Reads the node's id, statistics and `services-alumni` in one
-    /// request: everything the mesh step of a reconcile needs from a node,
-    /// for one round trip. Alumni entries that are not `ip:port` are left
-    /// out, and an error reply to `services-alumni` reads as no alumni.
-    pub async fn observe_with_alumni(
+    /// Reads everything one reconcile pass needs from a node in one
+    /// request, so that it all describes the same moment: `node`,
+    /// `statistics`, `service-clear-std` (what the node publishes as its
+    /// own addresses), `peers-clear-std` and `alumni-clear-std` (its
+    /// current peers, and every node it has known since the last
+    /// `services-alumni-reset`), and
+    /// `cluster-stable:size=<expected>;ignore-migrations=false` (whether
+    /// the node, by its own checks, is in a settled cluster of `expected`
+    /// nodes with its migrations done).
+    ///
+    /// The id and statistics are required. The rest only serves the mesh
+    /// clean-up, the address check and the readiness gate, so it never
+    /// costs the observation: a value that does not parse reads as unknown
+    /// (`None`), and the caller decides nothing from it.
+    pub async fn observe_node(
         &self,
         addr: SocketAddr,
-    ) -> Result<(NodeObservation, Vec<SocketAddr>), InfoError> {
+        expected: u32,
+    ) -> Result<NodeReport, InfoError> {
+        let stable_command = format!("cluster-stable:size={expected};ignore-migrations=false");
         let lines = self
-            .request(addr, &["node", "statistics", "services-alumni"])
-            .await?;
-        let [(_, node), (_, stats), (_, alumni)] = <[(String, String); 3]>::try_from(lines)
-            .map_err(|lines| InfoError::Protocol {
+            .request(
                 addr,
-                detail: format!("expected 3 reply lines, got {}", lines.len()),
+                &[
+                    "node",
+                    "statistics",
+                    "service-clear-std",
+                    "peers-clear-std",
+                    "alumni-clear-std",
+                    &stable_command,
+                ],
+            )
+            .await?;
+        let [(_, node), (_, stats), (_, service), (_, peers), (_, alumni), (_, stable)] =
+            <[(String, String); 6]>::try_from(lines).map_err(|lines| InfoError::Protocol {
+                addr,
+                detail: format!("expected 6 reply lines, got {}", lines.len()),
             })?;
-        let observation = NodeObservation {
-            addr,
-            node_id: node
-                .parse()
-                .map_err(|error| InfoError::from_reply(addr, "node", error))?,
-            stats: Statistics::parse(&stats)
-                .map_err(|error| InfoError::from_reply(addr, "statistics", error))?,
-        };
-        // The alumni only serve the clean-up of departed nodes, so they
-        // never cost the observation: an entry that is not `ip:port` (a
-        // server configured with a host name as access address) is
-        // skipped, and a server that refuses the command gives none.
-        let alumni = reply::parse_list(&alumni)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|entry| entry.parse().ok())
-            .collect();
-        Ok((observation, alumni))
+        Ok(NodeReport {
+            observation: NodeObservation {
+                addr,
+                node_id: node
+                    .parse()
+                    .map_err(|error| InfoError::from_reply(addr, "node", error))?,
+                stats: Statistics::parse(&stats)
+                    .map_err(|error| InfoError::from_reply(addr, "statistics", error))?,
+            },
+            advertised: reply::parse_service_addrs(&service).ok(),
+            peers: reply::parse_peers(&peers).ok(),
+            alumni: reply::parse_peers(&alumni).ok(),
+            stable: reply::parse_cluster_stable(&stable).ok(),
+        })
     }
 
     /// Observes every address at once. Results come back in the order of
@@ -279,7 +316,7 @@ mod tests {
     async fn mesh_commands_use_the_server_syntax() {
         let (addr, log) = fake(|command| {
             if command.starts_with("tip-clear") {
-                "ERROR::1 cleared, 1 not found"
+                "error: 1 cleared, 1 not found"
             } else {
                 "ok"
             }
@@ -327,16 +364,23 @@ mod tests {
     #[tokio::test]
     async fn cluster_stable_and_namespace_commands() {
         let (addr, log) = fake(|command| match command {
-            "cluster-stable:size=3;ignore-migrations=false" => "ERROR:7:unstable cluster",
+            "cluster-stable:size=3;ignore-migrations=false" => "ERROR::unstable-cluster",
             "cluster-stable:size=2;ignore-migrations=true" => "5A1C0E2B9D74",
             _ => "ERROR:4:bad size",
         })
         .await;
         let client = InfoClient::new();
-        assert_eq!(client.cluster_stable(addr, 3, false).await.unwrap(), None);
+        assert_eq!(
+            client.cluster_stable(addr, 3, false).await.unwrap(),
+            ClusterStable::Unstable {
+                reply: "unstable-cluster".into()
+            }
+        );
         assert_eq!(
             client.cluster_stable(addr, 2, true).await.unwrap(),
-            Some("5A1C0E2B9D74".to_string())
+            ClusterStable::Stable {
+                cluster_key: "5A1C0E2B9D74".into()
+            }
         );
         assert!(matches!(
             client.namespace_stats(addr, "test").await,
@@ -362,31 +406,73 @@ mod tests {
         assert_eq!(sent(&log), vec![vec!["node", "statistics"]]);
     }
 
+    const ONE_NODE_STATS: &str = "cluster_size=1;cluster_key=A1;cluster_generation=1;\
+        cluster_principal=BB9;cluster_integrity=true;cluster_is_member=true;\
+        migrate_allowed=true;migrate_partitions_remaining=0";
+
     #[tokio::test]
-    async fn observe_with_alumni_adds_services_alumni_to_the_same_request() {
+    async fn observe_node_asks_everything_in_one_request() {
         let (addr, log) = fake(|command| match command {
             "node" => "BB9",
-            "services-alumni" => "10.0.1.5:3000;db-2.example:3000;10.0.1.6:3000",
-            _ => {
-                "cluster_size=1;cluster_key=A1;cluster_generation=1;cluster_principal=BB9;\
-                 cluster_integrity=true;cluster_is_member=true;migrate_allowed=true;\
-                 migrate_partitions_remaining=0"
-            }
+            "statistics" => ONE_NODE_STATS,
+            "service-clear-std" => "10.0.1.5:3000,10.215.0.3:3000",
+            "peers-clear-std" => "4,3000,[[BB8,,[10.0.1.6,10.215.0.3]]]",
+            "alumni-clear-std" => "4,3000,[[BB8,,[10.0.1.6,10.215.0.3]],[BB7,,[10.0.1.4]]]",
+            _ => "ERROR::unstable-cluster",
         })
         .await;
-        let (seen, alumni) = InfoClient::new().observe_with_alumni(addr).await.unwrap();
-        assert_eq!(seen.node_id, NodeId(0xBB9));
+        let report = InfoClient::new().observe_node(addr, 3).await.unwrap();
+        assert_eq!(report.observation.node_id, NodeId(0xBB9));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
-            alumni,
-            vec![
-                "10.0.1.5:3000".parse::<SocketAddr>().unwrap(),
-                "10.0.1.6:3000".parse().unwrap()
-            ]
+            report.advertised,
+            Some(vec![ip("10.0.1.5"), ip("10.215.0.3")])
+        );
+        assert_eq!(report.peers.as_ref().map(Vec::len), Some(1));
+        assert_eq!(
+            report.alumni.as_ref().unwrap()[1],
+            PeerEntry {
+                node_id: NodeId(0xBB7),
+                addrs: vec![ip("10.0.1.4")]
+            }
+        );
+        assert_eq!(
+            report.stable,
+            Some(ClusterStable::Unstable {
+                reply: "unstable-cluster".into()
+            })
         );
         assert_eq!(
             sent(&log),
-            vec![vec!["node", "statistics", "services-alumni"]]
+            vec![vec![
+                "node",
+                "statistics",
+                "service-clear-std",
+                "peers-clear-std",
+                "alumni-clear-std",
+                "cluster-stable:size=3;ignore-migrations=false"
+            ]]
         );
+    }
+
+    #[tokio::test]
+    async fn observe_node_keeps_the_observation_when_the_extras_are_refused() {
+        let (addr, _log) = fake(|command| match command {
+            "node" => "BB9",
+            "statistics" => ONE_NODE_STATS,
+            _ => "ERROR:4:unrecognized command",
+        })
+        .await;
+        let report = InfoClient::new().observe_node(addr, 1).await.unwrap();
+        assert_eq!(report.observation.stats.cluster_key, "A1");
+        assert_eq!(report.advertised, None);
+        assert_eq!(report.peers, None);
+        assert_eq!(report.alumni, None);
+        // Every error form of cluster-stable reads as "not stable".
+        assert!(matches!(
+            report.stable,
+            Some(ClusterStable::Unstable { .. })
+        ));
     }
 
     #[tokio::test]

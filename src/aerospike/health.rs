@@ -20,9 +20,9 @@ use std::net::SocketAddr;
 use futures::future::join_all;
 
 use super::client::InfoClient;
-use super::commands::NodeObservation;
+use super::commands::{NodeObservation, NodeReport};
 use super::error::InfoError;
-use super::reply::NodeId;
+use super::reply::{ClusterStable, NodeId};
 
 /// Nodes that report the same cluster key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,10 +166,12 @@ pub enum Instability {
         /// Partitions left.
         remaining: u64,
     },
-    /// The node's `cluster-stable` answered `ERROR:7` (not stable).
+    /// The node's `cluster-stable` answered an error (not stable).
     ServerSaysUnstable {
         /// The node.
         addr: SocketAddr,
+        /// The server's words, e.g. `unstable-cluster`.
+        reply: String,
     },
     /// `cluster-stable` returned a key other than the one `statistics`
     /// reported moments before: the cluster changed in between.
@@ -214,8 +216,8 @@ impl fmt::Display for Instability {
             Instability::Migrating { addr, remaining } => {
                 write!(f, "node {addr} has {remaining} partitions left to migrate")
             }
-            Instability::ServerSaysUnstable { addr } => {
-                write!(f, "node {addr} answers cluster-stable with unstable")
+            Instability::ServerSaysUnstable { addr, reply } => {
+                write!(f, "node {addr} answers cluster-stable with {reply:?}")
             }
             Instability::KeyChanged {
                 addr,
@@ -312,10 +314,51 @@ impl StabilityCheck {
     }
 }
 
-/// The full gate: observes every node in `addrs`, applies
-/// [`StabilityCheck`] for `expected` members, then asks every node
-/// `cluster-stable:size=<expected>;ignore-migrations=false` and requires
-/// each to answer the same key.
+impl StabilityCheck {
+    /// The whole gate over one pass's reports: [`StabilityCheck::evaluate`]
+    /// on their statistics, then every node's own `cluster-stable` verdict
+    /// (it is node-local: one node's answer says nothing about the others),
+    /// each of which must name the key the statistics agreed on. A node
+    /// whose `cluster-stable` reply did not parse is not stable either.
+    pub fn evaluate_reports(&self, reports: &[NodeReport]) -> Result<String, Instability> {
+        let observations: Vec<NodeObservation> =
+            reports.iter().map(|r| r.observation.clone()).collect();
+        let key = self.evaluate(&observations)?;
+        let mut reports: Vec<&NodeReport> = reports.iter().collect();
+        reports.sort_by_key(|r| r.observation.addr);
+        for report in reports {
+            let addr = report.observation.addr;
+            match &report.stable {
+                Some(ClusterStable::Stable { cluster_key }) if *cluster_key == key => {}
+                Some(ClusterStable::Stable { cluster_key }) => {
+                    return Err(Instability::KeyChanged {
+                        addr,
+                        observed: key,
+                        stable: cluster_key.clone(),
+                    })
+                }
+                Some(ClusterStable::Unstable { reply }) => {
+                    return Err(Instability::ServerSaysUnstable {
+                        addr,
+                        reply: reply.clone(),
+                    })
+                }
+                None => {
+                    return Err(Instability::ServerSaysUnstable {
+                        addr,
+                        reply: "no verdict that parses".into(),
+                    })
+                }
+            }
+        }
+        Ok(key)
+    }
+}
+
+/// The full gate, asked afresh: reads every node in `addrs` with
+/// [`InfoClient::observe_node`] (statistics and
+/// `cluster-stable:size=<expected>;ignore-migrations=false` in one request
+/// per node) and applies [`StabilityCheck::evaluate_reports`].
 ///
 /// A node that cannot be asked is an `Err`, not an unstable verdict: the
 /// caller learns which node is unreachable and why, and should treat the
@@ -325,42 +368,24 @@ pub async fn check_stable(
     addrs: &[SocketAddr],
     expected: u32,
 ) -> Result<StableVerdict, InfoError> {
-    let observations = client
-        .observe_all(addrs)
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-    let key = match (StabilityCheck {
-        expected_size: expected,
-    })
-    .evaluate(&observations)
-    {
-        Ok(key) => key,
-        Err(reason) => return Ok(StableVerdict::Unstable(reason)),
-    };
-    let answers =
-        join_all(addrs.iter().map(|addr| async move {
-            (*addr, client.cluster_stable(*addr, expected, false).await)
-        }))
-        .await;
-    for (addr, answer) in answers {
-        match answer? {
-            None => {
-                return Ok(StableVerdict::Unstable(Instability::ServerSaysUnstable {
-                    addr,
-                }))
-            }
-            Some(stable) if stable != key => {
-                return Ok(StableVerdict::Unstable(Instability::KeyChanged {
-                    addr,
-                    observed: key,
-                    stable,
-                }))
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(StableVerdict::Stable { cluster_key: key })
+    let reports = join_all(
+        addrs
+            .iter()
+            .map(|addr| client.observe_node(*addr, expected)),
+    )
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    Ok(
+        match (StabilityCheck {
+            expected_size: expected,
+        })
+        .evaluate_reports(&reports)
+        {
+            Ok(cluster_key) => StableVerdict::Stable { cluster_key },
+            Err(reason) => StableVerdict::Unstable(reason),
+        },
+    )
 }
 
 #[cfg(test)]

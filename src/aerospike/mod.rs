@@ -24,11 +24,12 @@ pub mod health;
 pub mod reply;
 
 pub use client::InfoClient;
-pub use commands::NodeObservation;
+pub use commands::{NodeObservation, NodeReport};
 pub use error::{InfoError, Phase};
 pub use health::{
     check_stable, ClusterGroup, ClusterView, Instability, StabilityCheck, StableVerdict,
 };
 pub use reply::{
-    NamespaceStats, NodeId, ReclusterOutcome, ReplyError, Statistics, TipClearOutcome, TipOutcome,
+    ClusterStable, NamespaceStats, NodeId, PeerEntry, ReclusterOutcome, ReplyError, Statistics,
+    TipClearOutcome, TipOutcome,
 };

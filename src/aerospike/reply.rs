@@ -6,15 +6,19 @@
 //! property test to show it returns an error instead of panicking.
 //!
 //! Values come in a few shapes (field notes §3):
-//! - errors: `ERROR:<code>:<message>`, `ERROR::unknown`, and the older
-//!   `FAIL:<code>:<message>`;
+//! - errors: any value that starts with `ERROR` or `error` (`ERROR:7:unstable
+//!   cluster` on 7.2+, `ERROR::unstable-cluster` on 7.1, a bare `error`, or
+//!   `error: 0 cleared, 1 not found`), and the older `FAIL:<code>:<message>`.
+//!   Their texts differ by command and version, so nothing here matches a
+//!   whole error message: a parser looks at the form (error or not, a code,
+//!   counts in the text) and passes the server's words on;
 //! - maps: `k=v;k=v` (`statistics`, `namespace/<ns>`);
 //! - lists: `a;b` (`namespaces`, `services-alumni`);
 //! - single words: `ok`, a node id, a cluster key.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use thiserror::Error;
@@ -55,6 +59,10 @@ pub enum ReplyError {
         /// What would have been accepted.
         expected: &'static str,
     },
+    /// `namespace/<ns>` for a namespace the node does not have: 7.1
+    /// answers `type=unknown` (older sims said `ERROR::unknown-namespace`).
+    #[error("no such namespace (type=unknown)")]
+    UnknownNamespace,
     /// The whole value is not one of the forms the command answers with.
     #[error("reply {value:?} is not {expected}")]
     Unexpected {
@@ -65,16 +73,19 @@ pub enum ReplyError {
     },
 }
 
-/// Reads `ERROR:<code>:<message>` or `FAIL:<code>:<message>`; `None` for
-/// any value that is not an error.
+/// Reads an error value; `None` for any value that is not an error.
 ///
-/// The code is optional (`ERROR::unknown`); a code that is not a number is
-/// kept as part of the message rather than dropped, so nothing the server
-/// said is lost.
+/// An error is a value that starts with `ERROR` or `error` (7.1 answers a
+/// bare `error` to a duplicate `tip`, and `error: 0 cleared, 1 not found`
+/// to `tip-clear`) or with the older `FAIL`, followed by nothing or by `:`.
+/// `ERROR:<code>:<message>` keeps its numeric code; the code is optional
+/// (`ERROR::unstable-cluster`), and a code that is not a number is kept as
+/// part of the message rather than dropped, so nothing the server said is
+/// lost. The message is trimmed.
 pub fn server_error(value: &str) -> Option<ReplyError> {
-    let rest = value
-        .strip_prefix("ERROR")
-        .or_else(|| value.strip_prefix("FAIL"))?;
+    let rest = ["ERROR", "error", "FAIL"]
+        .iter()
+        .find_map(|prefix| value.strip_prefix(prefix))?;
     let rest = match rest.strip_prefix(':') {
         Some(rest) => rest,
         None if rest.is_empty() => rest,
@@ -83,18 +94,18 @@ pub fn server_error(value: &str) -> Option<ReplyError> {
     };
     let (code, message) = match rest.split_once(':') {
         Some(("", message)) => (None, message),
-        Some((code, message)) => match code.parse::<u32>() {
+        Some((code, message)) => match code.trim().parse::<u32>() {
             Ok(code) => (Some(code), message),
             Err(_) => (None, rest),
         },
-        None => match rest.parse::<u32>() {
+        None => match rest.trim().parse::<u32>() {
             Ok(code) => (Some(code), ""),
             Err(_) => (None, rest),
         },
     };
     Some(ReplyError::Server {
         code,
-        message: message.to_string(),
+        message: message.trim().to_string(),
     })
 }
 
@@ -288,9 +299,14 @@ pub struct NamespaceStats {
 }
 
 impl NamespaceStats {
-    /// Parses a `namespace/<ns>` reply.
+    /// Parses a `namespace/<ns>` reply; `type=unknown` alone is
+    /// [`ReplyError::UnknownNamespace`].
     pub fn parse(value: &str) -> Result<NamespaceStats, ReplyError> {
-        let fields = Fields(parse_map(value)?);
+        let map = parse_map(value)?;
+        if map.len() == 1 && map.get("type").is_some_and(|t| t == "unknown") {
+            return Err(ReplyError::UnknownNamespace);
+        }
+        let fields = Fields(map);
         Ok(NamespaceStats {
             unavailable_partitions: fields.count("unavailable_partitions")?,
             dead_partitions: fields.count("dead_partitions")?,
@@ -302,48 +318,56 @@ impl NamespaceStats {
 }
 
 /// What a `tip` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TipOutcome {
     /// The node took the address as a new seed and will heartbeat to it.
     Added,
-    /// The node refused the tip with `ERROR::unknown`, which it does when
-    /// it already knows the address (as a seed, a peer or itself). Field
-    /// notes §3: harmless. The server gives the same reply for an invalid
-    /// tip, but the operator only ever sends well-formed ones.
-    AlreadyKnown,
+    /// The node refused the tip with an error. 7.1 answers a bare `error`
+    /// when the address is already one of its seeds (a tip sent again), and
+    /// the same for missing or bad parameters, which the operator never
+    /// sends; the sim's older dialect said `ERROR::unknown`. Either way the
+    /// node has not gained a seed, and nothing is wrong with it: whether it
+    /// joined is read back from its statistics on the next pass. The reply
+    /// is kept for the log.
+    Refused {
+        /// The server's words, as parsed.
+        reply: String,
+    },
 }
 
-/// Parses a `tip` reply.
+/// Parses a `tip` reply: `ok`, or any error form (see [`TipOutcome`]).
 pub fn parse_tip(value: &str) -> Result<TipOutcome, ReplyError> {
     match check(value) {
         Ok("ok") => Ok(TipOutcome::Added),
         Ok(other) => Err(ReplyError::Unexpected {
             value: other.to_string(),
-            expected: "ok or ERROR::unknown",
+            expected: "ok or an error",
         }),
-        Err(ReplyError::Server {
-            code: None,
-            ref message,
-        }) if message == "unknown" => Ok(TipOutcome::AlreadyKnown),
-        Err(other) => Err(other),
+        Err(error) => Ok(TipOutcome::Refused {
+            reply: error.to_string(),
+        }),
     }
 }
 
 /// What a `tip-clear` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TipClearOutcome {
-    /// Seeds removed (or live peers matched).
+    /// Seeds removed.
     pub cleared: u32,
-    /// Addresses the node did not know.
+    /// Addresses that were not seeds of the node. Final: asking again
+    /// would get the same answer.
     pub not_found: u32,
 }
 
 /// Parses a `tip-clear` reply to a list of `sent` addresses: `ok` means all
-/// were cleared; `ERROR::<n> cleared, <m> not found` reports the split. The
-/// latter is the server's way of saying "some were not seeds", which is not
-/// a failure for an operator that clears addresses it is unsure about.
+/// were cleared; an error that reports counts (`error: 0 cleared, 1 not
+/// found` on 7.1, `ERROR::1 cleared, 3 not found` in the sim's older form)
+/// is the server's way of saying "some were not seeds", which is not a
+/// failure for an operator that clears addresses it is unsure about. The
+/// counts are read by form: the number before `cleared` and the one before
+/// `not found`, wherever they stand in the message.
 pub fn parse_tip_clear(value: &str, sent: u32) -> Result<TipClearOutcome, ReplyError> {
-    let message = match check(value) {
+    let (code, message) = match check(value) {
         Ok("ok") => {
             return Ok(TipClearOutcome {
                 cleared: sent,
@@ -353,28 +377,38 @@ pub fn parse_tip_clear(value: &str, sent: u32) -> Result<TipClearOutcome, ReplyE
         Ok(other) => {
             return Err(ReplyError::Unexpected {
                 value: other.to_string(),
-                expected: "ok or ERROR::<n> cleared, <m> not found",
+                expected: "ok or an error with '<n> cleared, <m> not found'",
             })
         }
-        Err(ReplyError::Server {
-            code: None,
-            message,
-        }) => message,
+        Err(ReplyError::Server { code, message }) => (code, message),
         Err(other) => return Err(other),
     };
-    let counts = message
-        .split_once(" cleared, ")
-        .and_then(|(cleared, rest)| Some((cleared, rest.strip_suffix(" not found")?)))
-        .and_then(|(cleared, not_found)| Some((cleared.parse().ok()?, not_found.parse().ok()?)));
-    match counts {
+    match clear_counts(&message) {
         Some((cleared, not_found)) => Ok(TipClearOutcome { cleared, not_found }),
-        // Any other message (`ERROR::unknown` for a list that does not
-        // parse) is a real failure: pass it on as the server said it.
-        None => Err(ReplyError::Server {
-            code: None,
-            message,
-        }),
+        // Any other error is a real failure: pass it on as the server said
+        // it.
+        None => Err(ReplyError::Server { code, message }),
     }
+}
+
+/// `(cleared, not found)` from a text such as `0 cleared, 1 not found`: the
+/// number just before the word `cleared` and the one just before `not
+/// found`.
+fn clear_counts(message: &str) -> Option<(u32, u32)> {
+    let words: Vec<&str> = message
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let before = |at: usize| -> Option<u32> { words.get(at.checked_sub(1)?)?.parse().ok() };
+    let cleared = words
+        .iter()
+        .position(|w| *w == "cleared")
+        .and_then(before)?;
+    let not_found = words
+        .windows(2)
+        .position(|w| w == ["not", "found"])
+        .and_then(before)?;
+    Some((cleared, not_found))
 }
 
 /// Parses `ok`, the whole reply of commands that only succeed or fail.
@@ -423,20 +457,162 @@ pub fn parse_endpoints(value: &str) -> Result<Vec<SocketAddr>, ReplyError> {
         .collect()
 }
 
-/// Parses a `cluster-stable` reply: the cluster key when the node calls
-/// the cluster stable, `None` for `ERROR:7:...` (unstable, or not the size
-/// asked for). Other errors (`ERROR:4:bad size`) are errors.
-pub fn parse_cluster_stable(value: &str) -> Result<Option<String>, ReplyError> {
+/// What `cluster-stable:size=N;ignore-migrations=false` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterStable {
+    /// The node calls its cluster stable at the size asked, with this key.
+    Stable {
+        /// The cluster key, as the node printed it.
+        cluster_key: String,
+    },
+    /// Not stable, in the node's words. 7.1 says `ERROR::unstable-cluster`
+    /// or `ERROR::cluster-not-specified-size`, 7.2+ `ERROR:7:unstable
+    /// cluster` or `ERROR:7:cluster not specified size`; every error form
+    /// means "not now" (the operator sends only well-formed requests), so
+    /// none is matched by its text.
+    Unstable {
+        /// The server's words, e.g. `unstable-cluster`.
+        reply: String,
+    },
+}
+
+/// Parses a `cluster-stable` reply: a cluster key, or any error form.
+pub fn parse_cluster_stable(value: &str) -> Result<ClusterStable, ReplyError> {
     match check(value) {
-        Err(ReplyError::Server { code: Some(7), .. }) => Ok(None),
+        Err(ReplyError::Server { message, .. }) => Ok(ClusterStable::Unstable {
+            reply: if message.is_empty() {
+                value.trim().to_string()
+            } else {
+                message
+            },
+        }),
         Err(other) => Err(other),
         Ok(key) => parse_cluster_key(key)
-            .map(Some)
+            .map(|cluster_key| ClusterStable::Stable { cluster_key })
             .ok_or_else(|| ReplyError::Unexpected {
                 value: key.to_string(),
-                expected: "a cluster key (hex) or ERROR:7",
+                expected: "a cluster key (hex) or an error",
             }),
     }
+}
+
+/// One entry of `peers-clear-std` / `alumni-clear-std`: a node and the
+/// addresses it publishes for clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerEntry {
+    /// The peer's node id.
+    pub node_id: NodeId,
+    /// Its service addresses, in the order it published them. Host names
+    /// (a configured `access-address` may be one) are left out.
+    pub addrs: Vec<IpAddr>,
+}
+
+/// Parses `peers-clear-std` / `alumni-clear-std`:
+/// `<generation>,<default port>,[[<node id>,<tls name>,[<addr>,<addr>:<port>,...]],...]`
+/// (service_list.c: the default port is left off addresses that use it;
+/// IPv6 addresses are bracketed). `peers-` lists the node's current peers,
+/// `alumni-` every node it has known since the last
+/// `services-alumni-reset`, current peers included.
+pub fn parse_peers(value: &str) -> Result<Vec<PeerEntry>, ReplyError> {
+    let value = check(value)?;
+    let bad = || ReplyError::Unexpected {
+        value: value.to_string(),
+        expected: "<generation>,<port>,[[<node>,<tls name>,[<addresses>]],...]",
+    };
+    let mut head = value.splitn(3, ',');
+    let (Some(generation), Some(_port), Some(list)) = (head.next(), head.next(), head.next())
+    else {
+        return Err(bad());
+    };
+    if generation.parse::<u64>().is_err() {
+        return Err(bad());
+    }
+    let inner = list
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .ok_or_else(bad)?;
+    split_top_level(inner)
+        .into_iter()
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let body = entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .ok_or_else(|| ReplyError::BadEntry {
+                    entry: entry.to_string(),
+                    expected: "[<node>,<tls name>,[<addresses>]]",
+                })?;
+            let parts = split_top_level(body);
+            let [node, _tls, addrs] = parts.as_slice() else {
+                return Err(ReplyError::BadEntry {
+                    entry: entry.to_string(),
+                    expected: "[<node>,<tls name>,[<addresses>]]",
+                });
+            };
+            let node_id: NodeId = node.parse()?;
+            let addrs = addrs
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .unwrap_or(addrs);
+            Ok(PeerEntry {
+                node_id,
+                addrs: split_top_level(addrs)
+                    .into_iter()
+                    .filter_map(host_of)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// Parses `service-clear-std` (`addr:port,addr:port`) or the older
+/// `service` (`addr:port;addr:port`): the node's own client addresses, in
+/// the order it publishes them. Host names are left out; an empty value
+/// (no service address) is an empty list.
+pub fn parse_service_addrs(value: &str) -> Result<Vec<IpAddr>, ReplyError> {
+    let value = check(value)?;
+    Ok(value
+        .split([',', ';'])
+        .filter(|entry| !entry.is_empty())
+        .filter_map(host_of)
+        .collect())
+}
+
+/// The address of `host`, `host:port`, `[v6]` or `[v6]:port`; `None` for a
+/// host name.
+fn host_of(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Some(rest) = entry.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    entry
+        .rsplit_once(':')?
+        .0
+        .parse::<std::net::Ipv4Addr>()
+        .ok()
+        .map(IpAddr::V4)
+}
+
+/// Splits on commas that are not inside brackets.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 /// Parses a non-empty single-word value such as `build`'s `7.1.0.0`.
@@ -611,6 +787,11 @@ mod tests {
                 field: "replication-factor"
             })
         );
+        // 7.1.0.23 for a namespace it does not have.
+        assert_eq!(
+            NamespaceStats::parse("type=unknown"),
+            Err(ReplyError::UnknownNamespace)
+        );
         assert_eq!(
             NamespaceStats::parse("ERROR::unknown-namespace"),
             Err(server(None, "unknown-namespace"))
@@ -618,11 +799,38 @@ mod tests {
     }
 
     #[test]
+    fn seven_one_error_forms() {
+        // Field notes §3, from a 7.1.0.23 server.
+        assert_eq!(server_error("error"), Some(server(None, "")));
+        assert_eq!(
+            server_error("error: 0 cleared, 1 not found"),
+            Some(server(None, "0 cleared, 1 not found"))
+        );
+        assert_eq!(
+            server_error("ERROR::unstable-cluster"),
+            Some(server(None, "unstable-cluster"))
+        );
+        assert_eq!(
+            server_error("ERROR:25:enterprise-only"),
+            Some(server(Some(25), "enterprise-only"))
+        );
+        assert_eq!(
+            server_error("ERROR:4:unrecognized command"),
+            Some(server(Some(4), "unrecognized command"))
+        );
+        assert_eq!(server_error("errors=3"), None);
+    }
+
+    #[test]
     fn tip_replies() {
         assert_eq!(parse_tip("ok"), Ok(TipOutcome::Added));
-        assert_eq!(parse_tip("ERROR::unknown"), Ok(TipOutcome::AlreadyKnown));
-        assert_eq!(parse_tip("ERROR:4:bad"), Err(server(Some(4), "bad")));
-        assert_eq!(parse_tip("ERROR::other"), Err(server(None, "other")));
+        // 7.1: a tip sent again (or with bad parameters) is a bare `error`.
+        for refused in ["error", "ERROR::unknown", "ERROR:4:bad", "error: whatever"] {
+            assert!(
+                matches!(parse_tip(refused), Ok(TipOutcome::Refused { .. })),
+                "{refused}"
+            );
+        }
         assert!(matches!(
             parse_tip("okay"),
             Err(ReplyError::Unexpected { .. })
@@ -631,20 +839,28 @@ mod tests {
 
     #[test]
     fn tip_clear_replies() {
+        let counts = |cleared, not_found| Ok(TipClearOutcome { cleared, not_found });
+        assert_eq!(parse_tip_clear("ok", 2), counts(2, 0));
+        // 7.1, an address that is not a seed (learned via a peer, or
+        // cleared already), and an empty or malformed list.
         assert_eq!(
-            parse_tip_clear("ok", 2),
-            Ok(TipClearOutcome {
-                cleared: 2,
-                not_found: 0
-            })
+            parse_tip_clear("error: 0 cleared, 1 not found", 1),
+            counts(0, 1)
         );
+        assert_eq!(
+            parse_tip_clear("error: 0 cleared, 0 not found", 1),
+            counts(0, 0)
+        );
+        // The older form the sim spoke, and counts in another order.
         assert_eq!(
             parse_tip_clear("ERROR::1 cleared, 3 not found", 4),
-            Ok(TipClearOutcome {
-                cleared: 1,
-                not_found: 3
-            })
+            counts(1, 3)
         );
+        assert_eq!(
+            parse_tip_clear("ERROR:4:2 not found, 5 cleared", 7),
+            counts(5, 2)
+        );
+        assert_eq!(parse_tip_clear("error", 1), Err(server(None, "")));
         assert_eq!(
             parse_tip_clear("ERROR::unknown", 1),
             Err(server(None, "unknown"))
@@ -700,23 +916,101 @@ mod tests {
 
     #[test]
     fn cluster_stable_replies() {
+        let unstable = |reply: &str| {
+            Ok(ClusterStable::Unstable {
+                reply: reply.to_string(),
+            })
+        };
         assert_eq!(
             parse_cluster_stable("5A1C0E2B9D74"),
-            Ok(Some("5A1C0E2B9D74".into()))
+            Ok(ClusterStable::Stable {
+                cluster_key: "5A1C0E2B9D74".into()
+            })
         );
-        assert_eq!(parse_cluster_stable("ERROR:7:unstable cluster"), Ok(None));
+        // 7.1.0.23's forms.
+        assert_eq!(
+            parse_cluster_stable("ERROR::unstable-cluster"),
+            unstable("unstable-cluster")
+        );
+        assert_eq!(
+            parse_cluster_stable("ERROR::cluster-not-specified-size"),
+            unstable("cluster-not-specified-size")
+        );
+        // 7.2+ (server source).
+        assert_eq!(
+            parse_cluster_stable("ERROR:7:unstable cluster"),
+            unstable("unstable cluster")
+        );
         assert_eq!(
             parse_cluster_stable("ERROR:7:cluster not specified size"),
-            Ok(None)
+            unstable("cluster not specified size")
         );
-        assert_eq!(
-            parse_cluster_stable("ERROR:4:bad size"),
-            Err(server(Some(4), "bad size"))
-        );
+        assert_eq!(parse_cluster_stable("error"), unstable("error"));
         assert!(matches!(
             parse_cluster_stable("stable"),
             Err(ReplyError::Unexpected { .. })
         ));
+    }
+
+    #[test]
+    fn peer_lists() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // A node bound to `address any` on a swarm task: overlay and
+        // docker_gwbridge, default port left off.
+        let peers = parse_peers(
+            "12,3000,[[BB9030011AC4202,,[10.0.1.6,10.215.0.3]],[BB9040011AC4202,,[10.0.1.7:3100,[fd00::7]:3100]]]",
+        )
+        .unwrap();
+        assert_eq!(
+            peers,
+            vec![
+                PeerEntry {
+                    node_id: NodeId(0xBB9030011AC4202),
+                    addrs: vec![ip("10.0.1.6"), ip("10.215.0.3")]
+                },
+                PeerEntry {
+                    node_id: NodeId(0xBB9040011AC4202),
+                    addrs: vec![ip("10.0.1.7"), ip("fd00::7")]
+                },
+            ]
+        );
+        assert_eq!(parse_peers("0,3000,[]").unwrap(), vec![]);
+        // A TLS name and a host name.
+        assert_eq!(
+            parse_peers("3,3000,[[A1,tls1,[db1.example:3000,10.0.1.8]]]").unwrap(),
+            vec![PeerEntry {
+                node_id: NodeId(0xA1),
+                addrs: vec![ip("10.0.1.8")]
+            }]
+        );
+        for bad in [
+            "",
+            "x,3000,[]",
+            "1,3000",
+            "1,3000,[[zz,,[]]]",
+            "1,3000,[[A1,[]]]",
+        ] {
+            assert!(parse_peers(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_peers("ERROR:4:unrecognized command"),
+            Err(server(Some(4), "unrecognized command"))
+        );
+    }
+
+    #[test]
+    fn service_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            parse_service_addrs("10.0.1.5:3000,10.215.0.3:3000").unwrap(),
+            vec![ip("10.0.1.5"), ip("10.215.0.3")]
+        );
+        assert_eq!(
+            parse_service_addrs("10.0.1.5:3000;[fd00::5]:3000").unwrap(),
+            vec![ip("10.0.1.5"), ip("fd00::5")]
+        );
+        assert_eq!(parse_service_addrs("").unwrap(), Vec::<IpAddr>::new());
+        assert!(parse_service_addrs("ERROR:4:unrecognized command").is_err());
     }
 
     #[test]
@@ -740,6 +1034,8 @@ mod tests {
             let _ = parse_recluster(&value);
             let _ = parse_endpoints(&value);
             let _ = parse_cluster_stable(&value);
+            let _ = parse_peers(&value);
+            let _ = parse_service_addrs(&value);
             let _ = parse_word(&value, "a word");
         }
 
@@ -759,7 +1055,7 @@ mod tests {
         fn error_replies_keep_code_and_message(code in any::<u32>(), message in "[ -~]{0,30}") {
             prop_assert_eq!(
                 server_error(&format!("ERROR:{code}:{message}")),
-                Some(server(Some(code), &message))
+                Some(server(Some(code), message.trim()))
             );
         }
     }

@@ -10,13 +10,16 @@
 //!   in parallel; and the error policy (per-cluster exponential backoff
 //!   with jitter, from `backon`);
 //! - [`reconcile`]: one pass over one cluster, returning an [`Action`];
-//! - [`plan`]: the pure decisions a pass makes;
+//! - [`plan`] and [`mesh`]: the pure decisions a pass makes (replicas,
+//!   placement, status; tips, clean-up of departed nodes, stray
+//!   addresses);
 //! - [`nodes`] and [`telemetry`]: the info calls, logs and counters.
 //!
 //! [`run`] wires these to the real Docker engine; [`Controller`] is the
 //! same loop over any [`SwarmApi`] and [`NodeApi`], which is how the tests
 //! drive it against an in-memory swarm and in-process Aerospike nodes.
 
+pub mod mesh;
 pub mod nodes;
 pub mod plan;
 pub mod reconcile;
@@ -62,6 +65,9 @@ pub struct RunOptions {
     pub counters_interval: Duration,
     /// Most reconciles running at once (different clusters).
     pub max_parallel: usize,
+    /// How long a node's migration count may stay unchanged before the
+    /// status calls the migrations stalled (`--migration-stall-timeout`).
+    pub migration_stall_timeout: Duration,
 }
 
 impl Default for RunOptions {
@@ -72,6 +78,7 @@ impl Default for RunOptions {
             poll_slow: Duration::from_secs(10),
             counters_interval: Duration::from_secs(30),
             max_parallel: 16,
+            migration_stall_timeout: reconcile::DEFAULT_STALL_TIMEOUT,
         }
     }
 }
@@ -135,7 +142,10 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
     /// A controller; nothing runs until [`Controller::run`].
     pub fn new(swarm: S, nodes: N, counters: Arc<Counters>, options: RunOptions) -> Self {
         Controller {
-            reconciler: Arc::new(Reconciler::new(swarm.clone(), nodes, options.poll_fast)),
+            reconciler: Arc::new(
+                Reconciler::new(swarm.clone(), nodes, options.poll_fast)
+                    .with_stall_timeout(options.migration_stall_timeout),
+            ),
             swarm: Arc::new(swarm),
             counters,
             options,
@@ -319,6 +329,7 @@ mod tests {
                 poll_slow: Duration::from_secs(3600),
                 counters_interval: Duration::from_secs(3600),
                 max_parallel: 4,
+                ..RunOptions::default()
             },
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

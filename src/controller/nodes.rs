@@ -6,17 +6,20 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use crate::aerospike::{InfoClient, InfoError, NodeObservation, TipClearOutcome, TipOutcome};
+use crate::aerospike::{InfoClient, InfoError, NodeReport, TipClearOutcome, TipOutcome};
 
 use super::telemetry::Counters;
 
 /// The questions and orders the mesh step sends to Aerospike nodes.
 pub trait NodeApi: Send + Sync + 'static {
-    /// The node's id, statistics and `services-alumni`, in one request.
+    /// Everything a pass reads from the node, in one request
+    /// ([`InfoClient::observe_node`]); `expected` is the cluster size asked
+    /// of `cluster-stable`.
     fn observe(
         &self,
         addr: SocketAddr,
-    ) -> impl Future<Output = Result<(NodeObservation, Vec<SocketAddr>), InfoError>> + Send;
+        expected: u32,
+    ) -> impl Future<Output = Result<NodeReport, InfoError>> + Send;
 
     /// `tip`: asks the node at `addr` to heartbeat to `host:heartbeat_port`.
     fn tip(
@@ -54,15 +57,20 @@ impl CountingInfo {
     fn request(&self) {
         Counters::bump(&self.counters.info_requests);
     }
+
+    /// Counts a command that changes the node, under `counter` and
+    /// `info_writes`.
+    fn write(&self, counter: &std::sync::atomic::AtomicU64) {
+        self.request();
+        Counters::bump(counter);
+        Counters::bump(&self.counters.info_writes);
+    }
 }
 
 impl NodeApi for CountingInfo {
-    async fn observe(
-        &self,
-        addr: SocketAddr,
-    ) -> Result<(NodeObservation, Vec<SocketAddr>), InfoError> {
+    async fn observe(&self, addr: SocketAddr, expected: u32) -> Result<NodeReport, InfoError> {
         self.request();
-        self.client.observe_with_alumni(addr).await
+        self.client.observe_node(addr, expected).await
     }
 
     async fn tip(
@@ -71,8 +79,7 @@ impl NodeApi for CountingInfo {
         host: IpAddr,
         heartbeat_port: u16,
     ) -> Result<TipOutcome, InfoError> {
-        self.request();
-        Counters::bump(&self.counters.tips);
+        self.write(&self.counters.tips);
         self.client.tip(addr, host, heartbeat_port).await
     }
 
@@ -81,13 +88,12 @@ impl NodeApi for CountingInfo {
         addr: SocketAddr,
         heartbeats: &[SocketAddr],
     ) -> Result<TipClearOutcome, InfoError> {
-        self.request();
-        Counters::bump(&self.counters.tip_clears);
+        self.write(&self.counters.tip_clears);
         self.client.tip_clear(addr, heartbeats).await
     }
 
     async fn alumni_reset(&self, addr: SocketAddr) -> Result<(), InfoError> {
-        self.request();
+        self.write(&self.counters.alumni_resets);
         self.client.services_alumni_reset(addr).await
     }
 }

@@ -1,5 +1,5 @@
 //! The pure decisions of a reconcile: how many replicas, which placement,
-//! which tips and tip-clears, and what status to report.
+//! and what status to report (the mesh orders are in [`super::mesh`]).
 //!
 //! Nothing here does I/O. [`super::reconcile`] gathers the facts (service,
 //! nodes, tasks, what each Aerospike node says), asks these functions what
@@ -9,8 +9,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use crate::aerospike::ClusterView;
+use tokio::time::Instant;
+
+use super::mesh::Stray;
+use crate::aerospike::{ClusterView, NodeReport, StabilityCheck};
 use crate::spec::{ClusterSpec, ClusterStatus, Phase, ReadyCount};
 use crate::swarm::{ServiceInfo, TaskInfo};
 
@@ -42,7 +46,9 @@ pub struct PlacementPlan {
 /// reading should cause.
 ///
 /// When the count must change, the log says why, and in particular tells a
-/// manual `docker service scale` apart from a spec or node change. It was
+/// manual `docker service scale` apart from a spec or node change. A resize
+/// through the label is recognised by the desired count in the previous
+/// status (`ready n/N`), which differs from the label's. Otherwise it was
 /// changed by hand when it is above the spec (the operator never sets
 /// more), when it differs from `last_set` (the count this operator last
 /// set, if it remembers one), or when the last status was Ready for this
@@ -81,10 +87,22 @@ pub fn plan_placement(
             && previous
                 .ready
                 .is_some_and(|r| r.desired == u32::from(spec.replicas));
-        let by_hand = current > wanted
-            || last_set.is_some_and(|set| set != current)
-            || (was_ready_for_this_spec && current != wanted);
-        let reason = if by_hand {
+        // The status records the replicas the last pass worked toward: a
+        // different count there means the label changed since.
+        let label_changed = previous
+            .ready
+            .is_some_and(|r| r.desired != u32::from(spec.replicas));
+        let by_hand = !label_changed
+            && (current > wanted
+                || last_set.is_some_and(|set| set != current)
+                || (was_ready_for_this_spec && current != wanted));
+        let reason = if label_changed {
+            let from = previous.ready.map_or(0, |r| r.desired);
+            format!(
+                "resizing from {current} to {target} replicas: the label changed from \
+                 aerospike.cluster.replicas={from} to {why_target}"
+            )
+        } else if by_hand {
             format!(
                 "the service was changed to {current} replicas outside the operator (docker \
                  service scale?); putting back {target}: {why_target}; change the label to \
@@ -176,66 +194,6 @@ pub fn summarise_tasks(
     summary
 }
 
-/// The mesh orders for one pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MeshPlan {
-    /// `(node to ask, address to tip it toward)`.
-    pub tips: Vec<(SocketAddr, IpAddr)>,
-    /// `(node to ask, heartbeat endpoints to forget)`, each followed by a
-    /// `services-alumni-reset` on the same node.
-    pub clears: Vec<(SocketAddr, Vec<SocketAddr>)>,
-}
-
-impl MeshPlan {
-    /// True when there is nothing to send.
-    pub fn is_empty(&self) -> bool {
-        self.tips.is_empty() && self.clears.is_empty()
-    }
-}
-
-/// Decides tips and tip-clears from what the nodes said.
-///
-/// - Every node outside the main cluster is tipped toward one member of it
-///   (the lowest address, so every pass and every operator instance picks
-///   the same one). One tip to any member is enough: heartbeats carry
-///   adjacency lists, so the node meets the whole cluster. When no node is
-///   in a cluster yet, the others are tipped toward the lowest-addressed
-///   node.
-/// - A node whose `services-alumni` lists an address that no task has any
-///   more keeps dialing it: it gets `tip-clear` of that address's
-///   heartbeat endpoint, then `services-alumni-reset`.
-pub fn plan_mesh(
-    view: &ClusterView,
-    alumni: &BTreeMap<SocketAddr, Vec<SocketAddr>>,
-    present: &BTreeSet<IpAddr>,
-    heartbeat_port: u16,
-) -> MeshPlan {
-    let mut plan = MeshPlan::default();
-    let target = match view.main_cluster() {
-        Some(main) => main.members.first().map(|n| n.addr.ip()),
-        None => view.orphans().first().map(|n| n.addr.ip()),
-    };
-    if let Some(target) = target {
-        for outsider in view.outsiders() {
-            if outsider.addr.ip() != target {
-                plan.tips.push((outsider.addr, target));
-            }
-        }
-    }
-    for (node, seen) in alumni {
-        let gone: BTreeSet<SocketAddr> = seen
-            .iter()
-            .map(SocketAddr::ip)
-            .filter(|ip| !present.contains(ip) && *ip != node.ip())
-            .map(|ip| SocketAddr::new(ip, heartbeat_port))
-            .collect();
-        if !gone.is_empty() {
-            plan.clears.push((*node, gone.into_iter().collect()));
-        }
-    }
-    plan
-}
-
 /// Everything a status is computed from.
 #[derive(Debug, Clone)]
 pub struct StatusFacts<'a> {
@@ -247,22 +205,116 @@ pub struct StatusFacts<'a> {
     pub scaled: bool,
     /// The cluster's tasks.
     pub tasks: &'a TaskSummary,
-    /// What the reachable nodes said.
+    /// What the reachable nodes said, grouped by cluster.
     pub view: &'a ClusterView,
+    /// What the reachable nodes said, one report each.
+    pub reports: &'a [NodeReport],
     /// Nodes that could not be asked, with why.
     pub unreachable: &'a [(SocketAddr, String)],
     /// Whether no node has answered for longer than a starting node takes.
     pub unreachable_persists: bool,
+    /// Nodes publishing addresses off the cluster network.
+    pub strays: &'a [Stray],
+    /// A node whose migrations have not moved for the stall timeout.
+    pub stalled: Option<Stall>,
+    /// The status as last written (for coarse progress).
+    pub previous: &'a ClusterStatus,
     /// The cluster network's name, for messages.
     pub network: &'a str,
 }
 
-/// The status to report, and whether the cluster is settled (nothing left
-/// to converge until something changes).
+/// How soon a cluster should be looked at again, as far as its status
+/// goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Still changing: look again soon.
+    Converging,
+    /// Nothing the operator can do, but the nodes may change by
+    /// themselves (stalled migrations, stray addresses): look again now
+    /// and then, since no swarm event will say so.
+    Watching,
+    /// Settled until something changes in the swarm.
+    Settled,
+}
+
+/// A node whose migrations have not moved for the stall timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stall {
+    /// The node.
+    pub node: SocketAddr,
+    /// Its partitions remaining, unchanged since.
+    pub remaining: u64,
+    /// The stall timeout (`--migration-stall-timeout`), for the message.
+    pub after: Duration,
+}
+
+/// Follows each node's `migrate_partitions_remaining` across passes to
+/// tell slow migrations from stalled ones.
+#[derive(Debug, Clone, Default)]
+pub struct MigrationProgress {
+    /// Per node: the count last seen and since when it has not changed.
+    nodes: BTreeMap<SocketAddr, (u64, Instant)>,
+}
+
+impl MigrationProgress {
+    /// Records this pass's counts (nodes not in `reports` are forgotten)
+    /// and returns the first node, in address order, whose count is above
+    /// zero and has not changed for `after`.
+    pub fn observe(
+        &mut self,
+        reports: &[NodeReport],
+        now: Instant,
+        after: Duration,
+    ) -> Option<Stall> {
+        let mut seen = BTreeMap::new();
+        for report in reports {
+            let node = report.observation.addr;
+            let remaining = report.observation.stats.migrate_partitions_remaining;
+            let since = match self.nodes.get(&node) {
+                Some((last, since)) if *last == remaining => *since,
+                _ => now,
+            };
+            seen.insert(node, (remaining, since));
+        }
+        self.nodes = seen;
+        self.nodes
+            .iter()
+            .find(|(_, (remaining, since))| *remaining > 0 && now.duration_since(*since) >= after)
+            .map(|(node, (remaining, _))| Stall {
+                node: *node,
+                remaining: *remaining,
+                after,
+            })
+    }
+}
+
+/// The remaining-partitions figure to show: the previous one while the
+/// phase is the same and the count has neither risen nor halved since, so
+/// that a long migration costs a status write per halving (about a dozen
+/// from 4096), not one per pass.
+fn coarse_remaining(previous: &ClusterStatus, phase: Phase, actual: u64) -> u64 {
+    match (previous.phase, previous.migrations_remaining) {
+        (Some(was), Some(shown)) if was == phase && actual <= shown && actual * 2 > shown => shown,
+        _ => actual,
+    }
+}
+
+/// The status to report, and how soon to look again.
+///
+/// Phase order: Error (missing image) → Scaling (tasks not yet at the
+/// target) → Error or Meshing when no node answers → Degraded when a node
+/// publishes addresses off the cluster network (its peers may reach the
+/// wrong node; the message names node, address and fix) → Meshing
+/// (outsiders, unreachable nodes, nodes disagreeing on `cluster_size`) →
+/// Degraded when migrations are stalled → Migrating until the whole
+/// safe-restart gate passes on every node ([`StabilityCheck`]: one key, the
+/// expected size, integrity, migrations allowed and none remaining,
+/// `cluster-stable` answering that key) → Degraded (fewer ready than
+/// asked) → Ready.
 pub fn compute_status(
     facts: &StatusFacts<'_>,
     observed_version: Option<u64>,
-) -> (ClusterStatus, bool) {
+) -> (ClusterStatus, Settle) {
     let desired = u32::from(facts.spec.replicas);
     let main = facts.view.main_cluster();
     let ready = main.map_or(0, |m| {
@@ -271,13 +323,20 @@ pub fn compute_status(
             .filter(|n| facts.tasks.running_addrs.contains(&n.addr.ip()))
             .count()
     }) as u32;
-    let status = |phase, message: String| ClusterStatus {
+    let remaining: u64 = facts
+        .reports
+        .iter()
+        .map(|r| r.observation.stats.migrate_partitions_remaining)
+        .sum();
+    let status = |phase, message: String, shown: Option<u64>| ClusterStatus {
         phase: Some(phase),
         ready: Some(ReadyCount { ready, desired }),
         message: Some(message),
         observed_version,
         cluster_key: main.map(|m| m.cluster_key.clone()),
+        migrations_remaining: shown,
     };
+    let shown = |phase| (remaining > 0).then(|| coarse_remaining(facts.previous, phase, remaining));
     let placement = facts.placement;
     let target = placement.target;
     let reached = facts
@@ -293,7 +352,7 @@ pub fn compute_status(
             "no node has the image {image}: tasks fail with \"No such image\"; load or build it \
              on the nodes, or fix aerospike.cluster.image / aerospike.cluster.version"
         );
-        return (status(Phase::Error, message), true);
+        return (status(Phase::Error, message, None), Settle::Settled);
     }
     if facts.scaled || facts.tasks.desired as u64 != target || facts.tasks.running as u64 != target
     {
@@ -302,7 +361,7 @@ pub fn compute_status(
             plural(target, "task", "tasks"),
             facts.tasks.running
         );
-        return (status(Phase::Scaling, message), false);
+        return (status(Phase::Scaling, message, None), Settle::Converging);
     }
     if !facts.unreachable.is_empty() && reached == 0 {
         let n = facts.unreachable.len();
@@ -320,7 +379,29 @@ pub fn compute_status(
             );
             (Phase::Meshing, message)
         };
-        return (status(phase, message), false);
+        return (status(phase, message, None), Settle::Converging);
+    }
+    if let Some(first) = facts.strays.first() {
+        let mut message = stray_message(first, facts.network);
+        if facts.strays.len() > 1 {
+            let others: Vec<String> = facts.strays[1..]
+                .iter()
+                .map(|s| s.node.to_string())
+                .collect();
+            message.push_str(&format!(" (so do {})", others.join(", ")));
+        }
+        let shown = shown(Phase::Degraded);
+        if let Some(shown) = shown {
+            message.push_str(&format!("; {shown} partitions remaining"));
+        }
+        if let Some(stall) = facts.stalled {
+            message.push_str(&format!(
+                ", stalled on {} for {}",
+                stall.node,
+                seconds(stall.after)
+            ));
+        }
+        return (status(Phase::Degraded, message, shown), Settle::Watching);
     }
     let outsiders = facts.view.outsiders().len();
     if outsiders > 0 || !facts.unreachable.is_empty() {
@@ -347,7 +428,7 @@ pub fn compute_status(
                 facts.unreachable[0].1
             ));
         }
-        return (status(Phase::Meshing, message), false);
+        return (status(Phase::Meshing, message, None), Settle::Converging);
     }
     // Every node reached is in one cluster; check the nodes agree on its
     // size (a node that just joined may not have been counted yet).
@@ -363,8 +444,41 @@ pub fn compute_status(
                  {}); waiting for the cluster to settle",
                 main.cluster_key, node.addr, node.stats.cluster_size, node.stats.cluster_integrity
             );
-            return (status(Phase::Meshing, message), false);
+            return (status(Phase::Meshing, message, None), Settle::Converging);
         }
+    }
+    if let Some(stall) = facts.stalled {
+        let shown = shown(Phase::Degraded);
+        let message = format!(
+            "migrations stalled on {}: {} partitions remaining for {}; likely cause: the nodes \
+             cannot reach each other's fabric port, or a namespace is out of space \
+             (storage-engine data-size); see that node's log",
+            stall.node,
+            stall.remaining,
+            seconds(stall.after)
+        );
+        return (status(Phase::Degraded, message, shown), Settle::Watching);
+    }
+    let gate = StabilityCheck {
+        expected_size: facts.tasks.up.len() as u32,
+    };
+    if let Err(why) = gate.evaluate_reports(facts.reports) {
+        let shown = shown(Phase::Migrating);
+        let message = match shown {
+            Some(shown) => {
+                let migrating = facts
+                    .reports
+                    .iter()
+                    .filter(|r| r.observation.stats.migrate_partitions_remaining > 0)
+                    .count();
+                format!(
+                    "waiting for migrations: {shown} partitions remaining on {migrating} {}",
+                    plural(migrating as u64, "node", "nodes")
+                )
+            }
+            None => format!("waiting for the cluster to settle: {why}"),
+        };
+        return (status(Phase::Migrating, message, shown), Settle::Converging);
     }
     if ready < desired {
         let message = if placement.eligible == 0 {
@@ -382,17 +496,37 @@ pub fn compute_status(
         } else {
             format!("{ready} of {desired} nodes ready")
         };
-        return (status(Phase::Degraded, message), true);
+        return (status(Phase::Degraded, message, None), Settle::Settled);
     }
     let message = match main {
         Some(main) => format!(
-            "{ready} {} in one cluster ({})",
+            "{ready} {} in one cluster ({}), migrations done",
             plural(u64::from(ready), "node", "nodes"),
             main.cluster_key
         ),
         None => format!("{ready} nodes"),
     };
-    (status(Phase::Ready, message), true)
+    (status(Phase::Ready, message, None), Settle::Settled)
+}
+
+/// What the status says of a node that publishes stray addresses.
+fn stray_message(stray: &Stray, network: &str) -> String {
+    let addrs: Vec<String> = stray.addrs.iter().map(IpAddr::to_string).collect();
+    format!(
+        "node {} publishes {} {}, not its address on network {network} ({}): peers may \
+         reach the wrong node through it (docker_gwbridge has the same subnet on every host); \
+         bind service, heartbeat and fabric to the overlay interface (address eth0 in \
+         aerospike.conf)",
+        stray.node,
+        plural(addrs.len() as u64, "address", "addresses"),
+        addrs.join(", "),
+        stray.node.ip()
+    )
+}
+
+/// `60 s`, `1.5 s`.
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 /// The status for a spec the operator cannot act on (bad labels, missing
@@ -541,11 +675,21 @@ pub(crate) mod tests {
             assert!(reason.contains("docker service scale"), "{reason}");
             assert!(reason.contains("aerospike.cluster.replicas=3"), "{reason}");
         }
-        // A spec change is a plain scale.
+        // A change of the label is a resize, named as one, also when the
+        // label goes down (the count is then above the spec).
         let plan = plan_placement(&spec(4), &service(3, Some(1)), 5, &ready_status(3), Some(3));
         let (to, reason) = plan.set_replicas.unwrap();
         assert_eq!(to, 4);
-        assert!(reason.starts_with("scaling from 3 to 4"), "{reason}");
+        assert_eq!(
+            reason,
+            "resizing from 3 to 4 replicas: the label changed from aerospike.cluster.replicas=3 \
+             to aerospike.cluster.replicas=4"
+        );
+        let plan = plan_placement(&spec(2), &service(3, Some(1)), 5, &ready_status(3), Some(3));
+        let (to, reason) = plan.set_replicas.unwrap();
+        assert_eq!(to, 2);
+        assert!(reason.starts_with("resizing from 3 to 2"), "{reason}");
+        assert!(!reason.contains("outside the operator"), "{reason}");
     }
 
     #[test]
@@ -629,79 +773,61 @@ pub(crate) mod tests {
         assert_eq!(s.missing_image, None);
     }
 
-    #[test]
-    fn mesh_tips_outsiders_toward_the_lowest_member_of_the_main_cluster() {
-        let view = ClusterView::from(vec![
-            node(2, "AA", 2),
-            node(3, "AA", 2),
-            node(4, "BB", 1),
-            node(5, "CC", 1),
-        ]);
-        let plan = plan_mesh(&view, &BTreeMap::new(), &BTreeSet::new(), 3002);
-        assert_eq!(
-            plan.tips,
-            vec![(node(4, "", 0).addr, ip(2)), (node(5, "", 0).addr, ip(2))]
-        );
-        assert!(plan.clears.is_empty());
-
-        // One cluster: nothing to do.
-        let view = ClusterView::from(vec![node(2, "AA", 2), node(3, "AA", 2)]);
-        let alumni = BTreeMap::from([
-            (node(2, "", 0).addr, vec![SocketAddr::new(ip(3), 3000)]),
-            (node(3, "", 0).addr, vec![SocketAddr::new(ip(2), 3000)]),
-        ]);
-        let plan = plan_mesh(&view, &alumni, &[ip(2), ip(3)].into(), 3002);
-        assert!(plan.is_empty(), "{plan:?}");
+    /// What a status test may change beyond the nodes.
+    struct Knobs {
+        scaled: bool,
+        unreachable_persists: bool,
+        strays: Vec<Stray>,
+        stalled: Option<Stall>,
     }
 
-    #[test]
-    fn mesh_with_no_cluster_yet_tips_toward_the_lowest_orphan() {
-        let mut a = node(2, "0", 0);
-        a.stats.cluster_is_member = false;
-        let mut b = node(3, "0", 0);
-        b.stats.cluster_is_member = false;
-        let plan = plan_mesh(
-            &ClusterView::from(vec![a, b]),
-            &BTreeMap::new(),
-            &BTreeSet::new(),
-            3002,
-        );
-        assert_eq!(plan.tips, vec![(node(3, "", 0).addr, ip(2))]);
-    }
-
-    #[test]
-    fn mesh_clears_departed_nodes_by_heartbeat_endpoint() {
-        let view = ClusterView::from(vec![node(2, "AA", 1)]);
-        let alumni = BTreeMap::from([(
-            node(2, "", 0).addr,
-            vec![SocketAddr::new(ip(3), 3000), SocketAddr::new(ip(9), 3000)],
-        )]);
-        // 10.0.0.3 is still a task (starting, say); 10.0.0.9 is gone.
-        let plan = plan_mesh(&view, &alumni, &[ip(2), ip(3)].into(), 3002);
-        assert_eq!(
-            plan.clears,
-            vec![(node(2, "", 0).addr, vec![SocketAddr::new(ip(9), 3002)])]
-        );
-        assert!(plan.tips.is_empty());
-    }
-
-    fn facts<'a>(
-        spec: &'a ClusterSpec,
-        placement: &'a PlacementPlan,
-        tasks: &'a TaskSummary,
-        view: &'a ClusterView,
-        unreachable: &'a [(SocketAddr, String)],
-    ) -> StatusFacts<'a> {
-        StatusFacts {
+    /// The status for these facts; `tweak` may change the reports (made
+    /// from `nodes`: settled members publishing their own address only)
+    /// and the knobs (default: not scaled, unreachable for long, no stray
+    /// address, no stall, no previous status).
+    fn status_of(
+        spec: &ClusterSpec,
+        placement: &PlacementPlan,
+        tasks: &TaskSummary,
+        nodes: &[NodeObservation],
+        unreachable: &[(SocketAddr, String)],
+        tweak: impl FnOnce(&mut Vec<NodeReport>, &mut Knobs),
+    ) -> (ClusterStatus, Settle) {
+        let mut reports: Vec<NodeReport> = nodes
+            .iter()
+            .map(|n| {
+                let peers: Vec<u8> = nodes
+                    .iter()
+                    .filter(|o| o.addr != n.addr && o.stats.cluster_key == n.stats.cluster_key)
+                    .map(|o| o.node_id.0 as u8)
+                    .collect();
+                crate::controller::mesh::tests::report(n.clone(), &peers)
+            })
+            .collect();
+        let mut knobs = Knobs {
+            scaled: false,
+            unreachable_persists: true,
+            strays: Vec::new(),
+            stalled: None,
+        };
+        tweak(&mut reports, &mut knobs);
+        let view = ClusterView::from(nodes.to_vec());
+        let previous = ClusterStatus::default();
+        let facts = StatusFacts {
             spec,
             placement,
-            scaled: false,
+            scaled: knobs.scaled,
             tasks,
-            view,
+            view: &view,
+            reports: &reports,
             unreachable,
-            unreachable_persists: true,
+            unreachable_persists: knobs.unreachable_persists,
+            strays: &knobs.strays,
+            stalled: knobs.stalled,
+            previous: &previous,
             network: "aerospike",
-        }
+        };
+        compute_status(&facts, Some(7))
     }
 
     fn tasks_at(lasts: &[u8]) -> TaskSummary {
@@ -725,24 +851,166 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn status_ready_when_every_node_is_in_one_cluster() {
+    fn status_ready_when_every_node_is_in_one_stable_cluster() {
         let (spec, placement, tasks) = (spec(3), placed(3, 3), tasks_at(&[2, 3, 4]));
-        let view = ClusterView::from(vec![node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)]);
-        let (status, settled) =
-            compute_status(&facts(&spec, &placement, &tasks, &view, &[]), Some(7));
-        assert!(settled);
+        let nodes = [node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)];
+        let (status, settle) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {});
+        assert_eq!(settle, Settle::Settled);
         assert_eq!(status.phase, Some(Phase::Ready));
         assert_eq!(status.ready.unwrap().to_string(), "3/3");
         assert_eq!(status.cluster_key.as_deref(), Some("AA"));
         assert_eq!(status.observed_version, Some(7));
+        assert_eq!(status.migrations_remaining, None);
+    }
+
+    #[test]
+    fn status_migrating_until_every_rule_of_the_gate_holds_on_every_node() {
+        let (spec, placement, tasks) = (spec(3), placed(3, 3), tasks_at(&[2, 3, 4]));
+        let settled = [node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)];
+        let with = |change: &dyn Fn(&mut NodeObservation)| {
+            let mut nodes = settled.clone();
+            change(&mut nodes[1]);
+            status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {})
+        };
+        let (status, settle) = with(&|n| n.stats.migrate_partitions_remaining = 1383);
+        assert_eq!(status.phase, Some(Phase::Migrating));
+        assert_eq!(settle, Settle::Converging);
+        assert_eq!(
+            status.message.as_deref(),
+            Some("waiting for migrations: 1383 partitions remaining on 1 node")
+        );
+        assert_eq!(status.migrations_remaining, Some(1383));
+        // remaining=0 counts only with migrate_allowed=true (field notes §3).
+        let (status, _) = with(&|n| n.stats.migrate_allowed = false);
+        assert_eq!(status.phase, Some(Phase::Migrating));
+        assert!(status
+            .message
+            .unwrap()
+            .contains("does not allow migrations"),);
+        // cluster-stable is node-local: one node saying no is enough.
+        let (status, _) = status_of(&spec, &placement, &tasks, &settled, &[], |reports, _| {
+            reports[2].stable = Some(crate::aerospike::ClusterStable::Unstable {
+                reply: "unstable-cluster".into(),
+            });
+        });
+        assert_eq!(status.phase, Some(Phase::Migrating));
+        assert!(status
+            .message
+            .unwrap()
+            .contains("10.0.0.4:3000 answers cluster-stable with \"unstable-cluster\""),);
+    }
+
+    #[test]
+    fn progress_is_written_coarsely() {
+        let previous = |phase, shown| ClusterStatus {
+            phase: Some(phase),
+            migrations_remaining: Some(shown),
+            ..ClusterStatus::default()
+        };
+        let migrating = previous(Phase::Migrating, 2730);
+        assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 2000), 2730);
+        assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 1366), 2730);
+        assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 1365), 1365);
+        // A rise (a node joined mid-way) or another phase: the real figure.
+        assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 2800), 2800);
+        assert_eq!(coarse_remaining(&migrating, Phase::Degraded, 2000), 2000);
+        assert_eq!(
+            coarse_remaining(&ClusterStatus::default(), Phase::Migrating, 5),
+            5
+        );
+    }
+
+    #[test]
+    fn migration_progress_finds_a_count_that_does_not_move() {
+        let mut progress = MigrationProgress::default();
+        let after = Duration::from_secs(60);
+        let t0 = Instant::now();
+        let mut a = crate::controller::mesh::tests::report(node(2, "AA", 2), &[3]);
+        let b = crate::controller::mesh::tests::report(node(3, "AA", 2), &[2]);
+        a.observation.stats.migrate_partitions_remaining = 500;
+        assert_eq!(progress.observe(&[a.clone(), b.clone()], t0, after), None);
+        assert_eq!(
+            progress.observe(&[a.clone(), b.clone()], t0 + Duration::from_secs(59), after),
+            None
+        );
+        let stall = progress
+            .observe(&[a.clone(), b.clone()], t0 + Duration::from_secs(60), after)
+            .unwrap();
+        assert_eq!((stall.node, stall.remaining), (a.observation.addr, 500));
+        // It moved: the clock starts again.
+        a.observation.stats.migrate_partitions_remaining = 499;
+        assert_eq!(
+            progress.observe(&[a.clone(), b], t0 + Duration::from_secs(61), after),
+            None
+        );
+        // Zero left is never a stall.
+        a.observation.stats.migrate_partitions_remaining = 0;
+        progress.observe(std::slice::from_ref(&a), t0, after);
+        assert_eq!(
+            progress.observe(&[a], t0 + Duration::from_secs(600), after),
+            None
+        );
+    }
+
+    #[test]
+    fn status_degraded_names_stray_addresses_and_stalls() {
+        let (spec, placement, tasks) = (spec(3), placed(3, 3), tasks_at(&[2, 3, 4]));
+        let mut nodes = [node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)];
+        nodes[0].stats.migrate_partitions_remaining = 1383;
+        let strays = [
+            Stray {
+                node: nodes[0].addr,
+                addrs: vec![IpAddr::from([10, 215, 0, 3])],
+            },
+            Stray {
+                node: nodes[1].addr,
+                addrs: vec![IpAddr::from([10, 215, 0, 3])],
+            },
+        ];
+        let stall = Stall {
+            node: nodes[0].addr,
+            remaining: 1383,
+            after: Duration::from_secs(60),
+        };
+        let (status, settle) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, k| {
+            k.strays = strays.to_vec();
+            k.stalled = Some(stall);
+        });
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        assert_eq!(settle, Settle::Watching);
+        assert_eq!(
+            status.message.as_deref(),
+            Some(
+                "node 10.0.0.2:3000 publishes address 10.215.0.3, not its address on network \
+                 aerospike (10.0.0.2): peers may reach the wrong node through it \
+                 (docker_gwbridge has the same subnet on every host); bind service, heartbeat \
+                 and fabric to the overlay interface (address eth0 in aerospike.conf) (so do \
+                 10.0.0.3:3000); 1383 partitions remaining, stalled on 10.0.0.2:3000 for 60 s"
+            )
+        );
+        // A stall with clean addresses names the likely causes.
+        let (status, settle) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, k| {
+            k.stalled = Some(stall);
+        });
+        assert_eq!(
+            (status.phase, settle),
+            (Some(Phase::Degraded), Settle::Watching)
+        );
+        let message = status.message.unwrap();
+        assert!(
+            message.starts_with(
+                "migrations stalled on 10.0.0.2:3000: 1383 partitions remaining for 60 s; likely cause"
+            ),
+            "{message}"
+        );
     }
 
     #[test]
     fn status_degraded_with_too_few_nodes_names_the_count() {
         let (spec, placement, tasks) = (spec(5), placed(3, 3), tasks_at(&[2, 3, 4]));
-        let view = ClusterView::from(vec![node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)]);
-        let (status, settled) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
-        assert!(settled);
+        let nodes = [node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)];
+        let (status, settle) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {});
+        assert_eq!(settle, Settle::Settled);
         assert_eq!(status.phase, Some(Phase::Degraded));
         assert_eq!(status.ready.unwrap().to_string(), "3/5");
         let message = status.message.unwrap();
@@ -752,14 +1020,14 @@ pub(crate) mod tests {
     #[test]
     fn status_meshing_while_nodes_are_apart_or_disagree_on_size() {
         let (spec, placement, tasks) = (spec(3), placed(3, 3), tasks_at(&[2, 3, 4]));
-        let view = ClusterView::from(vec![node(2, "AA", 2), node(3, "AA", 2), node(4, "BB", 1)]);
-        let (status, settled) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
-        assert!(!settled);
+        let nodes = [node(2, "AA", 2), node(3, "AA", 2), node(4, "BB", 1)];
+        let (status, settle) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {});
+        assert_eq!(settle, Settle::Converging);
         assert_eq!(status.phase, Some(Phase::Meshing));
         assert_eq!(status.ready.unwrap().to_string(), "2/3");
         // Same key everywhere, but one node has not counted the newcomer.
-        let view = ClusterView::from(vec![node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 2)]);
-        let (status, _) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
+        let nodes = [node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 2)];
+        let (status, _) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {});
         assert_eq!(status.phase, Some(Phase::Meshing));
     }
 
@@ -768,9 +1036,9 @@ pub(crate) mod tests {
         let (spec, placement) = (spec(3), placed(3, 3));
         let mut tasks = tasks_at(&[2, 3]);
         tasks.desired = 3;
-        let view = ClusterView::from(vec![node(2, "AA", 2), node(3, "AA", 2)]);
-        let (status, settled) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
-        assert!(!settled);
+        let nodes = [node(2, "AA", 2), node(3, "AA", 2)];
+        let (status, settle) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {});
+        assert_eq!(settle, Settle::Converging);
         assert_eq!(status.phase, Some(Phase::Scaling));
     }
 
@@ -786,10 +1054,9 @@ pub(crate) mod tests {
                 )
             })
             .collect();
-        let view = ClusterView::default();
-        let mut starting = facts(&spec, &placement, &tasks, &view, &unreachable);
-        starting.unreachable_persists = false;
-        let (status, _) = compute_status(&starting, None);
+        let (status, _) = status_of(&spec, &placement, &tasks, &[], &unreachable, |_, k| {
+            k.unreachable_persists = false
+        });
         assert_eq!(status.phase, Some(Phase::Meshing));
         let message = status.message.unwrap();
         assert!(
@@ -797,13 +1064,12 @@ pub(crate) mod tests {
             "{message}"
         );
         // Right after a scale the status says so, whatever the nodes answer.
-        starting.scaled = true;
-        assert_eq!(
-            compute_status(&starting, None).0.phase,
-            Some(Phase::Scaling)
-        );
-        let (status, _) =
-            compute_status(&facts(&spec, &placement, &tasks, &view, &unreachable), None);
+        let (status, _) = status_of(&spec, &placement, &tasks, &[], &unreachable, |_, k| {
+            k.unreachable_persists = false;
+            k.scaled = true;
+        });
+        assert_eq!(status.phase, Some(Phase::Scaling));
+        let (status, _) = status_of(&spec, &placement, &tasks, &[], &unreachable, |_, _| {});
         assert_eq!(status.phase, Some(Phase::Error));
         let message = status.message.unwrap();
         assert!(
@@ -822,8 +1088,7 @@ pub(crate) mod tests {
             missing_image: Some("aerospike/aerospike-server:9.9".into()),
             ..TaskSummary::default()
         };
-        let view = ClusterView::default();
-        let (status, _) = compute_status(&facts(&spec, &placement, &tasks, &view, &[]), None);
+        let (status, _) = status_of(&spec, &placement, &tasks, &[], &[], |_, _| {});
         assert_eq!(status.phase, Some(Phase::Error));
         assert!(status
             .message

@@ -11,18 +11,22 @@
 //! 4. placement and replicas: `MaxReplicas 1`, `replicas = min(spec,
 //!    eligible nodes)`;
 //! 5. read the cluster's tasks and their addresses on the cluster network;
-//! 6. mesh: observe every node, tip outsiders toward the main cluster,
-//!    tip-clear departed nodes and reset alumni;
-//! 7. write the status labels when they differ.
+//! 6. mesh: observe every node (statistics, what it publishes, its peers
+//!    and alumni, its `cluster-stable` verdict), tip outsiders toward the
+//!    main cluster, tip-clear departed nodes and reset alumni on the
+//!    survivors (decisions in [`super::mesh`]);
+//! 7. write the status labels when they differ (decisions in
+//!    [`super::plan`]): Ready only when the whole safe-restart gate passes
+//!    on every node.
 //!
 //! Problems the user must fix (bad labels, a missing secret) are not
 //! errors of the reconcile: they become an Error status. Errors are what
 //! retrying may cure (Docker unreachable), and go to the error policy.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -30,15 +34,16 @@ use tokio::time::Instant;
 use futures::future::join_all;
 use tracing::{debug, info, warn};
 
-use crate::aerospike::ClusterView;
+use crate::aerospike::{ClusterView, TipOutcome};
 use crate::spec::{ClusterSpec, ClusterStatus, Phase, STATUS_PREFIX};
 use crate::swarm::{
     eligible_nodes, update_service_retrying, NetworkInfo, NodeState, ServiceChange, ServiceInfo,
     SwarmApi, SwarmError, TaskFilter,
 };
 
+use super::mesh;
 use super::nodes::NodeApi;
-use super::plan::{self, StatusFacts};
+use super::plan::{self, Settle, StatusFacts};
 
 /// What to do with a cluster after a reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,13 +97,19 @@ const STARTING_RECHECK: Duration = Duration::from_millis(200);
 /// says it is waiting for the nodes, which is what is happening.
 const UNREACHABLE_GRACE: Duration = Duration::from_secs(10);
 
-/// How long a tip or tip-clear just sent is given to take effect before
-/// the same order is sent again. A tip joins a node within a few heartbeat
-/// intervals, and a departed node leaves its peers' views after the
-/// heartbeat timeout (1.5 s at the recipe's 150 ms x 10); re-sending the
-/// same order before then (say, on the pass our own status write triggers)
-/// would only repeat it.
+/// How long a tip just sent is given to take effect before the same tip is
+/// sent again. A tip joins a node within a few heartbeat intervals (about
+/// 2 s on a real 7.1 server); re-sending it before then (say, on the pass
+/// our own status write triggers) would only repeat it.
 const ORDER_GRACE: Duration = Duration::from_secs(3);
+
+/// How soon a cluster that needs watching (stalled migrations, stray
+/// addresses) is looked at again: nothing in the swarm changes when the
+/// nodes do.
+const WATCH_RECHECK: Duration = Duration::from_secs(10);
+
+/// The default of `--migration-stall-timeout`.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs reconciles against a swarm and the Aerospike nodes.
 #[derive(Debug)]
@@ -106,8 +117,8 @@ pub struct Reconciler<S, N> {
     swarm: S,
     nodes: N,
     poll_fast: Duration,
-    /// Mesh orders sent recently: (node, order) → when. In memory only: after
-    /// a restart an order may be sent once more, which is harmless.
+    /// Tips sent recently: (node, order) → when. In memory only: after a
+    /// restart a tip may be sent once more, which is harmless.
     recent: Mutex<HashMap<(SocketAddr, String), Instant>>,
     /// The replica count this operator last set, per service id, so that a
     /// count changed by hand can be told apart in the log (see
@@ -117,6 +128,21 @@ pub struct Reconciler<S, N> {
     unreachable_since: Mutex<HashMap<String, Instant>>,
     /// See [`UNREACHABLE_GRACE`].
     unreachable_grace: Duration,
+    /// `(node, heartbeat endpoint)` tip-clears a node has answered: final,
+    /// never sent again. In memory: after a restart one may be sent once
+    /// more (and answered "not found"), which is harmless.
+    answered: Mutex<BTreeSet<(SocketAddr, SocketAddr)>>,
+    /// Per service id, each node's migration count across passes.
+    progress: Mutex<HashMap<String, plan::MigrationProgress>>,
+    /// How long a node's migration count may stay unchanged before the
+    /// status calls the migrations stalled.
+    stall_timeout: Duration,
+}
+
+/// Locks `mutex`, also after a panic elsewhere (the maps it guards are
+/// always consistent between statements).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One action log line: `cluster`, `action` and `reason` as fields.
@@ -138,17 +164,36 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             last_set: Mutex::new(HashMap::new()),
             unreachable_since: Mutex::new(HashMap::new()),
             unreachable_grace: UNREACHABLE_GRACE,
+            answered: Mutex::new(BTreeSet::new()),
+            progress: Mutex::new(HashMap::new()),
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
         }
     }
 
-    fn last_set(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.last_set.lock().unwrap_or_else(|e| e.into_inner())
+    /// Sets how long a node's migration count may stay unchanged before
+    /// the status calls the migrations stalled (default
+    /// [`DEFAULT_STALL_TIMEOUT`]).
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    fn last_set(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        lock(&self.last_set)
+    }
+
+    fn answered(&self) -> MutexGuard<'_, BTreeSet<(SocketAddr, SocketAddr)>> {
+        lock(&self.answered)
+    }
+
+    fn progress(&self) -> MutexGuard<'_, HashMap<String, plan::MigrationProgress>> {
+        lock(&self.progress)
     }
 
     /// Whether `order` may be sent to `node` now (not sent within
     /// [`ORDER_GRACE`]); if so, records it as sent.
     fn may_send(&self, node: SocketAddr, order: String) -> bool {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = lock(&self.recent);
         let now = Instant::now();
         recent.retain(|_, at| now.duration_since(*at) < ORDER_GRACE);
         match recent.entry((node, order)) {
@@ -256,33 +301,47 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             .collect();
         let tasks = plan::summarise_tasks(&tasks, &network.id, &lost);
 
-        // 6. Mesh.
+        // 6. Mesh: observe every node (one request each, all at once),
+        // decide from what they said, send the orders.
         let port = spec.service_port();
+        let expected = tasks.up.len() as u32;
         let addrs: Vec<SocketAddr> = tasks
             .up
             .iter()
             .map(|ip| SocketAddr::new(*ip, port))
             .collect();
-        let replies = join_all(addrs.iter().map(|addr| self.nodes.observe(*addr))).await;
-        let mut observations = Vec::new();
-        let mut alumni = BTreeMap::new();
+        let replies = join_all(addrs.iter().map(|addr| self.nodes.observe(*addr, expected))).await;
+        let mut reports = Vec::new();
         let mut unreachable = Vec::new();
         for (addr, reply) in addrs.iter().zip(replies) {
             match reply {
-                Ok((observation, seen)) => {
-                    alumni.insert(*addr, seen);
-                    observations.push(observation);
-                }
+                Ok(report) => reports.push(report),
                 Err(e) => unreachable.push((*addr, e.to_string())),
             }
         }
-        let unreachable_persists = self.none_answered_for_long(
-            &service.id,
-            observations.is_empty() && !unreachable.is_empty(),
+        let unreachable_persists =
+            self.none_answered_for_long(&service.id, reports.is_empty() && !unreachable.is_empty());
+        let view = ClusterView::from(
+            reports
+                .iter()
+                .map(|r| r.observation.clone())
+                .collect::<Vec<_>>(),
         );
-        let view = ClusterView::from(observations);
-        let mesh = plan::plan_mesh(&view, &alumni, &tasks.present, spec.heartbeat_port());
-        let mesh_done = self.mesh(&name, &view, &mesh, spec.heartbeat_port()).await;
+        let tips = mesh::plan_tips(&view);
+        let cleanups = {
+            let mut answered = self.answered();
+            answered.retain(|(node, _)| addrs.contains(node));
+            mesh::plan_cleanup(&reports, &tasks.present, spec.heartbeat_port(), &answered)
+        };
+        let strays = mesh::stray_addresses(&reports);
+        let sent = self
+            .mesh(&name, &view, &tips, &cleanups, spec.heartbeat_port())
+            .await;
+        let stalled = self
+            .progress()
+            .entry(service.id.clone())
+            .or_default()
+            .observe(&reports, Instant::now(), self.stall_timeout);
 
         // 7. Status.
         let observed = plan::observed_version(&service, &previous);
@@ -292,25 +351,33 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             scaled,
             tasks: &tasks,
             view: &view,
+            reports: &reports,
             unreachable: &unreachable,
             unreachable_persists,
+            strays: &strays,
+            stalled,
+            previous: &previous,
             network: &network.name,
         };
-        let (status, converged) = plan::compute_status(&facts, Some(observed));
+        let (status, settle) = plan::compute_status(&facts, Some(observed));
         self.write_status(&service, &status).await?;
 
         let action = if status.phase == Some(Phase::Error) && !unreachable.is_empty() {
             Action::Requeue(UNREACHABLE_RECHECK)
-        } else if converged && !scaled && mesh.is_empty() && mesh_done.failures == 0 {
-            Action::AwaitChange
         } else if status.phase == Some(Phase::Scaling) {
             // Swarm has no task events: look again soon, so that a task is
             // tipped a moment after it starts rather than a poll later.
             Action::Requeue(STARTING_RECHECK.min(self.poll_fast))
-        } else {
+        } else if scaled || sent.orders > 0 || sent.failures > 0 || !tips.is_empty() {
             // Tips take effect within a few heartbeats: verify cluster_size
             // and cluster_key on the next pass.
             Action::Requeue(self.poll_fast)
+        } else {
+            match settle {
+                Settle::Converging => Action::Requeue(self.poll_fast),
+                Settle::Watching => Action::Requeue(WATCH_RECHECK),
+                Settle::Settled => Action::AwaitChange,
+            }
         };
         debug!(
             cluster = %name,
@@ -319,6 +386,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             nodes_up = tasks.up.len(),
             nodes_unreachable = unreachable.len(),
             outsiders = view.outsiders().len(),
+            migrations_remaining = reports
+                .iter()
+                .map(|r| r.observation.stats.migrate_partitions_remaining)
+                .sum::<u64>(),
             phase = ?status.phase,
             next = ?action,
             "pass done"
@@ -332,7 +403,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     /// Records whether none of cluster `id`'s nodes answered this pass, and
     /// tells whether that has lasted past the grace.
     fn none_answered_for_long(&self, id: &str, none_answered: bool) -> bool {
-        let mut since = self.unreachable_since.lock().unwrap();
+        let mut since = lock(&self.unreachable_since);
         if !none_answered {
             since.remove(id);
             return false;
@@ -402,17 +473,19 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         Ok(Ok(network))
     }
 
-    /// Sends the tips and tip-clears of `plan`, checking every reply.
+    /// Sends the tips and clean-ups decided for this pass, checking every
+    /// reply.
     async fn mesh(
         &self,
         cluster: &str,
         view: &ClusterView,
-        plan: &plan::MeshPlan,
+        tips: &[mesh::Tip],
+        cleanups: &[mesh::Cleanup],
         heartbeat_port: u16,
     ) -> MeshDone {
         let mut done = MeshDone::default();
         let main = view.main_cluster();
-        for (node, target) in &plan.tips {
+        for (node, target) in tips {
             if !self.may_send(*node, format!("tip {target}")) {
                 continue;
             }
@@ -426,36 +499,64 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 None => format!("no node is in a cluster yet; tipping {node} toward {target}"),
             };
             act!(cluster, "tip", reason);
+            done.orders += 1;
             match self.nodes.tip(*node, *target, heartbeat_port).await {
-                // AlreadyKnown: the node already has that seed; harmless.
-                Ok(_) => {}
+                Ok(TipOutcome::Added) => {}
+                // A seed it has already (7.1 says `error`): harmless, and
+                // whether it joins is read back on the next pass.
+                Ok(TipOutcome::Refused { reply }) => {
+                    debug!(cluster = %cluster, node = %node, reply = %reply, "tip refused: already a seed")
+                }
                 Err(e) => {
                     warn!(cluster = %cluster, error = %e, "tip failed; retrying on the next pass");
                     done.failures += 1;
                 }
             }
         }
-        for (node, gone) in &plan.clears {
-            let list: Vec<String> = gone.iter().map(SocketAddr::to_string).collect();
-            if !self.may_send(*node, format!("tip-clear {}", list.join(","))) {
-                continue;
-            }
-            let reason = format!(
-                "node {node} still lists departed nodes ({}) that no task has any more",
-                list.join(", ")
-            );
-            act!(cluster, "tip-clear", reason);
-            if let Err(e) = self.nodes.tip_clear(*node, gone).await {
-                warn!(cluster = %cluster, error = %e, "tip-clear failed; retrying on the next pass");
-                done.failures += 1;
-                continue;
+        for cleanup in cleanups {
+            let node = cleanup.node;
+            let departed: Vec<String> = cleanup.departed.iter().map(|id| id.to_string()).collect();
+            if !cleanup.tip_clear.is_empty() {
+                let list: Vec<String> = cleanup
+                    .tip_clear
+                    .iter()
+                    .map(SocketAddr::to_string)
+                    .collect();
+                act!(
+                    cluster,
+                    "tip-clear",
+                    format!(
+                        "node {node} still lists departed node {} that no task has any more; \
+                         it stops dialing {}",
+                        departed.join(", "),
+                        list.join(", ")
+                    )
+                );
+                done.orders += 1;
+                match self.nodes.tip_clear(node, &cleanup.tip_clear).await {
+                    // Cleared or "not found": final either way.
+                    Ok(outcome) => {
+                        debug!(cluster = %cluster, node = %node, cleared = outcome.cleared, not_found = outcome.not_found, "tip-clear answered");
+                        self.answered()
+                            .extend(cleanup.tip_clear.iter().map(|hb| (node, *hb)));
+                    }
+                    Err(e) => {
+                        warn!(cluster = %cluster, error = %e, "tip-clear failed; retrying on the next pass");
+                        done.failures += 1;
+                        continue;
+                    }
+                }
             }
             act!(
                 cluster,
                 "alumni-reset",
-                format!("node {node} forgets departed nodes in services-alumni")
+                format!(
+                    "node {node} forgets departed node {} (services-alumni-reset)",
+                    departed.join(", ")
+                )
             );
-            if let Err(e) = self.nodes.alumni_reset(*node).await {
+            done.orders += 1;
+            if let Err(e) = self.nodes.alumni_reset(node).await {
                 warn!(cluster = %cluster, error = %e, "services-alumni-reset failed; retrying on the next pass");
                 done.failures += 1;
             }
@@ -510,7 +611,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
 /// What [`Reconciler::mesh`] managed.
 #[derive(Debug, Default)]
 struct MeshDone {
-    /// Commands that failed; they are retried on the next pass.
+    /// Orders sent.
+    orders: usize,
+    /// Orders that failed; they are retried on the next pass.
     failures: usize,
 }
 
@@ -520,7 +623,9 @@ mod tests {
     //! calls each situation causes, and which it must not.
 
     use super::*;
-    use crate::aerospike::{InfoError, NodeObservation, TipClearOutcome, TipOutcome};
+    use crate::aerospike::ClusterStable;
+    use crate::aerospike::{InfoError, NodeId, NodeReport, PeerEntry, TipClearOutcome};
+    use crate::controller::mesh::tests::report;
     use crate::controller::plan::tests::node;
     use crate::spec::status::{MESSAGE, PHASE, READY};
     use crate::swarm::{ready_worker, FakeSwarm, TaskInfo, WriteCall};
@@ -531,17 +636,22 @@ mod tests {
     /// What a scripted node answers, by address.
     #[derive(Default)]
     struct Script {
-        nodes: BTreeMap<SocketAddr, (NodeObservation, Vec<SocketAddr>)>,
+        nodes: BTreeMap<SocketAddr, NodeReport>,
         sent: Vec<String>,
+        /// What tip-clear answers.
+        clear_reply: Option<TipClearOutcome>,
     }
 
     #[derive(Clone, Default)]
     struct ScriptedNodes(Arc<Mutex<Script>>);
 
     impl ScriptedNodes {
-        fn set(&self, observation: NodeObservation, alumni: Vec<SocketAddr>) {
+        fn set(&self, report: NodeReport) {
             let mut script = self.0.lock().unwrap();
-            script.nodes.insert(observation.addr, (observation, alumni));
+            script.nodes.insert(report.observation.addr, report);
+        }
+        fn edit(&self, addr: SocketAddr, change: impl FnOnce(&mut NodeReport)) {
+            change(self.0.lock().unwrap().nodes.get_mut(&addr).unwrap());
         }
         fn sent(&self) -> Vec<String> {
             self.0.lock().unwrap().sent.clone()
@@ -562,12 +672,9 @@ mod tests {
     }
 
     impl NodeApi for ScriptedNodes {
-        async fn observe(
-            &self,
-            addr: SocketAddr,
-        ) -> Result<(NodeObservation, Vec<SocketAddr>), InfoError> {
+        async fn observe(&self, addr: SocketAddr, expected: u32) -> Result<NodeReport, InfoError> {
             let mut script = self.0.lock().unwrap();
-            script.sent.push(format!("observe {addr}"));
+            script.sent.push(format!("observe {addr} size={expected}"));
             script
                 .nodes
                 .get(&addr)
@@ -594,10 +701,10 @@ mod tests {
             script
                 .sent
                 .push(format!("tip-clear {addr} {}", list.join(",")));
-            Ok(TipClearOutcome {
+            Ok(script.clear_reply.unwrap_or(TipClearOutcome {
                 cleared: 1,
                 not_found: 0,
-            })
+            }))
         }
         async fn alumni_reset(&self, addr: SocketAddr) -> Result<(), InfoError> {
             self.0
@@ -673,13 +780,9 @@ mod tests {
             task(3, "running"),
             task(4, "running"),
         ]);
-        for last in [2, 3, 4] {
-            let peers = [2, 3, 4]
-                .iter()
-                .filter(|l| **l != last)
-                .map(|l| SocketAddr::new(ip(*l), 3000))
-                .collect();
-            nodes.set(node(last, "AA", 3), peers);
+        for last in [2u8, 3, 4] {
+            let peers: Vec<u8> = [2, 3, 4].into_iter().filter(|l| *l != last).collect();
+            nodes.set(report(node(last, "AA", 3), &peers));
         }
     }
 
@@ -919,9 +1022,9 @@ mod tests {
             task(3, "running"),
             task(4, "starting"),
         ]);
-        nodes.set(node(2, "AA", 2), vec![]);
-        nodes.set(node(3, "AA", 2), vec![]);
-        nodes.set(node(4, "BB", 1), vec![]);
+        nodes.set(report(node(2, "AA", 2), &[3]));
+        nodes.set(report(node(3, "AA", 2), &[2]));
+        nodes.set(report(node(4, "BB", 1), &[]));
         let r = reconciler(&fake, &nodes);
         let outcome = r.reconcile("s1").await.unwrap();
         assert!(matches!(outcome.action, Action::Requeue(_)));
@@ -945,16 +1048,41 @@ mod tests {
         assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Ready");
     }
 
-    #[tokio::test]
-    async fn departed_nodes_are_tip_cleared_and_alumni_reset_on_survivors() {
-        let fake = scene(3, 3, SPEC3);
-        let nodes = ScriptedNodes::default();
-        // 10.0.0.4's task is gone; the survivors still list it.
+    /// Survivors 10.0.0.2 and 10.0.0.3 of a cluster that 10.0.0.4 left:
+    /// re-formed without it, but still listing it among their alumni.
+    fn survivors_listing_a_departed_node(fake: &FakeSwarm, nodes: &ScriptedNodes) -> SocketAddr {
         fake.set_tasks(vec![task(2, "running"), task(3, "running")]);
-        let gone = SocketAddr::new(ip(4), 3000);
-        nodes.set(node(2, "AA", 2), vec![SocketAddr::new(ip(3), 3000), gone]);
-        nodes.set(node(3, "AA", 2), vec![SocketAddr::new(ip(2), 3000), gone]);
-        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        let departed = PeerEntry {
+            node_id: NodeId(4),
+            addrs: vec![ip(4)],
+        };
+        for (last, other) in [(2, 3), (3, 2)] {
+            let mut survivor = report(node(last, "AA", 2), &[other]);
+            survivor.alumni.as_mut().unwrap().push(departed.clone());
+            nodes.set(survivor);
+        }
+        SocketAddr::new(ip(4), 3002)
+    }
+
+    #[tokio::test]
+    async fn departed_nodes_are_tip_cleared_and_alumni_reset_once_per_survivor() {
+        let fake = scene(
+            3,
+            2,
+            &[
+                ("aerospike.cluster.replicas", "2"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+            ],
+        );
+        let nodes = ScriptedNodes::default();
+        survivors_listing_a_departed_node(&fake, &nodes);
+        // The real 7.1 answer when the address was a seed of neither.
+        nodes.0.lock().unwrap().clear_reply = Some(TipClearOutcome {
+            cleared: 0,
+            not_found: 1,
+        });
+        let r = reconciler(&fake, &nodes);
+        let outcome = r.reconcile("s1").await.unwrap();
         assert_eq!(
             nodes.orders(),
             vec![
@@ -964,8 +1092,246 @@ mod tests {
                 "alumni-reset 10.0.0.3:3000",
             ]
         );
+        assert!(matches!(outcome.action, Action::Requeue(_)));
+        assert_eq!(fake.service("s1").unwrap().labels[READY], "2/2");
+
+        // The resets worked: the survivors list their peers only. Nothing
+        // more is sent, however often the cluster is looked at.
+        for (last, other) in [(2, 3), (3, 2)] {
+            nodes.set(report(node(last, "AA", 2), &[other]));
+        }
+        let before = nodes.orders().len();
+        for _ in 0..3 {
+            r.reconcile("s1").await.unwrap();
+        }
+        assert_eq!(nodes.orders().len(), before, "{:?}", nodes.orders());
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Ready");
+    }
+
+    #[tokio::test]
+    async fn a_reset_that_did_not_take_is_sent_again_but_the_answered_tip_clear_is_not() {
+        let fake = scene(
+            3,
+            2,
+            &[
+                ("aerospike.cluster.replicas", "2"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+            ],
+        );
+        let nodes = ScriptedNodes::default();
+        survivors_listing_a_departed_node(&fake, &nodes);
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        let first = nodes.orders();
+        r.reconcile("s1").await.unwrap();
+        let again: Vec<String> = nodes.orders()[first.len()..].to_vec();
+        assert_eq!(
+            again,
+            vec!["alumni-reset 10.0.0.2:3000", "alumni-reset 10.0.0.3:3000"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restarted_operator_learns_the_clean_up_from_the_nodes() {
+        let fake = scene(
+            3,
+            2,
+            &[
+                ("aerospike.cluster.replicas", "2"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+            ],
+        );
+        let nodes = ScriptedNodes::default();
+        // The survivors were reset before the restart: they list no
+        // departed node, so a new operator sends nothing.
+        fake.set_tasks(vec![task(2, "running"), task(3, "running")]);
+        nodes.set(report(node(2, "AA", 2), &[3]));
+        nodes.set(report(node(3, "AA", 2), &[2]));
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        assert_eq!(nodes.orders(), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_node_publishing_a_gwbridge_address_is_degraded_and_named_without_orders() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let gw = IpAddr::from([10, 215, 0, 3]);
+        // address any: every node publishes its gwbridge address too, and
+        // two of them collide; alumni list them as the peers' addresses.
+        for last in [2u8, 3, 4] {
+            let addr = SocketAddr::new(ip(last), 3000);
+            let gw_of = |l: u8| {
+                if l == 4 {
+                    IpAddr::from([10, 215, 0, 4])
+                } else {
+                    gw
+                }
+            };
+            nodes.edit(addr, |r| {
+                r.advertised = Some(vec![ip(last), gw_of(last)]);
+                for p in r.peers.iter_mut().chain(r.alumni.iter_mut()).flatten() {
+                    let l = p.node_id.0 as u8;
+                    p.addrs.push(gw_of(l));
+                }
+            });
+        }
+        let r = reconciler(&fake, &nodes);
+        let outcome = r.reconcile("s1").await.unwrap();
+        let labels = fake.service("s1").unwrap().labels;
+        assert_eq!(labels[PHASE], "Degraded");
+        let message = &labels[MESSAGE];
+        assert!(
+            message.starts_with(
+                "node 10.0.0.2:3000 publishes address 10.215.0.3, not its address on network aerospike"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("address eth0"), "{message}");
+        assert_eq!(outcome.action, Action::Requeue(WATCH_RECHECK));
+        assert_eq!(
+            nodes.orders(),
+            Vec::<String>::new(),
+            "no orders about phantoms"
+        );
+        fake.clear_writes();
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(
+            fake.writes(),
+            vec![],
+            "the same finding is not written again"
+        );
+    }
+
+    #[tokio::test]
+    async fn migrating_until_every_node_passes_the_gate_with_coarse_progress_writes() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let set_remaining = |nodes: &ScriptedNodes, remaining: [u64; 3]| {
+            for (last, n) in [2u8, 3, 4].into_iter().zip(remaining) {
+                nodes.edit(SocketAddr::new(ip(last), 3000), |r| {
+                    r.observation.stats.migrate_partitions_remaining = n;
+                    r.stable = Some(if n > 0 {
+                        ClusterStable::Unstable {
+                            reply: "unstable-cluster".into(),
+                        }
+                    } else {
+                        ClusterStable::Stable {
+                            cluster_key: "AA".into(),
+                        }
+                    });
+                });
+            }
+        };
+        set_remaining(&nodes, [1000, 1000, 730]);
+        let r = reconciler(&fake, &nodes);
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert_eq!(outcome.action, Action::Requeue(Duration::from_millis(100)));
+        let labels = fake.service("s1").unwrap().labels;
+        assert_eq!(labels[PHASE], "Migrating");
+        assert_eq!(
+            labels[MESSAGE],
+            "waiting for migrations: 2730 partitions remaining on 3 nodes"
+        );
+        assert_eq!(labels["aerospike.status.migrations-remaining"], "2730");
+        // Progress short of a halving: no write.
+        fake.clear_writes();
+        set_remaining(&nodes, [900, 800, 700]);
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.writes(), vec![]);
+        // Halved: written.
+        set_remaining(&nodes, [600, 500, 200]);
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(
+            fake.service("s1").unwrap().labels["aerospike.status.migrations-remaining"],
+            "1300"
+        );
+        // Nothing left to move, but one node's cluster-stable still says
+        // no: not Ready.
+        set_remaining(&nodes, [0, 0, 0]);
+        nodes.edit(SocketAddr::new(ip(3), 3000), |r| {
+            r.stable = Some(ClusterStable::Unstable {
+                reply: "unstable cluster".into(),
+            })
+        });
+        r.reconcile("s1").await.unwrap();
+        let labels = fake.service("s1").unwrap().labels;
+        assert_eq!(labels[PHASE], "Migrating");
+        assert!(
+            labels[MESSAGE]
+                .contains("10.0.0.3:3000 answers cluster-stable with \"unstable cluster\""),
+            "{}",
+            labels[MESSAGE]
+        );
+        assert!(!labels.contains_key("aerospike.status.migrations-remaining"));
+        // Every node stable: Ready, settled.
+        set_remaining(&nodes, [0, 0, 0]);
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Ready");
+        assert_eq!(outcome.action, Action::AwaitChange);
+        // The cluster-stable asked for the number of nodes that should be
+        // members.
+        assert!(nodes
+            .sent()
+            .iter()
+            .all(|c| !c.starts_with("observe") || c.ends_with("size=3")));
+    }
+
+    #[tokio::test]
+    async fn migrations_that_do_not_move_are_reported_stalled() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        nodes.edit(SocketAddr::new(ip(3), 3000), |r| {
+            r.observation.stats.migrate_partitions_remaining = 1383;
+        });
+        let r = reconciler(&fake, &nodes).with_stall_timeout(Duration::from_millis(150));
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Migrating");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let outcome = r.reconcile("s1").await.unwrap();
+        let labels = fake.service("s1").unwrap().labels;
+        assert_eq!(labels[PHASE], "Degraded");
+        assert!(
+            labels[MESSAGE].starts_with(
+                "migrations stalled on 10.0.0.3:3000: 1383 partitions remaining for 0.15 s"
+            ),
+            "{}",
+            labels[MESSAGE]
+        );
+        assert_eq!(outcome.action, Action::Requeue(WATCH_RECHECK));
+        // It moves again: Migrating.
+        nodes.edit(SocketAddr::new(ip(3), 3000), |r| {
+            r.observation.stats.migrate_partitions_remaining = 1000;
+        });
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Migrating");
+    }
+
+    #[tokio::test]
+    async fn a_label_resize_is_logged_as_one() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        fake.edit_service("s1", |s| {
+            s.labels
+                .insert("aerospike.cluster.replicas".into(), "2".into());
+        });
         let service = fake.service("s1").unwrap();
-        assert_eq!(service.labels[READY], "2/3");
+        let previous = ClusterStatus::from_labels(&service.labels);
+        let spec = ClusterSpec::from_labels(&service.labels, None)
+            .unwrap()
+            .unwrap();
+        let plan = plan::plan_placement(&spec, &service, 3, &previous, Some(3));
+        let (to, reason) = plan.set_replicas.unwrap();
+        assert_eq!(to, 2);
+        assert!(
+            reason.starts_with("resizing from 3 to 2 replicas: the label changed from aerospike.cluster.replicas=3 to aerospike.cluster.replicas=2"),
+            "{reason}"
+        );
     }
 
     #[tokio::test]

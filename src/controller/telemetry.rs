@@ -79,6 +79,11 @@ pub struct Counters {
     pub tips: AtomicU64,
     /// `tip-clear` commands sent.
     pub tip_clears: AtomicU64,
+    /// `services-alumni-reset` commands sent.
+    pub alumni_resets: AtomicU64,
+    /// Info commands that change a node: tips, tip-clears and alumni
+    /// resets together. A settled cluster costs none.
+    pub info_writes: AtomicU64,
     /// Reconciles run.
     pub reconciles: AtomicU64,
 }
@@ -96,6 +101,10 @@ pub struct CounterSnapshot {
     pub tips: u64,
     /// See [`Counters::tip_clears`].
     pub tip_clears: u64,
+    /// See [`Counters::alumni_resets`].
+    pub alumni_resets: u64,
+    /// See [`Counters::info_writes`].
+    pub info_writes: u64,
     /// See [`Counters::reconciles`].
     pub reconciles: u64,
 }
@@ -115,6 +124,8 @@ impl Counters {
             info_requests: get(&self.info_requests),
             tips: get(&self.tips),
             tip_clears: get(&self.tip_clears),
+            alumni_resets: get(&self.alumni_resets),
+            info_writes: get(&self.info_writes),
             reconciles: get(&self.reconciles),
         }
     }
@@ -129,6 +140,8 @@ impl Counters {
             info_requests = s.info_requests,
             tips = s.tips,
             tip_clears = s.tip_clears,
+            alumni_resets = s.alumni_resets,
+            info_writes = s.info_writes,
             reconciles = s.reconciles,
             "counters"
         );
@@ -287,6 +300,8 @@ mod tests {
             "docker_writes",
             "info_requests",
             "tip_clears",
+            "alumni_resets",
+            "info_writes",
             "reconciles",
         ] {
             assert_eq!(counters[field], 0, "{field}: {counters}");

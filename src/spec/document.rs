@@ -523,6 +523,7 @@ spec:
             message: Some("all nodes in one cluster".into()),
             observed_version: Some(42),
             cluster_key: Some("ABCDEF012345".into()),
+            migrations_remaining: None,
         });
         let text = document.to_yaml();
         assert!(text.contains("ready: 3/3"), "{text}");

@@ -31,6 +31,8 @@ pub const MESSAGE: &str = "aerospike.status.message";
 pub const OBSERVED_VERSION: &str = "aerospike.status.observed-version";
 /// The Aerospike cluster key (hex) the nodes agreed on.
 pub const CLUSTER_KEY: &str = "aerospike.status.cluster-key";
+/// Partitions still to migrate, summed over the nodes, while migrating.
+pub const MIGRATIONS_REMAINING: &str = "aerospike.status.migrations-remaining";
 
 /// Where a cluster is in its life, as the operator last saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -41,9 +43,14 @@ pub enum Phase {
     Scaling,
     /// Introducing nodes to each other (mesh tips) until they form one cluster.
     Meshing,
+    /// One cluster, but not yet settled: partitions are migrating, or a
+    /// node's `cluster-stable` does not answer yet. Not safe to disturb.
+    Migrating,
     /// Rolling nodes to a new version, one at a time.
     Upgrading,
-    /// All desired nodes up and in one stable cluster.
+    /// All desired nodes up and in one stable cluster: on every node one
+    /// cluster key, the expected size, integrity, migrations allowed and
+    /// none remaining, and `cluster-stable` answering that key.
     Ready,
     /// Running, but with fewer nodes or less integrity than desired.
     Degraded,
@@ -55,10 +62,11 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Pending,
         Phase::Scaling,
         Phase::Meshing,
+        Phase::Migrating,
         Phase::Upgrading,
         Phase::Ready,
         Phase::Degraded,
@@ -72,6 +80,7 @@ impl Phase {
             Phase::Pending => "Pending",
             Phase::Scaling => "Scaling",
             Phase::Meshing => "Meshing",
+            Phase::Migrating => "Migrating",
             Phase::Upgrading => "Upgrading",
             Phase::Ready => "Ready",
             Phase::Degraded => "Degraded",
@@ -176,6 +185,10 @@ pub struct ClusterStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^[0-9A-Fa-f]+$"))]
     pub cluster_key: Option<String>,
+    /// Partitions still to migrate, summed over the nodes (while the
+    /// cluster migrates; updated on coarse progress, not on every change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrations_remaining: Option<u64>,
 }
 
 /// One status field, by label and by YAML name.
@@ -186,16 +199,18 @@ pub enum StatusField {
     Message,
     ObservedVersion,
     ClusterKey,
+    MigrationsRemaining,
 }
 
 impl StatusField {
     /// Every status field.
-    pub const ALL: [StatusField; 5] = [
+    pub const ALL: [StatusField; 6] = [
         StatusField::Phase,
         StatusField::Ready,
         StatusField::Message,
         StatusField::ObservedVersion,
         StatusField::ClusterKey,
+        StatusField::MigrationsRemaining,
     ];
 
     /// The full label key.
@@ -206,6 +221,7 @@ impl StatusField {
             StatusField::Message => MESSAGE,
             StatusField::ObservedVersion => OBSERVED_VERSION,
             StatusField::ClusterKey => CLUSTER_KEY,
+            StatusField::MigrationsRemaining => MIGRATIONS_REMAINING,
         }
     }
 
@@ -217,13 +233,14 @@ impl StatusField {
             StatusField::Message => "message",
             StatusField::ObservedVersion => "observedVersion",
             StatusField::ClusterKey => "clusterKey",
+            StatusField::MigrationsRemaining => "migrationsRemaining",
         }
     }
 
     /// The type its YAML value must have.
     pub fn kind(self) -> FieldKind {
         match self {
-            StatusField::ObservedVersion => FieldKind::Integer,
+            StatusField::ObservedVersion | StatusField::MigrationsRemaining => FieldKind::Integer,
             _ => FieldKind::String,
         }
     }
@@ -252,14 +269,10 @@ impl ClusterStatus {
             StatusField::Ready => self.ready = Some(value.parse()?),
             StatusField::Message => self.message = Some(value.to_string()),
             StatusField::ObservedVersion => {
-                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err("is not a service version index (a whole number)".into());
-                }
-                self.observed_version = Some(
-                    value
-                        .parse()
-                        .map_err(|_| "is too large for a version index".to_string())?,
-                );
+                self.observed_version = Some(whole_number(value, "a service version index")?);
+            }
+            StatusField::MigrationsRemaining => {
+                self.migrations_remaining = Some(whole_number(value, "a partition count")?);
             }
             StatusField::ClusterKey => {
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -282,6 +295,10 @@ impl ClusterStatus {
                 self.observed_version.map(|v| v.to_string()),
             ),
             (CLUSTER_KEY, self.cluster_key.clone()),
+            (
+                MIGRATIONS_REMAINING,
+                self.migrations_remaining.map(|n| n.to_string()),
+            ),
         ];
         fields
             .into_iter()
@@ -317,6 +334,16 @@ impl ClusterStatus {
     }
 }
 
+/// A status value that must be a whole number, such as `1234`.
+fn whole_number(value: &str, what: &str) -> Result<u64, String> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("is not {what} (a whole number)"));
+    }
+    value
+        .parse()
+        .map_err(|_| format!("is too large for {what}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +365,7 @@ mod tests {
             message: Some("adding node 4".into()),
             observed_version: Some(1234),
             cluster_key: Some("A1B2C3D4E5F6".into()),
+            migrations_remaining: Some(1383),
         }
     }
 
@@ -366,6 +394,7 @@ mod tests {
             (MESSAGE, "hello"),
             (OBSERVED_VERSION, "-1"),
             (CLUSTER_KEY, "not hex"),
+            (MIGRATIONS_REMAINING, "lots"),
         ]);
         let status = ClusterStatus::from_labels(&labels);
         assert_eq!(

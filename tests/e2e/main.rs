@@ -13,6 +13,7 @@
 mod operator;
 mod reconciler;
 mod sandbox;
+mod settle;
 mod sim_mesh;
 mod swarm_basics;
 mod validate;
@@ -89,6 +90,14 @@ fn tests() -> Vec<(&'static str, Test)> {
         (
             "reconciler::a_manual_scale_is_put_back_and_logged",
             reconciler::a_manual_scale_is_put_back_and_logged,
+        ),
+        (
+            "settle::the_example_config_resizes_3_2_3_and_each_end_is_settled_and_quiet",
+            settle::the_example_config_resizes_3_2_3_and_each_end_is_settled_and_quiet,
+        ),
+        (
+            "settle::address_any_is_named_reported_stalled_and_left_alone",
+            settle::address_any_is_named_reported_stalled_and_left_alone,
         ),
     ]
 }

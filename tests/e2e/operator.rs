@@ -26,8 +26,13 @@ impl Operator {
     /// (Re)creates the operator service (removing one left over by a
     /// crashed run, or the demo's) and waits until its task runs.
     pub fn deploy() -> Result<Operator, Failed> {
+        Operator::deploy_with(&[])
+    }
+
+    /// [`Operator::deploy`] with more `run` flags.
+    pub fn deploy_with(flags: &[&str]) -> Result<Operator, Failed> {
         remove_operator();
-        docker(&[
+        let args: Vec<&str> = [
             "service",
             "create",
             "--detach",
@@ -45,7 +50,11 @@ impl Operator {
             "json",
             "--counters-interval",
             "5s",
-        ])?;
+        ]
+        .into_iter()
+        .chain(flags.iter().copied())
+        .collect();
+        docker(&args)?;
         let operator = Operator(());
         wait_until(
             "the operator's task running",
@@ -213,17 +222,76 @@ pub fn scale_target(line: &Value) -> Option<u64> {
     after("putting back ")
 }
 
-/// Creates a cluster service: `labels` are its service labels (the spec),
-/// `replicas` the service's own replica count (what a user might have
-/// typed; the operator sets the real one). Removes a leftover of the same
-/// name first.
+/// The server config every test cluster runs unless a test says
+/// otherwise: the one the README ships, `crd-like-specs/examples/aerospike.conf`.
+pub fn example_config() -> Result<String, Failed> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crd-like-specs/examples/aerospike.conf");
+    std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()).into())
+}
+
+/// A cluster service and its config secret (`<name>-conf`), both removed
+/// when dropped, pass or fail.
+pub struct ClusterGuard(pub String);
+
+impl ClusterGuard {
+    fn secret(&self) -> String {
+        format!("{}-conf", self.0)
+    }
+}
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        let _ = docker(&["service", "rm", &self.0]);
+        // The secret can go once no service refers to it.
+        let secret = self.secret();
+        let _ = wait_until(
+            "the cluster's secret removed",
+            Duration::from_secs(30),
+            || Ok(docker(&["secret", "rm", &secret]).is_ok().then_some(())),
+        );
+    }
+}
+
+/// Creates a cluster service running [`example_config`]: see
+/// [`create_cluster_with_config`].
 pub fn create_cluster(
     name: &str,
     replicas: u64,
     max_one_per_node: bool,
     labels: &[(&str, &str)],
-) -> Result<(), Failed> {
+) -> Result<ClusterGuard, Failed> {
+    create_cluster_with_config(name, replicas, max_one_per_node, labels, &example_config()?)
+}
+
+/// Creates a cluster service as the recipe does: `config` as the swarm
+/// secret `<name>-conf` mounted at `/run/secrets/aerospike.conf` and named
+/// in `aerospike.cluster.config-secret`, the server started with
+/// `--config-file` on it. `labels` are its service labels (the spec),
+/// `replicas` the service's own replica count (what a user might have
+/// typed; the operator sets the real one). Removes a leftover of the same
+/// name (and its secret) first.
+pub fn create_cluster_with_config(
+    name: &str,
+    replicas: u64,
+    max_one_per_node: bool,
+    labels: &[(&str, &str)],
+    config: &str,
+) -> Result<ClusterGuard, Failed> {
+    let guard = ClusterGuard(name.to_string());
+    let secret = guard.secret();
     let _ = docker(&["service", "rm", name]);
+    let _ = wait_until("a leftover secret removed", Duration::from_secs(30), || {
+        let gone = docker(&["secret", "rm", &secret]).is_ok()
+            || docker(&["secret", "inspect", &secret]).is_err();
+        Ok(gone.then_some(()))
+    });
+    let file = std::env::temp_dir().join(format!("asw-e2e-{secret}"));
+    std::fs::write(&file, config).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let created = docker(&["secret", "create", &secret, &file.to_string_lossy()]);
+    let _ = std::fs::remove_file(&file);
+    created?;
     let replicas = replicas.to_string();
     let mut args: Vec<String> = [
         "service",
@@ -237,6 +305,10 @@ pub fn create_cluster(
         NETWORK,
         "--endpoint-mode",
         "dnsrr",
+        "--secret",
+        &format!("source={secret},target=aerospike.conf"),
+        "--label",
+        &format!("aerospike.cluster.config-secret={secret}"),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -247,10 +319,14 @@ pub fn create_cluster(
     for (k, v) in labels {
         args.extend(["--label".into(), format!("{k}={v}")]);
     }
-    args.push(SERVER_IMAGE.into());
+    args.extend([
+        SERVER_IMAGE.into(),
+        "--config-file".into(),
+        "/run/secrets/aerospike.conf".into(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     docker(&args)?;
-    Ok(())
+    Ok(guard)
 }
 
 /// The spec labels of a plain community cluster of `replicas` nodes.
@@ -445,9 +521,130 @@ pub fn wait_ready(
     timeout: Duration,
 ) -> Result<(Status, Meshed), Failed> {
     let status = wait_status(service, "Ready", &format!("{size}/{size}"), timeout)?;
+    // What anyone who trusts Ready (a script, the rollout gate) does next.
+    check_every_node_settled(sandbox, service, size)?;
     let meshed = wait_meshed(sandbox, service, size, None, CONVERGE)?;
     check_status_key(service, &status, &meshed)?;
     Ok((status, meshed))
+}
+
+/// Reads every running node of `service` at once, as a script would right
+/// after the status said Ready: each must report `cluster_size=size`,
+/// `migrate_allowed=true`, `migrate_partitions_remaining=0`, and answer
+/// `cluster-stable:size=<size>;ignore-migrations=false` with the cluster
+/// key (not an error).
+pub fn check_every_node_settled(
+    sandbox: &Sandbox,
+    service: &str,
+    size: usize,
+) -> Result<(), Failed> {
+    let tasks: Vec<TaskView> = running_tasks(service)?
+        .into_iter()
+        .filter(|t| t.state == "running")
+        .collect();
+    let stable_command = format!("cluster-stable:size={size};ignore-migrations=false");
+    type Answer = Result<(BTreeMap<String, String>, String), Failed>;
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let handles: Vec<_> = tasks
+            .iter()
+            .map(|task| {
+                let stable_command = &stable_command;
+                scope.spawn(move || {
+                    let stats = statistics(sandbox, task)?;
+                    let stable = asinfo(sandbox, task, None, stable_command)?;
+                    Ok((stats, stable.trim().to_string()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("reader panicked".into())))
+            .collect()
+    });
+    let mut problems = Vec::new();
+    for (task, answer) in tasks.iter().zip(answers) {
+        let (stats, stable) = answer?;
+        let get = |k: &str| stats.get(k).map(String::as_str).unwrap_or("?");
+        let key = get("cluster_key");
+        if get("cluster_size") != size.to_string()
+            || get("migrate_allowed") != "true"
+            || get("migrate_partitions_remaining") != "0"
+            || !stable.eq_ignore_ascii_case(key)
+        {
+            problems.push(format!(
+                "{:?}: cluster_size={} migrate_allowed={} migrate_partitions_remaining={} \
+                 cluster-stable={stable:?} (key {key})",
+                task.address,
+                get("cluster_size"),
+                get("migrate_allowed"),
+                get("migrate_partitions_remaining"),
+            ));
+        }
+    }
+    if tasks.len() != size {
+        problems.push(format!("{} running tasks, expected {size}", tasks.len()));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{service} is Ready but not every node is settled: {}",
+            problems.join("; ")
+        )
+        .into())
+    }
+}
+
+/// The operator's latest `action="counters"` line.
+pub fn latest_counters(operator: &Operator) -> Result<Value, Failed> {
+    operator
+        .logs()?
+        .into_iter()
+        .rev()
+        .find(|l| l["action"] == "counters")
+        .ok_or_else(|| "no counters line in the operator's log".into())
+}
+
+/// Checks that the operator sends no info write (tip, tip-clear, alumni
+/// reset) and no Docker write for `period`, from its cumulative counters:
+/// the latest counters line now, and the first one at least `period`
+/// later. `what` names the situation in the failure.
+pub fn check_quiet_for(operator: &Operator, period: Duration, what: &str) -> Result<(), Failed> {
+    let before = latest_counters(operator)?;
+    std::thread::sleep(period);
+    // Counters come every few seconds; wait for one written after the
+    // period, so that the two lines span all of it.
+    let count = |lines: &[Value]| lines.iter().filter(|l| l["action"] == "counters").count();
+    let seen = count(&operator.logs()?);
+    let after = wait_until(
+        "a counters line after the quiet period",
+        Duration::from_secs(60),
+        || {
+            let lines = operator.logs()?;
+            (count(&lines) > seen)
+                .then(|| latest_counters(operator))
+                .transpose()
+        },
+    )?;
+    let delta = |k: &str| {
+        after[k]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(before[k].as_u64().unwrap_or(0))
+    };
+    if delta("info_writes") != 0 || delta("docker_writes") != 0 {
+        return Err(format!(
+            "{what}: over {period:?} the operator sent {} info writes ({} tips, {} tip-clears, \
+             {} alumni resets) and {} Docker writes; a settled cluster costs none",
+            delta("info_writes"),
+            delta("tips"),
+            delta("tip_clears"),
+            delta("alumni_resets"),
+            delta("docker_writes")
+        )
+        .into());
+    }
+    Ok(())
 }
 
 pub fn check_status_key(service: &str, status: &Status, meshed: &Meshed) -> Result<(), Failed> {
@@ -483,12 +680,14 @@ pub const ACTIONS: [&str; 7] = [
     "status",
 ];
 /// The cumulative counters every `action="counters"` line carries.
-pub const COUNTERS: [&str; 6] = [
+pub const COUNTERS: [&str; 8] = [
     "docker_reads",
     "docker_writes",
     "info_requests",
     "tips",
     "tip_clears",
+    "alumni_resets",
+    "info_writes",
     "reconciles",
 ];
 

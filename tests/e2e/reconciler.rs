@@ -14,13 +14,12 @@ use std::time::Duration;
 use libtest_mimic::Failed;
 
 use crate::operator::{
-    check_log_contract, check_status_key, create_cluster, scale_target, service_replicas,
-    service_spec, spec_labels, status, task_ids, wait_meshed, wait_ready, wait_status, Operator,
-    CONVERGE,
+    check_log_contract, check_quiet_for, check_status_key, create_cluster, scale_target,
+    service_replicas, service_spec, spec_labels, status, task_ids, wait_meshed, wait_ready,
+    wait_status, Operator, CONVERGE,
 };
 use crate::sandbox::{
-    asinfo, docker, node_id_of, ready_node_count, sandbox_script, wait_until, Sandbox,
-    ServiceGuard, NODES,
+    asinfo, docker, node_id_of, ready_node_count, sandbox_script, wait_until, Sandbox, NODES,
 };
 use crate::TestResult;
 
@@ -35,8 +34,7 @@ pub fn replicas_3_gives_three_nodes_in_one_cluster_and_ready_status(
 ) -> TestResult {
     let name = "e2e-rec-three";
     let operator = Operator::deploy()?;
-    create_cluster(name, 1, false, &spec_labels("3"))?;
-    let _cluster = ServiceGuard(name.into());
+    let _cluster = create_cluster(name, 1, false, &spec_labels("3"))?;
 
     wait_ready(sandbox, name, 3, CONVERGE)?;
     let spec = service_spec(name)?;
@@ -101,8 +99,7 @@ pub fn replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins(
     // A fourth node left over by a crashed run would make this test lie.
     sandbox_script(&["remove-node", "4"])?;
     let operator = Operator::deploy()?;
-    create_cluster(name, 1, false, &spec_labels("5"))?;
-    let _cluster = ServiceGuard(name.into());
+    let _cluster = create_cluster(name, 1, false, &spec_labels("5"))?;
 
     let st = wait_status(name, "Degraded", "3/5", CONVERGE)?;
     if !st.message.contains("3 eligible") {
@@ -153,14 +150,16 @@ impl Drop for RestartNode {
 }
 
 /// A worker's daemon stops: the two survivors form a cluster of two and the
-/// status is Degraded; it comes back: the cluster is whole again, Ready 3/3.
+/// status is Degraded; it comes back: the status is Migrating, never Ready,
+/// until every node's migrations are done (checked on every node the
+/// moment it says Ready), then Ready 3/3, and the operator stays quiet for
+/// a minute.
 pub fn a_stopped_node_degrades_the_cluster_and_its_return_heals_it(
     sandbox: &Sandbox,
 ) -> TestResult {
     let name = "e2e-rec-fault";
-    let _operator = Operator::deploy()?;
-    create_cluster(name, 3, true, &spec_labels("3"))?;
-    let _cluster = ServiceGuard(name.into());
+    let operator = Operator::deploy()?;
+    let _cluster = create_cluster(name, 3, true, &spec_labels("3"))?;
     wait_status(name, "Ready", "3/3", CONVERGE)?;
     wait_meshed(sandbox, name, 3, None, CONVERGE)?;
 
@@ -173,12 +172,42 @@ pub fn a_stopped_node_degrades_the_cluster_and_its_return_heals_it(
         return Err("Degraded status without a message".into());
     }
 
+    let statuses_before = status_phases(&operator, name)?.len();
     sandbox_script(&["start-node", "3"])?;
     let (_, meshed) = wait_ready(sandbox, name, 3, NODE_FAULT)?;
     if !meshed.tasks.iter().any(|t| t.node_id == node3) {
         return Err("after node 3 returned, no task of the cluster runs on it".into());
     }
+    // The returning node started empty: its copies had to migrate in, and
+    // the status said so before it said Ready.
+    let phases = status_phases(&operator, name)?;
+    let after = &phases[statuses_before.min(phases.len())..];
+    let first_ready = after.iter().position(|p| p == "Ready");
+    if !after[..first_ready.unwrap_or(after.len())]
+        .iter()
+        .any(|p| p == "Migrating")
+    {
+        return Err(format!(
+            "after the node's return the status went {after:?}: no Migrating before Ready"
+        )
+        .into());
+    }
+    check_quiet_for(
+        &operator,
+        Duration::from_secs(60),
+        "Ready 3/3 after a node's return",
+    )?;
     Ok(())
+}
+
+/// The phases of the operator's status lines about `cluster`, in order.
+fn status_phases(operator: &Operator, cluster: &str) -> Result<Vec<String>, Failed> {
+    Ok(operator
+        .actions_for(cluster)?
+        .iter()
+        .filter(|l| l["action"] == "status")
+        .map(|l| l["phase"].as_str().unwrap_or_default().to_string())
+        .collect())
 }
 
 /// Two clusters at once: both converge, with different keys, and no node
@@ -186,10 +215,8 @@ pub fn a_stopped_node_degrades_the_cluster_and_its_return_heals_it(
 pub fn two_clusters_converge_side_by_side_without_mixing(sandbox: &Sandbox) -> TestResult {
     let (a, b) = ("e2e-rec-pair-a", "e2e-rec-pair-b");
     let _operator = Operator::deploy()?;
-    create_cluster(a, 1, false, &spec_labels("3"))?;
-    let _a = ServiceGuard(a.into());
-    create_cluster(b, 1, false, &spec_labels("2"))?;
-    let _b = ServiceGuard(b.into());
+    let _a = create_cluster(a, 1, false, &spec_labels("3"))?;
+    let _b = create_cluster(b, 1, false, &spec_labels("2"))?;
 
     let st_a = wait_status(a, "Ready", "3/3", CONVERGE)?;
     let st_b = wait_status(b, "Ready", "2/2", CONVERGE)?;
@@ -241,8 +268,7 @@ pub fn a_bad_label_gives_error_status_and_leaves_the_service_alone(
     let name = "e2e-rec-bad";
     // The service exists, running, before the operator sees it, so that
     // "before" is what the user made.
-    create_cluster(name, 1, false, &spec_labels("three"))?;
-    let _cluster = ServiceGuard(name.into());
+    let _cluster = create_cluster(name, 1, false, &spec_labels("three"))?;
     wait_until("the bad cluster's task running", CONVERGE, || {
         let tasks = crate::sandbox::running_tasks(name)?;
         Ok((tasks.len() == 1 && tasks[0].state == "running").then_some(()))
@@ -329,8 +355,7 @@ pub fn an_operator_restart_mid_convergence_converges_without_conflicts(
 ) -> TestResult {
     let name = "e2e-rec-restart";
     let operator = Operator::deploy()?;
-    create_cluster(name, 1, true, &spec_labels("3"))?;
-    let _cluster = ServiceGuard(name.into());
+    let _cluster = create_cluster(name, 1, true, &spec_labels("3"))?;
     // Mid-convergence: the operator has scaled, the new tasks are starting
     // and not yet meshed.
     wait_until("the operator's scale action", CONVERGE, || {
@@ -378,8 +403,7 @@ pub fn an_operator_restart_mid_convergence_converges_without_conflicts(
 pub fn a_manual_scale_is_put_back_and_logged(sandbox: &Sandbox) -> TestResult {
     let name = "e2e-rec-manual";
     let operator = Operator::deploy()?;
-    create_cluster(name, 3, true, &spec_labels("3"))?;
-    let _cluster = ServiceGuard(name.into());
+    let _cluster = create_cluster(name, 3, true, &spec_labels("3"))?;
     wait_status(name, "Ready", "3/3", CONVERGE)?;
     wait_meshed(sandbox, name, 3, None, CONVERGE)?;
     let scales_before = operator
@@ -419,8 +443,7 @@ pub fn an_operator_back_from_zero_replicas_acts_once_on_the_missed_change(
 ) -> TestResult {
     let name = "e2e-rec-away";
     let operator = Operator::deploy()?;
-    create_cluster(name, 2, true, &spec_labels("2"))?;
-    let _cluster = ServiceGuard(name.into());
+    let _cluster = create_cluster(name, 2, true, &spec_labels("2"))?;
     wait_status(name, "Ready", "2/2", CONVERGE)?;
     wait_meshed(sandbox, name, 2, None, CONVERGE)?;
 

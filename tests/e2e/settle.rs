@@ -1,0 +1,180 @@
+//! Issue 7 end to end: with the config the README ships, a cluster that
+//! the status calls Ready is settled on every node, and a settled cluster
+//! costs the operator nothing — after a resize through the label, after a
+//! resize back, after a node's return. A config bound to `address any`
+//! (every interface, docker_gwbridge included) is named in the status
+//! with the fix, reported stalled, never Ready, and not fought with
+//! orders.
+//!
+//! "Settled" is read the way a user would: every node's `statistics` and
+//! `cluster-stable` right after Ready (`check_every_node_settled`, inside
+//! `wait_ready`), and the operator's own cumulative counters over a quiet
+//! minute (`check_quiet_for`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::operator::{
+    check_quiet_for, create_cluster, create_cluster_with_config, example_config, spec_labels,
+    status, wait_ready, Operator, CONVERGE,
+};
+use crate::sandbox::{asinfo, docker, running_tasks, wait_until, Sandbox};
+use crate::TestResult;
+
+/// How long a settled cluster is watched for orders (the issue's minute).
+const QUIET: Duration = Duration::from_secs(60);
+
+/// The operator's `status` lines about `cluster`, in order.
+fn status_lines(operator: &Operator, cluster: &str) -> Result<Vec<Value>, libtest_mimic::Failed> {
+    Ok(operator
+        .actions_for(cluster)?
+        .into_iter()
+        .filter(|l| l["action"] == "status")
+        .collect())
+}
+
+/// Resizes `cluster` through its label, as a user would.
+fn set_replicas(cluster: &str, replicas: usize) -> TestResult {
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        &format!("aerospike.cluster.replicas={replicas}"),
+        cluster,
+    ])?;
+    Ok(())
+}
+
+/// Waits until no node of `cluster` lists a node among its alumni that is
+/// not one of its peers: the departed ones were reset away.
+fn wait_alumni_clean(sandbox: &Sandbox, cluster: &str) -> TestResult {
+    wait_until(
+        &format!("{cluster}: every node's alumni are its peers only"),
+        CONVERGE,
+        || {
+            for task in running_tasks(cluster)? {
+                let peers = asinfo(sandbox, &task, None, "peers-clear-std")?;
+                let alumni = asinfo(sandbox, &task, None, "alumni-clear-std")?;
+                // `<gen>,<port>,[...]`: the lists after the generation.
+                let list = |v: &str| v.trim().splitn(3, ',').nth(2).unwrap_or("").to_string();
+                if list(&peers) != list(&alumni) {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        },
+    )
+}
+
+/// The shipped example config: Ready 3/3 and quiet; resized to 2 through
+/// the label (logged as a resize, not as a manual scale): Ready 2/2, the
+/// departed node cleaned from the survivors' alumni, quiet; back to 3:
+/// Ready 3/3, quiet. Every Ready is checked on every node at once.
+pub fn the_example_config_resizes_3_2_3_and_each_end_is_settled_and_quiet(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let name = "e2e-settle-resize";
+    let operator = Operator::deploy()?;
+    let _cluster = create_cluster(name, 1, false, &spec_labels("3"))?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
+    check_quiet_for(&operator, QUIET, "Ready 3/3")?;
+
+    set_replicas(name, 2)?;
+    wait_ready(sandbox, name, 2, CONVERGE)?;
+    let scales: Vec<Value> = operator
+        .actions_for(name)?
+        .into_iter()
+        .filter(|l| l["action"] == "scale")
+        .collect();
+    let resize = scales
+        .iter()
+        .find(|l| l["reason"].as_str().unwrap_or("").contains("from 3 to 2"))
+        .ok_or_else(|| format!("no scale from 3 to 2 logged: {scales:?}"))?;
+    let reason = resize["reason"].as_str().unwrap_or_default();
+    if !reason.starts_with("resizing from 3 to 2 replicas: the label changed")
+        || reason.contains("outside the operator")
+    {
+        return Err(format!("a label resize is logged as {reason:?}").into());
+    }
+    wait_alumni_clean(sandbox, name)?;
+    check_quiet_for(&operator, QUIET, "Ready 2/2 after 3 -> 2")?;
+
+    set_replicas(name, 3)?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
+    check_quiet_for(&operator, QUIET, "Ready 3/3 after 2 -> 3")?;
+    Ok(())
+}
+
+/// The example config with every `address eth0` turned into `address any`,
+/// as many published configs have it.
+fn address_any_config() -> Result<String, libtest_mimic::Failed> {
+    let config = example_config()?;
+    let any = config.replace("address eth0", "address any");
+    if any == config {
+        return Err("the example config binds no `address eth0` to replace".into());
+    }
+    Ok(any)
+}
+
+/// `address any` on swarm: every node also publishes its docker_gwbridge
+/// address, which collides across hosts. Within a minute the status names
+/// a node, the stray address and the fix; migrations are reported stalled;
+/// the status never says Ready; and the operator does not keep sending
+/// orders about the phantom addresses.
+pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -> TestResult {
+    let name = "e2e-settle-any";
+    let operator = Operator::deploy_with(&["--migration-stall-timeout", "20s"])?;
+    let _cluster =
+        create_cluster_with_config(name, 1, false, &spec_labels("3"), &address_any_config()?)?;
+    let named = wait_until(
+        "the status naming a stray address and the fix",
+        Duration::from_secs(60) + CONVERGE,
+        || {
+            let st = status(name)?;
+            let named = st.phase == "Degraded"
+                && st.message.contains("publishes")
+                && st.message.contains("not its address on network")
+                && st.message.contains("address eth0");
+            Ok(named.then_some(st))
+        },
+    )?;
+    // The stray address is one the node really has: read it back.
+    let tasks = running_tasks(name)?;
+    let published: Vec<String> = tasks
+        .iter()
+        .map(|t| asinfo(sandbox, t, None, "service-clear-std"))
+        .collect::<Result<_, _>>()?;
+    if !published.iter().any(|p| p.contains(',')) {
+        return Err(format!(
+            "with address any no node publishes several addresses ({published:?}); the status \
+             said {:?}",
+            named.message
+        )
+        .into());
+    }
+    let stalled = wait_until(
+        "the migrations reported stalled",
+        Duration::from_secs(120),
+        || {
+            let st = status(name)?;
+            Ok((st.phase == "Degraded" && st.message.contains("stalled")).then_some(st))
+        },
+    )?;
+    check_quiet_for(
+        &operator,
+        Duration::from_secs(30),
+        "a cluster with stray addresses",
+    )?;
+    if let Some(ready) = status_lines(&operator, name)?
+        .iter()
+        .find(|l| l["phase"] == "Ready")
+    {
+        return Err(format!("an `address any` cluster was called Ready: {ready}").into());
+    }
+    if !stalled.message.contains("address eth0") {
+        return Err(format!("the stalled status lost the fix: {:?}", stalled.message).into());
+    }
+    Ok(())
+}

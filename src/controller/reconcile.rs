@@ -87,8 +87,9 @@ pub enum ReconcileError {
 /// not on, short enough to notice soon after it is attached.
 const UNREACHABLE_RECHECK: Duration = Duration::from_secs(10);
 
-/// How soon a cluster whose tasks are starting is looked at again. Only
-/// while it scales: the reads this costs stop when the tasks run.
+/// How soon a cluster whose tasks are starting is looked at again: while
+/// it scales, and while a node that has just started does not answer yet.
+/// The reads this costs stop when the tasks run and answer.
 const STARTING_RECHECK: Duration = Duration::from_millis(200);
 
 /// How long no node of a cluster may go unanswered before the status calls
@@ -124,8 +125,9 @@ pub struct Reconciler<S, N> {
     /// count changed by hand can be told apart in the log (see
     /// [`plan::plan_placement`]).
     last_set: Mutex<HashMap<String, u64>>,
-    /// Per service id, since when none of its nodes has answered.
-    unreachable_since: Mutex<HashMap<String, Instant>>,
+    /// Per service id, since when each of its nodes that did not answer
+    /// has been silent.
+    silent_since: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
     /// See [`UNREACHABLE_GRACE`].
     unreachable_grace: Duration,
     /// `(node, heartbeat endpoint)` tip-clears a node has answered: final,
@@ -162,7 +164,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             poll_fast,
             recent: Mutex::new(HashMap::new()),
             last_set: Mutex::new(HashMap::new()),
-            unreachable_since: Mutex::new(HashMap::new()),
+            silent_since: Mutex::new(HashMap::new()),
             unreachable_grace: UNREACHABLE_GRACE,
             answered: Mutex::new(BTreeSet::new()),
             progress: Mutex::new(HashMap::new()),
@@ -319,8 +321,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 Err(e) => unreachable.push((*addr, e.to_string())),
             }
         }
-        let unreachable_persists =
-            self.none_answered_for_long(&service.id, reports.is_empty() && !unreachable.is_empty());
+        let silence = self.silence(&service.id, &unreachable);
+        let unreachable_persists = reports.is_empty() && silence.all_past_grace;
         let view = ClusterView::from(
             reports
                 .iter()
@@ -364,9 +366,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
 
         let action = if status.phase == Some(Phase::Error) && !unreachable.is_empty() {
             Action::Requeue(UNREACHABLE_RECHECK)
-        } else if status.phase == Some(Phase::Scaling) {
+        } else if status.phase == Some(Phase::Scaling) || silence.some_new {
             // Swarm has no task events: look again soon, so that a task is
-            // tipped a moment after it starts rather than a poll later.
+            // tipped a moment after it starts (and listens) rather than a
+            // poll later.
             Action::Requeue(STARTING_RECHECK.min(self.poll_fast))
         } else if scaled || sent.orders > 0 || sent.failures > 0 || !tips.is_empty() {
             // Tips take effect within a few heartbeats: verify cluster_size
@@ -400,16 +403,24 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         })
     }
 
-    /// Records whether none of cluster `id`'s nodes answered this pass, and
-    /// tells whether that has lasted past the grace.
-    fn none_answered_for_long(&self, id: &str, none_answered: bool) -> bool {
-        let mut since = lock(&self.unreachable_since);
-        if !none_answered {
-            since.remove(id);
-            return false;
+    /// Records which of cluster `id`'s nodes did not answer this pass, and
+    /// for how long each has been silent.
+    fn silence(&self, id: &str, unreachable: &[(SocketAddr, String)]) -> Silence {
+        let mut all = lock(&self.silent_since);
+        let since = all.entry(id.to_string()).or_default();
+        let now = Instant::now();
+        since.retain(|addr, _| unreachable.iter().any(|(a, _)| a == addr));
+        let mut silence = Silence {
+            all_past_grace: !unreachable.is_empty(),
+            some_new: false,
+        };
+        for (addr, _) in unreachable {
+            let first = *since.entry(*addr).or_insert(now);
+            let past = now.duration_since(first) >= self.unreachable_grace;
+            silence.all_past_grace &= past;
+            silence.some_new |= !past;
         }
-        let first = *since.entry(id.to_string()).or_insert_with(Instant::now);
-        first.elapsed() >= self.unreachable_grace
+        silence
     }
 
     /// Checks what the spec refers to. `Ok(Err(message))` is a problem for
@@ -606,6 +617,17 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         update_service_retrying(&self.swarm, &service.id, &change).await?;
         Ok(())
     }
+}
+
+/// How long the nodes that did not answer have been silent.
+#[derive(Debug, Clone, Copy)]
+struct Silence {
+    /// Every silent node has been so for the whole grace (and there is
+    /// one).
+    all_past_grace: bool,
+    /// Some silent node went silent within the grace: most likely a task
+    /// that has just started and is not listening yet.
+    some_new: bool,
 }
 
 /// What [`Reconciler::mesh`] managed.
@@ -1367,6 +1389,35 @@ mod tests {
             ),
             "{message}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_new_task_that_does_not_answer_yet_is_asked_again_soon() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        // A fourth task has just started: running, not listening yet.
+        fake.edit_service("s1", |s| s.replicas = Some(3));
+        fake.set_tasks(vec![
+            task(2, "running"),
+            task(3, "running"),
+            task(5, "running"),
+        ]);
+        nodes
+            .0
+            .lock()
+            .unwrap()
+            .nodes
+            .remove(&SocketAddr::new(ip(4), 3000));
+        let mut r = Reconciler::new(fake.clone(), nodes.clone(), Duration::from_secs(1));
+        r.unreachable_grace = Duration::from_millis(300);
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Meshing");
+        assert_eq!(outcome.action, Action::Requeue(STARTING_RECHECK));
+        // Still silent after the grace: the ordinary converging pace.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert_eq!(outcome.action, Action::Requeue(Duration::from_secs(1)));
     }
 
     #[tokio::test]

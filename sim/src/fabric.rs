@@ -1,8 +1,9 @@
 //! The fabric: node-to-node connections that carry partition copies.
 //!
 //! Modelled on the server's fabric (`as/src/fabric/fabric.c`): a node
-//! connects to a peer through ONE of the fabric endpoints the peer
-//! publishes in its heartbeats, chosen by `as_endpoint_connect_any`
+//! opens several connections to a peer (`node::FABRIC_FDS_PER_PEER`, the
+//! server's default channel sizes), each to one of the fabric endpoints
+//! the peer publishes in its heartbeats, chosen by `as_endpoint_connect_any`
 //! (`as/src/fabric/endpoint.c`): the endpoints are sorted by preference
 //! (TLS first, then IPv6, then a hash salted with `rand()`, i.e. a random
 //! order among equal IPv4 clear-text endpoints), and the first one that
@@ -18,8 +19,8 @@
 //! the dialer sends `hello` with its id and the id it meant to reach; the
 //! acceptor answers `hello` with its own id. A dialer that reached another
 //! node logs `fabric_wrong_node` and keeps the connection open, as the
-//! server does, but sends nothing over it: every copy meant for that peer
-//! is lost, so its migrations stall for good. Over a connection to the
+//! server does; one such connection stops the link: every copy meant for
+//! that peer is lost, so its migrations stall for good. Over a connection to the
 //! right node, each copy is a `part` message and the receiver marks the
 //! copy held only on receipt, answering `ack` with its own id.
 

@@ -110,7 +110,11 @@ pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Opt
             state.reset_alumni();
             "ok".to_string()
         }
-        "peers-clear-std" => peers_clear_std(state),
+        "peers-clear-std" => {
+            let peers = state.peers_for_clients();
+            peer_list(state.peers_generation, &peers)
+        }
+        "alumni-clear-std" => peer_list(state.peers_generation, &state.alumni_for_clients()),
         "peers-generation" => {
             state.peers_for_clients();
             state.peers_generation.to_string()
@@ -433,16 +437,17 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// `peers-clear-std`: `<generation>,<default port>,[[<node>,,[<addr>,<addr>]],...]`,
-/// each present peer's addresses without the port when it is the default
-/// one (service_list.c `build_peers` strips it).
-fn peers_clear_std(state: &mut NodeState) -> String {
-    let default_port = state.config.service_port;
-    let peers = state.peers_for_clients();
+/// `peers-clear-std` / `alumni-clear-std`:
+/// `<generation>,3000,[[<node>,,[<addr>,<addr>:<port>]],...]`. As in
+/// service_list.c `build_peers`: the default port printed is the literal
+/// 3000 (not the configured service port), and `:3000` is stripped from
+/// the addresses that use it; other ports stay.
+fn peer_list(generation: u64, peers: &[(NodeId, Vec<String>)]) -> String {
+    const DEFAULT_PORT: &str = "3000";
+    let suffix = format!(":{DEFAULT_PORT}");
     let entries: Vec<String> = peers
         .iter()
         .map(|(id, services)| {
-            let suffix = format!(":{default_port}");
             let addresses: Vec<&str> = services
                 .iter()
                 .map(|s| s.strip_suffix(&suffix).unwrap_or(s))
@@ -450,12 +455,7 @@ fn peers_clear_std(state: &mut NodeState) -> String {
             format!("[{id},,[{}]]", addresses.join(","))
         })
         .collect();
-    format!(
-        "{},{},[{}]",
-        state.peers_generation,
-        default_port,
-        entries.join(",")
-    )
+    format!("{generation},{DEFAULT_PORT},[{}]", entries.join(","))
 }
 
 #[cfg(test)]
@@ -798,5 +798,21 @@ mod tests {
         let (mut s, now) = node(Edition::Community);
         s.tick(now + Duration::from_millis(400));
         assert_eq!(ask(&mut s, "peers-clear-std", now), "1,3000,[]");
+        assert_eq!(ask(&mut s, "alumni-clear-std", now), "1,3000,[]");
+    }
+
+    #[test]
+    fn peer_lists_strip_the_literal_default_port_only() {
+        let peers = vec![
+            (
+                NodeId(0xBB9),
+                vec!["10.0.1.6:3000".to_string(), "10.215.0.3:3000".to_string()],
+            ),
+            (NodeId(0xBB8), vec!["127.0.0.2:23384".to_string()]),
+        ];
+        assert_eq!(
+            peer_list(7, &peers),
+            "7,3000,[[BB9,,[10.0.1.6,10.215.0.3]],[BB8,,[127.0.0.2:23384]]]"
+        );
     }
 }

@@ -498,10 +498,70 @@ async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared) {
     }
 }
 
-/// This node's fabric link to `dest`: connects to one of the peer's
-/// published fabric endpoints (see [`fabric::connect_order`]), checks which
-/// node answered, and sends the copies it is handed. A connection that
-/// reached another node is kept open and carries nothing.
+/// Fabric connections a node opens to each peer: the server's default
+/// `channel-ctrl-fds 1`, `channel-rw-fds 8`, `channel-bulk-fds 2` and
+/// `channel-meta-fds 1` (as/src/fabric/fabric.c). Each picks an endpoint
+/// on its own (see [`fabric::connect_order`]).
+pub const FABRIC_FDS_PER_PEER: usize = 12;
+
+/// One verified fabric connection of a link.
+struct FabricConnection {
+    endpoint: String,
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    reached: NodeId,
+}
+
+/// Opens one fabric connection toward `dest`: the first of its published
+/// endpoints, in [`fabric::connect_order`], that accepts, then the `hello`
+/// exchange that tells which node answered. `None` when no endpoint
+/// accepts or the answer does not come.
+async fn fabric_connect(
+    dest: NodeId,
+    self_id: NodeId,
+    endpoints: &[String],
+    connect_timeout: Duration,
+) -> Option<FabricConnection> {
+    let mut connected = None;
+    for endpoint in fabric::connect_order(endpoints, random_u64()) {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(connect_timeout, TcpStream::connect(endpoint.as_str())).await
+        {
+            connected = Some((endpoint, stream));
+            break;
+        }
+    }
+    let (endpoint, stream) = connected?;
+    let (read, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let hello = fabric::Message::Hello {
+        node: self_id.0,
+        to: Some(dest.0),
+    };
+    writer
+        .write_all(fabric::encode(&hello).as_bytes())
+        .await
+        .ok()?;
+    let mut line = Vec::new();
+    match tokio::time::timeout(connect_timeout * 4, read_message(&mut reader, &mut line)).await {
+        Ok(Ok(Some(fabric::Message::Hello { node, .. }))) => Some(FabricConnection {
+            endpoint,
+            reader,
+            writer,
+            reached: NodeId(node),
+        }),
+        _ => None,
+    }
+}
+
+/// This node's fabric link to `dest`: [`FABRIC_FDS_PER_PEER`]
+/// connections, each to one of the peer's published fabric endpoints,
+/// each checked for which node answered; then it sends the copies it is
+/// handed. The server spreads a channel's messages over its connections
+/// and drops answers that come from another node than the one it meant
+/// ("ctrl ack: unexpected source"), so one connection that reached the
+/// wrong node is enough to keep migrations to that peer from ever
+/// finishing: the sim then keeps every connection open and moves nothing.
 async fn fabric_link(
     dest: NodeId,
     state: Shared,
@@ -513,16 +573,14 @@ async fn fabric_link(
     let mut failing = false;
     loop {
         let endpoints = lock(&state).peer_fabric_endpoints(dest);
-        let mut connected = None;
-        for endpoint in fabric::connect_order(&endpoints, random_u64()) {
-            if let Ok(Ok(stream)) =
-                tokio::time::timeout(connect_timeout, TcpStream::connect(endpoint.as_str())).await
-            {
-                connected = Some((endpoint, stream));
-                break;
+        let mut connections = Vec::with_capacity(FABRIC_FDS_PER_PEER);
+        for _ in 0..FABRIC_FDS_PER_PEER {
+            match fabric_connect(dest, self_id, &endpoints, connect_timeout).await {
+                Some(connection) => connections.push(connection),
+                None => break,
             }
         }
-        let Some((endpoint, stream)) = connected else {
+        if connections.len() < FABRIC_FDS_PER_PEER {
             if !failing {
                 failing = true;
                 lock(&state).events().emit(
@@ -535,41 +593,31 @@ async fn fabric_link(
             while copies.try_recv().is_ok() {}
             tokio::time::sleep(interval).await;
             continue;
-        };
-        failing = false;
-        let (read, mut write) = stream.into_split();
-        let mut reader = BufReader::new(read);
-        let mut line = Vec::new();
-        let hello = fabric::Message::Hello {
-            node: self_id.0,
-            to: Some(dest.0),
-        };
-        if write
-            .write_all(fabric::encode(&hello).as_bytes())
-            .await
-            .is_err()
-        {
-            continue;
         }
-        let reached =
-            match tokio::time::timeout(connect_timeout * 4, read_message(&mut reader, &mut line))
-                .await
-            {
-                Ok(Ok(Some(fabric::Message::Hello { node, .. }))) => NodeId(node),
-                _ => {
-                    tokio::time::sleep(interval).await;
-                    continue;
-                }
-            };
-        let right = reached == dest;
-        lock(&state).events().emit(
-            if right {
-                "fabric_connected"
-            } else {
-                "fabric_wrong_node"
-            },
-            json!({"peer": dest.to_string(), "endpoint": endpoint, "reached": reached.to_string()}),
-        );
+        failing = false;
+        let wrong: Vec<&FabricConnection> =
+            connections.iter().filter(|c| c.reached != dest).collect();
+        for connection in &wrong {
+            lock(&state).events().emit(
+                "fabric_wrong_node",
+                json!({"peer": dest.to_string(), "endpoint": connection.endpoint,
+                       "reached": connection.reached.to_string()}),
+            );
+        }
+        let right = wrong.is_empty();
+        if right {
+            let endpoints: Vec<&str> = connections.iter().map(|c| c.endpoint.as_str()).collect();
+            lock(&state).events().emit(
+                "fabric_connected",
+                json!({"peer": dest.to_string(), "endpoint": connections[0].endpoint,
+                       "connections": endpoints.len()}),
+            );
+        }
+        // Copies and their acks travel on the first connection; the others
+        // are held open, as the server holds its channels.
+        let (first, _held) = connections.split_at_mut(1);
+        let first = &mut first[0];
+        let mut line = Vec::new();
         loop {
             tokio::select! {
                 copy = copies.recv() => {
@@ -584,11 +632,11 @@ async fn fabric_link(
                         ns: copy.namespace,
                         pid: copy.pid,
                     };
-                    if write.write_all(fabric::encode(&part).as_bytes()).await.is_err() {
+                    if first.writer.write_all(fabric::encode(&part).as_bytes()).await.is_err() {
                         break;
                     }
                 }
-                message = read_message(&mut reader, &mut line) => match message {
+                message = read_message(&mut first.reader, &mut line) => match message {
                     Ok(Some(fabric::Message::Ack { node, key, ns, pid, kept })) => {
                         lock(&state).on_ack(dest, NodeId(node), key, &ns, pid, kept);
                     }
@@ -599,7 +647,7 @@ async fn fabric_link(
         }
         lock(&state).events().emit(
             "fabric_closed",
-            json!({"peer": dest.to_string(), "endpoint": endpoint}),
+            json!({"peer": dest.to_string(), "endpoint": first.endpoint}),
         );
         tokio::time::sleep(interval).await;
     }

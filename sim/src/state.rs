@@ -624,6 +624,15 @@ impl NodeState {
         self.alumni.retain(|id, _| present.contains(id));
     }
 
+    /// Every node in the peer table (present peers and alumni) with its
+    /// service endpoints, in id order, for `alumni-clear-std`.
+    pub fn alumni_for_clients(&self) -> Vec<(NodeId, Vec<String>)> {
+        self.alumni
+            .iter()
+            .map(|(id, services)| (*id, services.clone()))
+            .collect()
+    }
+
     /// Present peers with their service endpoints, for `peers-clear-std`;
     /// bumps the peers generation when the list changes.
     pub fn peers_for_clients(&mut self) -> Vec<(NodeId, Vec<String>)> {

@@ -210,6 +210,10 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
     );
     assert_eq!(after.tips, before.tips, "no tips when settled");
     assert_eq!(after.tip_clears, before.tip_clears);
+    assert_eq!(
+        after.info_writes, before.info_writes,
+        "no info write of any kind when settled"
+    );
     assert!(
         after.reconciles > before.reconciles,
         "the resync still looked"

@@ -242,7 +242,7 @@ pub enum Settle {
 pub struct Stall {
     /// The node.
     pub node: SocketAddr,
-    /// Its partitions remaining, unchanged since.
+    /// The lowest count it reported since the clock started.
     pub remaining: u64,
     /// The stall timeout (`--migration-stall-timeout`), for the message.
     pub after: Duration,
@@ -250,16 +250,25 @@ pub struct Stall {
 
 /// Follows each node's `migrate_partitions_remaining` across passes to
 /// tell slow migrations from stalled ones.
+///
+/// Progress means a new lowest count within the same cluster (key): a
+/// count that wobbles without going lower is not progress, and a count
+/// that rises within the same cluster is not a new start either. A new
+/// cluster key (a node joined or left: a new rebalance) starts the clock
+/// again.
 #[derive(Debug, Clone, Default)]
 pub struct MigrationProgress {
-    /// Per node: the count last seen and since when it has not changed.
-    nodes: BTreeMap<SocketAddr, (u64, Instant)>,
+    /// Per node: the cluster key, the lowest count seen in it, and since
+    /// when that has been the lowest.
+    nodes: BTreeMap<SocketAddr, (String, u64, Instant)>,
 }
 
 impl MigrationProgress {
     /// Records this pass's counts (nodes not in `reports` are forgotten)
-    /// and returns the first node, in address order, whose count is above
-    /// zero and has not changed for `after`.
+    /// and returns, of the nodes with partitions left whose lowest count
+    /// has not gone down for `after`, the one stalled longest (then the
+    /// lowest address): a choice that stays the same while the stall
+    /// lasts, so the status naming it is not rewritten.
     pub fn observe(
         &mut self,
         reports: &[NodeReport],
@@ -269,32 +278,43 @@ impl MigrationProgress {
         let mut seen = BTreeMap::new();
         for report in reports {
             let node = report.observation.addr;
-            let remaining = report.observation.stats.migrate_partitions_remaining;
-            let since = match self.nodes.get(&node) {
-                Some((last, since)) if *last == remaining => *since,
-                _ => now,
+            let stats = &report.observation.stats;
+            let remaining = stats.migrate_partitions_remaining;
+            let entry = match self.nodes.get(&node) {
+                Some((key, lowest, since)) if *key == stats.cluster_key && remaining >= *lowest => {
+                    (key.clone(), *lowest, *since)
+                }
+                _ => (stats.cluster_key.clone(), remaining, now),
             };
-            seen.insert(node, (remaining, since));
+            seen.insert(node, (entry, remaining));
         }
-        self.nodes = seen;
-        self.nodes
+        self.nodes = seen
             .iter()
-            .find(|(_, (remaining, since))| *remaining > 0 && now.duration_since(*since) >= after)
-            .map(|(node, (remaining, _))| Stall {
+            .map(|(node, (entry, _))| (*node, entry.clone()))
+            .collect();
+        seen.iter()
+            .filter(|(_, ((_, lowest, since), remaining))| {
+                *remaining > 0 && *lowest > 0 && now.duration_since(*since) >= after
+            })
+            .min_by_key(|(node, ((_, _, since), _))| (*since, **node))
+            .map(|(node, ((_, lowest, _), _))| Stall {
                 node: *node,
-                remaining: *remaining,
+                remaining: *lowest,
                 after,
             })
     }
 }
 
 /// The remaining-partitions figure to show: the previous one while the
-/// phase is the same and the count has neither risen nor halved since, so
-/// that a long migration costs a status write per halving (about a dozen
-/// from 4096), not one per pass.
+/// phase is the same and the count has neither halved nor doubled since,
+/// so that a long migration costs a status write per halving (about a
+/// dozen from 4096), not one per pass, and a count that wobbles costs
+/// none.
 fn coarse_remaining(previous: &ClusterStatus, phase: Phase, actual: u64) -> u64 {
     match (previous.phase, previous.migrations_remaining) {
-        (Some(was), Some(shown)) if was == phase && actual <= shown && actual * 2 > shown => shown,
+        (Some(was), Some(shown)) if was == phase && actual * 2 > shown && actual < shown * 2 => {
+            shown
+        }
         _ => actual,
     }
 }
@@ -911,8 +931,10 @@ pub(crate) mod tests {
         assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 2000), 2730);
         assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 1366), 2730);
         assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 1365), 1365);
-        // A rise (a node joined mid-way) or another phase: the real figure.
-        assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 2800), 2800);
+        // A wobble upward is not shown; a doubling (a node joined mid-way)
+        // or another phase is.
+        assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 2800), 2730);
+        assert_eq!(coarse_remaining(&migrating, Phase::Migrating, 5460), 5460);
         assert_eq!(coarse_remaining(&migrating, Phase::Degraded, 2000), 2000);
         assert_eq!(
             coarse_remaining(&ClusterStatus::default(), Phase::Migrating, 5),
@@ -921,35 +943,62 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn migration_progress_finds_a_count_that_does_not_move() {
+    fn migration_progress_finds_a_count_that_does_not_go_down() {
         let mut progress = MigrationProgress::default();
         let after = Duration::from_secs(60);
         let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
         let mut a = crate::controller::mesh::tests::report(node(2, "AA", 2), &[3]);
         let b = crate::controller::mesh::tests::report(node(3, "AA", 2), &[2]);
+        let mut with = |a: &NodeReport, t| progress.observe(&[a.clone(), b.clone()], t, after);
         a.observation.stats.migrate_partitions_remaining = 500;
-        assert_eq!(progress.observe(&[a.clone(), b.clone()], t0, after), None);
-        assert_eq!(
-            progress.observe(&[a.clone(), b.clone()], t0 + Duration::from_secs(59), after),
-            None
-        );
-        let stall = progress
-            .observe(&[a.clone(), b.clone()], t0 + Duration::from_secs(60), after)
-            .unwrap();
+        assert_eq!(with(&a, at(0)), None);
+        assert_eq!(with(&a, at(59)), None);
+        // A wobble that does not go lower is not progress.
+        a.observation.stats.migrate_partitions_remaining = 503;
+        let stall = with(&a, at(60)).unwrap();
         assert_eq!((stall.node, stall.remaining), (a.observation.addr, 500));
-        // It moved: the clock starts again.
+        // A new low: the clock starts again.
         a.observation.stats.migrate_partitions_remaining = 499;
+        assert_eq!(with(&a, at(61)), None);
+        // Of two stalled nodes, the one stalled longest is named, and
+        // stays named when the other one moves and stalls again.
+        let mut c = crate::controller::mesh::tests::report(node(4, "AA", 2), &[2]);
+        c.observation.stats.migrate_partitions_remaining = 7;
+        let mut two = MigrationProgress::default();
+        two.observe(&[a.clone(), c.clone()], at(0), after);
+        c.observation.stats.migrate_partitions_remaining = 6;
+        two.observe(&[a.clone(), c.clone()], at(10), after);
         assert_eq!(
-            progress.observe(&[a.clone(), b], t0 + Duration::from_secs(61), after),
-            None
+            two.observe(&[a.clone(), c.clone()], at(100), after)
+                .unwrap()
+                .node,
+            a.observation.addr
         );
+        a.observation.stats.migrate_partitions_remaining = 498;
+        assert_eq!(
+            two.observe(&[a.clone(), c.clone()], at(101), after)
+                .unwrap()
+                .node,
+            c.observation.addr
+        );
+        assert_eq!(
+            two.observe(&[a.clone(), c.clone()], at(200), after)
+                .unwrap()
+                .node,
+            c.observation.addr
+        );
+        a.observation.stats.migrate_partitions_remaining = 499;
+        assert_eq!(with(&a, at(120)), None);
+        assert!(with(&a, at(121)).is_some());
+        // A new cluster (a node joined or left) starts it again too.
+        a.observation.stats.cluster_key = "BB".into();
+        a.observation.stats.migrate_partitions_remaining = 900;
+        assert_eq!(with(&a, at(122)), None);
         // Zero left is never a stall.
         a.observation.stats.migrate_partitions_remaining = 0;
-        progress.observe(std::slice::from_ref(&a), t0, after);
-        assert_eq!(
-            progress.observe(&[a], t0 + Duration::from_secs(600), after),
-            None
-        );
+        assert_eq!(with(&a, at(123)), None);
+        assert_eq!(with(&a, at(600)), None);
     }
 
     #[test]

@@ -262,7 +262,14 @@ pub fn create_cluster(
     max_one_per_node: bool,
     labels: &[(&str, &str)],
 ) -> Result<ClusterGuard, Failed> {
-    create_cluster_with_config(name, replicas, max_one_per_node, labels, &example_config()?)
+    create_cluster_with_config(
+        name,
+        replicas,
+        max_one_per_node,
+        labels,
+        &example_config()?,
+        &[],
+    )
 }
 
 /// Creates a cluster service as the recipe does: `config` as the swarm
@@ -270,14 +277,16 @@ pub fn create_cluster(
 /// in `aerospike.cluster.config-secret`, the server started with
 /// `--config-file` on it. `labels` are its service labels (the spec),
 /// `replicas` the service's own replica count (what a user might have
-/// typed; the operator sets the real one). Removes a leftover of the same
-/// name (and its secret) first.
+/// typed; the operator sets the real one); `extra` more `docker service
+/// create` flags. Removes a leftover of the same name (and its secret)
+/// first.
 pub fn create_cluster_with_config(
     name: &str,
     replicas: u64,
     max_one_per_node: bool,
     labels: &[(&str, &str)],
     config: &str,
+    extra: &[&str],
 ) -> Result<ClusterGuard, Failed> {
     let guard = ClusterGuard(name.to_string());
     let secret = guard.secret();
@@ -319,6 +328,7 @@ pub fn create_cluster_with_config(
     for (k, v) in labels {
         args.extend(["--label".into(), format!("{k}={v}")]);
     }
+    args.extend(extra.iter().map(|s| s.to_string()));
     args.extend([
         SERVER_IMAGE.into(),
         "--config-file".into(),
@@ -610,22 +620,22 @@ pub fn latest_counters(operator: &Operator) -> Result<Value, Failed> {
 /// the latest counters line now, and the first one at least `period`
 /// later. `what` names the situation in the failure.
 pub fn check_quiet_for(operator: &Operator, period: Duration, what: &str) -> Result<(), Failed> {
-    let before = latest_counters(operator)?;
-    std::thread::sleep(period);
-    // Counters come every few seconds; wait for one written after the
-    // period, so that the two lines span all of it.
+    // Counters come every few seconds; the window runs from the first line
+    // written after this call began to the first one written after the
+    // period, so that it holds neither less nor what came before.
     let count = |lines: &[Value]| lines.iter().filter(|l| l["action"] == "counters").count();
-    let seen = count(&operator.logs()?);
-    let after = wait_until(
-        "a counters line after the quiet period",
-        Duration::from_secs(60),
-        || {
+    let next_counters = |what: &str| -> Result<Value, Failed> {
+        let seen = count(&operator.logs()?);
+        wait_until(what, Duration::from_secs(60), || {
             let lines = operator.logs()?;
             (count(&lines) > seen)
                 .then(|| latest_counters(operator))
                 .transpose()
-        },
-    )?;
+        })
+    };
+    let before = next_counters("a counters line to start the quiet period")?;
+    std::thread::sleep(period);
+    let after = next_counters("a counters line after the quiet period")?;
     let delta = |k: &str| {
         after[k]
             .as_u64()
@@ -633,9 +643,23 @@ pub fn check_quiet_for(operator: &Operator, period: Duration, what: &str) -> Res
             .saturating_sub(before[k].as_u64().unwrap_or(0))
     };
     if delta("info_writes") != 0 || delta("docker_writes") != 0 {
+        // Say what was done in the window, for the one who reads this.
+        let from = before["timestamp"].as_str().unwrap_or_default();
+        let to = after["timestamp"].as_str().unwrap_or_default();
+        let done: Vec<String> = operator
+            .logs()?
+            .iter()
+            .filter(|l| l["action"].is_string() && l["action"] != "counters")
+            .filter(|l| {
+                let ts = l["timestamp"].as_str().unwrap_or_default();
+                ts > from && ts <= to
+            })
+            .map(|l| format!("{} {}: {}", l["action"], l["cluster"], l["reason"]))
+            .collect();
         return Err(format!(
             "{what}: over {period:?} the operator sent {} info writes ({} tips, {} tip-clears, \
-             {} alumni resets) and {} Docker writes; a settled cluster costs none",
+             {} alumni resets) and {} Docker writes; a settled cluster costs none. Actions: \
+             {done:?}",
             delta("info_writes"),
             delta("tips"),
             delta("tip_clears"),

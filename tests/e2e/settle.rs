@@ -119,44 +119,72 @@ fn address_any_config() -> Result<String, libtest_mimic::Failed> {
 }
 
 /// `address any` on swarm: every node also publishes its docker_gwbridge
-/// address, which collides across hosts. Within a minute the status names
-/// a node, the stray address and the fix; migrations are reported stalled;
-/// the status never says Ready; and the operator does not keep sending
-/// orders about the phantom addresses.
+/// address, and two nodes on different hosts share it (the sandbox's
+/// workers have the same gwbridge subnet, as hosts have in production; the
+/// test places its two nodes on the two workers and checks that they
+/// collide). Within a minute the status names a node, the stray address
+/// and the fix; migrations are reported stalled; the status never says
+/// Ready; and the operator does not keep sending orders about the
+/// phantom addresses, nor rewriting the status.
 pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -> TestResult {
     let name = "e2e-settle-any";
-    let operator = Operator::deploy_with(&["--migration-stall-timeout", "20s"])?;
-    let _cluster =
-        create_cluster_with_config(name, 1, false, &spec_labels("3"), &address_any_config()?)?;
+    let operator = Operator::deploy_with(&["--migration-stall-timeout", "30s"])?;
+    let _cluster = create_cluster_with_config(
+        name,
+        1,
+        false,
+        &spec_labels("2"),
+        &address_any_config()?,
+        &["--constraint", "node.role==worker"],
+    )?;
     let named = wait_until(
         "the status naming a stray address and the fix",
         Duration::from_secs(60) + CONVERGE,
         || {
             let st = status(name)?;
             let named = st.phase == "Degraded"
+                && st.ready == "2/2"
                 && st.message.contains("publishes")
                 && st.message.contains("not its address on network")
                 && st.message.contains("address eth0");
             Ok(named.then_some(st))
         },
     )?;
-    // The stray address is one the node really has: read it back.
-    let tasks = running_tasks(name)?;
-    let published: Vec<String> = tasks
+    // The stray addresses are ones the nodes really publish, and the two
+    // nodes share one: the production failure.
+    let published: Vec<Vec<String>> = running_tasks(name)?
         .iter()
-        .map(|t| asinfo(sandbox, t, None, "service-clear-std"))
-        .collect::<Result<_, _>>()?;
-    if !published.iter().any(|p| p.contains(',')) {
+        .map(|t| {
+            Ok(asinfo(sandbox, t, None, "service-clear-std")?
+                .trim()
+                .split(',')
+                .filter_map(|e| e.rsplit_once(':').map(|(ip, _)| ip.to_string()))
+                .collect())
+        })
+        .collect::<Result<_, libtest_mimic::Failed>>()?;
+    let shared = published
+        .first()
+        .into_iter()
+        .flatten()
+        .find(|ip| published.iter().skip(1).all(|p| p.contains(ip)));
+    let Some(shared) = shared else {
         return Err(format!(
-            "with address any no node publishes several addresses ({published:?}); the status \
-             said {:?}",
+            "the two nodes publish no common address ({published:?}): the sandbox's workers \
+             should share their docker_gwbridge subnet; the status said {:?}",
+            named.message
+        )
+        .into());
+    };
+    if !named.message.contains(shared.as_str()) {
+        return Err(format!(
+            "the status does not name the shared address {shared}: {:?}",
             named.message
         )
         .into());
     }
     let stalled = wait_until(
         "the migrations reported stalled",
-        Duration::from_secs(120),
+        Duration::from_secs(180),
         || {
             let st = status(name)?;
             Ok((st.phase == "Degraded" && st.message.contains("stalled")).then_some(st))
@@ -164,9 +192,20 @@ pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -
     )?;
     check_quiet_for(
         &operator,
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         "a cluster with stray addresses",
-    )?;
+    )
+    .map_err(|e| {
+        let history: Vec<String> = status_lines(&operator, name)
+            .unwrap_or_default()
+            .iter()
+            .map(|l| format!("{} {} {}", l["timestamp"], l["phase"], l["reason"]))
+            .collect();
+        format!(
+            "{} (status history: {history:#?})",
+            e.message().unwrap_or("?")
+        )
+    })?;
     if let Some(ready) = status_lines(&operator, name)?
         .iter()
         .find(|l| l["phase"] == "Ready")

@@ -185,21 +185,24 @@ pub async fn run_until(
 
     let mut tasks = Vec::new();
     for listener in service {
-        tasks.push(AbortOnDrop(tokio::spawn(serve_info(
+        tasks.push(AbortOnDrop(tokio::spawn(serve(
             listener,
             state.clone(),
+            serve_client,
         ))));
     }
     for listener in heartbeat {
-        tasks.push(AbortOnDrop(tokio::spawn(serve_heartbeats(
+        tasks.push(AbortOnDrop(tokio::spawn(serve(
             listener,
             state.clone(),
+            read_heartbeats,
         ))));
     }
     for listener in fabric {
-        tasks.push(AbortOnDrop(tokio::spawn(serve_fabric(
+        tasks.push(AbortOnDrop(tokio::spawn(serve(
             listener,
             state.clone(),
+            fabric_accepted,
         ))));
     }
     tasks.push(AbortOnDrop(tokio::spawn(drive(
@@ -367,8 +370,13 @@ async fn send_heartbeats(
     }
 }
 
-async fn serve_heartbeats(listener: TcpListener, state: Shared) {
-    // Owning the connection tasks means aborting this task ends them too.
+/// Accepts connections on `listener` and runs `handle` for each; owning
+/// the connection tasks means aborting this task ends them too.
+async fn serve<F, Fut>(listener: TcpListener, state: Shared, handle: F)
+where
+    F: Fn(TcpStream, SocketAddr, Shared) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -377,7 +385,7 @@ async fn serve_heartbeats(listener: TcpListener, state: Shared) {
             continue;
         };
         while connections.try_join_next().is_some() {}
-        connections.spawn(read_heartbeats(stream, peer, state.clone()));
+        connections.spawn(handle(stream, peer, state.clone()));
     }
 }
 
@@ -410,18 +418,6 @@ async fn read_heartbeats(stream: TcpStream, peer: SocketAddr, state: Shared) {
             "heartbeat_error",
             json!({"peer": peer.to_string(), "reason": reason}),
         );
-    }
-}
-
-async fn serve_fabric(listener: TcpListener, state: Shared) {
-    let mut connections = JoinSet::new();
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        while connections.try_join_next().is_some() {}
-        connections.spawn(fabric_accepted(stream, peer, state.clone()));
     }
 }
 
@@ -650,18 +646,6 @@ async fn fabric_link(
             json!({"peer": dest.to_string(), "endpoint": first.endpoint}),
         );
         tokio::time::sleep(interval).await;
-    }
-}
-
-async fn serve_info(listener: TcpListener, state: Shared) {
-    let mut connections = JoinSet::new();
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        while connections.try_join_next().is_some() {}
-        connections.spawn(serve_client(stream, peer, state.clone()));
     }
 }
 

@@ -29,6 +29,22 @@ pub struct NodeObservation {
     pub stats: Statistics,
 }
 
+impl NodeObservation {
+    /// The observation of the node at `addr` from its `node` and
+    /// `statistics` values; an error names the command whose value did not
+    /// parse.
+    fn parse(addr: SocketAddr, node: &str, stats: &str) -> Result<NodeObservation, InfoError> {
+        Ok(NodeObservation {
+            addr,
+            node_id: node
+                .parse()
+                .map_err(|error| InfoError::from_reply(addr, "node", error))?,
+            stats: Statistics::parse(stats)
+                .map_err(|error| InfoError::from_reply(addr, "statistics", error))?,
+        })
+    }
+}
+
 /// Everything one reconcile pass reads from a node
 /// ([`InfoClient::observe_node`]). Optional parts are `None` when the
 /// node's reply did not parse: unknown, not empty.
@@ -185,14 +201,7 @@ impl InfoClient {
                 addr,
                 detail: format!("expected 2 reply lines, got {}", lines.len()),
             })?;
-        Ok(NodeObservation {
-            addr,
-            node_id: node
-                .parse()
-                .map_err(|error| InfoError::from_reply(addr, "node", error))?,
-            stats: Statistics::parse(&stats)
-                .map_err(|error| InfoError::from_reply(addr, "statistics", error))?,
-        })
+        NodeObservation::parse(addr, &node, &stats)
     }
 
     /// Reads everything one reconcile pass needs from a node in one
@@ -234,14 +243,7 @@ impl InfoClient {
                 detail: format!("expected 6 reply lines, got {}", lines.len()),
             })?;
         Ok(NodeReport {
-            observation: NodeObservation {
-                addr,
-                node_id: node
-                    .parse()
-                    .map_err(|error| InfoError::from_reply(addr, "node", error))?,
-                stats: Statistics::parse(&stats)
-                    .map_err(|error| InfoError::from_reply(addr, "statistics", error))?,
-            },
+            observation: NodeObservation::parse(addr, &node, &stats)?,
             advertised: reply::parse_service_addrs(&service).ok(),
             peers: reply::parse_peers(&peers).ok(),
             alumni: reply::parse_peers(&alumni).ok(),

@@ -254,7 +254,9 @@ pub fn running_tasks(service: &str) -> Result<Vec<TaskView>, Failed> {
 }
 
 /// Runs `asinfo -v COMMAND` inside `task`'s container (aerospike-sim's
-/// client mode), against `host` (default: the task itself); the reply value.
+/// client mode), against `host` (default: the task's own address on
+/// [`NETWORK`] — a node bound to `address eth0`, as the example config
+/// binds it, does not listen on loopback); the reply value.
 pub fn asinfo(
     sandbox: &Sandbox,
     task: &TaskView,
@@ -263,7 +265,7 @@ pub fn asinfo(
 ) -> Result<String, Failed> {
     let socket = sandbox.socket_of(&task.node_id)?;
     let mut args = vec!["exec", &task.container_id, "/aerospike-sim", "asinfo"];
-    if let Some(host) = host {
+    if let Some(host) = host.or(task.address.as_deref()) {
         args.extend(["-h", host]);
     }
     args.extend(["-v", command]);

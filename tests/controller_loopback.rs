@@ -2,7 +2,8 @@
 //! against an in-memory swarm ([`FakeSwarm`]) whose tasks point at REAL
 //! Aerospike nodes: `aerospike-sim` nodes running in this process on
 //! 127.0.0.2, 127.0.0.3, ... all with the same ports, as nodes on an
-//! overlay network would be.
+//! overlay network would be; once with 7.1 nodes and once with 7.2 nodes
+//! (on 127.0.2.x), whose error replies are worded differently.
 //!
 //! What it shows: three nodes that do not know each other become one
 //! cluster with status Ready 3/3; once settled, the loop makes no write
@@ -26,9 +27,10 @@ use aerospike_swarm_operator::swarm::{
 };
 use tokio::sync::oneshot;
 
-/// Starts a sim node on `ip` with a fast heartbeat (50 ms) and fast
+/// Starts a sim node of `build` (its reply dialect: 7.1 and 7.2 word
+/// errors differently) on `ip` with a fast heartbeat (50 ms) and fast
 /// migrations; dropping it stops the node.
-fn start_sim(ip: IpAddr, service_port: u16, heartbeat_port: u16) -> EmbeddedNode {
+fn start_sim(build: &str, ip: IpAddr, service_port: u16, heartbeat_port: u16) -> EmbeddedNode {
     let text = format!(
         "service {{\n  cluster-name loopback\n}}\n\
          network {{\n\
@@ -41,14 +43,17 @@ fn start_sim(ip: IpAddr, service_port: u16, heartbeat_port: u16) -> EmbeddedNode
     );
     let config = Config::parse(&text).expect("sim config parses");
     let settings = Settings {
+        build: build.to_string(),
         migrate_rate: 50_000.0,
         ..Settings::default()
     };
     EmbeddedNode::start(config, settings)
 }
 
-fn loopback(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+/// `127.0.<net>.<last>`: each test has a `net` of its own, so that tests
+/// running at once never share an address (every node binds fabric 3001).
+fn loopback(net: u8, last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, net, last))
 }
 
 /// Two ports free on every address used here, from 20000-29999 (below the
@@ -103,19 +108,28 @@ fn status(fake: &FakeSwarm) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
+async fn unmeshed_7_1_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
+    unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up("7.1.0.0", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmeshed_7_2_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
+    unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up("7.2.0.0", 2).await;
+}
+
+async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up(build: &str, net: u8) {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter(
             std::env::var("RUST_LOG").unwrap_or_else(|_| "aerospike_swarm_operator=info".into()),
         )
         .try_init();
-    let ips: Vec<IpAddr> = (2..=5).map(loopback).collect();
+    let ips: Vec<IpAddr> = (2..=5).map(|last| loopback(net, last)).collect();
     let (service_port, heartbeat_port) = free_ports(&ips);
     let service = |ip: IpAddr| SocketAddr::new(ip, service_port);
     let mut sims: Vec<EmbeddedNode> = ips[..3]
         .iter()
-        .map(|ip| start_sim(*ip, service_port, heartbeat_port))
+        .map(|ip| start_sim(build, *ip, service_port, heartbeat_port))
         .collect();
 
     let fake = FakeSwarm::new();
@@ -194,7 +208,7 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
     assert!(seen.iter().all(|(_, key)| *key == seen[0].1), "{seen:?}");
     assert_eq!(fake.service("s1").unwrap().labels[CLUSTER_KEY], seen[0].1);
     assert!(counters.snapshot().tips >= 1);
-    eprintln!("three unmeshed nodes became Ready 3/3 in {meshed_in:?}");
+    eprintln!("{build}: three unmeshed nodes became Ready 3/3 in {meshed_in:?}");
 
     // 2. Settled: several poll and resync rounds later, no write, no tip.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -261,7 +275,7 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
     }
 
     // 4. Swarm replaces the task at a new address: it is meshed in.
-    sims.push(start_sim(ips[3], service_port, heartbeat_port));
+    sims.push(start_sim(build, ips[3], service_port, heartbeat_port));
     fake.set_tasks(
         [ips[0], ips[1], ips[3]]
             .iter()

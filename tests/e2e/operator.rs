@@ -199,27 +199,30 @@ fn remove_operator() {
 }
 
 /// The replicas a `scale` log line sets, read from its reason
-/// ("scaling from A to B replicas" or "putting back B").
+/// ("scaling from A to B replicas", "resizing from A to B replicas" when
+/// the label changed, or "putting back B" after a manual scale).
 pub fn scale_target(line: &Value) -> Option<u64> {
     let reason = line["reason"].as_str()?;
-    let after = |marker: &str| {
-        reason.find(marker).and_then(|i| {
-            reason[i + marker.len()..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .and_then(|n| n.parse().ok())
-        })
-    };
-    if let Some(i) = reason.find("scaling from ") {
-        let rest = &reason[i..];
-        let to = rest.find(" to ")?;
-        return rest[to + 4..]
+    let number_after = |marker: &str| -> Option<u64> {
+        let i = reason.find(marker)?;
+        reason[i + marker.len()..]
             .split(|c: char| !c.is_ascii_digit())
             .next()?
             .parse()
-            .ok();
+            .ok()
+    };
+    for verb in ["scaling from ", "resizing from "] {
+        if let Some(i) = reason.find(verb) {
+            let rest = &reason[i..];
+            let to = rest.find(" to ")?;
+            return rest[to + 4..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok();
+        }
     }
-    after("putting back ")
+    number_after("putting back ")
 }
 
 /// The server config every test cluster runs unless a test says

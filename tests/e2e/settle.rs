@@ -19,7 +19,7 @@ use crate::operator::{
     check_quiet_for, create_cluster, create_cluster_with_config, example_config, spec_labels,
     status, wait_ready, Operator, CONVERGE,
 };
-use crate::sandbox::{asinfo, docker, running_tasks, wait_until, Sandbox};
+use crate::sandbox::{asinfo, docker, docker_at, running_tasks, wait_until, Sandbox};
 use crate::TestResult;
 
 /// How long a settled cluster is watched for orders (the minute).
@@ -118,6 +118,89 @@ fn address_any_config() -> Result<String, libtest_mimic::Failed> {
     Ok(any)
 }
 
+/// Name prefix of the containers [`align_gwbridge`] starts.
+const PAD: &str = "asw-e2e-gwpad";
+
+/// Throwaway containers on workers' docker_gwbridge, removed by name when
+/// dropped.
+struct Pads(Vec<(String, String)>);
+
+impl Drop for Pads {
+    fn drop(&mut self) {
+        for (socket, name) in &self.0 {
+            let _ = docker_at(socket, &["rm", "-f", name]);
+        }
+    }
+}
+
+/// The lowest free address of the daemon's docker_gwbridge (Docker hands
+/// out the lowest free one): its last octet.
+fn next_gwbridge_octet(socket: &str) -> Result<u8, libtest_mimic::Failed> {
+    let used = docker_at(
+        socket,
+        &[
+            "network",
+            "inspect",
+            "docker_gwbridge",
+            "--format",
+            "{{range .Containers}}{{.IPv4Address}} {{end}}",
+        ],
+    )?;
+    let used: Vec<u8> = used
+        .split_whitespace()
+        .filter_map(|a| a.split('/').next()?.rsplit('.').next()?.parse().ok())
+        .collect();
+    (2..=254)
+        .find(|o| !used.contains(o))
+        .ok_or_else(|| "docker_gwbridge is full".into())
+}
+
+/// Makes every worker's docker_gwbridge hand out the same next address,
+/// as on hosts that run the same containers: a worker that was restarted
+/// may have its gateway endpoint elsewhere, so the next address differs.
+/// Pads the worker with the lower next address with a throwaway container
+/// until they agree. Leftover pads of a crashed run are removed first.
+fn align_gwbridge(sandbox: &Sandbox) -> Result<Pads, libtest_mimic::Failed> {
+    let workers: Vec<String> = sandbox
+        .node_sockets()?
+        .into_values()
+        .filter(|s| s != "/var/run/docker.sock")
+        .collect();
+    for socket in &workers {
+        let old = docker_at(socket, &["ps", "-aq", "--filter", &format!("name={PAD}")])?;
+        for id in old.split_whitespace() {
+            let _ = docker_at(socket, &["rm", "-f", id]);
+        }
+    }
+    let mut pads = Pads(Vec::new());
+    for round in 0..16 {
+        let next: Vec<u8> = workers
+            .iter()
+            .map(|s| next_gwbridge_octet(s))
+            .collect::<Result<_, _>>()?;
+        let (low, high) = (next.iter().min(), next.iter().max());
+        if low == high {
+            return Ok(pads);
+        }
+        let lowest = next.iter().position(|n| Some(n) == low).unwrap_or(0);
+        let name = format!("{PAD}-{round}");
+        docker_at(
+            &workers[lowest],
+            &[
+                "run",
+                "--detach",
+                "--name",
+                &name,
+                "--network",
+                "docker_gwbridge",
+                crate::operator::SERVER_IMAGE,
+            ],
+        )?;
+        pads.0.push((workers[lowest].clone(), name));
+    }
+    Err("could not line up the workers' docker_gwbridge addresses".into())
+}
+
 /// `address any` on swarm: every node also publishes its docker_gwbridge
 /// address, and two nodes on different hosts share it (the sandbox's
 /// workers have the same gwbridge subnet, as hosts have in production; the
@@ -129,6 +212,7 @@ fn address_any_config() -> Result<String, libtest_mimic::Failed> {
 pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -> TestResult {
     let name = "e2e-settle-any";
     let operator = Operator::deploy_with(&["--migration-stall-timeout", "30s"])?;
+    let _pads = align_gwbridge(sandbox)?;
     let _cluster = create_cluster_with_config(
         name,
         1,

@@ -130,10 +130,11 @@ pub struct Reconciler<S, N> {
     silent_since: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
     /// See [`UNREACHABLE_GRACE`].
     unreachable_grace: Duration,
-    /// `(node, heartbeat endpoint)` tip-clears a node has answered: final,
-    /// never sent again. In memory: after a restart one may be sent once
-    /// more (and answered "not found"), which is harmless.
-    answered: Mutex<BTreeSet<(SocketAddr, SocketAddr)>>,
+    /// Per service id, the `(node, heartbeat endpoint)` tip-clears a node
+    /// has answered: final, never sent again. In memory: after a restart
+    /// one may be sent once more (and answered "not found"), which is
+    /// harmless.
+    answered: Mutex<HashMap<String, BTreeSet<(SocketAddr, SocketAddr)>>>,
     /// Per service id, each node's migration count across passes.
     progress: Mutex<HashMap<String, plan::MigrationProgress>>,
     /// How long a node's migration count may stay unchanged before the
@@ -166,7 +167,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             last_set: Mutex::new(HashMap::new()),
             silent_since: Mutex::new(HashMap::new()),
             unreachable_grace: UNREACHABLE_GRACE,
-            answered: Mutex::new(BTreeSet::new()),
+            answered: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
         }
@@ -184,8 +185,18 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         lock(&self.last_set)
     }
 
-    fn answered(&self) -> MutexGuard<'_, BTreeSet<(SocketAddr, SocketAddr)>> {
+    fn answered(&self) -> MutexGuard<'_, HashMap<String, BTreeSet<(SocketAddr, SocketAddr)>>> {
         lock(&self.answered)
+    }
+
+    /// Forgets what this reconciler remembers of service `id`: it is gone,
+    /// or no longer managed.
+    fn forget(&self, id: &str) -> Outcome {
+        self.last_set().remove(id);
+        lock(&self.silent_since).remove(id);
+        self.answered().remove(id);
+        self.progress().remove(id);
+        Outcome::unmanaged()
     }
 
     fn progress(&self) -> MutexGuard<'_, HashMap<String, plan::MigrationProgress>> {
@@ -211,7 +222,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     pub async fn reconcile(&self, id: &str) -> Result<Outcome, ReconcileError> {
         // 1. The service and its spec.
         let service = match self.swarm.inspect_service(id).await {
-            Err(e) if e.is_not_found() => return Ok(Outcome::unmanaged()),
+            Err(e) if e.is_not_found() => return Ok(self.forget(id)),
             result => result?,
         };
         let name = service.name.clone();
@@ -221,7 +232,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             managed: Some(name.clone()),
         };
         let spec = match ClusterSpec::from_labels(&service.labels, service.image.as_deref()) {
-            Ok(None) => return Ok(Outcome::unmanaged()),
+            Ok(None) => return Ok(self.forget(&service.id)),
             Ok(Some(spec)) => spec,
             Err(errors) => {
                 let problems: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
@@ -332,12 +343,20 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         let tips = mesh::plan_tips(&view);
         let cleanups = {
             let mut answered = self.answered();
+            let answered = answered.entry(service.id.clone()).or_default();
             answered.retain(|(node, _)| addrs.contains(node));
-            mesh::plan_cleanup(&reports, &tasks.present, spec.heartbeat_port(), &answered)
+            mesh::plan_cleanup(&reports, &tasks.present, spec.heartbeat_port(), answered)
         };
         let strays = mesh::stray_addresses(&reports);
         let sent = self
-            .mesh(&name, &view, &tips, &cleanups, spec.heartbeat_port())
+            .mesh(
+                &service.id,
+                &name,
+                &view,
+                &tips,
+                &cleanups,
+                spec.heartbeat_port(),
+            )
             .await;
         let stalled = self
             .progress()
@@ -488,6 +507,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     /// reply.
     async fn mesh(
         &self,
+        id: &str,
         cluster: &str,
         view: &ClusterView,
         tips: &[mesh::Tip],
@@ -549,6 +569,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                     Ok(outcome) => {
                         debug!(cluster = %cluster, node = %node, cleared = outcome.cleared, not_found = outcome.not_found, "tip-clear answered");
                         self.answered()
+                            .entry(id.to_string())
+                            .or_default()
                             .extend(cleanup.tip_clear.iter().map(|hb| (node, *hb)));
                     }
                     Err(e) => {
@@ -1150,6 +1172,46 @@ mod tests {
         assert_eq!(
             again,
             vec!["alumni-reset 10.0.0.2:3000", "alumni-reset 10.0.0.3:3000"]
+        );
+    }
+
+    #[tokio::test]
+    async fn another_clusters_pass_does_not_make_a_tip_clear_go_out_again() {
+        let fake = scene(
+            3,
+            2,
+            &[
+                ("aerospike.cluster.replicas", "2"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+            ],
+        );
+        let nodes = ScriptedNodes::default();
+        survivors_listing_a_departed_node(&fake, &nodes);
+        // A second cluster, settled, on other addresses.
+        let mut other = fake.service("s1").unwrap();
+        other.id = "s2".into();
+        other.name = "db2".into();
+        other.labels.retain(|k, _| !k.starts_with(STATUS_PREFIX));
+        fake.put_service(other);
+        let mut tasks = vec![task(2, "running"), task(3, "running")];
+        for last in [7u8, 8] {
+            let mut t = task(last, "running");
+            t.id = format!("u{last}");
+            t.service_id = "s2".into();
+            tasks.push(t);
+        }
+        fake.set_tasks(tasks);
+        nodes.set(report(node(7, "CC", 2), &[8]));
+        nodes.set(report(node(8, "CC", 2), &[7]));
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        let first = nodes.orders().len();
+        r.reconcile("s2").await.unwrap();
+        r.reconcile("s1").await.unwrap();
+        let again: Vec<String> = nodes.orders()[first..].to_vec();
+        assert!(
+            again.iter().all(|o| o.starts_with("alumni-reset")),
+            "only the resets that did not take are sent again: {again:?}"
         );
     }
 

@@ -46,10 +46,10 @@ pub use telemetry::{init_logging, CounterSnapshot, Counters, Instrumented, LogFo
 /// How long the operator waits for a node's service port to accept a
 /// connection. On an overlay network a connection is made in well under a
 /// millisecond, or never: a task that is still starting drops the first
-/// packets until its endpoint is wired up. A short wait keeps such a node
-/// from holding up the pass that would tip it; it is simply asked again on
-/// the next pass, 200 ms later.
-pub const NODE_CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// packets until its endpoint is wired up. A short wait lets the pass try
+/// such a node again 50 ms later (for up to 500 ms), so that it is tipped
+/// the moment it listens.
+pub const NODE_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The timings of the loop (the `run` flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

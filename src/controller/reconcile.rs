@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use futures::future::join_all;
 use tracing::{debug, info, warn};
 
-use crate::aerospike::{ClusterView, TipOutcome};
+use crate::aerospike::{ClusterView, InfoError, NodeReport, TipOutcome};
 use crate::spec::{ClusterSpec, ClusterStatus, Phase, STATUS_PREFIX};
 use crate::swarm::{
     eligible_nodes, update_service_retrying, NetworkInfo, NodeState, ServiceChange, ServiceInfo,
@@ -109,6 +109,14 @@ const ORDER_GRACE: Duration = Duration::from_secs(3);
 /// nodes do.
 const WATCH_RECHECK: Duration = Duration::from_secs(10);
 
+/// How long a pass keeps trying a node that cannot be reached (see
+/// [`Reconciler::observe_patiently`]); a node that is really gone costs a
+/// pass this much.
+const NODE_PATIENCE: Duration = Duration::from_millis(500);
+
+/// The pause between two tries of a node that cannot be reached.
+const RETRY_GAP: Duration = Duration::from_millis(50);
+
 /// The default of `--migration-stall-timeout`.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -130,6 +138,8 @@ pub struct Reconciler<S, N> {
     silent_since: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
     /// See [`UNREACHABLE_GRACE`].
     unreachable_grace: Duration,
+    /// See [`NODE_PATIENCE`].
+    patience: Duration,
     /// Per service id, the `(node, heartbeat endpoint)` tip-clears a node
     /// has answered: final, never sent again. In memory: after a restart
     /// one may be sent once more (and answered "not found"), which is
@@ -167,6 +177,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             last_set: Mutex::new(HashMap::new()),
             silent_since: Mutex::new(HashMap::new()),
             unreachable_grace: UNREACHABLE_GRACE,
+            patience: NODE_PATIENCE,
             answered: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
@@ -323,7 +334,12 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             .iter()
             .map(|ip| SocketAddr::new(*ip, port))
             .collect();
-        let replies = join_all(addrs.iter().map(|addr| self.nodes.observe(*addr, expected))).await;
+        let replies = join_all(
+            addrs
+                .iter()
+                .map(|addr| self.observe_patiently(*addr, expected)),
+        )
+        .await;
         let mut reports = Vec::new();
         let mut unreachable = Vec::new();
         for (addr, reply) in addrs.iter().zip(replies) {
@@ -420,6 +436,27 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             action,
             managed: Some(name),
         })
+    }
+
+    /// Observes the node at `addr`; one that cannot be reached is tried
+    /// again every [`RETRY_GAP`] for up to [`NODE_PATIENCE`]: a task that
+    /// has just started drops connections until its overlay endpoint is
+    /// wired, usually for a few hundred milliseconds, and waiting within
+    /// the pass tips it the moment it listens rather than a pass later.
+    async fn observe_patiently(
+        &self,
+        addr: SocketAddr,
+        expected: u32,
+    ) -> Result<NodeReport, InfoError> {
+        let deadline = Instant::now() + self.patience;
+        loop {
+            match self.nodes.observe(addr, expected).await {
+                Err(e) if e.is_unreachable() && Instant::now() + RETRY_GAP < deadline => {
+                    tokio::time::sleep(RETRY_GAP).await
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Records which of cluster `id`'s nodes did not answer this pass, and
@@ -684,6 +721,8 @@ mod tests {
         sent: Vec<String>,
         /// What tip-clear answers.
         clear_reply: Option<TipClearOutcome>,
+        /// How many more times a node refuses connections.
+        refuse: BTreeMap<SocketAddr, usize>,
     }
 
     #[derive(Clone, Default)]
@@ -719,6 +758,10 @@ mod tests {
         async fn observe(&self, addr: SocketAddr, expected: u32) -> Result<NodeReport, InfoError> {
             let mut script = self.0.lock().unwrap();
             script.sent.push(format!("observe {addr} size={expected}"));
+            if let Some(left) = script.refuse.get_mut(&addr).filter(|n| **n > 0) {
+                *left -= 1;
+                return Err(refused(addr));
+            }
             script
                 .nodes
                 .get(&addr)
@@ -813,8 +856,12 @@ mod tests {
         ("aerospike.cluster.version", "7.1.0.0"),
     ];
 
+    /// A reconciler that does not wait for unreachable nodes within a
+    /// pass (the tests of that set it themselves).
     fn reconciler(fake: &FakeSwarm, nodes: &ScriptedNodes) -> Reconciler<FakeSwarm, ScriptedNodes> {
-        Reconciler::new(fake.clone(), nodes.clone(), Duration::from_millis(100))
+        let mut r = Reconciler::new(fake.clone(), nodes.clone(), Duration::from_millis(100));
+        r.patience = Duration::ZERO;
+        r
     }
 
     /// Three running tasks whose nodes form one cluster of 3.
@@ -1473,6 +1520,7 @@ mod tests {
             .remove(&SocketAddr::new(ip(4), 3000));
         let mut r = Reconciler::new(fake.clone(), nodes.clone(), Duration::from_secs(1));
         r.unreachable_grace = Duration::from_millis(300);
+        r.patience = Duration::ZERO;
         let outcome = r.reconcile("s1").await.unwrap();
         assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Meshing");
         assert_eq!(outcome.action, Action::Requeue(STARTING_RECHECK));
@@ -1480,6 +1528,27 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(350)).await;
         let outcome = r.reconcile("s1").await.unwrap();
         assert_eq!(outcome.action, Action::Requeue(Duration::from_secs(1)));
+    }
+
+    #[tokio::test]
+    async fn a_node_that_starts_listening_within_the_pass_is_tipped_in_that_pass() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        // 10.0.0.4 has just started: alone, and refusing connections for
+        // its first two tries.
+        let newcomer = SocketAddr::new(ip(4), 3000);
+        nodes.set(report(node(4, "BB", 1), &[]));
+        nodes.0.lock().unwrap().refuse.insert(newcomer, 2);
+        let r = Reconciler::new(fake.clone(), nodes.clone(), Duration::from_secs(1));
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(nodes.orders(), vec!["tip 10.0.0.4:3000 10.0.0.2:3002"]);
+        let tries = nodes
+            .sent()
+            .iter()
+            .filter(|c| c.starts_with("observe 10.0.0.4"))
+            .count();
+        assert_eq!(tries, 3, "{:?}", nodes.sent());
     }
 
     #[tokio::test]

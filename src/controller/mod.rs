@@ -47,8 +47,8 @@ pub use telemetry::{init_logging, CounterSnapshot, Counters, Instrumented, LogFo
 /// connection. On an overlay network a connection is made in well under a
 /// millisecond, or never: a task that is still starting drops the first
 /// packets until its endpoint is wired up. A short wait lets the pass try
-/// such a node again 50 ms later (for up to 500 ms), so that it is tipped
-/// the moment it listens.
+/// such a node again 25 ms later (for up to 1.5 s), so that it is tipped
+/// the moment it can be reached.
 pub const NODE_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The timings of the loop (the `run` flags).

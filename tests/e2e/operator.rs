@@ -247,14 +247,22 @@ impl ClusterGuard {
 impl Drop for ClusterGuard {
     fn drop(&mut self) {
         let _ = docker(&["service", "rm", &self.0]);
-        // The secret can go once no service refers to it.
-        let secret = self.secret();
-        let _ = wait_until(
-            "the cluster's secret removed",
-            Duration::from_secs(30),
-            || Ok(docker(&["secret", "rm", &secret]).is_ok().then_some(())),
-        );
+        let _ = remove_secret(&self.secret());
     }
+}
+
+/// Removes swarm secret `secret`, waiting (bounded) until no removed
+/// service refers to it any more; a secret that does not exist is gone.
+fn remove_secret(secret: &str) -> Result<(), Failed> {
+    wait_until(
+        &format!("secret {secret} removed"),
+        Duration::from_secs(30),
+        || {
+            let gone = docker(&["secret", "rm", secret]).is_ok()
+                || docker(&["secret", "inspect", secret]).is_err();
+            Ok(gone.then_some(()))
+        },
+    )
 }
 
 /// Creates a cluster service running [`example_config`]: see
@@ -294,11 +302,7 @@ pub fn create_cluster_with_config(
     let guard = ClusterGuard(name.to_string());
     let secret = guard.secret();
     let _ = docker(&["service", "rm", name]);
-    let _ = wait_until("a leftover secret removed", Duration::from_secs(30), || {
-        let gone = docker(&["secret", "rm", &secret]).is_ok()
-            || docker(&["secret", "inspect", &secret]).is_err();
-        Ok(gone.then_some(()))
-    });
+    let _ = remove_secret(&secret);
     let file = std::env::temp_dir().join(format!("asw-e2e-{secret}"));
     std::fs::write(&file, config).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     let created = docker(&["secret", "create", &secret, &file.to_string_lossy()]);

@@ -15,12 +15,22 @@ CMD ["run"]
 #     --build-arg SIM_EDITION=community -t aerospike/aerospike-server:7.1.0.0 CONTEXT
 # It takes the server's own arguments (`--config-file /run/secrets/aerospike.conf`),
 # so the published Swarm recipe's `command:` works unchanged.
+# SIM_FAULT (default empty: a healthy server) bakes in AEROSPIKE_SIM_FAULT, for
+# tags that fail the way a bad new server version fails (sim/README.md, Knobs):
+#   --build-arg SIM_BUILD=7.2.0.0 --build-arg SIM_FAULT=never-join    -t aerospike/aerospike-server:7.2.0.0-nojoin
+#     serves info as a node alone but never clusters with anyone (incompatible heartbeats)
+#   --build-arg SIM_BUILD=7.2.0.0 --build-arg SIM_FAULT=exit-on-start -t aerospike/aerospike-server:7.2.0.0-crash
+#     logs a fatal line and exits 1 about a second after start, before serving
+# The binary layer comes before the ENV, so every tag shares it: a faulty tag
+# differs from its healthy version only in its config (ENV), and builds and
+# loads in no time.
 FROM scratch AS aerospike-sim
-ARG SIM_BUILD=7.1.0.0
-ARG SIM_EDITION=community
-ENV AEROSPIKE_SIM_BUILD=$SIM_BUILD AEROSPIKE_SIM_EDITION=$SIM_EDITION
 LABEL org.opencontainers.image.title="aerospike-sim" \
       org.opencontainers.image.description="Stand-in Aerospike server for tests (not Aerospike)"
 COPY aerospike-sim /aerospike-sim
 EXPOSE 3000 3001 3002
 ENTRYPOINT ["/aerospike-sim"]
+ARG SIM_BUILD=7.1.0.0
+ARG SIM_EDITION=community
+ARG SIM_FAULT=
+ENV AEROSPIKE_SIM_BUILD=$SIM_BUILD AEROSPIKE_SIM_EDITION=$SIM_EDITION AEROSPIKE_SIM_FAULT=$SIM_FAULT

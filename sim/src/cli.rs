@@ -9,11 +9,13 @@
 //! `AEROSPIKE_SIM_EDITION` (`community` or `enterprise`),
 //! `AEROSPIKE_SIM_MIGRATE_RATE` (partitions per second, overridden by
 //! `--migrate-rate`), `AEROSPIKE_SIM_INTERFACES` (test seam: the interface
-//! list `address any` expands to, see [`crate::netif`]).
+//! list `address any` expands to, see [`crate::netif`]),
+//! `AEROSPIKE_SIM_FAULT` (`never-join` or `exit-on-start`: an injected
+//! failure, see [`crate::state::Fault`]).
 
 use std::time::Duration;
 
-use crate::state::{Edition, Settings};
+use crate::state::{Edition, Fault, Settings};
 
 /// What the binary was asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +52,7 @@ environment:
   AEROSPIKE_SIM_EDITION       community (default) or enterprise
   AEROSPIKE_SIM_MIGRATE_RATE  partitions sent per second per node (default 500)
   AEROSPIKE_SIM_INTERFACES    test seam: [name=]ip,... replaces the host's interface list
+  AEROSPIKE_SIM_FAULT         injected failure: never-join or exit-on-start (default none)
 ";
 
 fn parse_rate(text: &str, source: &str) -> Result<f64, String> {
@@ -78,6 +81,14 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
             crate::netif::parse_interfaces(&list)
                 .map_err(|e| format!("AEROSPIKE_SIM_INTERFACES: {e}"))?,
         );
+    }
+    if let Some(fault) = env("AEROSPIKE_SIM_FAULT").filter(|f| !f.is_empty()) {
+        settings.fault = Some(Fault::parse(&fault).ok_or_else(|| {
+            format!(
+                "AEROSPIKE_SIM_FAULT must be one of {}, got '{fault}'",
+                Fault::ACCEPTED
+            )
+        })?);
     }
     Ok(settings)
 }
@@ -227,5 +238,26 @@ mod tests {
         let bad = |key: &str| (key == "AEROSPIKE_SIM_EDITION").then(|| "gold".to_string());
         assert!(settings_from_env(bad).unwrap_err().contains("gold"));
         assert_eq!(settings_from_env(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn fault_knob() {
+        let with = |value: &'static str| {
+            settings_from_env(move |key| (key == "AEROSPIKE_SIM_FAULT").then(|| value.to_string()))
+        };
+        assert_eq!(with("never-join").unwrap().fault, Some(Fault::NeverJoin));
+        assert_eq!(
+            with("exit-on-start").unwrap().fault,
+            Some(Fault::ExitOnStart)
+        );
+        assert_eq!(with("").unwrap().fault, None);
+        assert_eq!(settings_from_env(|_| None).unwrap().fault, None);
+        for bad in ["crash", "Never-Join", "never-join ", "1"] {
+            let message = with(bad).unwrap_err();
+            assert!(message.contains("AEROSPIKE_SIM_FAULT"), "{message}");
+            assert!(message.contains("never-join"), "{message}");
+            assert!(message.contains("exit-on-start"), "{message}");
+            assert!(message.contains(&format!("'{bad}'")), "{message}");
+        }
     }
 }

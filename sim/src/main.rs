@@ -103,6 +103,11 @@ fn main() -> ExitCode {
                     runtime.shutdown_background();
                     ExitCode::SUCCESS
                 }
+                Err(message) if message == node::EXIT_ON_START_MESSAGE => {
+                    // Logged already as a `fatal` event.
+                    eprintln!("aerospike-sim: {message}");
+                    ExitCode::FAILURE
+                }
                 Err(message) => {
                     events.emit("config_error", json!({"message": message}));
                     eprintln!("aerospike-sim: {message}");

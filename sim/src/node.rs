@@ -22,11 +22,20 @@ use crate::heartbeat::{decode_line, encode_line, Heartbeat, MAX_LINE};
 use crate::ids::{random_u64, NodeId};
 use crate::info::handle_request;
 use crate::netif;
-use crate::state::{Addresses, NodeState, Outgoing, Settings};
+use crate::state::{Addresses, Fault, NodeState, Outgoing, Settings};
 
 /// Service connections idle this long are closed, like the server's
 /// `proto-fd-idle-ms` default.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a node under `AEROSPIKE_SIM_FAULT=exit-on-start` lives: about
+/// the time a real server takes to read its config and die.
+pub const EXIT_ON_START_DELAY: Duration = Duration::from_secs(1);
+
+/// The fatal line of `AEROSPIKE_SIM_FAULT=exit-on-start` (the `fatal`
+/// event's `message`, and what [`run_until`] fails with).
+pub const EXIT_ON_START_MESSAGE: &str = "CRITICAL (config): this build refuses to start \
+     (fault injected by AEROSPIKE_SIM_FAULT=exit-on-start); exiting with status 1";
 
 type Shared = Arc<Mutex<NodeState>>;
 
@@ -95,7 +104,10 @@ pub async fn run(
 
 /// Starts a node and runs it until `shutdown` completes, returning what it
 /// returned; for embedding nodes in a test process without taking over its
-/// signals. Fails only when a port cannot be bound.
+/// signals. Fails only when a port cannot be bound, or under
+/// `AEROSPIKE_SIM_FAULT=exit-on-start`: then it binds nothing and fails with
+/// [`EXIT_ON_START_MESSAGE`] after [`EXIT_ON_START_DELAY`] (unless `shutdown`
+/// comes first).
 pub async fn run_until(
     config: Config,
     settings: Settings,
@@ -107,6 +119,27 @@ pub async fn run_until(
         .node_id
         .unwrap_or_else(|| NodeId::generate(config.service_port));
     let events = events.for_node(id.to_string());
+    tokio::pin!(shutdown);
+    if settings.fault == Some(Fault::ExitOnStart) {
+        tokio::select! {
+            reason = &mut shutdown => {
+                events.emit("shutdown", json!({"signal": reason}));
+                return Ok(reason);
+            }
+            _ = tokio::time::sleep(EXIT_ON_START_DELAY) => {}
+        }
+        events.emit(
+            "fatal",
+            json!({
+                "message": EXIT_ON_START_MESSAGE,
+                "fault": Fault::ExitOnStart.name(),
+                "build": settings.build,
+                "edition": settings.edition.long_name(),
+                "config": config_source,
+            }),
+        );
+        return Err(EXIT_ON_START_MESSAGE.to_string());
+    }
     let (interfaces, seam) = match &settings.interfaces {
         Some(list) => (list.clone(), true),
         None => (netif::enumerate()?, false),
@@ -176,6 +209,7 @@ pub async fn run_until(
                 "name": n.name, "replication_factor": n.replication_factor,
             })).collect::<Vec<_>>(),
             "migrate_rate": settings.migrate_rate,
+            "fault": settings.fault.map(Fault::name),
         }),
     );
     let mut node_state = NodeState::new(id, config, settings, events.clone(), Instant::now());
@@ -681,6 +715,12 @@ pub struct EmbeddedNode {
 }
 
 impl EmbeddedNode {
+    /// Whether the node has stopped by itself: it could not bind its ports,
+    /// or it runs with `AEROSPIKE_SIM_FAULT=exit-on-start`.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Starts a node with `config` and `settings`; its events go to an
     /// in-memory log. A node that cannot bind its ports says so on stderr.
     pub fn start(config: Config, settings: Settings) -> EmbeddedNode {

@@ -74,6 +74,44 @@ impl Edition {
     }
 }
 
+/// A failure injected with `AEROSPIKE_SIM_FAULT`, standing for a bad new
+/// server version in upgrade tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `never-join`: a version whose heartbeat protocol is incompatible.
+    /// The node serves info commands as a node alone (a cluster of one),
+    /// answers `tip` as usual, but dials nobody and ignores every heartbeat
+    /// it receives, so it never forms a cluster with anyone and nobody
+    /// ever hears it: to the other nodes it is an unreachable peer.
+    NeverJoin,
+    /// `exit-on-start`: a version that refuses to start. The node logs a
+    /// fatal line about a second after start, before binding any port, and
+    /// the process exits with status 1.
+    ExitOnStart,
+}
+
+impl Fault {
+    /// The accepted values of `AEROSPIKE_SIM_FAULT`, as documented.
+    pub const ACCEPTED: &'static str = "never-join, exit-on-start (or empty for none)";
+
+    /// Parses `never-join` or `exit-on-start` (exactly).
+    pub fn parse(text: &str) -> Option<Fault> {
+        match text {
+            "never-join" => Some(Fault::NeverJoin),
+            "exit-on-start" => Some(Fault::ExitOnStart),
+            _ => None,
+        }
+    }
+
+    /// The value as written in `AEROSPIKE_SIM_FAULT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::NeverJoin => "never-join",
+            Fault::ExitOnStart => "exit-on-start",
+        }
+    }
+}
+
 /// Knobs that come from the environment or command line, not the config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -86,6 +124,8 @@ pub struct Settings {
     /// Test seam (`AEROSPIKE_SIM_INTERFACES`): the interface list used in
     /// place of the host's; `None` reads the host's with getifaddrs.
     pub interfaces: Option<Vec<crate::netif::Interface>>,
+    /// `AEROSPIKE_SIM_FAULT`: an injected failure; `None` is a healthy node.
+    pub fault: Option<Fault>,
 }
 
 impl Settings {
@@ -115,6 +155,7 @@ impl Default for Settings {
             edition: Edition::Community,
             migrate_rate: 500.0,
             interfaces: None,
+            fault: None,
         }
     }
 }
@@ -217,6 +258,9 @@ pub struct NodeState {
     /// service_list.c's peer table: every node seen since the last
     /// `services-alumni-reset`, with its service endpoints.
     alumni: BTreeMap<NodeId, Vec<String>>,
+    /// Under [`Fault::NeverJoin`]: the nodes whose heartbeats were ignored
+    /// (each is logged once).
+    ignored: BTreeSet<u64>,
     /// Partition copies sent and not yet acknowledged: (to, ns, pid) -> when.
     in_flight: BTreeMap<(NodeId, usize, usize), Instant>,
     /// Copies acknowledged by their owner in the current cluster.
@@ -301,6 +345,7 @@ impl NodeState {
             peers: BTreeMap::new(),
             self_endpoints: BTreeSet::new(),
             alumni: BTreeMap::new(),
+            ignored: BTreeSet::new(),
             in_flight: BTreeMap::new(),
             acked: BTreeSet::new(),
             outgoing: Vec::new(),
@@ -439,6 +484,17 @@ impl NodeState {
         if hb.node == 0 {
             return Err("heartbeat from node id 0".to_string());
         }
+        if self.settings.fault == Some(Fault::NeverJoin) {
+            // An incompatible heartbeat protocol: the message is dropped
+            // as unreadable, so the sender never becomes a peer.
+            if self.ignored.insert(hb.node) {
+                self.events.emit(
+                    "heartbeat_ignored",
+                    json!({"peer": NodeId(hb.node).to_string(), "fault": "never-join"}),
+                );
+            }
+            return Ok(());
+        }
         self.counters.heartbeat_received_foreign += 1;
         let mut held = Vec::with_capacity(self.namespaces.len());
         let mut dead = Vec::with_capacity(self.namespaces.len());
@@ -482,8 +538,13 @@ impl NodeState {
     /// peers and their adjacency lists). Each comes with the endpoints to
     /// try, minus those that turned out to be this node itself. Like the
     /// server's mesh, a node is reached through one connection to one of
-    /// its published endpoints.
+    /// its published endpoints. Under [`Fault::NeverJoin`] there are
+    /// none: whatever such a node sent would be dropped by its receivers,
+    /// so it sends nothing.
     pub fn dial_targets(&self) -> BTreeMap<String, Vec<String>> {
+        if self.settings.fault == Some(Fault::NeverJoin) {
+            return BTreeMap::new();
+        }
         let own: BTreeSet<String> = self.heartbeat_endpoints().into_iter().collect();
         let usable = |ep: &String| !own.contains(ep) && !self.self_endpoints.contains(ep);
         let mut targets = BTreeMap::new();
@@ -1597,6 +1658,61 @@ mod tests {
         assert_eq!(&sizes[..8], &[8; 8]);
         assert_eq!(sizes[8], 0, "the ninth node is refused");
         assert!(!cluster.nodes[8].is_member());
+    }
+
+    #[test]
+    fn a_never_join_node_stays_alone_and_leaves_a_healthy_cluster_alone() {
+        let mut cluster = Cluster::new(3, Edition::Community, 5000.0);
+        let (events, store) = EventLog::memory();
+        cluster.nodes[2].events = events;
+        cluster.nodes[2].settings.fault = Some(Fault::NeverJoin);
+        // Nodes 0 and 1 form a cluster first.
+        assert!(cluster.nodes[1].tip("127.0.0.1", 3002));
+        for _ in 0..100 {
+            cluster.step();
+            if cluster.nodes[..2]
+                .iter()
+                .all(|n| n.cluster.as_ref().is_some_and(|c| c.members.len() == 2))
+                && cluster.nodes[0].migrate_partitions_remaining() == 0
+                && cluster.nodes[1].migrate_partitions_remaining() == 0
+            {
+                break;
+            }
+        }
+        let healthy = cluster.nodes[0].cluster.clone().unwrap();
+        assert_eq!(healthy.members.len(), 2);
+        let generation = cluster.nodes[0].cluster_generation;
+        // Everyone is tipped towards everyone: the never-join node accepts
+        // its tips as a real server would, but nothing comes of them.
+        cluster.tip_all_to(2);
+        assert!(cluster.nodes[2].tip("127.0.0.1", 3002));
+        assert!(cluster.nodes[2].tip("127.0.0.1", 3012));
+        assert!(cluster.nodes[2].dial_targets().is_empty());
+        cluster.run(40);
+        for node in &cluster.nodes[..2] {
+            assert_eq!(node.cluster.as_ref(), Some(&healthy));
+            assert!(!node.is_peer(NodeId(0x102)));
+            assert!(!node.alumni.contains_key(&NodeId(0x102)));
+            assert!(node.integrity());
+        }
+        assert_eq!(cluster.nodes[0].cluster_generation, generation);
+        let lone = &cluster.nodes[2];
+        let view = lone.cluster.as_ref().unwrap();
+        assert_eq!(view.members, vec![0x102]);
+        assert_ne!(view.key, healthy.key);
+        assert!(lone.is_member() && lone.integrity());
+        assert!(lone.peers.is_empty());
+        assert_eq!(lone.counters.heartbeat_received_foreign, 0);
+        assert_eq!(lone.namespaces[0].held.count(), N_PARTITIONS);
+        // Each ignored sender is logged once.
+        let ignored: Vec<String> = store
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "heartbeat_ignored")
+            .map(|e| e["peer"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ignored.len(), 2, "{ignored:?}");
     }
 
     #[test]

@@ -66,6 +66,11 @@ struct RunArgs {
     /// before the status calls the migrations stalled (phase Degraded).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     migration_stall_timeout: Duration,
+    /// How long a task of a new version or config may take to start and
+    /// join the cluster during a rollout before the operator rolls the
+    /// service back to what every node ran before.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    node_join_timeout: Duration,
 }
 
 /// Parses `500ms`, `1s`, `1.5s`, `2m`, `1h` (a bare number is seconds).
@@ -107,6 +112,7 @@ async fn main() -> ExitCode {
                 poll_slow: args.poll_slow,
                 counters_interval: args.counters_interval,
                 migration_stall_timeout: args.migration_stall_timeout,
+                node_join_timeout: args.node_join_timeout,
                 ..RunOptions::default()
             };
             match controller::run(options).await {

@@ -23,6 +23,7 @@ pub mod mesh;
 pub mod nodes;
 pub mod plan;
 pub mod reconcile;
+pub mod rollout;
 pub mod scheduler;
 pub mod telemetry;
 pub mod watch;
@@ -68,6 +69,9 @@ pub struct RunOptions {
     /// How long a node's migration count may stay unchanged before the
     /// status calls the migrations stalled (`--migration-stall-timeout`).
     pub migration_stall_timeout: Duration,
+    /// How long a task of a new template may take to start and join during
+    /// a rollout before it is rolled back (`--node-join-timeout`).
+    pub node_join_timeout: Duration,
 }
 
 impl Default for RunOptions {
@@ -79,6 +83,7 @@ impl Default for RunOptions {
             counters_interval: Duration::from_secs(30),
             max_parallel: 16,
             migration_stall_timeout: reconcile::DEFAULT_STALL_TIMEOUT,
+            node_join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
         }
     }
 }
@@ -144,7 +149,8 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
         Controller {
             reconciler: Arc::new(
                 Reconciler::new(swarm.clone(), nodes, options.poll_fast)
-                    .with_stall_timeout(options.migration_stall_timeout),
+                    .with_stall_timeout(options.migration_stall_timeout)
+                    .with_join_timeout(options.node_join_timeout),
             ),
             swarm: Arc::new(swarm),
             counters,

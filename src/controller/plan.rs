@@ -355,6 +355,12 @@ pub fn compute_status(
         observed_version,
         cluster_key: main.map(|m| m.cluster_key.clone()),
         migrations_remaining: shown,
+        // What the rollout remembers is kept; [`super::rollout`] sets it.
+        rollout: None,
+        rollout_step: None,
+        image: facts.previous.image.clone(),
+        config_secret: facts.previous.config_secret.clone(),
+        failed_rollout: facts.previous.failed_rollout.clone(),
     };
     let shown = |phase| (remaining > 0).then(|| coarse_remaining(facts.previous, phase, remaining));
     let placement = facts.placement;
@@ -547,6 +553,43 @@ fn stray_message(stray: &Stray, network: &str) -> String {
 /// `60 s`, `1.5 s`.
 fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
+}
+
+/// The replica count to set now on the way from `current` to `target`:
+/// growing goes straight there; shrinking first drops the tasks that do not
+/// run (swarm removes those first, and they hold no data), then one node
+/// at a time, each only when [`cluster_is_safe`]. `None`: wait.
+pub fn scale_step(
+    target: u64,
+    current: u64,
+    reports: &[NodeReport],
+    tasks: &TaskSummary,
+) -> Option<u64> {
+    let running = tasks.running as u64;
+    if target >= current {
+        Some(target)
+    } else if running < current {
+        Some(target.max(running))
+    } else if cluster_is_safe(reports, tasks, current) {
+        Some(current - 1)
+    } else {
+        None
+    }
+}
+
+/// Whether removing one node now loses nothing: `replicas` tasks run, each
+/// answers, and the whole gate passes on every node (one cluster of that
+/// size, integrity, 0 migrations, `cluster-stable` agreeing). With a
+/// replication factor of 2 or more, no single node then holds the last
+/// copy of any partition.
+pub fn cluster_is_safe(reports: &[NodeReport], tasks: &TaskSummary, replicas: u64) -> bool {
+    tasks.running as u64 == replicas
+        && reports.len() as u64 == replicas
+        && StabilityCheck {
+            expected_size: replicas as u32,
+        }
+        .evaluate_reports(reports)
+        .is_ok()
 }
 
 /// The status for a spec the operator cannot act on (bad labels, missing

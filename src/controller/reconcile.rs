@@ -25,9 +25,9 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -37,13 +37,14 @@ use tracing::{debug, info, warn};
 use crate::aerospike::{ClusterView, InfoError, NodeReport, TipOutcome};
 use crate::spec::{ClusterSpec, ClusterStatus, Phase, STATUS_PREFIX};
 use crate::swarm::{
-    eligible_nodes, update_service_retrying, NetworkInfo, NodeState, ServiceChange, ServiceInfo,
-    SwarmApi, SwarmError, TaskFilter,
+    eligible_nodes, update_service_retrying, NetworkInfo, NodeState, SecretMount, ServiceChange,
+    ServiceInfo, SwarmApi, SwarmError, TaskFilter,
 };
 
 use super::mesh;
 use super::nodes::NodeApi;
 use super::plan::{self, Settle, StatusFacts};
+use super::rollout::{self, RolloutFacts, Step, Target};
 
 /// What to do with a cluster after a reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +152,9 @@ pub struct Reconciler<S, N> {
     /// How long a node's migration count may stay unchanged before the
     /// status calls the migrations stalled.
     stall_timeout: Duration,
+    /// How long a task of a new template may take to start and join before
+    /// the rollout is rolled back.
+    join_timeout: Duration,
 }
 
 /// Locks `mutex`, also after a panic elsewhere (the maps it guards are
@@ -182,7 +186,16 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             answered: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
+            join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
         }
+    }
+
+    /// Sets how long a task of a new template may take to start and join
+    /// the cluster before the rollout is rolled back (default
+    /// [`rollout::DEFAULT_JOIN_TIMEOUT`]).
+    pub fn with_join_timeout(mut self, timeout: Duration) -> Self {
+        self.join_timeout = timeout;
+        self
     }
 
     /// Sets how long a node's migration count may stay unchanged before
@@ -231,8 +244,14 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     }
 
     /// Reconciles service `id` (an id or a name).
+    ///
+    /// Observe (the service, its tasks, the nodes), decide (placement,
+    /// mesh, rollout, status: pure functions), apply (node orders, then at
+    /// most one service write). While a node of a rollout is changing the
+    /// service is not written at all: any write would let swarm replace
+    /// the next node (see [`rollout`]).
     pub async fn reconcile(&self, id: &str) -> Result<Outcome, ReconcileError> {
-        // 1. The service and its spec.
+        // 1. The service, its spec and its tasks.
         let service = match self.swarm.inspect_service(id).await {
             Err(e) if e.is_not_found() => return Ok(self.forget(id)),
             result => result?,
@@ -250,8 +269,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 let problems: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
                 let message = format!("invalid spec: {}", problems.join("; "));
                 let status = plan::error_status(&previous, message);
-                self.write_status(&service, &status).await?;
-                return Ok(settled);
+                return self.write_unless_changing(&service, &status, settled).await;
             }
         };
         if previous.phase.is_none() {
@@ -264,10 +282,19 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 )
             );
         }
+        let all_tasks = self
+            .swarm
+            .list_tasks(&TaskFilter::services([service.id.clone()]))
+            .await?;
+        let changing = all_tasks
+            .iter()
+            .any(|t| t.desired_state == "running" && rollout::is_stale(t, &service));
 
-        // 2. Paused.
-        if spec.paused() {
-            self.write_status(&service, &plan::paused_status(&previous))
+        // 2. Paused, with no rollout under way: change nothing. (During a
+        // rollout the pass goes on: the node that is changing is meshed
+        // in, and the next one is not released.)
+        if spec.paused() && !changing {
+            self.write_status(&service, &plan::paused_status(&previous), None)
                 .await?;
             return Ok(settled);
         }
@@ -276,13 +303,12 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         let network = match self.check_inputs(&service, &spec).await? {
             Ok(network) => network,
             Err(message) => {
-                self.write_status(&service, &plan::error_status(&previous, message))
-                    .await?;
-                return Ok(settled);
+                let status = plan::error_status(&previous, message);
+                return self.write_unless_changing(&service, &status, settled).await;
             }
         };
 
-        // 4. Placement and replicas.
+        // 4. Placement and replicas (decided here, written with the rest).
         let nodes = self.swarm.list_nodes().await?;
         let eligible = match eligible_nodes(&nodes, &service.constraints) {
             Ok(eligible) => eligible.len(),
@@ -290,41 +316,20 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 let message = format!(
                     "{e}; fix it with docker service update --constraint-rm/--constraint-add"
                 );
-                self.write_status(&service, &plan::error_status(&previous, message))
-                    .await?;
-                return Ok(settled);
+                let status = plan::error_status(&previous, message);
+                return self.write_unless_changing(&service, &status, settled).await;
             }
         };
         let last_set = self.last_set().get(&service.id).copied();
         let placement = plan::plan_placement(&spec, &service, eligible, &previous, last_set);
-        let mut change = ServiceChange::default();
-        if let Some(reason) = &placement.set_max_replicas {
-            act!(name, "place", reason);
-            change.max_replicas_per_node = Some(1);
-        }
-        if let Some((replicas, reason)) = &placement.set_replicas {
-            act!(name, "scale", reason);
-            change.replicas = Some(*replicas);
-        }
-        let scaled = !change.is_empty();
-        if scaled {
-            update_service_retrying(&self.swarm, &service.id, &change).await?;
-            if let Some(replicas) = change.replicas {
-                self.last_set().insert(service.id.clone(), replicas);
-            }
-        }
 
         // 5. Tasks.
-        let tasks = self
-            .swarm
-            .list_tasks(&TaskFilter::services([service.id.clone()]))
-            .await?;
         let lost: BTreeSet<&str> = nodes
             .iter()
             .filter(|n| n.state != NodeState::Ready)
             .map(|n| n.id.as_str())
             .collect();
-        let tasks = plan::summarise_tasks(&tasks, &network.id, &lost);
+        let tasks = plan::summarise_tasks(&all_tasks, &network.id, &lost);
 
         // 6. Mesh: observe every node (one request each, all at once),
         // decide from what they said, send the orders.
@@ -381,7 +386,52 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             .or_default()
             .observe(&reports, Instant::now(), self.stall_timeout);
 
-        // 7. Status.
+        // 7. The rollout, the replicas and the status: one write at most.
+        let members: BTreeSet<IpAddr> = view
+            .main_cluster()
+            .map(|m| m.members.iter().map(|n| n.addr.ip()).collect())
+            .unwrap_or_default();
+        let step = rollout::decide(&RolloutFacts {
+            spec: &spec,
+            service: &service,
+            tasks: &all_tasks,
+            network_id: &network.id,
+            reports: &reports,
+            members: &members,
+            target_replicas: placement.target,
+            previous: &previous,
+            now: SystemTime::now(),
+            join_timeout: self.join_timeout,
+        });
+        let mut change = ServiceChange::default();
+        let mut scale_wait = None;
+        if !changing && step.may_write() {
+            if let Some(reason) = &placement.set_max_replicas {
+                act!(name, "place", reason);
+                change.max_replicas_per_node = Some(1);
+            }
+            if let Some((replicas, reason)) = &placement.set_replicas {
+                let current = service.replicas.unwrap_or(0);
+                match plan::scale_step(*replicas, current, &reports, &tasks) {
+                    Some(next) => {
+                        act!(name, "scale", reason);
+                        change.replicas = Some(next);
+                    }
+                    None => {
+                        scale_wait = Some(format!(
+                            "{reason}; removing the next node once every node reports 0 migrations"
+                        ))
+                    }
+                }
+            }
+        }
+        let scaled = change.replicas.is_some() || change.max_replicas_per_node.is_some();
+        if !rollout::is_valve(service.update_policy.as_ref())
+            || !rollout::is_valve(service.rollback_policy.as_ref())
+        {
+            change.update_policy = Some(rollout::valve_policy());
+        }
+
         let observed = plan::observed_version(&service, &previous);
         let facts = StatusFacts {
             spec: &spec,
@@ -397,19 +447,43 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             previous: &previous,
             network: &network.name,
         };
-        let (status, settle) = plan::compute_status(&facts, Some(observed));
-        self.write_status(&service, &status).await?;
+        let (computed, settle) = plan::compute_status(&facts, Some(observed));
+        let mut status = rollout_status(&step, computed, &previous);
+        if let Some(wait) = &scale_wait {
+            status.phase = Some(Phase::Scaling);
+            status.message = Some(wait.clone());
+        }
+        let template_change = log_step(&name, &step, spec.config_target(), &mut change);
 
+        if step.may_write() {
+            let replicas = change.replicas;
+            self.write_status(&service, &status, Some(change)).await?;
+            if let Some(replicas) = replicas {
+                self.last_set().insert(service.id.clone(), replicas);
+            }
+        } else {
+            debug!(cluster = %name, step = ?step, "a node is changing: not writing the service");
+        }
+
+        let rolling = !matches!(step, Step::InSync { .. });
         let action = if status.phase == Some(Phase::Error) && !unreachable.is_empty() {
             Action::Requeue(UNREACHABLE_RECHECK)
-        } else if status.phase == Some(Phase::Scaling) || silence.some_new {
+        } else if status.phase == Some(Phase::Scaling) && scale_wait.is_none() || silence.some_new {
             // Swarm has no task events: look again soon, so that a task is
             // tipped a moment after it starts (and listens) rather than a
             // poll later.
             Action::Requeue(STARTING_RECHECK.min(self.poll_fast))
-        } else if scaled || sent.orders > 0 || sent.failures > 0 || !tips.is_empty() {
+        } else if scaled
+            || template_change
+            || sent.orders > 0
+            || sent.failures > 0
+            || !tips.is_empty()
+        {
             // Tips take effect within a few heartbeats: verify cluster_size
             // and cluster_key on the next pass.
+            Action::Requeue(self.poll_fast)
+        } else if rolling && !matches!(step, Step::Failed { .. }) {
+            // Nothing in the swarm changes when migrations end.
             Action::Requeue(self.poll_fast)
         } else {
             match settle {
@@ -437,6 +511,38 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             action,
             managed: Some(name),
         })
+    }
+
+    /// Writes `status` unless a node of a rollout is changing (then any
+    /// write would let swarm replace the next node): the problem is logged
+    /// instead, and looked at again soon.
+    async fn write_unless_changing(
+        &self,
+        service: &ServiceInfo,
+        status: &ClusterStatus,
+        settled: Outcome,
+    ) -> Result<Outcome, ReconcileError> {
+        let tasks = self
+            .swarm
+            .list_tasks(&TaskFilter::services([service.id.clone()]))
+            .await?;
+        if tasks
+            .iter()
+            .any(|t| t.desired_state == "running" && rollout::is_stale(t, service))
+        {
+            warn!(
+                cluster = %service.name,
+                problem = %status.message.clone().unwrap_or_default(),
+                "not writing the status while a node is changing (a write would let swarm \
+                 replace the next one)"
+            );
+            return Ok(Outcome {
+                action: Action::Requeue(WATCH_RECHECK),
+                ..settled
+            });
+        }
+        self.write_status(service, status, None).await?;
+        Ok(settled)
     }
 
     /// Observes the node at `addr`; one that cannot be reached is tried
@@ -642,28 +748,30 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         &self,
         service: &ServiceInfo,
         status: &ClusterStatus,
+        with: Option<ServiceChange>,
     ) -> Result<(), SwarmError> {
         let labels: HashMap<String, String> = service
             .labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let mut change = with.unwrap_or_default();
         if !status.would_change(&labels) {
+            if !change.is_empty() {
+                update_service_retrying(&self.swarm, &service.id, &change).await?;
+            }
             return Ok(());
         }
         let wanted = status.to_labels();
-        let change = ServiceChange {
-            labels_remove: labels
+        change.labels_remove.extend(
+            labels
                 .keys()
                 .filter(|k| k.starts_with(STATUS_PREFIX) && !wanted.contains_key(*k))
-                .cloned()
-                .collect(),
-            labels_set: wanted
-                .into_iter()
-                .filter(|(k, v)| labels.get(k) != Some(v))
-                .collect(),
-            ..ServiceChange::default()
-        };
+                .cloned(),
+        );
+        change
+            .labels_set
+            .extend(wanted.into_iter().filter(|(k, v)| labels.get(k) != Some(v)));
         let phase = status.phase.map(|p| p.to_string()).unwrap_or_default();
         let ready = status.ready.map(|r| r.to_string()).unwrap_or_default();
         let message = status.message.clone().unwrap_or_default();
@@ -677,6 +785,206 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         );
         update_service_retrying(&self.swarm, &service.id, &change).await?;
         Ok(())
+    }
+}
+
+/// Logs what `step` does and adds its template changes to `change`;
+/// whether it changes the template.
+fn log_step(cluster: &str, step: &Step, config_target: &str, change: &mut ServiceChange) -> bool {
+    match step {
+        Step::Start { from, to, progress } => {
+            act!(
+                cluster,
+                "rollout-start",
+                format!(
+                    "rolling {} nodes from {} to {}, one at a time: swarm replaces one node, \
+                     the next only once every node is back in one cluster with 0 migrations",
+                    progress.total,
+                    from.describe(),
+                    to.describe()
+                )
+            );
+            set_template(change, to, from, config_target);
+            true
+        }
+        Step::Release {
+            progress,
+            adopt,
+            to,
+            ..
+        } => {
+            if !adopt.is_empty() {
+                let labels: Vec<String> = adopt.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                act!(
+                    cluster,
+                    "adopt-template",
+                    format!(
+                        "the task template was changed outside the operator (docker service \
+                         update?) to {}; the spec follows it: {}",
+                        to.describe(),
+                        labels.join(", ")
+                    )
+                );
+                change.labels_set.extend(adopt.clone());
+            }
+            act!(
+                cluster,
+                "rollout-next",
+                format!(
+                    "{}/{} nodes run {}; every node is safe (one cluster, 0 migrations): \
+                     letting swarm replace the next node",
+                    progress.done,
+                    progress.total,
+                    to.describe()
+                )
+            );
+            false
+        }
+        Step::RollBack { from, to, why } => {
+            act!(
+                cluster,
+                "rollback",
+                format!(
+                    "the rollout to {} failed: {why}; rolling back to {}",
+                    from.describe(),
+                    to.describe()
+                )
+            );
+            set_template(change, to, from, config_target);
+            true
+        }
+        Step::FixPolicy { why } => {
+            act!(cluster, "update-policy", why);
+            change.update_policy = Some(rollout::valve_policy());
+            false
+        }
+        Step::Hold { progress, why } => {
+            debug!(cluster = %cluster, done = progress.done, total = progress.total, why = %why, "rollout: holding");
+            false
+        }
+        Step::PausedBetween { progress } => {
+            info!(cluster = %cluster, done = progress.done, total = progress.total, "rollout paused between nodes (aerospike.cluster.paused=true): not releasing the next node");
+            false
+        }
+        Step::InSync { .. }
+        | Step::Finishing { .. }
+        | Step::WaitToStart { .. }
+        | Step::Failed { .. } => false,
+    }
+}
+
+/// Adds to `change` what turns the template from `from` into `to`.
+fn set_template(change: &mut ServiceChange, to: &Target, from: &Target, config_target: &str) {
+    if to.image != from.image {
+        change.image = Some(to.image.clone());
+    }
+    if let Some(secret) = &to.config_secret {
+        if Some(secret) != from.config_secret.as_ref() {
+            change.secret_at_target = Some(SecretMount {
+                name: secret.clone(),
+                target: config_target.to_string(),
+            });
+        }
+    }
+}
+
+/// The status for this pass: the one [`plan::compute_status`] gave, with
+/// what the rollout step says on top.
+fn rollout_status(step: &Step, computed: ClusterStatus, previous: &ClusterStatus) -> ClusterStatus {
+    let next_step = Some(previous.rollout_step.unwrap_or(0) + 1);
+    let upgrading = |message: String| ClusterStatus {
+        phase: Some(Phase::Upgrading),
+        message: Some(message),
+        ..computed.clone()
+    };
+    match step {
+        Step::InSync { converged } => ClusterStatus {
+            image: Some(converged.image.clone()),
+            config_secret: converged.config_secret.clone(),
+            failed_rollout: None,
+            rollout: None,
+            rollout_step: None,
+            ..computed
+        },
+        Step::Finishing { to, progress } => ClusterStatus {
+            rollout: Some(progress.into()),
+            rollout_step: previous.rollout_step,
+            ..upgrading(format!(
+                "{}/{} nodes run {}; waiting for the last one: {}",
+                progress.done,
+                progress.total,
+                to.describe(),
+                computed.message.clone().unwrap_or_default()
+            ))
+        },
+        Step::Start { from, to, progress } => ClusterStatus {
+            rollout: Some(progress.into()),
+            rollout_step: next_step,
+            image: Some(from.image.clone()),
+            config_secret: from.config_secret.clone(),
+            ..upgrading(format!(
+                "rolling {} nodes to {}: replacing the first; each next one only once every node \
+                 is back in one cluster with 0 migrations",
+                progress.total,
+                to.describe()
+            ))
+        },
+        Step::WaitToStart { to, why } => match computed.phase {
+            Some(Phase::Error) | Some(Phase::Degraded) => ClusterStatus {
+                message: Some(format!(
+                    "{}; then rolling to {}",
+                    computed.message.clone().unwrap_or_default(),
+                    to.describe()
+                )),
+                ..computed
+            },
+            _ => upgrading(format!(
+                "waiting to start rolling to {}: {why}",
+                to.describe()
+            )),
+        },
+        Step::Failed { to, from } => ClusterStatus {
+            phase: Some(Phase::Error),
+            message: Some(match (&previous.phase, &previous.message) {
+                (Some(Phase::Error), Some(m)) if m.starts_with("the rollout to") => m.clone(),
+                _ => format!(
+                    "the rollout to {} failed and was rolled back; the nodes run {}; set another \
+                     version (or config secret) to roll again",
+                    to.describe(),
+                    from.describe()
+                ),
+            }),
+            ..computed
+        },
+        Step::Release { to, progress, .. } => ClusterStatus {
+            rollout: Some(progress.into()),
+            rollout_step: next_step,
+            ..upgrading(format!(
+                "{}/{} nodes run {}; replacing the next (one at a time, each only once every node \
+                 is back in one cluster with 0 migrations)",
+                progress.done,
+                progress.total,
+                to.describe()
+            ))
+        },
+        Step::RollBack { from, to, why } => ClusterStatus {
+            phase: Some(Phase::Error),
+            message: Some(format!(
+                "the rollout to {} failed: {why}; rolled back to {}; set another version (or \
+                 config secret) to roll again",
+                from.describe(),
+                to.describe()
+            )),
+            failed_rollout: Some(from.describe()),
+            rollout: None,
+            rollout_step: None,
+            ..computed
+        },
+        Step::FixPolicy { .. } | Step::Hold { .. } | Step::PausedBetween { .. } => ClusterStatus {
+            rollout: previous.rollout,
+            rollout_step: next_step,
+            ..upgrading(computed.message.clone().unwrap_or_default())
+        },
     }
 }
 
@@ -932,10 +1240,15 @@ mod tests {
         let outcome = reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
         assert!(matches!(outcome.action, Action::Requeue(_)));
         let writes = label_writes(&fake);
+        assert_eq!(
+            writes.len(),
+            1,
+            "placement, scale, policy and status in one write"
+        );
         assert_eq!(writes[0].replicas, Some(3));
         assert_eq!(writes[0].max_replicas_per_node, Some(1));
-        assert!(writes[0].labels_set.is_empty());
-        assert_eq!(writes[1].labels_set[PHASE], "Scaling");
+        assert_eq!(writes[0].update_policy, Some(rollout::valve_policy()));
+        assert_eq!(writes[0].labels_set[PHASE], "Scaling");
         let service = fake.service("s1").unwrap();
         assert_eq!(
             (service.replicas, service.max_replicas_per_node),

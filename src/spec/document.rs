@@ -524,6 +524,14 @@ spec:
             observed_version: Some(42),
             cluster_key: Some("ABCDEF012345".into()),
             migrations_remaining: None,
+            rollout: Some(ReadyCount {
+                ready: 1,
+                desired: 3,
+            }),
+            rollout_step: Some(2),
+            image: Some("aerospike/aerospike-server:7.1.0.0".into()),
+            config_secret: None,
+            failed_rollout: None,
         });
         let text = document.to_yaml();
         assert!(text.contains("ready: 3/3"), "{text}");

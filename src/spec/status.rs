@@ -33,6 +33,20 @@ pub const OBSERVED_VERSION: &str = "aerospike.status.observed-version";
 pub const CLUSTER_KEY: &str = "aerospike.status.cluster-key";
 /// Partitions still to migrate, summed over the nodes, while migrating.
 pub const MIGRATIONS_REMAINING: &str = "aerospike.status.migrations-remaining";
+/// During a rollout: nodes on the new task template out of all, as `1/3`.
+pub const ROLLOUT: &str = "aerospike.status.rollout";
+/// How many times the operator let swarm replace the next node of the
+/// current rollout; every release write changes it (see
+/// `controller::rollout`).
+pub const ROLLOUT_STEP: &str = "aerospike.status.rollout-step";
+/// The image every node ran when the cluster last converged: what a failed
+/// rollout goes back to.
+pub const IMAGE: &str = "aerospike.status.image";
+/// The config secret every node mounted when the cluster last converged.
+pub const CONFIG_SECRET: &str = "aerospike.status.config-secret";
+/// A rollout target that failed and was rolled back (`IMAGE` or
+/// `IMAGE config-secret=NAME`); not tried again while the spec asks for it.
+pub const FAILED_ROLLOUT: &str = "aerospike.status.failed-rollout";
 
 /// Where a cluster is in its life, as the operator last saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -189,6 +203,23 @@ pub struct ClusterStatus {
     /// cluster migrates; updated on coarse progress, not on every change).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrations_remaining: Option<u64>,
+    /// During a rollout: nodes on the new task template out of all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<ReadyCount>,
+    /// During a rollout: how many times the operator let swarm replace the
+    /// next node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_step: Option<u64>,
+    /// The image every node ran when the cluster last converged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The config secret every node mounted when the cluster last converged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_secret: Option<String>,
+    /// A rollout target that failed and was rolled back; not tried again
+    /// while the spec asks for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_rollout: Option<String>,
 }
 
 /// One status field, by label and by YAML name.
@@ -200,17 +231,27 @@ pub enum StatusField {
     ObservedVersion,
     ClusterKey,
     MigrationsRemaining,
+    Rollout,
+    RolloutStep,
+    Image,
+    ConfigSecret,
+    FailedRollout,
 }
 
 impl StatusField {
     /// Every status field.
-    pub const ALL: [StatusField; 6] = [
+    pub const ALL: [StatusField; 11] = [
         StatusField::Phase,
         StatusField::Ready,
         StatusField::Message,
         StatusField::ObservedVersion,
         StatusField::ClusterKey,
         StatusField::MigrationsRemaining,
+        StatusField::Rollout,
+        StatusField::RolloutStep,
+        StatusField::Image,
+        StatusField::ConfigSecret,
+        StatusField::FailedRollout,
     ];
 
     /// The full label key.
@@ -222,6 +263,11 @@ impl StatusField {
             StatusField::ObservedVersion => OBSERVED_VERSION,
             StatusField::ClusterKey => CLUSTER_KEY,
             StatusField::MigrationsRemaining => MIGRATIONS_REMAINING,
+            StatusField::Rollout => ROLLOUT,
+            StatusField::RolloutStep => ROLLOUT_STEP,
+            StatusField::Image => IMAGE,
+            StatusField::ConfigSecret => CONFIG_SECRET,
+            StatusField::FailedRollout => FAILED_ROLLOUT,
         }
     }
 
@@ -234,13 +280,20 @@ impl StatusField {
             StatusField::ObservedVersion => "observedVersion",
             StatusField::ClusterKey => "clusterKey",
             StatusField::MigrationsRemaining => "migrationsRemaining",
+            StatusField::Rollout => "rollout",
+            StatusField::RolloutStep => "rolloutStep",
+            StatusField::Image => "image",
+            StatusField::ConfigSecret => "configSecret",
+            StatusField::FailedRollout => "failedRollout",
         }
     }
 
     /// The type its YAML value must have.
     pub fn kind(self) -> FieldKind {
         match self {
-            StatusField::ObservedVersion | StatusField::MigrationsRemaining => FieldKind::Integer,
+            StatusField::ObservedVersion
+            | StatusField::MigrationsRemaining
+            | StatusField::RolloutStep => FieldKind::Integer,
             _ => FieldKind::String,
         }
     }
@@ -274,6 +327,13 @@ impl ClusterStatus {
             StatusField::MigrationsRemaining => {
                 self.migrations_remaining = Some(whole_number(value, "a partition count")?);
             }
+            StatusField::Rollout => self.rollout = Some(value.parse()?),
+            StatusField::RolloutStep => {
+                self.rollout_step = Some(whole_number(value, "a step count")?);
+            }
+            StatusField::Image => self.image = Some(value.to_string()),
+            StatusField::ConfigSecret => self.config_secret = Some(value.to_string()),
+            StatusField::FailedRollout => self.failed_rollout = Some(value.to_string()),
             StatusField::ClusterKey => {
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err("is not a cluster key (hexadecimal digits)".into());
@@ -299,6 +359,11 @@ impl ClusterStatus {
                 MIGRATIONS_REMAINING,
                 self.migrations_remaining.map(|n| n.to_string()),
             ),
+            (ROLLOUT, self.rollout.map(|r| r.to_string())),
+            (ROLLOUT_STEP, self.rollout_step.map(|n| n.to_string())),
+            (IMAGE, self.image.clone()),
+            (CONFIG_SECRET, self.config_secret.clone()),
+            (FAILED_ROLLOUT, self.failed_rollout.clone()),
         ];
         fields
             .into_iter()
@@ -366,6 +431,14 @@ mod tests {
             observed_version: Some(1234),
             cluster_key: Some("A1B2C3D4E5F6".into()),
             migrations_remaining: Some(1383),
+            rollout: Some(ReadyCount {
+                ready: 1,
+                desired: 4,
+            }),
+            rollout_step: Some(2),
+            image: Some("aerospike/aerospike-server:7.1.0.0".into()),
+            config_secret: Some("aerospike-v2.conf".into()),
+            failed_rollout: Some("aerospike/aerospike-server:7.2.0.0".into()),
         }
     }
 

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 use futures::stream::BoxStream;
 
 use super::error::SwarmError;
-use super::types::{NetworkInfo, NodeInfo, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo};
+use super::types::{
+    NetworkInfo, NodeInfo, SecretMount, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo, UpdatePolicy,
+};
 
 /// An edit of an existing service: every field left empty is left alone.
 ///
@@ -27,6 +29,14 @@ pub struct ServiceChange {
     pub labels_set: BTreeMap<String, String>,
     /// Service labels to delete (absent ones are ignored).
     pub labels_remove: Vec<String>,
+    /// New `TaskTemplate.ContainerSpec.Image` (rolls every task).
+    pub image: Option<String>,
+    /// Mounts this secret at its target instead of whatever secret is
+    /// mounted there now (rolls every task). The engine resolves the name.
+    pub secret_at_target: Option<SecretMount>,
+    /// Sets `UpdateConfig` and `RollbackConfig` (service-level: restarts no
+    /// task by itself).
+    pub update_policy: Option<UpdatePolicy>,
 }
 
 impl ServiceChange {
@@ -36,22 +46,18 @@ impl ServiceChange {
             && self.max_replicas_per_node.is_none()
             && self.labels_set.is_empty()
             && self.labels_remove.is_empty()
+            && self.image.is_none()
+            && self.secret_at_target.is_none()
+            && self.update_policy.is_none()
     }
 
     /// True when the change touches the task template, so applying it (with
     /// a value that differs from the current one) restarts every task.
     pub fn rolls_tasks(&self) -> bool {
         self.max_replicas_per_node.is_some()
+            || self.image.is_some()
+            || self.secret_at_target.is_some()
     }
-}
-
-/// A secret to mount into a new service's tasks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretMount {
-    /// Secret name.
-    pub name: String,
-    /// File name under `/run/secrets`.
-    pub target: String,
 }
 
 /// A new replicated service, for `apply` and tests.

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use super::api::{NewService, ServiceChange, SwarmApi};
 use super::error::SwarmError;
 use super::raw::RawClient;
+use super::types::SecretMount;
 use super::types::{
     differs_only_in_status_labels, NetworkInfo, NodeInfo, RawTask, ServiceInfo, SwarmEvent,
     TaskFilter, TaskInfo,
@@ -115,10 +116,10 @@ impl SwarmApi for DockerSwarm {
         let status_only_update =
             differs_only_in_status_labels(&json["Spec"], json.get("PreviousSpec"));
         let service: bollard::models::Service =
-            serde_json::from_value(json).map_err(|e| decode(&what, &e.to_string()))?;
+            serde_json::from_value(json.clone()).map_err(|e| decode(&what, &e.to_string()))?;
         Ok(ServiceInfo {
             status_only_update,
-            ..service.into()
+            ..ServiceInfo::from(service).with_raw(&json)
         })
     }
 
@@ -189,7 +190,21 @@ impl SwarmApi for DockerSwarm {
             .get("Spec")
             .ok_or_else(|| decode(&what, "service has no Spec"))?;
         let mut spec = stored.clone();
-        apply_change(&mut spec, change, id)?;
+        let secret = match &change.secret_at_target {
+            Some(mount) => {
+                let (secret_id, name) = self
+                    .secrets_named(&mount.name)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| SwarmError::NotFound {
+                    what: format!("secret {:?}", mount.name),
+                })?;
+                Some((secret_id, name, mount.target.clone()))
+            }
+            None => None,
+        };
+        apply_change(&mut spec, change, secret.as_ref(), id)?;
         if &spec == stored {
             // Nothing would change: skip the write, which would still bump
             // the version and send an event to every watcher (ourselves
@@ -326,7 +341,13 @@ impl SwarmApi for DockerSwarm {
 
 /// Edits a stored service spec (JSON as the engine returned it) in place,
 /// touching only what `change` names.
-fn apply_change(spec: &mut Value, change: &ServiceChange, service: &str) -> Result<(), SwarmError> {
+/// `secret` is the resolved `change.secret_at_target`: (id, name, target).
+fn apply_change(
+    spec: &mut Value,
+    change: &ServiceChange,
+    secret: Option<&(String, String, String)>,
+    service: &str,
+) -> Result<(), SwarmError> {
     let invalid = |reason: &str| SwarmError::InvalidChange {
         service: service.to_string(),
         reason: reason.to_string(),
@@ -353,6 +374,49 @@ fn apply_change(spec: &mut Value, change: &ServiceChange, service: &str) -> Resu
         } else {
             placement.insert("MaxReplicas".into(), json!(max));
         }
+    }
+
+    if let Some(image) = &change.image {
+        let container = object_entry(spec_obj, "TaskTemplate")
+            .and_then(|t| object_entry(t, "ContainerSpec"))
+            .ok_or_else(|| invalid("its task template is not an object"))?;
+        container.insert("Image".into(), json!(image));
+    }
+
+    if let Some((secret_id, name, target)) = secret {
+        let container = object_entry(spec_obj, "TaskTemplate")
+            .and_then(|t| object_entry(t, "ContainerSpec"))
+            .ok_or_else(|| invalid("its task template is not an object"))?;
+        let secrets = container.entry("Secrets").or_insert_with(|| json!([]));
+        if secrets.is_null() {
+            *secrets = json!([]);
+        }
+        let secrets = secrets
+            .as_array_mut()
+            .ok_or_else(|| invalid("its secrets are not a list"))?;
+        let at_target = |s: &Value| {
+            s.pointer("/File/Name")
+                .and_then(Value::as_str)
+                .is_some_and(|t| {
+                    SecretMount {
+                        name: String::new(),
+                        target: t.to_string(),
+                    }
+                    .is_at(target)
+                })
+        };
+        let file = secrets
+            .iter()
+            .find(|s| at_target(s))
+            .and_then(|s| s.get("File").cloned())
+            .unwrap_or_else(|| json!({"Name": target, "UID": "0", "GID": "0", "Mode": 0o444}));
+        secrets.retain(|s| !at_target(s));
+        secrets.push(json!({"File": file, "SecretID": secret_id, "SecretName": name}));
+    }
+
+    if let Some(policy) = &change.update_policy {
+        spec_obj.insert("UpdateConfig".into(), policy.to_json());
+        spec_obj.insert("RollbackConfig".into(), policy.to_json());
     }
 
     if !change.labels_set.is_empty() || !change.labels_remove.is_empty() {
@@ -435,7 +499,7 @@ mod tests {
             labels_remove: vec!["old".into(), "absent".into()],
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &change, "db").unwrap();
+        apply_change(&mut spec, &change, None, "db").unwrap();
         let mut expected = stored_spec();
         expected["Labels"] =
             json!({"aerospike.cluster.replicas": "3", "aerospike.status.phase": "Ready"});
@@ -450,7 +514,7 @@ mod tests {
             max_replicas_per_node: Some(1),
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &change, "db").unwrap();
+        apply_change(&mut spec, &change, None, "db").unwrap();
         assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 5);
         assert_eq!(spec["TaskTemplate"]["Placement"]["MaxReplicas"], 1);
         assert_eq!(
@@ -462,7 +526,7 @@ mod tests {
             max_replicas_per_node: Some(0),
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &unlimited, "db").unwrap();
+        apply_change(&mut spec, &unlimited, None, "db").unwrap();
         assert_eq!(spec["TaskTemplate"]["Placement"], json!({}));
     }
 
@@ -473,7 +537,7 @@ mod tests {
             labels_set: BTreeMap::from([("a".into(), "b".into())]),
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &change, "db").unwrap();
+        apply_change(&mut spec, &change, None, "db").unwrap();
         assert_eq!(spec["Labels"], json!({"a": "b"}));
     }
 
@@ -484,7 +548,7 @@ mod tests {
             replicas: Some(3),
             ..ServiceChange::default()
         };
-        let err = apply_change(&mut spec, &change, "g").unwrap_err();
+        let err = apply_change(&mut spec, &change, None, "g").unwrap_err();
         assert!(matches!(err, SwarmError::InvalidChange { .. }), "{err:?}");
         assert!(
             err.to_string().contains("not a replicated service"),

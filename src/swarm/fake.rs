@@ -94,6 +94,16 @@ impl Default for FakeSwarm {
     }
 }
 
+/// The template fingerprint the fake gives a service: its image, secrets
+/// and MaxReplicas, the parts of the task template the operator changes.
+/// Tests give a task the same value to say it runs that template.
+pub fn fake_fingerprint(service: &ServiceInfo) -> String {
+    format!(
+        "{:?}|{:?}|{:?}",
+        service.image, service.secret_mounts, service.max_replicas_per_node
+    )
+}
+
 /// A Ready, Active worker node with no labels: the node most tests need.
 pub fn ready_worker(id: &str) -> NodeInfo {
     NodeInfo {
@@ -132,6 +142,7 @@ impl FakeSwarm {
     pub fn put_service(&self, mut service: ServiceInfo) -> ServiceInfo {
         let mut state = self.lock();
         service.version = state.bump();
+        service.template_fingerprint = fake_fingerprint(&service);
         state.services.insert(service.id.clone(), service.clone());
         service
     }
@@ -147,6 +158,7 @@ impl FakeSwarm {
             .expect("edit_service: no such service");
         edit(service);
         service.version = version;
+        service.template_fingerprint = fake_fingerprint(service);
         // Someone else's edit: not a status write of ours.
         service.status_only_update = false;
         service.clone()
@@ -311,6 +323,28 @@ impl SwarmApi for FakeSwarm {
         if let Some(max) = change.max_replicas_per_node {
             service.max_replicas_per_node = (max > 0).then_some(max);
         }
+        if let Some(image) = &change.image {
+            service.image = Some(image.clone());
+        }
+        if let Some(mount) = &change.secret_at_target {
+            if !state.secrets.contains(&mount.name) {
+                return Err(SwarmError::NotFound {
+                    what: format!("secret {:?}", mount.name),
+                });
+            }
+            service.secret_mounts.retain(|m| !m.is_at(&mount.target));
+            service.secret_mounts.push(mount.clone());
+            service.secret_names = service
+                .secret_mounts
+                .iter()
+                .map(|m| m.name.clone())
+                .collect();
+        }
+        if let Some(policy) = &change.update_policy {
+            service.update_policy = Some(policy.clone());
+            service.rollback_policy = Some(policy.clone());
+        }
+        service.template_fingerprint = fake_fingerprint(&service);
         for key in &change.labels_remove {
             service.labels.remove(key);
         }
@@ -387,6 +421,12 @@ impl SwarmApi for FakeSwarm {
             secret_names: new.secrets.iter().map(|m| m.name.clone()).collect(),
             update_status: None,
             status_only_update: false,
+            secret_mounts: new.secrets.clone(),
+            ..ServiceInfo::default()
+        };
+        let service = ServiceInfo {
+            template_fingerprint: fake_fingerprint(&service),
+            ..service
         };
         state.services.insert(id.clone(), service);
         Ok(id)

@@ -20,17 +20,15 @@ pub mod placement;
 mod raw;
 pub mod types;
 
-pub use api::{
-    update_service_retrying, NewService, SecretMount, ServiceChange, SwarmApi, UPDATE_ATTEMPTS,
-};
+pub use api::{update_service_retrying, NewService, ServiceChange, SwarmApi, UPDATE_ATTEMPTS};
 pub use connect::{
     connect, connect_from_env, preflight, Endpoint, EngineIdentity, TlsFiles, DEFAULT_DOCKER_HOST,
 };
 pub use docker::DockerSwarm;
 pub use error::{BoxError, SwarmError};
-pub use fake::{ready_worker, FakeSwarm, WriteCall};
+pub use fake::{fake_fingerprint, ready_worker, FakeSwarm, WriteCall};
 pub use placement::{eligible_nodes, Constraint, ConstraintError};
 pub use types::{
-    Availability, EventKind, NetworkInfo, NodeInfo, NodeRole, NodeState, Platform, ServiceInfo,
-    SwarmEvent, TaskFilter, TaskInfo,
+    template_fingerprint, Availability, EventKind, NetworkInfo, NodeInfo, NodeRole, NodeState,
+    Platform, SecretMount, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo, UpdatePolicy,
 };

@@ -45,6 +45,126 @@ pub struct ServiceInfo {
     /// so on forever. Read from the engine on every inspect, so it survives
     /// an operator restart. `false` when unknown (e.g. from a service list).
     pub status_only_update: bool,
+    /// A fingerprint of the task template: a task whose own spec has
+    /// another fingerprint is one swarm's updater will replace (see
+    /// [`template_fingerprint`]). Empty when unknown (service lists).
+    pub template_fingerprint: String,
+    /// Secrets mounted into tasks, with their targets.
+    pub secret_mounts: Vec<SecretMount>,
+    /// `Spec.UpdateConfig`, if set.
+    pub update_policy: Option<UpdatePolicy>,
+    /// `Spec.RollbackConfig`, if set.
+    pub rollback_policy: Option<UpdatePolicy>,
+    /// `UpdateStatus.Message`, e.g. `update paused due to failure or early
+    /// termination of task ...`.
+    pub update_message: Option<String>,
+}
+
+/// A secret mounted into a service's tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMount {
+    /// Secret name.
+    pub name: String,
+    /// `File.Name`: a file name under `/run/secrets`, or an absolute path.
+    pub target: String,
+}
+
+impl SecretMount {
+    /// Whether this secret appears at `path` in the container
+    /// (`aerospike.conf` is `/run/secrets/aerospike.conf`).
+    pub fn is_at(&self, path: &str) -> bool {
+        let full = |t: &str| {
+            if t.starts_with('/') {
+                t.to_string()
+            } else {
+                format!("/run/secrets/{t}")
+            }
+        };
+        full(&self.target) == full(path)
+    }
+}
+
+/// How swarm rolls a task-template change (`UpdateConfig`, and the same
+/// shape for `RollbackConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpdatePolicy {
+    /// Tasks replaced at once; 0 means all.
+    pub parallelism: u64,
+    /// Wait after each replaced task, in nanoseconds.
+    pub delay_ns: u64,
+    /// `pause`, `continue` or `rollback`.
+    pub failure_action: String,
+    /// How long after a replacement a task failure counts, in nanoseconds.
+    pub monitor_ns: u64,
+    /// `stop-first` or `start-first`.
+    pub order: String,
+}
+
+impl UpdatePolicy {
+    /// Reads an `UpdateConfig`/`RollbackConfig` object as the engine sends
+    /// it (absent fields are swarm's defaults: 0, `pause`, `stop-first`).
+    pub fn from_json(value: &serde_json::Value) -> Option<UpdatePolicy> {
+        let obj = value.as_object()?;
+        let number = |key: &str| {
+            obj.get(key)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        let text = |key: &str, default: &str| {
+            obj.get(key)
+                .and_then(serde_json::Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or(default)
+                .to_string()
+        };
+        Some(UpdatePolicy {
+            parallelism: number("Parallelism"),
+            delay_ns: number("Delay"),
+            failure_action: text("FailureAction", "pause"),
+            monitor_ns: number("Monitor"),
+            order: text("Order", "stop-first"),
+        })
+    }
+
+    /// The object the engine expects.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "Parallelism": self.parallelism,
+            "Delay": self.delay_ns,
+            "FailureAction": self.failure_action,
+            "Monitor": self.monitor_ns,
+            "MaxFailureRatio": 0,
+            "Order": self.order,
+        })
+    }
+}
+
+/// A fingerprint of a task spec (`TaskTemplate` of a service, `Spec` of a
+/// task), equal for a task and the template it was made from.
+///
+/// Swarm's updater replaces a task when its spec differs from the
+/// service's template, except when only the placement constraints differ
+/// (and the node still satisfies them): so those are left out, and so is
+/// `Runtime`, which the engine adds to the service's copy only.
+pub fn template_fingerprint(spec: &serde_json::Value) -> String {
+    use std::hash::{Hash, Hasher};
+    if spec.is_null() {
+        return String::new();
+    }
+    let mut spec = spec.clone();
+    if let Some(placement) = spec.get_mut("Placement").and_then(|p| p.as_object_mut()) {
+        placement.remove("Constraints");
+    }
+    // The engine shows a service's template with `Runtime: container`
+    // filled in, and its tasks' specs without it (seen on 20.10).
+    if let Some(spec) = spec.as_object_mut() {
+        spec.remove("Runtime");
+    }
+    // serde_json's maps are sorted, so this text is canonical.
+    let text = spec.to_string();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 /// Whether a service `spec` differs from its `previous` spec (both as the
@@ -169,6 +289,14 @@ pub struct TaskInfo {
     /// The task's address on each network it is attached to, as
     /// `(network id, address)` without the prefix length.
     pub addresses: Vec<(String, IpAddr)>,
+    /// [`template_fingerprint`] of the task's own spec.
+    pub template_fingerprint: String,
+    /// The image of the task's own spec.
+    pub image: Option<String>,
+    /// The secrets of the task's own spec.
+    pub secret_mounts: Vec<SecretMount>,
+    /// When the task was created (RFC 3339, as Docker sends it).
+    pub created_at: Option<String>,
 }
 
 impl TaskInfo {
@@ -326,8 +454,47 @@ impl From<bollard::models::Service> for ServiceInfo {
                 .map(|s| s.to_string())
                 .filter(|s| !s.is_empty()),
             status_only_update: false,
+            template_fingerprint: String::new(),
+            secret_mounts: Vec::new(),
+            update_policy: None,
+            rollback_policy: None,
+            update_message: None,
         }
     }
+}
+
+impl ServiceInfo {
+    /// Fills in what only the engine's raw JSON of the service has: the
+    /// template fingerprint, secret targets, the update and rollback
+    /// policies and the update message.
+    pub fn with_raw(mut self, json: &serde_json::Value) -> ServiceInfo {
+        let spec = &json["Spec"];
+        self.template_fingerprint = template_fingerprint(&spec["TaskTemplate"]);
+        self.secret_mounts = secret_mounts(&spec["TaskTemplate"]);
+        self.update_policy = UpdatePolicy::from_json(&spec["UpdateConfig"]);
+        self.rollback_policy = UpdatePolicy::from_json(&spec["RollbackConfig"]);
+        self.update_message = json
+            .pointer("/UpdateStatus/Message")
+            .and_then(serde_json::Value::as_str)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string);
+        self
+    }
+}
+
+/// The secrets of a task spec (`ContainerSpec.Secrets`), by name and target.
+fn secret_mounts(spec: &serde_json::Value) -> Vec<SecretMount> {
+    spec.pointer("/ContainerSpec/Secrets")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            Some(SecretMount {
+                name: s.get("SecretName")?.as_str()?.to_string(),
+                target: s.pointer("/File/Name")?.as_str()?.to_string(),
+            })
+        })
+        .collect()
 }
 
 impl From<bollard::models::Node> for NodeInfo {
@@ -411,6 +578,10 @@ pub(crate) struct RawTask {
     status: RawTaskStatus,
     #[serde(default)]
     networks_attachments: Vec<RawAttachment>,
+    #[serde(default)]
+    spec: serde_json::Value,
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -477,6 +648,14 @@ impl From<RawTask> for TaskInfo {
                 .filter(|c| !c.is_empty()),
             status_timestamp: task.status.timestamp,
             addresses,
+            template_fingerprint: template_fingerprint(&task.spec),
+            image: task
+                .spec
+                .pointer("/ContainerSpec/Image")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string),
+            secret_mounts: secret_mounts(&task.spec),
+            created_at: task.created_at,
         }
     }
 }

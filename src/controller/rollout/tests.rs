@@ -1,0 +1,437 @@
+//! Rollout decisions from facts: one scene per situation a rollout meets,
+//! built with [`Scene`].
+
+use super::*;
+use crate::aerospike::NodeReport;
+use crate::controller::mesh::tests::report;
+use crate::controller::plan::tests::node;
+use crate::spec::ReadyCount;
+use crate::swarm::{fake_fingerprint, SecretMount};
+
+const OLD: &str = "aerospike/aerospike-server:7.1.0.0";
+const NEW: &str = "aerospike/aerospike-server:7.2.0.0";
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::from([10, 0, 0, last])
+}
+
+/// A three-node cluster on nodes .2 .3 .4, built up fact by fact.
+#[derive(Clone)]
+struct Scene {
+    labels: BTreeMap<String, String>,
+    service: ServiceInfo,
+    tasks: Vec<TaskInfo>,
+    reports: Vec<NodeReport>,
+    previous: ClusterStatus,
+    now: SystemTime,
+}
+
+impl Scene {
+    /// Every node on `OLD`, meshed, migrations done, the spec asking for
+    /// `version`, the valve set, the status remembering `OLD`.
+    fn new(version: &str) -> Scene {
+        let labels = BTreeMap::from([
+            ("aerospike.cluster.replicas".to_string(), "3".to_string()),
+            ("aerospike.cluster.version".to_string(), version.to_string()),
+        ]);
+        let mut service = ServiceInfo {
+            id: "s1".into(),
+            name: "db".into(),
+            image: Some(OLD.into()),
+            replicas: Some(3),
+            max_replicas_per_node: Some(1),
+            update_policy: Some(valve_policy()),
+            rollback_policy: Some(valve_policy()),
+            ..ServiceInfo::default()
+        };
+        service.template_fingerprint = fake_fingerprint(&service);
+        let mut scene = Scene {
+            labels,
+            service,
+            tasks: Vec::new(),
+            reports: Vec::new(),
+            previous: ClusterStatus {
+                image: Some(OLD.into()),
+                ..ClusterStatus::default()
+            },
+            now: parse_time("2026-12-01T12:00:20Z").unwrap(),
+        };
+        for last in [2, 3, 4] {
+            scene = scene.task(last, "running", true);
+        }
+        scene.meshed(&[2, 3, 4], "AA")
+    }
+
+    /// A task on `.last` running the current template (`fresh`) or the
+    /// one before it, created at 12:00.
+    fn task(mut self, last: u8, state: &str, fresh: bool) -> Scene {
+        let fingerprint = if fresh {
+            self.service.template_fingerprint.clone()
+        } else {
+            "older".into()
+        };
+        self.tasks.retain(|t| t.slot != Some(u64::from(last)));
+        self.tasks.push(TaskInfo {
+            id: format!("t{last}{}", if fresh { "new" } else { "old" }),
+            service_id: "s1".into(),
+            slot: Some(u64::from(last)),
+            desired_state: "running".into(),
+            state: state.into(),
+            addresses: vec![("net1".into(), ip(last))],
+            template_fingerprint: fingerprint,
+            created_at: Some("2026-12-01T12:00:00.5Z".into()),
+            ..TaskInfo::default()
+        });
+        self
+    }
+
+    /// The template changes to `image` (the tasks keep what they run).
+    fn template(mut self, image: &str) -> Scene {
+        let old = self.service.template_fingerprint.clone();
+        self.service.image = Some(image.into());
+        self.service.template_fingerprint = fake_fingerprint(&self.service);
+        for task in &mut self.tasks {
+            if task.template_fingerprint == old {
+                task.template_fingerprint = "older".into();
+            }
+        }
+        self
+    }
+
+    /// `lasts` form one cluster with key `key`; everyone else answers as a
+    /// node alone.
+    fn meshed(mut self, lasts: &[u8], key: &str) -> Scene {
+        self.reports = self
+            .tasks
+            .iter()
+            .filter(|t| t.state == "running")
+            .map(|t| {
+                let last = match t.addresses[0].1 {
+                    IpAddr::V4(v4) => v4.octets()[3],
+                    IpAddr::V6(_) => unreachable!(),
+                };
+                if lasts.contains(&last) {
+                    let peers: Vec<u8> = lasts.iter().copied().filter(|l| *l != last).collect();
+                    report(node(last, key, lasts.len() as u32), &peers)
+                } else {
+                    report(node(last, &format!("{last:02X}"), 1), &[])
+                }
+            })
+            .collect();
+        self
+    }
+
+    fn migrating(mut self, last: u8, remaining: u64) -> Scene {
+        for r in &mut self.reports {
+            if r.observation.addr.ip() == ip(last) {
+                r.observation.stats.migrate_partitions_remaining = remaining;
+                r.stable = Some(crate::aerospike::ClusterStable::Unstable {
+                    reply: "ERROR::unstable-cluster".into(),
+                });
+            }
+        }
+        self
+    }
+
+    fn label(mut self, key: &str, value: &str) -> Scene {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    fn previous(mut self, edit: impl FnOnce(&mut ClusterStatus)) -> Scene {
+        edit(&mut self.previous);
+        self
+    }
+
+    fn service(mut self, edit: impl FnOnce(&mut ServiceInfo)) -> Scene {
+        edit(&mut self.service);
+        self
+    }
+
+    fn at(mut self, time: &str) -> Scene {
+        self.now = parse_time(time).unwrap();
+        self
+    }
+
+    fn decide(&self) -> Step {
+        let spec = ClusterSpec::from_labels(&self.labels, self.service.image.as_deref())
+            .unwrap()
+            .unwrap();
+        let members: BTreeSet<IpAddr> = crate::aerospike::ClusterView::from(
+            self.reports
+                .iter()
+                .map(|r| r.observation.clone())
+                .collect::<Vec<_>>(),
+        )
+        .main_cluster()
+        .map(|m| m.members.iter().map(|n| n.addr.ip()).collect())
+        .unwrap_or_default();
+        decide(&RolloutFacts {
+            spec: &spec,
+            service: &self.service,
+            tasks: &self.tasks,
+            network_id: "net1",
+            reports: &self.reports,
+            members: &members,
+            target_replicas: 3,
+            previous: &self.previous,
+            now: self.now,
+            join_timeout: Duration::from_secs(60),
+        })
+    }
+}
+
+fn target(image: &str) -> Target {
+    Target {
+        image: image.into(),
+        config_secret: None,
+    }
+}
+
+#[test]
+fn a_cluster_on_its_spec_is_in_sync() {
+    assert_eq!(
+        Scene::new("7.1.0.0").decide(),
+        Step::InSync {
+            converged: target(OLD)
+        }
+    );
+}
+
+#[test]
+fn a_new_version_starts_only_on_a_safe_cluster() {
+    let step = Scene::new("7.2.0.0").decide();
+    assert_eq!(
+        step,
+        Step::Start {
+            from: target(OLD),
+            to: target(NEW),
+            progress: Progress { done: 0, total: 3 }
+        }
+    );
+    let waiting = Scene::new("7.2.0.0").migrating(3, 1383).decide();
+    assert!(
+        matches!(&waiting, Step::WaitToStart { why, .. } if why.contains("1383")),
+        "{waiting:?}"
+    );
+    assert!(
+        waiting.may_write(),
+        "nothing is pending: the status may say so"
+    );
+}
+
+#[test]
+fn while_the_replaced_node_joins_or_migrates_nothing_is_written() {
+    // The template is NEW, .2 was replaced and is alone.
+    let scene = Scene::new("7.2.0.0")
+        .template(NEW)
+        .task(2, "running", true)
+        .meshed(&[3, 4], "AA")
+        .previous(|p| {
+            p.rollout = Some(ReadyCount {
+                ready: 0,
+                desired: 3,
+            })
+        });
+    let step = scene.decide();
+    assert!(matches!(step, Step::Hold { .. }), "{step:?}");
+    assert!(!step.may_write());
+
+    // Joined, but migrations go on: still hold.
+    let step = scene
+        .clone()
+        .meshed(&[2, 3, 4], "BB")
+        .migrating(4, 10)
+        .decide();
+    assert!(
+        matches!(&step, Step::Hold { why, .. } if why.contains("10")),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn a_safe_cluster_releases_the_next_node_once_per_done_node() {
+    let scene = Scene::new("7.2.0.0")
+        .template(NEW)
+        .task(2, "running", true)
+        .meshed(&[2, 3, 4], "BB")
+        .previous(|p| {
+            p.rollout = Some(ReadyCount {
+                ready: 0,
+                desired: 3,
+            })
+        });
+    assert_eq!(
+        scene.decide(),
+        Step::Release {
+            to: target(NEW),
+            progress: Progress { done: 1, total: 3 },
+            adopt: BTreeMap::new(),
+        }
+    );
+    // Once released at 1/3, a pass before swarm replaced the next node
+    // must not release another.
+    let again = scene.clone().previous(|p| {
+        p.rollout = Some(ReadyCount {
+            ready: 1,
+            desired: 3,
+        })
+    });
+    let step = again.decide();
+    assert!(
+        matches!(&step, Step::Hold { why, .. } if why.contains("swarm")),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn paused_holds_between_nodes_and_writes_nothing() {
+    let step = Scene::new("7.2.0.0")
+        .template(NEW)
+        .task(2, "running", true)
+        .meshed(&[2, 3, 4], "BB")
+        .label("aerospike.cluster.paused", "true")
+        .decide();
+    assert_eq!(
+        step,
+        Step::PausedBetween {
+            progress: Progress { done: 1, total: 3 }
+        }
+    );
+    assert!(!step.may_write());
+}
+
+#[test]
+fn a_node_that_never_joins_is_rolled_back_once_the_rest_is_safe() {
+    let failing = Scene::new("7.2.0.0")
+        .template(NEW)
+        .task(2, "running", true)
+        .meshed(&[3, 4], "AA");
+    // Within the timeout: hold.
+    let step = failing.clone().at("2026-12-01T12:00:30Z").decide();
+    assert!(matches!(step, Step::Hold { .. }), "{step:?}");
+    // Past it, the other two safe: back to what every node ran.
+    let failing = failing.at("2026-12-01T12:01:01Z");
+    let step = failing.decide();
+    assert!(
+        matches!(&step, Step::RollBack { from, to, why }
+            if *from == target(NEW) && *to == target(OLD) && why.contains("has not joined")),
+        "{step:?}"
+    );
+    // Not while the other two still migrate.
+    let step = failing.migrating(3, 5).decide();
+    assert!(
+        matches!(&step, Step::Hold { why, .. } if why.contains("rolling back")),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn swarm_pausing_the_update_counts_as_a_failure() {
+    let step = Scene::new("7.2.0.0")
+        .template(NEW)
+        .task(2, "starting", true)
+        .meshed(&[3, 4], "AA")
+        .service(|s| {
+            s.update_status = Some("paused".into());
+            s.update_message = Some("update paused due to failure of task t2".into());
+        })
+        .decide();
+    assert!(
+        matches!(&step, Step::RollBack { why, .. } if why.contains("t2")),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn a_rolled_back_target_is_not_tried_again() {
+    let step = Scene::new("7.2.0.0")
+        .previous(|p| p.failed_rollout = Some(NEW.into()))
+        .decide();
+    assert_eq!(
+        step,
+        Step::Failed {
+            to: target(NEW),
+            from: target(OLD)
+        }
+    );
+}
+
+#[test]
+fn a_hand_made_update_gets_the_valve_back_and_the_spec_follows_it() {
+    // `docker service update --image NEW` on a service whose policy a
+    // stack file reset: the policy first.
+    let scene = Scene::new("7.1.0.0")
+        .template(NEW)
+        .task(2, "running", true)
+        .meshed(&[2, 3, 4], "BB");
+    let step = scene.clone().service(|s| s.update_policy = None).decide();
+    assert!(matches!(step, Step::FixPolicy { .. }), "{step:?}");
+    // With the valve: released when safe, adopting the new tag.
+    let step = scene.decide();
+    assert_eq!(
+        step,
+        Step::Release {
+            to: target(NEW),
+            progress: Progress { done: 1, total: 3 },
+            adopt: BTreeMap::from([(VERSION.to_string(), "7.2.0.0".to_string())]),
+        }
+    );
+}
+
+#[test]
+fn a_new_config_secret_rolls_like_a_new_version() {
+    let mount = |name: &str| SecretMount {
+        name: name.into(),
+        target: "aerospike.conf".into(),
+    };
+    let scene = Scene::new("7.1.0.0")
+        .label("aerospike.cluster.config-secret", "conf-v2")
+        .service(|s| s.secret_mounts = vec![mount("conf-v1")])
+        .previous(|p| p.config_secret = Some("conf-v1".into()));
+    let with = |secret: &str| Target {
+        image: OLD.into(),
+        config_secret: Some(secret.into()),
+    };
+    assert_eq!(
+        scene.decide(),
+        Step::Start {
+            from: with("conf-v1"),
+            to: with("conf-v2"),
+            progress: Progress { done: 0, total: 3 }
+        }
+    );
+}
+
+#[test]
+fn the_last_node_finishing_keeps_the_rollout_shown_until_safe() {
+    let scene = Scene::new("7.2.0.0").template(NEW);
+    let scene = [2, 3, 4]
+        .into_iter()
+        .fold(scene, |s, last| s.task(last, "running", true))
+        .previous(|p| {
+            p.rollout = Some(ReadyCount {
+                ready: 2,
+                desired: 3,
+            })
+        });
+    let step = scene.clone().meshed(&[2, 3], "CC").decide();
+    assert!(matches!(step, Step::Finishing { .. }), "{step:?}");
+    assert!(step.may_write(), "no task runs an older template");
+    let step = scene.meshed(&[2, 3, 4], "CC").decide();
+    assert_eq!(
+        step,
+        Step::InSync {
+            converged: target(NEW)
+        }
+    );
+}
+
+#[test]
+fn docker_times_parse() {
+    let t = parse_time("2026-12-01T11:37:21.933483306Z").unwrap();
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+    assert_eq!(secs.as_secs(), 1_796_125_041);
+    assert_eq!(secs.subsec_nanos(), 933_483_306);
+    assert!(parse_time("yesterday").is_none());
+}

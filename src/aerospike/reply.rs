@@ -296,6 +296,12 @@ pub struct NamespaceStats {
     pub migrate_rx_partitions_remaining: u64,
     /// Configured copies of each record (`replication-factor`).
     pub replication_factor: u32,
+    /// `pending_quiesce`: a `quiesce:` was accepted and not undone
+    /// (Enterprise; absent, so false, on Community).
+    pub pending_quiesce: bool,
+    /// `effective_is_quiesced`: the quiesce took effect at a recluster: the
+    /// node owns no partition.
+    pub effective_is_quiesced: bool,
 }
 
 impl NamespaceStats {
@@ -313,6 +319,10 @@ impl NamespaceStats {
             migrate_tx_partitions_remaining: fields.count("migrate_tx_partitions_remaining")?,
             migrate_rx_partitions_remaining: fields.count("migrate_rx_partitions_remaining")?,
             replication_factor: fields.parse("replication-factor", "a positive integer")?,
+            pending_quiesce: fields.0.contains_key("pending_quiesce")
+                && fields.flag("pending_quiesce")?,
+            effective_is_quiesced: fields.0.contains_key("effective_is_quiesced")
+                && fields.flag("effective_is_quiesced")?,
         })
     }
 }
@@ -779,8 +789,16 @@ mod tests {
                 migrate_tx_partitions_remaining: 10,
                 migrate_rx_partitions_remaining: 20,
                 replication_factor: 2,
+                pending_quiesce: false,
+                effective_is_quiesced: false,
             }
         );
+        // Enterprise adds the quiesce flags.
+        let quiesced = NamespaceStats::parse(&format!(
+            "{value};pending_quiesce=true;effective_is_quiesced=true;nodes_quiesced=1"
+        ))
+        .unwrap();
+        assert!(quiesced.pending_quiesce && quiesced.effective_is_quiesced);
         assert_eq!(
             NamespaceStats::parse(&value.replace("replication-factor=2;", "")),
             Err(ReplyError::MissingField {

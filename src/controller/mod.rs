@@ -24,6 +24,7 @@ pub mod nodes;
 pub mod plan;
 pub mod reconcile;
 pub mod rollout;
+pub mod scaledown;
 pub mod scheduler;
 pub mod telemetry;
 pub mod watch;

@@ -38,6 +38,30 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// `services-alumni-reset`.
     fn alumni_reset(&self, addr: SocketAddr) -> impl Future<Output = Result<(), InfoError>> + Send;
+
+    /// Whether every namespace of the node has a pending quiesce, and
+    /// whether it took effect (`namespaces`, then `namespace/<ns>` each).
+    fn quiesce_state(
+        &self,
+        addr: SocketAddr,
+    ) -> impl Future<Output = Result<QuiesceState, InfoError>> + Send;
+
+    /// `quiesce:` (Enterprise), then `recluster:` on every node in `members`
+    /// (only the principal acts on it), so that it takes effect.
+    fn quiesce(
+        &self,
+        addr: SocketAddr,
+        members: &[SocketAddr],
+    ) -> impl Future<Output = Result<(), InfoError>> + Send;
+}
+
+/// A node's quiesce, over all its namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuiesceState {
+    /// Every namespace has `pending_quiesce=true`.
+    pub pending: bool,
+    /// Every namespace has `effective_is_quiesced=true`.
+    pub effective: bool,
 }
 
 /// [`NodeApi`] over the real info protocol, counting every request.
@@ -95,5 +119,32 @@ impl NodeApi for CountingInfo {
     async fn alumni_reset(&self, addr: SocketAddr) -> Result<(), InfoError> {
         self.write(&self.counters.alumni_resets);
         self.client.services_alumni_reset(addr).await
+    }
+
+    async fn quiesce_state(&self, addr: SocketAddr) -> Result<QuiesceState, InfoError> {
+        self.request();
+        let namespaces = self.client.namespaces(addr).await?;
+        let mut state = QuiesceState {
+            pending: !namespaces.is_empty(),
+            effective: !namespaces.is_empty(),
+        };
+        for namespace in namespaces {
+            self.request();
+            let stats = self.client.namespace_stats(addr, &namespace).await?;
+            state.pending &= stats.pending_quiesce;
+            state.effective &= stats.effective_is_quiesced;
+        }
+        Ok(state)
+    }
+
+    async fn quiesce(&self, addr: SocketAddr, members: &[SocketAddr]) -> Result<(), InfoError> {
+        self.write(&self.counters.quiesces);
+        self.client.quiesce(addr).await?;
+        for member in members {
+            self.request();
+            Counters::bump(&self.counters.info_writes);
+            self.client.recluster(*member).await?;
+        }
+        Ok(())
     }
 }

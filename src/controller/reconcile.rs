@@ -35,16 +35,17 @@ use futures::future::join_all;
 use tracing::{debug, info, warn};
 
 use crate::aerospike::{ClusterView, InfoError, NodeReport, TipOutcome};
-use crate::spec::{ClusterSpec, ClusterStatus, Phase, STATUS_PREFIX};
+use crate::spec::{ClusterSpec, ClusterStatus, Edition, Phase, STATUS_PREFIX};
 use crate::swarm::{
     eligible_nodes, update_service_retrying, NetworkInfo, NodeState, SecretMount, ServiceChange,
-    ServiceInfo, SwarmApi, SwarmError, TaskFilter,
+    ServiceInfo, SwarmApi, SwarmError, TaskFilter, TaskInfo,
 };
 
 use super::mesh;
 use super::nodes::NodeApi;
 use super::plan::{self, Settle, StatusFacts};
 use super::rollout::{self, RolloutFacts, Step, Target};
+use super::scaledown::{self, ScaleFacts, ScaleStep};
 
 /// What to do with a cluster after a reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,22 +411,115 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 act!(name, "place", reason);
                 change.max_replicas_per_node = Some(1);
             }
-            if let Some((replicas, reason)) = &placement.set_replicas {
-                let current = service.replicas.unwrap_or(0);
-                match plan::scale_step(*replicas, current, &reports, &tasks) {
-                    Some(next) => {
+            let current = service.replicas.unwrap_or(0);
+            let ours = service
+                .constraints
+                .iter()
+                .any(|c| c.replace(' ', "").starts_with(scaledown::EXCLUDE_PREFIX));
+            if placement.set_replicas.is_some() || ours {
+                let running_tasks: Vec<TaskInfo> = all_tasks
+                    .iter()
+                    .filter(|t| t.desired_state == "running")
+                    .cloned()
+                    .collect();
+                let enterprise = spec.edition(service.image.as_deref()) == Edition::Enterprise;
+                let quiesce = match scaledown::leaving(&running_tasks, &network.id) {
+                    Some(task)
+                        if enterprise
+                            && placement.target < current
+                            && tasks.running as u64 == current =>
+                    {
+                        match task.address_on(&network.id) {
+                            Some(ip) => self
+                                .nodes
+                                .quiesce_state(SocketAddr::new(ip, port))
+                                .await
+                                .map_err(|e| warn!(cluster = %name, error = %e, "cannot read the quiesce state"))
+                                .ok(),
+                            None => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let reason = placement
+                    .set_replicas
+                    .as_ref()
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_default();
+                let step = scaledown::decide(&ScaleFacts {
+                    enterprise,
+                    target: placement.target,
+                    current,
+                    tasks: &running_tasks,
+                    network_id: &network.id,
+                    service_port: port,
+                    reports: &reports,
+                    summary: &tasks,
+                    constraints: &service.constraints,
+                    quiesce,
+                });
+                match step {
+                    ScaleStep::Replicas(next) if next != current => {
                         act!(name, "scale", reason);
                         change.replicas = Some(next);
                     }
-                    None => {
-                        scale_wait = Some(format!(
-                            "{reason}; removing the next node once every node reports 0 migrations"
-                        ))
+                    ScaleStep::Replicas(_) | ScaleStep::Nothing => {}
+                    ScaleStep::Wait(why) => scale_wait = Some(format!("{reason}; {why}")),
+                    ScaleStep::Quiesce { node, task } => {
+                        act!(
+                            name,
+                            "quiesce",
+                            format!(
+                                "{reason}; node {node} (task {task}) leaves next: quiesce so \
+                                 that it hands its partitions off before it stops"
+                            )
+                        );
+                        if let Err(e) = self.nodes.quiesce(node, &addrs).await {
+                            warn!(cluster = %name, error = %e, "quiesce failed; retrying on the next pass");
+                        }
+                        scale_wait =
+                            Some(format!("{reason}; quiescing node {node} before it leaves"));
+                    }
+                    ScaleStep::Exclude { task, constraint } => {
+                        act!(
+                            name,
+                            "exclude",
+                            format!(
+                                "{reason}; task {task} is quiesced and every node is safe: \
+                                 adding the constraint {constraint} so that swarm stops exactly \
+                                 that task"
+                            )
+                        );
+                        let mut constraints = service.constraints.clone();
+                        constraints.push(constraint);
+                        change.constraints = Some(constraints);
+                    }
+                    ScaleStep::Unexclude { constraints } => {
+                        act!(
+                            name,
+                            "unexclude",
+                            format!(
+                                "{} nodes left as asked; removing the constraints {} (no task \
+                                 restarts)",
+                                current,
+                                constraints.join(", ")
+                            )
+                        );
+                        change.constraints = Some(
+                            service
+                                .constraints
+                                .iter()
+                                .filter(|c| !constraints.contains(c))
+                                .cloned()
+                                .collect(),
+                        );
                     }
                 }
             }
         }
-        let scaled = change.replicas.is_some() || change.max_replicas_per_node.is_some();
+        let scaled = change.replicas.is_some()
+            || change.max_replicas_per_node.is_some()
+            || change.constraints.is_some();
         if !rollout::is_valve(service.update_policy.as_ref())
             || !rollout::is_valve(service.rollback_policy.as_ref())
         {
@@ -1033,6 +1127,8 @@ mod tests {
         clear_reply: Option<TipClearOutcome>,
         /// How many more times a node refuses connections.
         refuse: BTreeMap<SocketAddr, usize>,
+        /// Each node's quiesce.
+        quiesced: BTreeMap<SocketAddr, crate::controller::nodes::QuiesceState>,
     }
 
     #[derive(Clone, Default)]
@@ -1109,6 +1205,28 @@ mod tests {
                 .unwrap()
                 .sent
                 .push(format!("alumni-reset {addr}"));
+            Ok(())
+        }
+        async fn quiesce_state(
+            &self,
+            addr: SocketAddr,
+        ) -> Result<crate::controller::nodes::QuiesceState, InfoError> {
+            let mut script = self.0.lock().unwrap();
+            script.sent.push(format!("observe-quiesce {addr}"));
+            Ok(script.quiesced.get(&addr).copied().unwrap_or_default())
+        }
+        async fn quiesce(&self, addr: SocketAddr, members: &[SocketAddr]) -> Result<(), InfoError> {
+            let mut script = self.0.lock().unwrap();
+            script
+                .sent
+                .push(format!("quiesce {addr} recluster x{}", members.len()));
+            script.quiesced.insert(
+                addr,
+                crate::controller::nodes::QuiesceState {
+                    pending: true,
+                    effective: false,
+                },
+            );
             Ok(())
         }
     }

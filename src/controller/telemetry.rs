@@ -81,8 +81,10 @@ pub struct Counters {
     pub tip_clears: AtomicU64,
     /// `services-alumni-reset` commands sent.
     pub alumni_resets: AtomicU64,
-    /// Info commands that change a node: tips, tip-clears and alumni
-    /// resets together. A settled cluster costs none.
+    /// `quiesce:` commands sent (Enterprise scale-down).
+    pub quiesces: AtomicU64,
+    /// Info commands that change a node: tips, tip-clears, alumni resets,
+    /// quiesces and reclusters together. A settled cluster costs none.
     pub info_writes: AtomicU64,
     /// Reconciles run.
     pub reconciles: AtomicU64,
@@ -103,6 +105,8 @@ pub struct CounterSnapshot {
     pub tip_clears: u64,
     /// See [`Counters::alumni_resets`].
     pub alumni_resets: u64,
+    /// See [`Counters::quiesces`].
+    pub quiesces: u64,
     /// See [`Counters::info_writes`].
     pub info_writes: u64,
     /// See [`Counters::reconciles`].
@@ -125,6 +129,7 @@ impl Counters {
             tips: get(&self.tips),
             tip_clears: get(&self.tip_clears),
             alumni_resets: get(&self.alumni_resets),
+            quiesces: get(&self.quiesces),
             info_writes: get(&self.info_writes),
             reconciles: get(&self.reconciles),
         }
@@ -141,6 +146,7 @@ impl Counters {
             tips = s.tips,
             tip_clears = s.tip_clears,
             alumni_resets = s.alumni_resets,
+            quiesces = s.quiesces,
             info_writes = s.info_writes,
             reconciles = s.reconciles,
             "counters"

@@ -37,6 +37,9 @@ pub struct ServiceChange {
     /// Sets `UpdateConfig` and `RollbackConfig` (service-level: restarts no
     /// task by itself).
     pub update_policy: Option<UpdatePolicy>,
+    /// Replaces `TaskTemplate.Placement.Constraints`. Swarm replaces only
+    /// the tasks whose node no longer satisfies them.
+    pub constraints: Option<Vec<String>>,
 }
 
 impl ServiceChange {
@@ -49,6 +52,7 @@ impl ServiceChange {
             && self.image.is_none()
             && self.secret_at_target.is_none()
             && self.update_policy.is_none()
+            && self.constraints.is_none()
     }
 
     /// True when the change touches the task template, so applying it (with

@@ -376,6 +376,17 @@ fn apply_change(
         }
     }
 
+    if let Some(constraints) = &change.constraints {
+        let placement = object_entry(spec_obj, "TaskTemplate")
+            .and_then(|t| object_entry(t, "Placement"))
+            .ok_or_else(|| invalid("its task template is not an object"))?;
+        if constraints.is_empty() {
+            placement.remove("Constraints");
+        } else {
+            placement.insert("Constraints".into(), json!(constraints));
+        }
+    }
+
     if let Some(image) = &change.image {
         let container = object_entry(spec_obj, "TaskTemplate")
             .and_then(|t| object_entry(t, "ContainerSpec"))

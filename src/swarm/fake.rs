@@ -326,6 +326,9 @@ impl SwarmApi for FakeSwarm {
         if let Some(image) = &change.image {
             service.image = Some(image.clone());
         }
+        if let Some(constraints) = &change.constraints {
+            service.constraints = constraints.clone();
+        }
         if let Some(mount) = &change.secret_at_target {
             if !state.secrets.contains(&mount.name) {
                 return Err(SwarmError::NotFound {

@@ -2020,4 +2020,108 @@ mod tests {
         assert_eq!(service.labels[PHASE], "Paused");
         assert!(nodes.sent().is_empty());
     }
+
+    // --- the rollout at the reconcile seam: which passes write the service
+    // (each write lets swarm replace the next node) and which must not.
+
+    use crate::spec::status::ROLLOUT;
+    use crate::swarm::fake_fingerprint;
+
+    const SPEC_72: &[(&str, &str)] = &[
+        ("aerospike.cluster.replicas", "3"),
+        ("aerospike.cluster.version", "7.2.0.0"),
+        ("aerospike.cluster.config-secret", "conf"),
+    ];
+
+    /// Three meshed tasks on the service's current template, the valve
+    /// set, the status remembering 7.1.0.0.
+    fn rolled_scene() -> (FakeSwarm, ScriptedNodes) {
+        let fake = scene(3, 3, SPEC_72);
+        fake.add_secret("conf");
+        fake.edit_service("s1", |s| {
+            s.update_policy = Some(rollout::valve_policy());
+            s.rollback_policy = Some(rollout::valve_policy());
+            s.labels.insert(
+                crate::spec::status::IMAGE.into(),
+                "aerospike/aerospike-server:7.1.0.0".into(),
+            );
+        });
+        let nodes = ScriptedNodes::default();
+        let fp = fake.service("s1").unwrap().template_fingerprint;
+        fake.set_tasks(
+            [2u8, 3, 4]
+                .into_iter()
+                .map(|l| TaskInfo {
+                    template_fingerprint: fp.clone(),
+                    slot: Some(u64::from(l)),
+                    created_at: Some("2026-12-01T12:00:00Z".into()),
+                    ..task(l, "running")
+                })
+                .collect(),
+        );
+        for last in [2u8, 3, 4] {
+            let peers: Vec<u8> = [2, 3, 4].into_iter().filter(|l| *l != last).collect();
+            nodes.set(report(node(last, "AA", 3), &peers));
+        }
+        (fake, nodes)
+    }
+
+    #[tokio::test]
+    async fn a_version_change_writes_the_image_once_then_nothing_while_the_node_changes() {
+        let (fake, nodes) = rolled_scene();
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        let writes = label_writes(&fake);
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert_eq!(
+            writes[0].image.as_deref(),
+            Some("aerospike/aerospike-server:7.2.0.0")
+        );
+        assert_eq!(writes[0].labels_set[PHASE], "Upgrading");
+        assert_eq!(writes[0].labels_set[ROLLOUT], "0/3");
+
+        // Swarm replaced .2: its new task runs the new template, alone.
+        let service = fake.service("s1").unwrap();
+        let mut tasks: Vec<TaskInfo> = fake.tasks();
+        tasks.retain(|t| t.id != "t2");
+        tasks.push(TaskInfo {
+            id: "t2b".into(),
+            template_fingerprint: fake_fingerprint(&service),
+            slot: Some(2),
+            created_at: Some("2026-12-01T12:05:00Z".into()),
+            ..task(2, "running")
+        });
+        fake.set_tasks(tasks);
+        nodes.set(report(node(2, "B2", 1), &[]));
+        // A problem found meanwhile (the config secret is gone) must not be
+        // written either: any write would release the next node.
+        fake.remove_secret("conf");
+        fake.clear_writes();
+        for _ in 0..3 {
+            r.reconcile("s1").await.unwrap();
+        }
+        assert_eq!(fake.writes(), vec![], "no write while a node changes");
+        // The control: with no node changing, the same problem is written.
+        let (fresh, fresh_nodes) = rolled_scene();
+        fresh.edit_service("s1", |s| {
+            s.image = Some("aerospike/aerospike-server:7.2.0.0".into())
+        });
+        let fp = fresh.service("s1").unwrap().template_fingerprint;
+        fresh.set_tasks(
+            fresh
+                .tasks()
+                .into_iter()
+                .map(|t| TaskInfo {
+                    template_fingerprint: fp.clone(),
+                    ..t
+                })
+                .collect(),
+        );
+        fresh.remove_secret("conf");
+        reconciler(&fresh, &fresh_nodes)
+            .reconcile("s1")
+            .await
+            .unwrap();
+        assert_eq!(fresh.service("s1").unwrap().labels[PHASE], "Error");
+    }
 }

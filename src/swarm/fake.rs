@@ -176,7 +176,17 @@ impl FakeSwarm {
         self.lock().nodes = nodes;
     }
 
-    /// Replaces the task list.
+    /// The current task list.
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        self.lock().tasks.clone()
+    }
+
+    /// Removes a secret by name (`docker secret rm`).
+    pub fn remove_secret(&self, name: &str) {
+        self.lock().secrets.remove(name);
+    }
+
+    /// Replaces every task.
     pub fn set_tasks(&self, tasks: Vec<TaskInfo>) {
         self.lock().tasks = tasks;
     }

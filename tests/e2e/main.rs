@@ -12,6 +12,7 @@
 
 mod operator;
 mod reconciler;
+mod rollout;
 mod sandbox;
 mod settle;
 mod sim_mesh;
@@ -98,6 +99,38 @@ fn tests() -> Vec<(&'static str, Test)> {
         (
             "settle::address_any_is_named_reported_stalled_and_left_alone",
             settle::address_any_is_named_reported_stalled_and_left_alone,
+        ),
+        (
+            "rollout::control_swarm_default_update_policy_loses_partitions",
+            rollout::control_swarm_default_update_policy_loses_partitions,
+        ),
+        (
+            "rollout::upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing",
+            rollout::upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing,
+        ),
+        (
+            "rollout::upgrade_typed_by_hand_is_one_node_at_a_time_and_loses_nothing",
+            rollout::upgrade_typed_by_hand_is_one_node_at_a_time_and_loses_nothing,
+        ),
+        (
+            "rollout::config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing",
+            rollout::config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing,
+        ),
+        (
+            "rollout::a_version_that_never_joins_is_rolled_back_after_the_join_timeout",
+            rollout::a_version_that_never_joins_is_rolled_back_after_the_join_timeout,
+        ),
+        (
+            "rollout::pause_stops_a_rollout_and_resume_completes_it",
+            rollout::pause_stops_a_rollout_and_resume_completes_it,
+        ),
+        (
+            "rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely",
+            rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely,
+        ),
+        (
+            "rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing",
+            rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing,
         ),
     ]
 }

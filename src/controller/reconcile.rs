@@ -290,6 +290,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         let changing = all_tasks
             .iter()
             .any(|t| t.desired_state == "running" && rollout::is_stale(t, &service));
+        let pause_config = self
+            .swarm
+            .config_exists(&rollout::pause_config_name(&service.name))
+            .await?;
 
         // 2. Paused, with no rollout under way: change nothing. (During a
         // rollout the pass goes on: the node that is changing is meshed
@@ -403,6 +407,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             previous: &previous,
             now: SystemTime::now(),
             join_timeout: self.join_timeout,
+            paused: spec.paused() || pause_config,
         });
         let mut change = ServiceChange::default();
         let mut scale_wait = None;

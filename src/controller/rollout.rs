@@ -147,6 +147,16 @@ pub struct RolloutFacts<'a> {
     pub previous: &'a ClusterStatus,
     pub now: SystemTime,
     pub join_timeout: Duration,
+    /// `aerospike.cluster.paused=true`, or the pause config exists (see
+    /// [`pause_config_name`]).
+    pub paused: bool,
+}
+
+/// The swarm config whose existence pauses a cluster's rollout without a
+/// write to its service (which would let swarm replace the next node):
+/// `<service>.paused`.
+pub fn pause_config_name(service: &str) -> String {
+    format!("{service}.paused")
 }
 
 /// Progress of a rollout: nodes on the new template (running and in the
@@ -375,7 +385,7 @@ pub fn decide(facts: &RolloutFacts<'_>) -> Step {
                 why: "waiting for swarm to replace the next node".into(),
             };
         }
-        if spec.paused() {
+        if facts.paused {
             return Step::PausedBetween { progress };
         }
         // A template changed by someone else since the cluster converged:
@@ -409,10 +419,11 @@ pub fn decide(facts: &RolloutFacts<'_>) -> Step {
                 from: template,
             };
         }
-        if spec.paused() {
+        if facts.paused {
             return Step::WaitToStart {
                 to: desired,
-                why: "aerospike.cluster.paused=true".into(),
+                why: "paused (aerospike.cluster.paused=true, or the config <service>.paused)"
+                    .into(),
             };
         }
         return match safe {

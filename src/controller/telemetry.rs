@@ -207,6 +207,11 @@ impl<S: SwarmApi> SwarmApi for Instrumented<S> {
         self.inner.secret_exists(name).await
     }
 
+    async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
+        self.read();
+        self.inner.config_exists(name).await
+    }
+
     async fn update_service(
         &self,
         id: &str,

@@ -157,13 +157,14 @@ pub async fn event_loop<S: SwarmApi>(
                 // unmanaged one costs one inspect and is dropped.
                 EventKind::Service => scheduler.schedule(event.actor_id, Duration::ZERO),
                 // Nodes change what is eligible; secrets may be the config
-                // a cluster waits for. Both concern every cluster.
-                EventKind::Node | EventKind::Secret => {
+                // a cluster waits for; a config may be a cluster's pause
+                // (`<service>.paused`). All concern every cluster.
+                EventKind::Node | EventKind::Secret | EventKind::Config => {
                     for id in known.ids() {
                         scheduler.schedule(id, Duration::ZERO);
                     }
                 }
-                EventKind::Network | EventKind::Config => {}
+                EventKind::Network => {}
             }
         }
         let delay = backoff.next().unwrap_or(Duration::from_secs(30));

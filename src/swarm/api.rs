@@ -122,6 +122,9 @@ pub trait SwarmApi: Send + Sync + 'static {
     /// Whether a secret named `name` exists.
     fn secret_exists(&self, name: &str) -> impl Future<Output = Result<bool, SwarmError>> + Send;
 
+    /// Whether a swarm config named `name` exists.
+    fn config_exists(&self, name: &str) -> impl Future<Output = Result<bool, SwarmError>> + Send;
+
     /// Applies `change` to service `id`, which the caller read at `version`.
     /// Returns the service's new version; when the change would leave the
     /// spec as it is, nothing is written and `version` is returned. A stale

@@ -163,6 +163,16 @@ impl SwarmApi for DockerSwarm {
         Ok(!self.secrets_named(name).await?.is_empty())
     }
 
+    async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
+        // The name filter matches prefixes too: compare exactly.
+        let filters = serde_json::json!({ "name": [name] }).to_string();
+        let path = format!("/configs?filters={}", percent_encode(&filters));
+        let configs: Vec<Value> = self.raw.get_json(&path, "configs").await?;
+        Ok(configs
+            .iter()
+            .any(|c| c.pointer("/Spec/Name").and_then(Value::as_str) == Some(name)))
+    }
+
     async fn update_service(
         &self,
         id: &str,
@@ -314,7 +324,9 @@ impl SwarmApi for DockerSwarm {
         &self,
         since: Option<SystemTime>,
     ) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
-        let types = ["service", "node", "secret"].map(String::from).to_vec();
+        let types = ["service", "node", "secret", "config"]
+            .map(String::from)
+            .to_vec();
         let options = EventsOptions {
             since: since.map(|t| {
                 t.duration_since(UNIX_EPOCH)

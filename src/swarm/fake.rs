@@ -48,6 +48,7 @@ struct State {
     tasks: Vec<TaskInfo>,
     networks: Vec<NetworkInfo>,
     secrets: BTreeSet<String>,
+    configs: BTreeSet<String>,
     writes: Vec<WriteCall>,
     reads: u64,
     out_of_sequence_once: bool,
@@ -181,6 +182,11 @@ impl FakeSwarm {
         self.lock().tasks.clone()
     }
 
+    /// Adds a swarm config by name (`docker config create`).
+    pub fn add_config(&self, name: &str) {
+        self.lock().configs.insert(name.to_string());
+    }
+
     /// Removes a secret by name (`docker secret rm`).
     pub fn remove_secret(&self, name: &str) {
         self.lock().secrets.remove(name);
@@ -288,6 +294,10 @@ impl SwarmApi for FakeSwarm {
 
     async fn secret_exists(&self, name: &str) -> Result<bool, SwarmError> {
         self.read(|s| Ok(s.secrets.contains(name)))
+    }
+
+    async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
+        self.read(|s| Ok(s.configs.contains(name)))
     }
 
     async fn update_service(
@@ -578,6 +588,9 @@ mod tests {
             }
             async fn secret_exists(&self, n: &str) -> Result<bool, SwarmError> {
                 self.0.secret_exists(n).await
+            }
+            async fn config_exists(&self, n: &str) -> Result<bool, SwarmError> {
+                self.0.config_exists(n).await
             }
             async fn update_service(
                 &self,

@@ -24,6 +24,7 @@ struct Scene {
     reports: Vec<NodeReport>,
     previous: ClusterStatus,
     now: SystemTime,
+    pause_config: bool,
 }
 
 impl Scene {
@@ -55,6 +56,7 @@ impl Scene {
                 ..ClusterStatus::default()
             },
             now: parse_time("2026-12-01T12:00:20Z").unwrap(),
+            pause_config: false,
         };
         for last in [2, 3, 4] {
             scene = scene.task(last, "running", true);
@@ -177,6 +179,7 @@ impl Scene {
             previous: &self.previous,
             now: self.now,
             join_timeout: Duration::from_secs(60),
+            paused: spec.paused() || self.pause_config,
         })
     }
 }
@@ -299,6 +302,13 @@ fn paused_holds_between_nodes_and_writes_nothing() {
         }
     );
     assert!(!step.may_write());
+    // The same through the pause config, which needs no service write.
+    let mut scene = Scene::new("7.2.0.0")
+        .template(NEW)
+        .task(2, "running", true)
+        .meshed(&[2, 3, 4], "BB");
+    scene.pause_config = true;
+    assert!(matches!(scene.decide(), Step::PausedBetween { .. }));
 }
 
 #[test]

@@ -125,6 +125,10 @@ fn tests() -> Vec<(&'static str, Test)> {
             rollout::pause_stops_a_rollout_and_resume_completes_it,
         ),
         (
+            "rollout::pause_through_the_config_stops_a_rollout_and_resume_completes_it",
+            rollout::pause_through_the_config_stops_a_rollout_and_resume_completes_it,
+        ),
+        (
             "rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely",
             rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely,
         ),

@@ -1411,13 +1411,46 @@ pub fn a_version_that_never_joins_is_rolled_back_after_the_join_timeout(
 // 6. Pause and resume
 // ---------------------------------------------------------------------------
 
+/// How a user pauses a rollout.
+#[derive(Clone, Copy, PartialEq)]
+enum Pause {
+    /// `aerospike.cluster.paused=true` (a service write: swarm may replace
+    /// one more node at once).
+    Label,
+    /// The swarm config `<service>.paused` (no service write).
+    Config,
+}
+
 /// During an upgrade, once the first node is done (rollout 1/3), the user
 /// sets `aerospike.cluster.paused=true`: for 20 s no task is replaced
 /// beyond the one that may already be changing (the label write itself is
 /// a service update, which releases swarm's next task); removing the label
 /// completes the upgrade, nothing lost, never two out.
 pub fn pause_stops_a_rollout_and_resume_completes_it(sandbox: &Sandbox) -> TestResult {
-    let name = "e2e-rollout-pause";
+    pause_and_resume(sandbox, "e2e-rollout-pause", Pause::Label)
+}
+
+/// The same with the pause the README recommends mid-rollout: the swarm
+/// config `<service>.paused` (created, then removed to resume).
+pub fn pause_through_the_config_stops_a_rollout_and_resume_completes_it(
+    sandbox: &Sandbox,
+) -> TestResult {
+    pause_and_resume(sandbox, "e2e-rollout-pausecfg", Pause::Config)
+}
+
+/// A swarm config a test created, removed when dropped.
+struct ConfigGuard(String);
+
+impl Drop for ConfigGuard {
+    fn drop(&mut self) {
+        let _ = docker(&["config", "rm", &self.0]);
+    }
+}
+
+fn pause_and_resume(sandbox: &Sandbox, name: &str, how: Pause) -> TestResult {
+    let config_name = format!("{name}.paused");
+    let _ = docker(&["config", "rm", &config_name]);
+    let _config = ConfigGuard(config_name.clone());
     let operator = Operator::deploy()?;
     let _cluster = slow_cluster(name, "3")?;
     with_log(
@@ -1447,7 +1480,17 @@ pub fn pause_stops_a_rollout_and_resume_completes_it(sandbox: &Sandbox) -> TestR
     });
     with_log(&operator, name, first)?;
     let at_pause = task_ids(name)?;
-    label_add(name, &[("aerospike.cluster.paused", "true")])?;
+    match how {
+        Pause::Label => label_add(name, &[("aerospike.cluster.paused", "true")])?,
+        Pause::Config => {
+            let file = std::env::temp_dir().join(format!("asw-e2e-{config_name}"));
+            std::fs::write(&file, "pause\n")
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            let created = docker(&["config", "create", &config_name, &file.to_string_lossy()]);
+            let _ = std::fs::remove_file(&file);
+            created?;
+        }
+    }
     let paused_at = Instant::now();
     let mut replaced = BTreeSet::new();
     while paused_at.elapsed() < Duration::from_secs(20) {
@@ -1460,24 +1503,30 @@ pub fn pause_stops_a_rollout_and_resume_completes_it(sandbox: &Sandbox) -> TestR
     }
     let paused_status = status(name)?;
     eprintln!(
-        "pause: {} new task(s) in the 20 s after the pause; status {} {:?}",
+        "{name}: {} new task(s) in the 20 s after the pause; status {} {:?}",
         replaced.len(),
         paused_status.phase,
         paused_status.message
     );
     if replaced.len() > 1 {
+        drop(sampler);
         return with_log(
             &operator,
             name,
             Err(format!(
-                "the rollout kept going while paused: {} tasks replaced in the 20 s after \
-                 paused=true (at most the one already changing allowed): {replaced:?}",
+                "the rollout kept going while paused: {} tasks replaced in the 20 s after the \
+                 pause (at most the one already changing allowed): {replaced:?}",
                 replaced.len()
             )
             .into()),
         );
     }
-    label_rm(name, "aerospike.cluster.paused")?;
+    match how {
+        Pause::Label => label_rm(name, "aerospike.cluster.paused")?,
+        Pause::Config => {
+            docker(&["config", "rm", &config_name])?;
+        }
+    }
     let rolled = wait_rolled(sandbox, name, 3, "7.2.0.0", "7.2.0.0", None, ROLLOUT);
     let took = started.elapsed();
     let report = sampler.finish();

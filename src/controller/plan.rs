@@ -92,9 +92,12 @@ pub fn plan_placement(
         let label_changed = previous
             .ready
             .is_some_and(|r| r.desired != u32::from(spec.replicas));
+        // A count this operator set itself (a step of a scale-down, one
+        // node at a time) is not a change by hand.
         let by_hand = !label_changed
+            && last_set != Some(current)
             && (current > wanted
-                || last_set.is_some_and(|set| set != current)
+                || last_set.is_some()
                 || (was_ready_for_this_spec && current != wanted));
         let reason = if label_changed {
             let from = previous.ready.map_or(0, |r| r.desired);
@@ -752,6 +755,12 @@ pub(crate) mod tests {
         let (to, reason) = plan.set_replicas.unwrap();
         assert_eq!(to, 2);
         assert!(reason.starts_with("resizing from 3 to 2"), "{reason}");
+        assert!(!reason.contains("outside the operator"), "{reason}");
+        // A step of a scale-down 5 -> 3 that the operator made itself (the
+        // status already works toward 3): not blamed on the user.
+        let plan = plan_placement(&spec(3), &service(4, Some(1)), 5, &ready_status(3), Some(4));
+        let (to, reason) = plan.set_replicas.unwrap();
+        assert_eq!(to, 3);
         assert!(!reason.contains("outside the operator"), "{reason}");
     }
 

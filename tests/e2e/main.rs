@@ -136,5 +136,9 @@ fn tests() -> Vec<(&'static str, Test)> {
             "rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing",
             rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing,
         ),
+        (
+            "rollout::enterprise_scale_down_quiesces_the_leaving_node_first",
+            rollout::enterprise_scale_down_quiesces_the_leaving_node_first,
+        ),
     ]
 }

@@ -299,6 +299,27 @@ pub fn create_cluster_with_config(
     config: &str,
     extra: &[&str],
 ) -> Result<ClusterGuard, Failed> {
+    create_cluster_on(
+        SERVER_IMAGE,
+        name,
+        replicas,
+        max_one_per_node,
+        labels,
+        config,
+        extra,
+    )
+}
+
+/// [`create_cluster_with_config`] on another server image.
+pub fn create_cluster_on(
+    image: &str,
+    name: &str,
+    replicas: u64,
+    max_one_per_node: bool,
+    labels: &[(&str, &str)],
+    config: &str,
+    extra: &[&str],
+) -> Result<ClusterGuard, Failed> {
     let guard = ClusterGuard(name.to_string());
     let secret = guard.secret();
     let _ = docker(&["service", "rm", name]);
@@ -337,7 +358,7 @@ pub fn create_cluster_with_config(
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend([
-        SERVER_IMAGE.into(),
+        image.into(),
         "--config-file".into(),
         "/run/secrets/aerospike.conf".into(),
     ]);

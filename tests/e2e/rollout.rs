@@ -699,17 +699,28 @@ fn lost_partitions(sandbox: &Sandbox, service: &str, report: &Report) -> Result<
 /// with `docker service logs`: on the sandbox that prints every line and
 /// then never exits once the service has shut-down tasks on workers.
 fn logged_losses(sandbox: &Sandbox, service: &str) -> Result<(u64, usize), Failed> {
+    let losses: Vec<u64> = logged_events(sandbox, service, "partitions_lost")?
+        .iter()
+        .map(|v| v["dead_partitions"].as_u64().unwrap_or(0))
+        .collect();
+    Ok((losses.iter().copied().max().unwrap_or(0), losses.len()))
+}
+
+/// The sim's `event` lines in the logs of every task `service` has had
+/// (read as [`logged_losses`] says), each with the task's slot added as
+/// `task_slot`.
+fn logged_events(sandbox: &Sandbox, service: &str, event: &str) -> Result<Vec<Value>, Failed> {
     let sockets = Sockets::of(sandbox)?;
     let ids = docker(&["service", "ps", "-q", "--no-trunc", service])?;
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if ids.is_empty() {
-        return Ok((0, 0));
+        return Ok(Vec::new());
     }
     let mut args = vec!["inspect", "--type", "task"];
     args.extend(ids.iter().copied());
     let tasks: Value = serde_json::from_str(&docker(&args)?)
         .map_err(|e| format!("tasks of {service}: bad JSON: {e}"))?;
-    let containers: Vec<(String, String)> = tasks
+    let containers: Vec<(String, String, u64)> = tasks
         .as_array()
         .into_iter()
         .flatten()
@@ -717,24 +728,34 @@ fn logged_losses(sandbox: &Sandbox, service: &str) -> Result<(u64, usize), Faile
             let node = t["NodeID"].as_str()?;
             let container = t["Status"]["ContainerStatus"]["ContainerID"].as_str()?;
             let socket = sockets.0.get(node)?;
-            Some((socket.clone(), container.to_string()))
+            Some((
+                socket.clone(),
+                container.to_string(),
+                t["Slot"].as_u64().unwrap_or(0),
+            ))
         })
-        .filter(|(_, c)| !c.is_empty())
+        .filter(|(_, c, _)| !c.is_empty())
         .collect();
-    let logs = each_at_once(&containers, |(socket, container)| {
+    let logs = each_at_once(&containers, |(socket, container, slot)| {
         // The sim logs to stdout; a task that failed to start may have no
         // container any more: nothing to read.
-        docker_at(socket, &["logs", container]).unwrap_or_default()
+        (
+            *slot,
+            docker_at(socket, &["logs", container]).unwrap_or_default(),
+        )
     });
-    let losses: Vec<u64> = logs
+    Ok(logs
         .iter()
-        .flat_map(|text| text.lines())
-        .filter(|l| l.contains("partitions_lost"))
-        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .filter(|v| v["event"] == "partitions_lost")
-        .map(|v| v["dead_partitions"].as_u64().unwrap_or(0))
-        .collect();
-    Ok((losses.iter().copied().max().unwrap_or(0), losses.len()))
+        .flat_map(|(slot, text)| text.lines().map(move |l| (*slot, l)))
+        .filter(|(_, l)| l.contains(event))
+        .filter_map(|(slot, l)| {
+            let mut v = serde_json::from_str::<Value>(l.trim()).ok()?;
+            (v["event"] == event).then(|| {
+                v["task_slot"] = slot.into();
+                v
+            })
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------
@@ -1421,11 +1442,12 @@ enum Pause {
     Config,
 }
 
-/// During an upgrade, once the first node is done (rollout 1/3), the user
-/// sets `aerospike.cluster.paused=true`: for 20 s no task is replaced
-/// beyond the one that may already be changing (the label write itself is
-/// a service update, which releases swarm's next task); removing the label
-/// completes the upgrade, nothing lost, never two out.
+/// `aerospike.cluster.paused=true` written with the new version (one
+/// service update): for 20 s no task is replaced and the status says
+/// Paused; removing the label runs the upgrade, nothing lost, never two
+/// out. (Mid-rollout the label is not the way to pause: its own write is a
+/// service update, on which swarm replaces the next task at once — the
+/// README says so and points to the config, tested below.)
 pub fn pause_stops_a_rollout_and_resume_completes_it(sandbox: &Sandbox) -> TestResult {
     pause_and_resume(sandbox, "e2e-rollout-pause", Pause::Label)
 }
@@ -1460,6 +1482,9 @@ fn pause_and_resume(sandbox: &Sandbox, name: &str, how: Pause) -> TestResult {
     )?;
     let sampler = Sampler::start(sandbox, name, Expected::Nodes(3))?;
     let started = Instant::now();
+    if let Pause::Label = how {
+        return pause_by_label(sandbox, &operator, name, sampler, started);
+    }
     label_add(name, &[("aerospike.cluster.version", "7.2.0.0")])?;
     let mut last = (String::new(), String::new());
     let first = wait_until(&format!("{name} rollout 1/3"), ROLLOUT, || {
@@ -1481,7 +1506,7 @@ fn pause_and_resume(sandbox: &Sandbox, name: &str, how: Pause) -> TestResult {
     with_log(&operator, name, first)?;
     let at_pause = task_ids(name)?;
     match how {
-        Pause::Label => label_add(name, &[("aerospike.cluster.paused", "true")])?,
+        Pause::Label => unreachable!("handled by pause_by_label"),
         Pause::Config => {
             let file = std::env::temp_dir().join(format!("asw-e2e-{config_name}"));
             std::fs::write(&file, "pause\n")
@@ -1521,17 +1546,61 @@ fn pause_and_resume(sandbox: &Sandbox, name: &str, how: Pause) -> TestResult {
             .into()),
         );
     }
-    match how {
-        Pause::Label => label_rm(name, "aerospike.cluster.paused")?,
-        Pause::Config => {
-            docker(&["config", "rm", &config_name])?;
-        }
-    }
+    docker(&["config", "rm", &config_name])?;
     let rolled = wait_rolled(sandbox, name, 3, "7.2.0.0", "7.2.0.0", None, ROLLOUT);
     let took = started.elapsed();
     let report = sampler.finish();
     with_log(&operator, name, rolled)?;
     check_safe(sandbox, &operator, name, "pause and resume", &report, took)
+}
+
+/// The label variant: paused together with the version change.
+fn pause_by_label(
+    sandbox: &Sandbox,
+    operator: &Operator,
+    name: &str,
+    sampler: Sampler,
+    started: Instant,
+) -> TestResult {
+    let before = task_ids(name)?;
+    label_add(
+        name,
+        &[
+            ("aerospike.cluster.version", "7.2.0.0"),
+            ("aerospike.cluster.paused", "true"),
+        ],
+    )?;
+    let paused_at = Instant::now();
+    while paused_at.elapsed() < Duration::from_secs(20) {
+        let now = task_ids(name)?;
+        if now != before {
+            drop(sampler);
+            return with_log(
+                operator,
+                name,
+                Err(format!("paused, yet tasks were replaced: {before:?} -> {now:?}").into()),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let paused = status(name)?;
+    if paused.phase != "Paused" {
+        drop(sampler);
+        return Err(format!("status while paused: {} {:?}", paused.phase, paused.message).into());
+    }
+    label_rm(name, "aerospike.cluster.paused")?;
+    let rolled = wait_rolled(sandbox, name, 3, "7.2.0.0", "7.2.0.0", None, ROLLOUT);
+    let took = started.elapsed();
+    let report = sampler.finish();
+    with_log(operator, name, rolled)?;
+    check_safe(
+        sandbox,
+        operator,
+        name,
+        "pause by label, then resume",
+        &report,
+        took,
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1727,5 +1796,81 @@ pub fn scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing(sandbox: &Sandb
     if !problems.is_empty() {
         return with_log(&operator, name, Err(problems.join("; ").into()));
     }
+    Ok(())
+}
+
+/// Enterprise scale-down 3 -> 2: the operator quiesces the leaving node
+/// (the sim logs `quiesce` in that node's log), excludes it with a
+/// `node.id!=` constraint only after that, then lowers the replica count;
+/// nothing lost, never two out, and the exclusion is gone at the end.
+pub fn enterprise_scale_down_quiesces_the_leaving_node_first(sandbox: &Sandbox) -> TestResult {
+    let name = "e2e-rollout-ee-scale";
+    let operator = Operator::deploy()?;
+    let env = format!("AEROSPIKE_SIM_MIGRATE_RATE={MIGRATE_RATE}");
+    let _cluster = crate::operator::create_cluster_on(
+        "aerospike/aerospike-server-enterprise:7.1.0.0",
+        name,
+        1,
+        true,
+        &spec_labels("3"),
+        &example_config()?,
+        &["--env", &env],
+    )?;
+    with_log(
+        &operator,
+        name,
+        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
+    )?;
+    let sampler = Sampler::start(sandbox, name, Expected::SpecReplicas)?;
+    let started = Instant::now();
+    label_add(name, &[("aerospike.cluster.replicas", "2")])?;
+    let ready = wait_ready(sandbox, name, 2, ROLLOUT).map(|_| ());
+    let took = started.elapsed();
+    let report = sampler.finish();
+    with_log(&operator, name, ready)?;
+    check_safe(
+        sandbox,
+        &operator,
+        name,
+        "enterprise scale 3 -> 2",
+        &report,
+        took,
+    )?;
+    // The operator's actions, in order: quiesce, exclude, scale, unexclude.
+    let actions: Vec<String> = operator
+        .actions_for(name)?
+        .iter()
+        .filter_map(|l| l["action"].as_str().map(str::to_string))
+        .filter(|a| ["quiesce", "exclude", "scale", "unexclude"].contains(&a.as_str()))
+        .collect();
+    let first = |a: &str| actions.iter().position(|x| x == a);
+    let order = (first("quiesce"), first("exclude"), first("unexclude"));
+    match order {
+        (Some(q), Some(e), Some(u)) if q < e && e < u => {}
+        _ => {
+            return with_log(
+                &operator,
+                name,
+                Err(format!("actions out of order or missing: {actions:?}").into()),
+            )
+        }
+    }
+    // The quiesce is in the sim's own log of the node that left (slot 3,
+    // the highest), and nowhere else.
+    let quiesced: BTreeSet<u64> = logged_events(sandbox, name, "quiesce")?
+        .iter()
+        .filter_map(|v| v["task_slot"].as_u64())
+        .collect();
+    if quiesced != BTreeSet::from([3]) {
+        return Err(
+            format!("quiesce logged by the tasks of slots {quiesced:?}, expected [3]").into(),
+        );
+    }
+    let constraints =
+        crate::operator::service_spec(name)?["TaskTemplate"]["Placement"]["Constraints"].clone();
+    if constraints.to_string().contains("node.id!=") {
+        return Err(format!("the exclusion is still there: {constraints}").into());
+    }
+    eprintln!("enterprise scale 3 -> 2: {actions:?} in {took:?}");
     Ok(())
 }

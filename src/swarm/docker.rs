@@ -378,8 +378,7 @@ fn apply_change(
     }
 
     if let Some(max) = change.max_replicas_per_node {
-        let placement = object_entry(spec_obj, "TaskTemplate")
-            .and_then(|t| object_entry(t, "Placement"))
+        let placement = template_part(spec_obj, "Placement")
             .ok_or_else(|| invalid("its task template is not an object"))?;
         if max == 0 {
             placement.remove("MaxReplicas");
@@ -389,8 +388,7 @@ fn apply_change(
     }
 
     if let Some(constraints) = &change.constraints {
-        let placement = object_entry(spec_obj, "TaskTemplate")
-            .and_then(|t| object_entry(t, "Placement"))
+        let placement = template_part(spec_obj, "Placement")
             .ok_or_else(|| invalid("its task template is not an object"))?;
         if constraints.is_empty() {
             placement.remove("Constraints");
@@ -400,15 +398,13 @@ fn apply_change(
     }
 
     if let Some(image) = &change.image {
-        let container = object_entry(spec_obj, "TaskTemplate")
-            .and_then(|t| object_entry(t, "ContainerSpec"))
+        let container = template_part(spec_obj, "ContainerSpec")
             .ok_or_else(|| invalid("its task template is not an object"))?;
         container.insert("Image".into(), json!(image));
     }
 
     if let Some((secret_id, name, target)) = secret {
-        let container = object_entry(spec_obj, "TaskTemplate")
-            .and_then(|t| object_entry(t, "ContainerSpec"))
+        let container = template_part(spec_obj, "ContainerSpec")
             .ok_or_else(|| invalid("its task template is not an object"))?;
         let secrets = container.entry("Secrets").or_insert_with(|| json!([]));
         if secrets.is_null() {
@@ -453,6 +449,14 @@ fn apply_change(
         }
     }
     Ok(())
+}
+
+/// `spec.TaskTemplate[key]` as an object, created empty when absent.
+fn template_part<'a>(
+    spec: &'a mut serde_json::Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut serde_json::Map<String, Value>> {
+    object_entry(spec, "TaskTemplate").and_then(|t| object_entry(t, key))
 }
 
 /// `obj[key]` as an object, created empty when absent (or null).

@@ -1751,19 +1751,7 @@ pub fn scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing(sandbox: &Sandb
     let name = "e2e-rollout-scale";
     let operator = Operator::deploy()?;
     let _cluster = slow_cluster(name, "5")?;
-    with_log(
-        &operator,
-        name,
-        wait_ready(sandbox, name, 5, CONVERGE).map(|_| ()),
-    )?;
-    let sampler = Sampler::start(sandbox, name, Expected::SpecReplicas)?;
-    let started = Instant::now();
-    label_add(name, &[("aerospike.cluster.replicas", "3")])?;
-    let ready = wait_ready(sandbox, name, 3, ROLLOUT).map(|_| ());
-    let took = started.elapsed();
-    let report = sampler.finish();
-    with_log(&operator, name, ready)?;
-    check_safe(sandbox, &operator, name, "scale 5 -> 3", &report, took)?;
+    let (report, _) = scale_down_safely(sandbox, &operator, name, 5, 3)?;
     // Replicas step by one, and the cluster settles between the steps.
     let mut steps: Vec<usize> = Vec::new();
     let mut settled_at_current = true;
@@ -1799,6 +1787,39 @@ pub fn scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing(sandbox: &Sandb
     Ok(())
 }
 
+/// Waits for `name` Ready at `from` nodes, lowers the replicas label to
+/// `to`, waits for Ready at `to` while sampling, and checks nothing was
+/// lost and never two out. The samples and how long it took.
+fn scale_down_safely(
+    sandbox: &Sandbox,
+    operator: &Operator,
+    name: &str,
+    from: usize,
+    to: usize,
+) -> Result<(Report, Duration), Failed> {
+    with_log(
+        operator,
+        name,
+        wait_ready(sandbox, name, from, CONVERGE).map(|_| ()),
+    )?;
+    let sampler = Sampler::start(sandbox, name, Expected::SpecReplicas)?;
+    let started = Instant::now();
+    label_add(name, &[("aerospike.cluster.replicas", &to.to_string())])?;
+    let ready = wait_ready(sandbox, name, to, ROLLOUT).map(|_| ());
+    let took = started.elapsed();
+    let report = sampler.finish();
+    with_log(operator, name, ready)?;
+    check_safe(
+        sandbox,
+        operator,
+        name,
+        &format!("scale {from} -> {to}"),
+        &report,
+        took,
+    )?;
+    Ok((report, took))
+}
+
 /// Enterprise scale-down 3 -> 2: the operator quiesces the leaving node
 /// (the sim logs `quiesce` in that node's log), excludes it with a
 /// `node.id!=` constraint only after that, then lowers the replica count;
@@ -1816,26 +1837,7 @@ pub fn enterprise_scale_down_quiesces_the_leaving_node_first(sandbox: &Sandbox) 
         &example_config()?,
         &["--env", &env],
     )?;
-    with_log(
-        &operator,
-        name,
-        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
-    )?;
-    let sampler = Sampler::start(sandbox, name, Expected::SpecReplicas)?;
-    let started = Instant::now();
-    label_add(name, &[("aerospike.cluster.replicas", "2")])?;
-    let ready = wait_ready(sandbox, name, 2, ROLLOUT).map(|_| ());
-    let took = started.elapsed();
-    let report = sampler.finish();
-    with_log(&operator, name, ready)?;
-    check_safe(
-        sandbox,
-        &operator,
-        name,
-        "enterprise scale 3 -> 2",
-        &report,
-        took,
-    )?;
+    let (_, took) = scale_down_safely(sandbox, &operator, name, 3, 2)?;
     // The operator's actions, in order: quiesce, exclude, scale, unexclude.
     let actions: Vec<String> = operator
         .actions_for(name)?

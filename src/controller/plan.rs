@@ -586,13 +586,24 @@ pub fn scale_step(
 /// replication factor of 2 or more, no single node then holds the last
 /// copy of any partition.
 pub fn cluster_is_safe(reports: &[NodeReport], tasks: &TaskSummary, replicas: u64) -> bool {
-    tasks.running as u64 == replicas
-        && reports.len() as u64 == replicas
-        && StabilityCheck {
-            expected_size: replicas as u32,
-        }
-        .evaluate_reports(reports)
-        .is_ok()
+    safety(reports, tasks.running, replicas).is_ok()
+}
+
+/// [`cluster_is_safe`] with the reason when not: `tasks` of `replicas`
+/// tasks run, every one answers, and the whole gate passes at that size.
+pub fn safety(reports: &[NodeReport], tasks: usize, replicas: u64) -> Result<(), String> {
+    if tasks as u64 != replicas {
+        return Err(format!("{tasks} of {replicas} tasks running"));
+    }
+    if reports.len() as u64 != replicas {
+        return Err(format!("{} of {replicas} nodes answer", reports.len()));
+    }
+    StabilityCheck {
+        expected_size: replicas as u32,
+    }
+    .evaluate_reports(reports)
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 /// The status for a spec the operator cannot act on (bad labels, missing

@@ -270,7 +270,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 let problems: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
                 let message = format!("invalid spec: {}", problems.join("; "));
                 let status = plan::error_status(&previous, message);
-                return self.write_unless_changing(&service, &status, settled).await;
+                return self
+                    .write_unless_changing(&service, &status, settled, None)
+                    .await;
             }
         };
         if previous.phase.is_none() {
@@ -309,7 +311,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             Ok(network) => network,
             Err(message) => {
                 let status = plan::error_status(&previous, message);
-                return self.write_unless_changing(&service, &status, settled).await;
+                return self
+                    .write_unless_changing(&service, &status, settled, Some(changing))
+                    .await;
             }
         };
 
@@ -322,7 +326,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                     "{e}; fix it with docker service update --constraint-rm/--constraint-add"
                 );
                 let status = plan::error_status(&previous, message);
-                return self.write_unless_changing(&service, &status, settled).await;
+                return self
+                    .write_unless_changing(&service, &status, settled, Some(changing))
+                    .await;
             }
         };
         let last_set = self.last_set().get(&service.id).copied();
@@ -615,20 +621,25 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     /// Writes `status` unless a node of a rollout is changing (then any
     /// write would let swarm replace the next node): the problem is logged
     /// instead, and looked at again soon.
+    /// `changing` is whether a task runs an older template, when the pass
+    /// knows it already; otherwise the tasks are read here.
     async fn write_unless_changing(
         &self,
         service: &ServiceInfo,
         status: &ClusterStatus,
         settled: Outcome,
+        changing: Option<bool>,
     ) -> Result<Outcome, ReconcileError> {
-        let tasks = self
-            .swarm
-            .list_tasks(&TaskFilter::services([service.id.clone()]))
-            .await?;
-        if tasks
-            .iter()
-            .any(|t| t.desired_state == "running" && rollout::is_stale(t, service))
-        {
+        let changing = match changing {
+            Some(changing) => changing,
+            None => self
+                .swarm
+                .list_tasks(&TaskFilter::services([service.id.clone()]))
+                .await?
+                .iter()
+                .any(|t| t.desired_state == "running" && rollout::is_stale(t, service)),
+        };
+        if changing {
             warn!(
                 cluster = %service.name,
                 problem = %status.message.clone().unwrap_or_default(),

@@ -349,27 +349,7 @@ pub fn decide(facts: &RolloutFacts<'_>) -> Step {
         }
     }
 
-    let check = StabilityCheck {
-        expected_size: facts.target_replicas as u32,
-    };
-    let safe = if (running.len() as u64) != facts.target_replicas {
-        Err(format!(
-            "{} of {} tasks meant to run",
-            running.len(),
-            facts.target_replicas
-        ))
-    } else if facts.reports.len() as u64 != facts.target_replicas {
-        Err(format!(
-            "{} of {} nodes answer",
-            facts.reports.len(),
-            facts.target_replicas
-        ))
-    } else {
-        check
-            .evaluate_reports(facts.reports)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
+    let safe = super::plan::safety(facts.reports, running.len(), facts.target_replicas);
 
     if stale > 0 {
         if let Err(why) = safe {

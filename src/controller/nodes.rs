@@ -53,6 +53,12 @@ pub trait NodeApi: Send + Sync + 'static {
         addr: SocketAddr,
         members: &[SocketAddr],
     ) -> impl Future<Output = Result<(), InfoError>> + Send;
+
+    /// `recluster:` on every node in `members` (only the principal acts).
+    fn recluster(
+        &self,
+        members: &[SocketAddr],
+    ) -> impl Future<Output = Result<(), InfoError>> + Send;
 }
 
 /// A node's quiesce, over all its namespaces.
@@ -140,6 +146,10 @@ impl NodeApi for CountingInfo {
     async fn quiesce(&self, addr: SocketAddr, members: &[SocketAddr]) -> Result<(), InfoError> {
         self.write(&self.counters.quiesces);
         self.client.quiesce(addr).await?;
+        self.recluster(members).await
+    }
+
+    async fn recluster(&self, members: &[SocketAddr]) -> Result<(), InfoError> {
         for member in members {
             self.request();
             Counters::bump(&self.counters.info_writes);

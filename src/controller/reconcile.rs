@@ -491,6 +491,18 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                         scale_wait =
                             Some(format!("{reason}; quiescing node {node} before it leaves"));
                     }
+                    ScaleStep::Recluster { node } => {
+                        if self.may_send(node, "recluster".into()) {
+                            debug!(cluster = %name, node = %node, "quiesce pending: recluster again");
+                            if let Err(e) = self.nodes.recluster(&addrs).await {
+                                warn!(cluster = %name, error = %e, "recluster failed; retrying on the next pass");
+                            }
+                        }
+                        scale_wait = Some(format!(
+                            "{reason}; waiting for the quiesce of node {node} to take effect \
+                             (recluster)"
+                        ));
+                    }
                     ScaleStep::Exclude { task, constraint } => {
                         act!(
                             name,
@@ -534,6 +546,15 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         if !rollout::is_valve(service.update_policy.as_ref())
             || !rollout::is_valve(service.rollback_policy.as_ref())
         {
+            if !matches!(step, Step::FixPolicy { .. }) {
+                act!(
+                    name,
+                    "update-policy",
+                "sets the service's update and rollback policy to one task at a time, stop-first, \
+                 pause on failure, and a delay of a year: swarm then replaces one node per change \
+                 and waits for the operator to release the next (restarts nothing by itself)"
+                );
+            }
             change.update_policy = Some(rollout::valve_policy());
         }
 
@@ -1230,6 +1251,11 @@ mod tests {
             let mut script = self.0.lock().unwrap();
             script.sent.push(format!("observe-quiesce {addr}"));
             Ok(script.quiesced.get(&addr).copied().unwrap_or_default())
+        }
+        async fn recluster(&self, members: &[SocketAddr]) -> Result<(), InfoError> {
+            let mut script = self.0.lock().unwrap();
+            script.sent.push(format!("recluster x{}", members.len()));
+            Ok(())
         }
         async fn quiesce(&self, addr: SocketAddr, members: &[SocketAddr]) -> Result<(), InfoError> {
             let mut script = self.0.lock().unwrap();

@@ -66,6 +66,9 @@ pub enum ScaleStep {
     Wait(String),
     /// Quiesce this node (and recluster the members).
     Quiesce { node: SocketAddr, task: String },
+    /// The quiesce of this node is pending: recluster again (the
+    /// principal may have reclustered before it heard of the quiesce).
+    Recluster { node: SocketAddr },
     /// Make swarm stop this task: add `node.id!=<node>`.
     Exclude { task: String, constraint: String },
     /// Done: drop the operator's exclusion constraints.
@@ -133,9 +136,7 @@ pub fn decide(facts: &ScaleFacts<'_>) -> ScaleStep {
             "node {node} is quiesced; waiting for its partitions to migrate off before it \
              stops"
         )),
-        Some(_) => ScaleStep::Wait(format!(
-            "waiting for the quiesce of node {node} to take effect (recluster)"
-        )),
+        Some(_) => ScaleStep::Recluster { node },
         None => ScaleStep::Wait(format!("cannot read the quiesce state of node {node}")),
     }
 }
@@ -231,8 +232,11 @@ mod tests {
             pending: true,
             effective: false,
         };
-        assert!(
-            matches!(decide_in(&s, true, 3, Some(pending)), ScaleStep::Wait(w) if w.contains("recluster"))
+        assert_eq!(
+            decide_in(&s, true, 3, Some(pending)),
+            ScaleStep::Recluster {
+                node: "10.0.0.6:3000".parse().unwrap()
+            }
         );
         let done = QuiesceState {
             pending: true,

@@ -1821,8 +1821,9 @@ fn scale_down_safely(
 }
 
 /// Enterprise scale-down 3 -> 2: the operator quiesces the leaving node
-/// (the sim logs `quiesce` in that node's log), excludes it with a
-/// `node.id!=` constraint only after that, then lowers the replica count;
+/// (the survivors' sim logs show a formation with it quiesced), excludes
+/// it with a `node.id!=` constraint only after that, then lowers the
+/// replica count;
 /// nothing lost, never two out, and the exclusion is gone at the end.
 pub fn enterprise_scale_down_quiesces_the_leaving_node_first(sandbox: &Sandbox) -> TestResult {
     let name = "e2e-rollout-ee-scale";
@@ -1857,16 +1858,29 @@ pub fn enterprise_scale_down_quiesces_the_leaving_node_first(sandbox: &Sandbox) 
             )
         }
     }
-    // The quiesce is in the sim's own log of the node that left (slot 3,
-    // the highest), and nowhere else.
-    let quiesced: BTreeSet<u64> = logged_events(sandbox, name, "quiesce")?
+    // The quiesce took effect before the node left, as the survivors' own
+    // logs tell: a formation of 3 with a quiesced member comes before the
+    // first formation of 2. (The leaving task's container goes with its
+    // slot, so its own log cannot be read afterwards.)
+    let mut formations = logged_events(sandbox, name, "cluster_changed")?;
+    formations.sort_by(|a, b| a["ts"].as_str().cmp(&b["ts"].as_str()));
+    let quiesced_at = formations
         .iter()
-        .filter_map(|v| v["task_slot"].as_u64())
-        .collect();
-    if quiesced != BTreeSet::from([3]) {
-        return Err(
-            format!("quiesce logged by the tasks of slots {quiesced:?}, expected [3]").into(),
-        );
+        .position(|e| e["size"] == 3 && e["quiesced"].as_array().is_some_and(|q| !q.is_empty()));
+    let shrunk_at = formations.iter().position(|e| e["size"] == 2);
+    match (quiesced_at, shrunk_at) {
+        (Some(q), Some(d)) if q < d => {}
+        _ => {
+            let seen: Vec<String> = formations
+                .iter()
+                .map(|e| format!("{} size {} quiesced {}", e["ts"], e["size"], e["quiesced"]))
+                .collect();
+            return Err(format!(
+                "no formation with a quiesced member before the cluster shrank to 2: {}",
+                seen.join("; ")
+            )
+            .into());
+        }
     }
     let constraints =
         crate::operator::service_spec(name)?["TaskTemplate"]["Placement"]["Constraints"].clone();

@@ -463,13 +463,24 @@ fn failure(facts: &RolloutFacts<'_>, changing: &[&TaskInfo]) -> Option<String> {
         }
     }
     for task in changing {
-        let first = facts
+        // The slot's tasks since it last ran another template: an older
+        // era of this same template (a rollout back to it) does not count.
+        let mut slot: Vec<(SystemTime, bool)> = facts
             .tasks
             .iter()
-            .filter(fresh)
             .filter(|t| t.slot == task.slot)
-            .filter_map(|t| t.created_at.as_deref().and_then(parse_time))
-            .min();
+            .filter_map(|t| {
+                let created = t.created_at.as_deref().and_then(parse_time)?;
+                Some((created, !is_stale(t, service)))
+            })
+            .collect();
+        slot.sort();
+        let first = slot
+            .iter()
+            .rev()
+            .take_while(|(_, fresh)| *fresh)
+            .map(|(created, _)| *created)
+            .last();
         let Some(first) = first else { continue };
         let waited = facts.now.duration_since(first).unwrap_or_default();
         if waited > facts.join_timeout {

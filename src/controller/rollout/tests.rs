@@ -337,6 +337,44 @@ fn a_node_that_never_joins_is_rolled_back_once_the_rest_is_safe() {
 }
 
 #[test]
+fn an_older_era_of_the_same_template_does_not_start_the_join_clock() {
+    // The slot ran this template long ago (before an upgrade away from
+    // it); its new task of it was created 10 s ago: not timed out.
+    let mut scene = Scene::new("7.2.0.0")
+        .template(NEW)
+        .task(2, "running", true)
+        .meshed(&[3, 4], "AA")
+        .at("2026-12-01T12:00:10.5Z");
+    let current = scene.service.template_fingerprint.clone();
+    let old_era = |id: &str, fingerprint: &str, created: &str| TaskInfo {
+        id: id.into(),
+        service_id: "s1".into(),
+        slot: Some(2),
+        desired_state: "shutdown".into(),
+        state: "shutdown".into(),
+        template_fingerprint: fingerprint.into(),
+        created_at: Some(created.into()),
+        ..TaskInfo::default()
+    };
+    scene
+        .tasks
+        .push(old_era("t2a", &current, "2026-12-01T09:00:00Z"));
+    scene
+        .tasks
+        .push(old_era("t2b", "older", "2026-12-01T10:00:00Z"));
+    let step = scene.decide();
+    assert!(
+        matches!(&step, Step::Hold { why, .. } if !why.contains("failed")),
+        "{step:?}"
+    );
+    // The control: without the later task of another template, the old
+    // era would count, and the node would be called failed.
+    scene.tasks.retain(|t| t.id != "t2b");
+    let step = scene.decide();
+    assert!(matches!(step, Step::RollBack { .. }), "{step:?}");
+}
+
+#[test]
 fn swarm_pausing_the_update_counts_as_a_failure() {
     let step = Scene::new("7.2.0.0")
         .template(NEW)

@@ -314,10 +314,11 @@ impl MigrationProgress {
 /// dozen from 4096), not one per pass, and a count that wobbles costs
 /// none.
 fn coarse_remaining(previous: &ClusterStatus, phase: Phase, actual: u64) -> u64 {
+    // A rollout shows the computed phase's count under Upgrading: the same
+    // count, kept as coarse.
+    let same = |was: Phase| was == phase || (was == Phase::Upgrading && phase == Phase::Migrating);
     match (previous.phase, previous.migrations_remaining) {
-        (Some(was), Some(shown)) if was == phase && actual * 2 > shown && actual < shown * 2 => {
-            shown
-        }
+        (Some(was), Some(shown)) if same(was) && actual * 2 > shown && actual < shown * 2 => shown,
         _ => actual,
     }
 }
@@ -1237,5 +1238,22 @@ pub(crate) mod tests {
         assert_eq!(error.cluster_key.as_deref(), Some("AA"));
         assert_eq!(error.observed_version, Some(3));
         assert_eq!(paused_status(&previous).phase, Some(Phase::Paused));
+    }
+
+    #[test]
+    fn a_rollout_keeps_the_migration_count_coarse() {
+        let upgrading = ClusterStatus {
+            phase: Some(Phase::Upgrading),
+            migrations_remaining: Some(6000),
+            ..ClusterStatus::default()
+        };
+        assert_eq!(coarse_remaining(&upgrading, Phase::Migrating, 5000), 6000);
+        assert_eq!(coarse_remaining(&upgrading, Phase::Migrating, 2900), 2900);
+        // The control: another phase before starts afresh.
+        let degraded = ClusterStatus {
+            phase: Some(Phase::Degraded),
+            ..upgrading
+        };
+        assert_eq!(coarse_remaining(&degraded, Phase::Migrating, 5000), 5000);
     }
 }

@@ -32,7 +32,7 @@ use crate::operator::{
     check_every_node_settled, create_cluster_with_config, example_config, labels, spec_labels,
     status, task_ids, wait_meshed, wait_ready, Operator, CONVERGE,
 };
-use crate::sandbox::{docker, docker_at, ready_node_count, wait_until, Sandbox, TaskView, NETWORK};
+use crate::sandbox::{docker, docker_at, ready_node_count, wait_until, Sandbox, TaskView};
 use crate::TestResult;
 
 /// The image rollouts go to (they start from the harness's 7.1.0.0), and
@@ -96,17 +96,7 @@ fn tasks_of(service: &str) -> Result<Vec<Task>, Failed> {
         .into_iter()
         .flatten()
         .map(|task| {
-            let address = task["NetworksAttachments"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|a| a["Network"]["Spec"]["Name"] == NETWORK)
-                .flat_map(|a| a["Addresses"].as_array().cloned().unwrap_or_default())
-                .filter_map(|a| {
-                    a.as_str()
-                        .map(|s| s.split('/').next().unwrap_or(s).to_string())
-                })
-                .next();
+            let address = crate::sandbox::overlay_address(task);
             let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
             Task {
                 view: TaskView {
@@ -1175,6 +1165,33 @@ fn check_status_image(service: &str, version: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A managed 3-node cluster, Ready on 7.1.0.0, then `change`: waits until
+/// every node runs 7.2.0.0 and checks nothing was lost and never two out.
+/// The operator, the samples and the cluster (removed when dropped).
+fn upgrade_safely(
+    sandbox: &Sandbox,
+    name: &str,
+    what: &str,
+    change: impl FnOnce() -> TestResult,
+) -> Result<(Operator, Report, crate::operator::ClusterGuard), Failed> {
+    let operator = Operator::deploy()?;
+    let cluster = slow_cluster(name, "3")?;
+    with_log(
+        &operator,
+        name,
+        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
+    )?;
+    let sampler = Sampler::start(sandbox, name, Expected::Nodes(3))?;
+    let started = Instant::now();
+    change()?;
+    let rolled = wait_rolled(sandbox, name, 3, "7.2.0.0", "7.2.0.0", None, ROLLOUT);
+    let took = started.elapsed();
+    let report = sampler.finish();
+    with_log(&operator, name, rolled)?;
+    check_safe(sandbox, &operator, name, what, &report, took)?;
+    Ok((operator, report, cluster))
+}
+
 /// Upgrade through the label, 7.1.0.0 → 7.2.0.0, on a managed 3-node
 /// cluster: it completes (Ready, every node's `build` 7.2.0.0), never more
 /// than one node out, nothing lost, and the status said Upgrading with a
@@ -1183,21 +1200,9 @@ pub fn upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing
     sandbox: &Sandbox,
 ) -> TestResult {
     let name = "e2e-rollout-label";
-    let operator = Operator::deploy()?;
-    let _cluster = slow_cluster(name, "3")?;
-    with_log(
-        &operator,
-        name,
-        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
-    )?;
-    let sampler = Sampler::start(sandbox, name, Expected::Nodes(3))?;
-    let started = Instant::now();
-    label_add(name, &[("aerospike.cluster.version", "7.2.0.0")])?;
-    let rolled = wait_rolled(sandbox, name, 3, "7.2.0.0", "7.2.0.0", None, ROLLOUT);
-    let took = started.elapsed();
-    let report = sampler.finish();
-    with_log(&operator, name, rolled)?;
-    check_safe(sandbox, &operator, name, "upgrade by label", &report, took)?;
+    let (operator, report, _cluster) = upgrade_safely(sandbox, name, "upgrade by label", || {
+        label_add(name, &[("aerospike.cluster.version", "7.2.0.0")])
+    })?;
     with_log(
         &operator,
         name,
@@ -1213,21 +1218,9 @@ pub fn upgrade_typed_by_hand_is_one_node_at_a_time_and_loses_nothing(
     sandbox: &Sandbox,
 ) -> TestResult {
     let name = "e2e-rollout-hand";
-    let operator = Operator::deploy()?;
-    let _cluster = slow_cluster(name, "3")?;
-    with_log(
-        &operator,
-        name,
-        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
-    )?;
-    let sampler = Sampler::start(sandbox, name, Expected::Nodes(3))?;
-    let started = Instant::now();
-    docker(&["service", "update", "--detach", "--image", TO, name])?;
-    let rolled = wait_rolled(sandbox, name, 3, "7.2.0.0", "7.2.0.0", None, ROLLOUT);
-    let took = started.elapsed();
-    let report = sampler.finish();
-    with_log(&operator, name, rolled)?;
-    check_safe(sandbox, &operator, name, "upgrade by hand", &report, took)?;
+    let (operator, _report, _cluster) = upgrade_safely(sandbox, name, "upgrade by hand", || {
+        docker(&["service", "update", "--detach", "--image", TO, name]).map(|_| ())
+    })?;
     with_log(
         &operator,
         name,

@@ -225,17 +225,7 @@ pub fn running_tasks(service: &str) -> Result<Vec<TaskView>, Failed> {
         let value: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| format!("task {id}: bad JSON: {e}"))?;
         let task = &value[0];
-        let address = task["NetworksAttachments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|a| a["Network"]["Spec"]["Name"] == NETWORK)
-            .flat_map(|a| a["Addresses"].as_array().cloned().unwrap_or_default())
-            .filter_map(|a| {
-                a.as_str()
-                    .map(|s| s.split('/').next().unwrap_or(s).to_string())
-            })
-            .next();
+        let address = overlay_address(task);
         tasks.push(TaskView {
             id: id.to_string(),
             node_id: task["NodeID"].as_str().unwrap_or_default().to_string(),
@@ -350,4 +340,20 @@ pub fn spread_sim_service(name: &str) -> Result<(ServiceGuard, Vec<TaskView>), F
         );
     }
     Ok((guard, tasks))
+}
+
+/// A task's address (no prefix length) on the sandbox network, from its
+/// `docker inspect --type task` JSON.
+pub fn overlay_address(task: &serde_json::Value) -> Option<String> {
+    task["NetworksAttachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["Network"]["Spec"]["Name"] == NETWORK)
+        .flat_map(|a| a["Addresses"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| {
+            a.as_str()
+                .map(|s| s.split('/').next().unwrap_or(s).to_string())
+        })
+        .next()
 }

@@ -722,7 +722,7 @@ pub fn task_ids(service: &str) -> Result<Vec<String>, Failed> {
 }
 
 /// The actions an action log line may name.
-pub const ACTIONS: [&str; 7] = [
+pub const ACTIONS: [&str; 15] = [
     "adopt",
     "scale",
     "place",
@@ -730,6 +730,14 @@ pub const ACTIONS: [&str; 7] = [
     "tip-clear",
     "alumni-reset",
     "status",
+    "update-policy",
+    "rollout-start",
+    "rollout-next",
+    "rollback",
+    "adopt-template",
+    "quiesce",
+    "exclude",
+    "unexclude",
 ];
 /// The cumulative counters every `action="counters"` line carries.
 pub const COUNTERS: [&str; 8] = [

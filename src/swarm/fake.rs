@@ -95,14 +95,13 @@ impl Default for FakeSwarm {
     }
 }
 
-/// The template fingerprint the fake gives a service: its image, secrets
-/// and MaxReplicas, the parts of the task template the operator changes.
-/// Tests give a task the same value to say it runs that template.
+/// The template fingerprint the fake gives a service: its image and
+/// secrets, the parts of the task template the operator changes that make
+/// swarm replace tasks (placement does not: see
+/// [`crate::swarm::template_fingerprint`]). Tests give a task the same
+/// value to say it runs that template.
 pub fn fake_fingerprint(service: &ServiceInfo) -> String {
-    format!(
-        "{:?}|{:?}|{:?}",
-        service.image, service.secret_mounts, service.max_replicas_per_node
-    )
+    format!("{:?}|{:?}", service.image, service.secret_mounts)
 }
 
 /// A Ready, Active worker node with no labels: the node most tests need.

@@ -143,21 +143,23 @@ impl UpdatePolicy {
 /// task), equal for a task and the template it was made from.
 ///
 /// Swarm's updater replaces a task when its spec differs from the
-/// service's template, except when only the placement constraints differ
-/// (and the node still satisfies them): so those are left out, and so is
-/// `Runtime`, which the engine adds to the service's copy only.
+/// service's template, except when only the placement differs (and the
+/// node still satisfies the constraints): so placement is left out, and so
+/// is `Runtime`, which the engine adds to the service's copy only.
 pub fn template_fingerprint(spec: &serde_json::Value) -> String {
     use std::hash::{Hash, Hasher};
     if spec.is_null() {
         return String::new();
     }
     let mut spec = spec.clone();
-    if let Some(placement) = spec.get_mut("Placement").and_then(|p| p.as_object_mut()) {
-        placement.remove("Constraints");
-    }
-    // The engine shows a service's template with `Runtime: container`
-    // filled in, and its tasks' specs without it (seen on 20.10).
     if let Some(spec) = spec.as_object_mut() {
+        // Swarm does not replace a task whose spec differs only in
+        // placement (constraints, MaxReplicas, preferences) while its node
+        // still satisfies the constraints (seen on 20.10: a MaxReplicas
+        // change restarted nothing).
+        spec.remove("Placement");
+        // The engine shows a service's template with `Runtime: container`
+        // filled in, and its tasks' specs without it (seen on 20.10).
         spec.remove("Runtime");
     }
     // serde_json's maps are sorted, so this text is canonical.

@@ -19,7 +19,9 @@
 //! same loop over any [`SwarmApi`] and [`NodeApi`], which is how the tests
 //! drive it against an in-memory swarm and in-process Aerospike nodes.
 
+pub mod http;
 pub mod mesh;
+pub mod metrics;
 pub mod nodes;
 pub mod plan;
 pub mod reconcile;

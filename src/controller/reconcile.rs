@@ -84,6 +84,18 @@ pub enum ReconcileError {
     Swarm(#[from] SwarmError),
 }
 
+impl ReconcileError {
+    /// Every value [`ReconcileError::kind`] returns.
+    pub const KINDS: [&'static str; 8] = SwarmError::KINDS;
+
+    /// A short name of the error, for the `kind` metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReconcileError::Swarm(e) => e.kind(),
+        }
+    }
+}
+
 /// How long to wait before looking again at a cluster whose nodes cannot
 /// be reached at all: long enough not to hammer a network the operator is
 /// not on, short enough to notice soon after it is attached.

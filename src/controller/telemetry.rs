@@ -6,11 +6,16 @@
 //! that no call site can forget to count and the figures are what actually
 //! went over the wire.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::stream::BoxStream;
+use futures::StreamExt;
+
+use super::http::Health;
+use super::metrics::{Endpoint, Metrics};
 
 use crate::swarm::{
     NetworkInfo, NewService, NodeInfo, ServiceChange, ServiceInfo, SwarmApi, SwarmError,
@@ -154,62 +159,131 @@ impl Counters {
     }
 }
 
-/// A [`SwarmApi`] that counts every call it passes on.
+/// A [`SwarmApi`] that counts every call it passes on: into the
+/// [`Counters`] (reads, writes) and, when given, into the [`Metrics`] (calls
+/// and errors by endpoint) and the [`Health`] (whether Docker answers).
+///
+/// Every method goes through [`Instrumented::call`] with its [`Endpoint`];
+/// a new trait method does the same, e.g.
+/// `self.call(Endpoint::read("GET /tasks", "list_tasks"), self.inner.list_tasks(filter)).await`.
 #[derive(Debug, Clone)]
 pub struct Instrumented<S> {
     inner: S,
     counters: Arc<Counters>,
+    metrics: Option<Arc<Metrics>>,
+    health: Option<Arc<Health>>,
 }
 
 impl<S> Instrumented<S> {
     /// Wraps `inner`, counting into `counters`.
     pub fn new(inner: S, counters: Arc<Counters>) -> Instrumented<S> {
-        Instrumented { inner, counters }
+        Instrumented {
+            inner,
+            counters,
+            metrics: None,
+            health: None,
+        }
     }
 
-    fn read(&self) {
-        Counters::bump(&self.counters.docker_reads);
+    /// Also counts calls and errors by endpoint into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Instrumented<S> {
+        self.metrics = Some(metrics);
+        self
     }
 
-    fn write(&self) {
-        Counters::bump(&self.counters.docker_writes);
+    /// Also records in `health` whether the last call reached Docker.
+    pub fn with_health(mut self, health: Arc<Health>) -> Instrumented<S> {
+        self.health = Some(health);
+        self
+    }
+
+    /// Counts a call to `endpoint` (before it is made).
+    fn count(&self, endpoint: Endpoint) {
+        if endpoint.write {
+            Counters::bump(&self.counters.docker_writes);
+        } else {
+            Counters::bump(&self.counters.docker_reads);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.docker_call(endpoint);
+        }
+    }
+
+    /// Records how a call to `endpoint` ended.
+    fn outcome(&self, endpoint: Endpoint, error: Option<&SwarmError>) {
+        observe_outcome(
+            self.metrics.as_deref(),
+            self.health.as_deref(),
+            endpoint,
+            error,
+        );
+    }
+
+    /// Counts the call, runs it, and counts its error if any.
+    async fn call<T>(
+        &self,
+        endpoint: Endpoint,
+        call: impl Future<Output = Result<T, SwarmError>>,
+    ) -> Result<T, SwarmError> {
+        self.count(endpoint);
+        let result = call.await;
+        self.outcome(endpoint, result.as_ref().err());
+        result
+    }
+}
+
+/// Records the end of a call: an error by kind; whether Docker answered
+/// (any reply but a transport failure counts as an answer).
+fn observe_outcome(
+    metrics: Option<&Metrics>,
+    health: Option<&Health>,
+    endpoint: Endpoint,
+    error: Option<&SwarmError>,
+) {
+    if let (Some(metrics), Some(error)) = (metrics, error) {
+        metrics.docker_error(endpoint, error.kind());
+    }
+    if let Some(health) = health {
+        let unreachable = matches!(error, Some(SwarmError::Unreachable { .. }));
+        health.set_docker_ok(!unreachable);
     }
 }
 
 impl<S: SwarmApi> SwarmApi for Instrumented<S> {
     async fn list_services(&self) -> Result<Vec<ServiceInfo>, SwarmError> {
-        self.read();
-        self.inner.list_services().await
+        let endpoint = Endpoint::read("GET /services", "list_services");
+        self.call(endpoint, self.inner.list_services()).await
     }
 
     async fn inspect_service(&self, id_or_name: &str) -> Result<ServiceInfo, SwarmError> {
-        self.read();
-        self.inner.inspect_service(id_or_name).await
+        let endpoint = Endpoint::read("GET /services/{id}", "inspect_service");
+        self.call(endpoint, self.inner.inspect_service(id_or_name))
+            .await
     }
 
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>, SwarmError> {
-        self.read();
-        self.inner.list_nodes().await
+        let endpoint = Endpoint::read("GET /nodes", "list_nodes");
+        self.call(endpoint, self.inner.list_nodes()).await
     }
 
     async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskInfo>, SwarmError> {
-        self.read();
-        self.inner.list_tasks(filter).await
+        let endpoint = Endpoint::read("GET /tasks", "list_tasks");
+        self.call(endpoint, self.inner.list_tasks(filter)).await
     }
 
     async fn network(&self, id_or_name: &str) -> Result<Option<NetworkInfo>, SwarmError> {
-        self.read();
-        self.inner.network(id_or_name).await
+        let endpoint = Endpoint::read("GET /networks/{id}", "network");
+        self.call(endpoint, self.inner.network(id_or_name)).await
     }
 
     async fn secret_exists(&self, name: &str) -> Result<bool, SwarmError> {
-        self.read();
-        self.inner.secret_exists(name).await
+        let endpoint = Endpoint::read("GET /secrets", "secret_exists");
+        self.call(endpoint, self.inner.secret_exists(name)).await
     }
 
     async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
-        self.read();
-        self.inner.config_exists(name).await
+        let endpoint = Endpoint::read("GET /configs", "config_exists");
+        self.call(endpoint, self.inner.config_exists(name)).await
     }
 
     async fn update_service(
@@ -218,18 +292,21 @@ impl<S: SwarmApi> SwarmApi for Instrumented<S> {
         version: u64,
         change: &ServiceChange,
     ) -> Result<u64, SwarmError> {
-        self.write();
-        self.inner.update_service(id, version, change).await
+        let endpoint = Endpoint::write("POST /services/{id}/update", "update_service");
+        self.call(endpoint, self.inner.update_service(id, version, change))
+            .await
     }
 
     async fn create_service(&self, service: &NewService) -> Result<String, SwarmError> {
-        self.write();
-        self.inner.create_service(service).await
+        let endpoint = Endpoint::write("POST /services/create", "create_service");
+        self.call(endpoint, self.inner.create_service(service))
+            .await
     }
 
     async fn remove_service(&self, id_or_name: &str) -> Result<(), SwarmError> {
-        self.write();
-        self.inner.remove_service(id_or_name).await
+        let endpoint = Endpoint::write("DELETE /services/{id}", "remove_service");
+        self.call(endpoint, self.inner.remove_service(id_or_name))
+            .await
     }
 
     fn events(
@@ -237,9 +314,21 @@ impl<S: SwarmApi> SwarmApi for Instrumented<S> {
         since: Option<SystemTime>,
     ) -> BoxStream<'static, Result<SwarmEvent, SwarmError>> {
         // Opening the stream is one request; the events it carries are not
-        // calls of ours.
-        self.read();
-        self.inner.events(since)
+        // calls of ours. An error on the stream is that request failing.
+        let endpoint = Endpoint::read("GET /events", "events");
+        self.count(endpoint);
+        let (metrics, health) = (self.metrics.clone(), self.health.clone());
+        self.inner
+            .events(since)
+            .inspect(move |item| {
+                observe_outcome(
+                    metrics.as_deref(),
+                    health.as_deref(),
+                    endpoint,
+                    item.as_ref().err(),
+                )
+            })
+            .boxed()
     }
 }
 

@@ -81,6 +81,33 @@ pub enum SwarmError {
 }
 
 impl SwarmError {
+    /// Every value [`SwarmError::kind`] returns.
+    pub const KINDS: [&'static str; 8] = [
+        "not_found",
+        "conflict",
+        "not_manager",
+        "docker_unreachable",
+        "config",
+        "api",
+        "invalid_change",
+        "decode",
+    ];
+
+    /// A short name of the variant, for metric labels
+    /// (`docker_unreachable`, `conflict`, `not_found`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SwarmError::NotFound { .. } => "not_found",
+            SwarmError::OutOfSequence { .. } => "conflict",
+            SwarmError::NotManager(_) => "not_manager",
+            SwarmError::Unreachable { .. } => "docker_unreachable",
+            SwarmError::Config(_) => "config",
+            SwarmError::Api { .. } => "api",
+            SwarmError::InvalidChange { .. } => "invalid_change",
+            SwarmError::Decode { .. } => "decode",
+        }
+    }
+
     /// True for [`SwarmError::OutOfSequence`].
     pub fn is_out_of_sequence(&self) -> bool {
         matches!(self, SwarmError::OutOfSequence { .. })

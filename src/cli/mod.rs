@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod explain;
 mod run;
 mod schema;
 mod validate;
@@ -51,6 +52,9 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of the AerospikeCluster YAML document.
     Schema,
+    /// Explain the labels: every spec and status label with its type,
+    /// default and meaning, or one of them. Exits 1 for an unknown name.
+    Explain(explain::ExplainArgs),
 }
 
 /// Parses the command line, points the Docker client at `--docker-host`,
@@ -76,6 +80,7 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Run(args) => run::run(args).await,
         Command::Validate(args) => validate::run(args).await,
         Command::Schema => schema::run(),
+        Command::Explain(args) => explain::run(args),
     }
 }
 

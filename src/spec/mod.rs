@@ -11,11 +11,13 @@
 //! The operator reports what it sees under a second prefix,
 //! [`STATUS_PREFIX`] (`aerospike.status.`): see [`status`].
 //!
-//! The reference table of every label is docs/spec.md.
+//! The reference of every label is [`reference`] (`explain`), which
+//! also renders the tables of docs/spec.md.
 
 pub mod document;
 pub mod labels;
 pub mod names;
+pub mod reference;
 pub mod schema;
 pub mod status;
 pub mod validate;
@@ -24,6 +26,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use document::{ClusterDocument, Metadata, API_VERSION, KIND};
+pub use reference::{FieldDoc, Label};
 pub use status::{ClusterStatus, Phase, ReadyCount, STATUS_PREFIX};
 pub use validate::{Location, SpecError, SpecErrors};
 

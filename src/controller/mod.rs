@@ -20,6 +20,7 @@
 //! drive it against an in-memory swarm and in-process Aerospike nodes.
 
 pub mod http;
+pub mod leader;
 pub mod mesh;
 pub mod metrics;
 pub mod nodes;

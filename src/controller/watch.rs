@@ -159,6 +159,9 @@ pub async fn event_loop<S: SwarmApi>(
                 // Nodes change what is eligible; secrets may be the config
                 // a cluster waits for; a config may be a cluster's pause
                 // (`<service>.paused`). All concern every cluster.
+                // Other configs (the leader lease, renewed every 2 s)
+                // concern no cluster.
+                EventKind::Config if !may_be_pause_config(&event) => {}
                 EventKind::Node | EventKind::Secret | EventKind::Config => {
                     for id in known.ids() {
                         scheduler.schedule(id, Duration::ZERO);
@@ -171,6 +174,15 @@ pub async fn event_loop<S: SwarmApi>(
         tokio::time::sleep(delay).await;
         resync(swarm.as_ref(), &scheduler, &known).await;
     }
+}
+
+/// Whether a config event may be about a cluster's pause config
+/// (`<service>.paused`): its name says so, or it has none.
+fn may_be_pause_config(event: &crate::swarm::SwarmEvent) -> bool {
+    event
+        .attributes
+        .get("name")
+        .is_none_or(|name| name.ends_with(".paused"))
 }
 
 /// A cluster's tasks as far as the poll cares: id, state and addresses of
@@ -257,6 +269,23 @@ mod tests {
             task("t2", "running", "10.0.0.3"),
         ]);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn only_pause_configs_wake_the_clusters() {
+        let event = |name: Option<&str>| crate::swarm::SwarmEvent {
+            kind: EventKind::Config,
+            action: "update".into(),
+            actor_id: "c1".into(),
+            attributes: name
+                .map(|n| BTreeMap::from([("name".to_string(), n.to_string())]))
+                .unwrap_or_default(),
+        };
+        assert!(may_be_pause_config(&event(Some("db.paused"))));
+        assert!(may_be_pause_config(&event(None)));
+        assert!(!may_be_pause_config(&event(Some(
+            "aerospike-swarm-operator.lease"
+        ))));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!   it on a real engine, [`FakeSwarm`] in memory for tests.
 //! - [`placement`] evaluates placement constraints, so the operator knows
 //!   how many nodes a cluster can use.
+//! - [`LeaseStore`] reads and compare-and-swaps the labels of a swarm
+//!   config: the leader lease of high availability.
 //!
 //! Every failure is a [`SwarmError`]; nothing here panics on a Docker reply.
 
@@ -16,6 +18,7 @@ mod connect;
 mod docker;
 mod error;
 mod fake;
+mod lease;
 pub mod placement;
 mod raw;
 pub mod types;
@@ -27,6 +30,7 @@ pub use connect::{
 pub use docker::DockerSwarm;
 pub use error::{BoxError, SwarmError};
 pub use fake::{fake_fingerprint, ready_worker, FakeSwarm, WriteCall};
+pub use lease::{is_conflict, ConfigObject, FakeLeaseClient, FakeLeaseStore, LeaseStore};
 pub use placement::{eligible_nodes, Constraint, ConstraintError};
 pub use types::{
     template_fingerprint, Availability, EventKind, NetworkInfo, NodeInfo, NodeRole, NodeState,

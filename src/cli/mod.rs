@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use aerospike_swarm_operator::swarm::{self, DockerSwarm, SwarmError};
+
+mod apply;
 mod explain;
 mod run;
 mod schema;
@@ -22,7 +25,6 @@ pub mod exit {
     /// The check could not be made (Docker unreachable, file unreadable).
     pub const CANNOT_CHECK: u8 = 2;
     /// `--wait` gave up: the timeout passed before the cluster was Ready.
-    #[allow(dead_code)] // apply --wait, next.
     pub const TIMEOUT: u8 = 3;
 }
 
@@ -55,6 +57,13 @@ pub enum Command {
     /// Explain the labels: every spec and status label with its type,
     /// default and meaning, or one of them. Exits 1 for an unknown name.
     Explain(explain::ExplainArgs),
+    /// Create or update a cluster's service from an AerospikeCluster YAML
+    /// document, kubectl-style: prints the diff, then applies it (only the
+    /// aerospike.cluster.* labels of an existing service change; the
+    /// operator rolls the image). --wait follows the status until Ready.
+    /// Exits 0 done/Ready, 1 invalid or Error, 2 Docker unreachable, 3
+    /// timed out.
+    Apply(apply::ApplyArgs),
 }
 
 /// Parses the command line, points the Docker client at `--docker-host`,
@@ -81,7 +90,45 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Validate(args) => validate::run(args).await,
         Command::Schema => schema::run(),
         Command::Explain(args) => explain::run(args),
+        Command::Apply(args) => apply::run(args).await,
     }
+}
+
+/// Connects to Docker as the docker CLI does and checks that the engine
+/// is a swarm manager; the error is a sentence that says what to do.
+pub async fn connect() -> Result<DockerSwarm, String> {
+    let docker = swarm::connect_from_env()
+        .await
+        .map_err(|e| swarm_error_hint(&e))?;
+    swarm::preflight(&docker)
+        .await
+        .map_err(|e| swarm_error_hint(&e))?;
+    Ok(docker)
+}
+
+/// A Docker error as the command line reports it: the cause, then a way
+/// out.
+pub fn swarm_error_hint(error: &SwarmError) -> String {
+    match error {
+        SwarmError::Unreachable { .. } => {
+            format!("{error}; is dockerd running? set DOCKER_HOST or --docker-host")
+        }
+        SwarmError::Config(_) => {
+            format!("{error}; set DOCKER_HOST or --docker-host to unix:///PATH or tcp://HOST:PORT")
+        }
+        SwarmError::NotManager(_) => {
+            format!("{error}; or point DOCKER_HOST / --docker-host at a manager")
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// "no such service" with a way out.
+pub fn no_such_service(name: &str) -> String {
+    format!(
+        "no such service {name:?}; `docker service ls` lists the services, \
+         `aerospike-swarm-operator status` the managed clusters"
+    )
 }
 
 /// Parses `500ms`, `1s`, `1.5s`, `2m`, `1h` (a bare number is seconds).
@@ -151,6 +198,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn docker_errors_name_the_cause_and_a_way_out() {
+        let unreachable = SwarmError::Unreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            source: "connection refused".into(),
+        };
+        assert_eq!(
+            swarm_error_hint(&unreachable),
+            "cannot reach Docker at unix:///var/run/docker.sock: connection refused; \
+             is dockerd running? set DOCKER_HOST or --docker-host"
+        );
+        let worker = SwarmError::NotManager(
+            "the Docker engine at tcp://w:2375 is a swarm worker, not a manager; run the \
+             operator on a manager node"
+                .into(),
+        );
+        let text = swarm_error_hint(&worker);
+        assert!(text.starts_with("the Docker engine at tcp://w:2375 is a swarm worker"));
+        assert!(text.ends_with("point DOCKER_HOST / --docker-host at a manager"));
+        let config = SwarmError::Config("DOCKER_HOST \"ftp://x\" is not supported".into());
+        assert!(swarm_error_hint(&config).contains("set DOCKER_HOST or --docker-host"));
+        assert_eq!(
+            no_such_service("db"),
+            "no such service \"db\"; `docker service ls` lists the services, \
+             `aerospike-swarm-operator status` the managed clusters"
+        );
     }
 
     #[test]

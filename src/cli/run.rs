@@ -1,6 +1,7 @@
 //! `run`: the operator itself. Every flag has an environment variable
 //! (`ASW_...`), so a service definition can configure it either way.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ use super::{exit, parse_duration};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Where to serve /metrics (Prometheus), /healthz and /readyz, as
+    /// ADDRESS:PORT; `off` serves none.
+    #[arg(long, env = "ASW_METRICS_ADDRESS", value_name = "ADDR", default_value = "0.0.0.0:9090", value_parser = parse_metrics_address)]
+    pub metrics_address: MetricsAddress,
     /// Log line format.
     #[arg(long, env = "ASW_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -47,6 +52,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         counters_interval: args.counters_interval,
         migration_stall_timeout: args.migration_stall_timeout,
         node_join_timeout: args.node_join_timeout,
+        metrics_address: args.metrics_address.0,
         ..RunOptions::default()
     };
     match controller::run(options).await {
@@ -59,12 +65,44 @@ pub async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// `--metrics-address`: an address, or none (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsAddress(pub Option<SocketAddr>);
+
+fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
+    match text.trim() {
+        "off" | "none" | "" => Ok(MetricsAddress(None)),
+        address => address
+            .parse()
+            .map(|address| MetricsAddress(Some(address)))
+            .map_err(|e| format!("{e}: expected ADDRESS:PORT (e.g. 0.0.0.0:9090) or off")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
 
     use super::super::{Cli, Command};
     use super::*;
+
+    #[test]
+    fn metrics_address_is_an_address_or_off() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["x", "run"].iter().chain(args)).unwrap();
+            let Command::Run(args) = cli.command else {
+                panic!("expected run")
+            };
+            args.metrics_address.0
+        };
+        assert_eq!(parse(&[]), Some("0.0.0.0:9090".parse().unwrap()));
+        assert_eq!(
+            parse(&["--metrics-address", "127.0.0.1:9100"]),
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(parse(&["--metrics-address", "off"]), None);
+        assert!(Cli::try_parse_from(["x", "run", "--metrics-address", "9090"]).is_err());
+    }
 
     #[test]
     fn run_flags_parse() {

@@ -208,3 +208,157 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
         .body(Full::new(Bytes::from(body)))
         .expect("a valid response")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::metrics::{parse_text, Trigger};
+    use crate::controller::{Counters, Instrumented};
+    use crate::swarm::{FakeSwarm, SwarmApi};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One HTTP/1.1 request over a raw socket: (status, body).
+    async fn get(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        let status = reply
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status: {reply}"));
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    async fn server() -> (SocketAddr, Arc<Metrics>, Arc<Health>) {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::default());
+        tokio::spawn(serve(listener, metrics.clone(), health.clone()));
+        (addr, metrics, health)
+    }
+
+    #[tokio::test]
+    async fn the_endpoints_answer() {
+        let (addr, metrics, health) = server().await;
+        metrics.reconcile_started(Trigger::Event).cluster("db");
+        let (status, body) = get(addr, "GET", "/metrics").await;
+        assert_eq!(status, 200);
+        let samples = parse_text(&body).unwrap();
+        assert!(samples
+            .iter()
+            .any(|s| s.name == "asw_reconciles_total" && s.labels["trigger"] == "event"));
+        assert_eq!(get(addr, "GET", "/healthz").await, (200, "ok\n".into()));
+        assert_eq!(get(addr, "GET", "/nope").await.0, 404);
+        assert_eq!(get(addr, "POST", "/metrics").await.0, 405);
+        assert_eq!(get(addr, "HEAD", "/healthz").await.0, 200);
+        // Query strings are ignored.
+        assert_eq!(get(addr, "GET", "/metrics?x=1").await.0, 200);
+        let _ = health;
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_docker_and_the_role() {
+        let (addr, _metrics, health) = server().await;
+        // Nothing has reached Docker yet.
+        let (status, body) = get(addr, "GET", "/readyz").await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("docker: unreachable"), "{body}");
+
+        // The swarm wrapper flips it with each call.
+        let fake = FakeSwarm::new();
+        let api = Instrumented::new(fake.clone(), Arc::new(Counters::default()))
+            .with_health(health.clone());
+        api.list_nodes().await.unwrap();
+        assert_eq!(get(addr, "GET", "/readyz").await.0, 200);
+        // A 404 is an answer: still ready.
+        assert!(api.inspect_service("gone").await.is_err());
+        assert_eq!(get(addr, "GET", "/readyz").await.0, 200);
+        fake.set_unreachable(true);
+        assert!(api.list_nodes().await.is_err());
+        assert_eq!(get(addr, "GET", "/readyz").await.0, 503);
+        fake.set_unreachable(false);
+        api.list_services().await.unwrap();
+        assert_eq!(get(addr, "GET", "/readyz").await.0, 200);
+
+        // A standby that follows is ready; one still electing is not.
+        health.set_role(Role::Standby);
+        assert_eq!(
+            get(addr, "GET", "/readyz").await,
+            (200, "docker: ok\nrole: standby\n".into())
+        );
+        health.set_role(Role::Electing);
+        assert_eq!(get(addr, "GET", "/readyz").await.0, 503);
+        health.set_role(Role::Leader);
+        assert_eq!(get(addr, "GET", "/readyz").await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn instrumented_counts_calls_and_errors_by_endpoint() {
+        let fake = FakeSwarm::new();
+        let metrics = Arc::new(Metrics::new());
+        let counters = Arc::new(Counters::default());
+        let api = Instrumented::new(fake.clone(), counters.clone()).with_metrics(metrics.clone());
+        api.list_nodes().await.unwrap();
+        assert!(api.inspect_service("gone").await.is_err());
+        fake.set_unreachable(true);
+        assert!(api.list_nodes().await.is_err());
+        let samples = parse_text(&metrics.encode()).unwrap();
+        let find = |name: &str, endpoint: &str, kind: Option<&str>| {
+            samples
+                .iter()
+                .find(|s| {
+                    s.name == name
+                        && s.labels["endpoint"] == endpoint
+                        && kind.is_none_or(|k| s.labels["kind"] == k)
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(
+            find("asw_docker_requests_total", "GET /nodes", None),
+            Some(2.0)
+        );
+        assert_eq!(
+            find(
+                "asw_docker_errors_total",
+                "GET /nodes",
+                Some("docker_unreachable")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            find(
+                "asw_docker_errors_total",
+                "GET /services/{id}",
+                Some("not_found")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(counters.snapshot().docker_reads, 3);
+    }
+
+    #[test]
+    fn healthz_fails_when_the_heartbeat_stops() {
+        let health = Health::default();
+        assert!(health.is_alive());
+        *health.last_beat.lock().unwrap() = Instant::now() - LIVENESS - Duration::from_secs(1);
+        assert!(!health.is_alive());
+        let metrics = Metrics::new();
+        assert_eq!(
+            respond(&Method::GET, "/healthz", &metrics, &health).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        health.beat();
+        assert_eq!(
+            respond(&Method::GET, "/healthz", &metrics, &health).status(),
+            StatusCode::OK
+        );
+    }
+}

@@ -31,18 +31,35 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// the pass composes the status.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClusterGauges {
+    /// The phase the status shows.
+    pub phase: Option<Phase>,
+    /// What the pass saw of the tasks and nodes; `None` when it did not
+    /// look (a paused cluster, an invalid spec): those gauges keep their
+    /// values.
+    pub nodes: Option<NodeGauges>,
+}
+
+impl ClusterGauges {
+    /// Only the phase (a pass that stopped before looking at the nodes).
+    pub fn phase(phase: Option<Phase>) -> ClusterGauges {
+        ClusterGauges { phase, nodes: None }
+    }
+}
+
+/// The tasks and nodes of a cluster, as one pass saw them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeGauges {
     /// Nodes the spec asks for.
     pub desired: u64,
     /// Tasks running.
     pub running: u64,
-    /// Nodes that are members of the one cluster (0 when split or unknown).
+    /// Members of the main Aerospike cluster among the nodes (the largest
+    /// group that agrees on a cluster key).
     pub meshed: u64,
     /// Partition migrations remaining, summed over the nodes.
     pub migrations_remaining: u64,
-    /// A rollout in progress: (nodes done, nodes in all).
+    /// A rollout in progress: (nodes on the new template, nodes in all).
     pub rollout: Option<(u64, u64)>,
-    /// The phase the status shows.
-    pub phase: Option<Phase>,
 }
 
 /// What started a reconcile (the `trigger` span field and label).
@@ -258,7 +275,7 @@ impl Metrics {
         );
         r.register(
             "cluster_nodes_meshed",
-            "Nodes that are members of the one Aerospike cluster (0 when split)",
+            "Members of the main Aerospike cluster (the largest group agreeing on a cluster key) among the nodes",
             metrics.nodes_meshed.clone(),
         );
         r.register(
@@ -332,18 +349,15 @@ impl Metrics {
         text
     }
 
-    /// Counts a reconcile of `cluster` and starts its timer; the duration
-    /// is recorded when the guard drops.
-    pub fn reconcile_started(&self, cluster: &str, trigger: Trigger) -> ReconcileTimer<'_> {
-        self.reconciles
-            .get_or_create(&ReconcileLabels {
-                cluster: cluster.to_string(),
-                trigger: trigger.as_str(),
-            })
-            .inc();
+    /// Starts a reconcile's timer. Once told the cluster
+    /// ([`ReconcileTimer::cluster`]) it counts the reconcile and records
+    /// its duration when dropped; a pass over a service that is no cluster
+    /// records nothing.
+    pub fn reconcile_started(&self, trigger: Trigger) -> ReconcileTimer<'_> {
         ReconcileTimer {
             metrics: self,
-            cluster: cluster.to_string(),
+            trigger,
+            cluster: None,
             start: Instant::now(),
         }
     }
@@ -368,13 +382,15 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(i64::try_from(value).unwrap_or(i64::MAX));
         };
-        set(&self.nodes_desired, gauges.desired);
-        set(&self.tasks_running, gauges.running);
-        set(&self.nodes_meshed, gauges.meshed);
-        set(&self.migrations_remaining, gauges.migrations_remaining);
-        let (done, total) = gauges.rollout.unwrap_or((0, 0));
-        set(&self.rollout_done, done);
-        set(&self.rollout_total, total);
+        if let Some(nodes) = &gauges.nodes {
+            set(&self.nodes_desired, nodes.desired);
+            set(&self.tasks_running, nodes.running);
+            set(&self.nodes_meshed, nodes.meshed);
+            set(&self.migrations_remaining, nodes.migrations_remaining);
+            let (done, total) = nodes.rollout.unwrap_or((0, 0));
+            set(&self.rollout_done, done);
+            set(&self.rollout_total, total);
+        }
         let mut phases = self.phases.lock().unwrap_or_else(|e| e.into_inner());
         let previous = match gauges.phase {
             Some(phase) => phases.insert(cluster.to_string(), phase),
@@ -479,22 +495,432 @@ impl Metrics {
     }
 }
 
-/// Records a reconcile's duration when dropped, whichever way the pass
-/// ends (success, error, panic).
+/// Counts a reconcile and records its duration when dropped, whichever
+/// way the pass ends (success, error, panic), once it knows the cluster.
 #[derive(Debug)]
 pub struct ReconcileTimer<'a> {
     metrics: &'a Metrics,
-    cluster: String,
+    trigger: Trigger,
+    cluster: Option<String>,
     start: Instant,
+}
+
+impl ReconcileTimer<'_> {
+    /// The pass was over `cluster`.
+    pub fn cluster(&mut self, cluster: &str) {
+        self.cluster = Some(cluster.to_string());
+    }
 }
 
 impl Drop for ReconcileTimer<'_> {
     fn drop(&mut self) {
+        let Some(cluster) = self.cluster.take() else {
+            return;
+        };
+        self.metrics
+            .reconciles
+            .get_or_create(&ReconcileLabels {
+                cluster: cluster.clone(),
+                trigger: self.trigger.as_str(),
+            })
+            .inc();
         self.metrics
             .reconcile_duration
-            .get_or_create(&ClusterLabels {
-                cluster: std::mem::take(&mut self.cluster),
-            })
+            .get_or_create(&ClusterLabels { cluster })
             .observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// One sample of a text exposition: `name{labels} value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The sample's name, e.g. `asw_reconciles_total`.
+    pub name: String,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its value.
+    pub value: f64,
+}
+
+/// A minimal reader of the Prometheus/OpenMetrics text format, for tests
+/// and tools: every sample, in order (comments skipped). Errors name the
+/// line that is not a sample.
+pub fn parse_text(text: &str) -> Result<Vec<Sample>, String> {
+    let mut samples = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: &str| format!("line {}: {why}: {line}", number + 1);
+        let name_end = line.find(['{', ' ']).ok_or_else(|| bad("no value"))?;
+        let name = &line[..name_end];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        {
+            return Err(bad("bad metric name"));
+        }
+        let mut rest = &line[name_end..];
+        let mut labels = std::collections::BTreeMap::new();
+        if let Some(inner) = rest.strip_prefix('{') {
+            let mut chars = inner.char_indices().peekable();
+            let mut end = None;
+            loop {
+                // name="value", ... }
+                let start = match chars.peek() {
+                    Some((_, '}')) => {
+                        end = chars.next().map(|(i, _)| i);
+                        break;
+                    }
+                    Some((i, _)) => *i,
+                    None => break,
+                };
+                let eq = inner[start..]
+                    .find('=')
+                    .ok_or_else(|| bad("label without ="))?
+                    + start;
+                let key = inner[start..eq].trim().to_string();
+                while chars.peek().is_some_and(|(i, _)| *i <= eq) {
+                    chars.next();
+                }
+                if chars.next().map(|(_, c)| c) != Some('"') {
+                    return Err(bad("unquoted label value"));
+                }
+                let mut value = String::new();
+                loop {
+                    match chars.next() {
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, 'n')) => value.push('\n'),
+                            Some((_, c)) => value.push(c),
+                            None => return Err(bad("unterminated escape")),
+                        },
+                        Some((_, '"')) => break,
+                        Some((_, c)) => value.push(c),
+                        None => return Err(bad("unterminated label value")),
+                    }
+                }
+                labels.insert(key, value);
+                if chars.peek().is_some_and(|(_, c)| *c == ',') {
+                    chars.next();
+                }
+            }
+            let end = end.ok_or_else(|| bad("unterminated labels"))?;
+            rest = &inner[end + 1..];
+        }
+        let value = rest
+            .split_whitespace()
+            .next()
+            .ok_or_else(|| bad("no value"))?;
+        let value = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().map_err(|_| bad("bad value"))?,
+        };
+        samples.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    Ok(samples)
+}
+
+/// The sample names a text exposition can carry, from its `# TYPE` lines:
+/// a counter `x` gives `x_total` (and `x_created`), a histogram `x_bucket`,
+/// `x_sum`, `x_count` (and `x_created`), a gauge `x`.
+pub fn exported_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("#") || words.next() != Some("TYPE") {
+            continue;
+        }
+        let (Some(name), Some(kind)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total", "_created"],
+            "histogram" => &["_bucket", "_sum", "_count", "_created"],
+            "summary" => &["", "_sum", "_count", "_created"],
+            _ => &[""],
+        };
+        for suffix in suffixes {
+            names.insert(format!("{name}{suffix}"));
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.value)
+    }
+
+    fn gauges(phase: Phase, meshed: u64) -> ClusterGauges {
+        ClusterGauges {
+            phase: Some(phase),
+            nodes: Some(NodeGauges {
+                desired: 3,
+                running: 3,
+                meshed,
+                migrations_remaining: 12,
+                rollout: Some((1, 3)),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_registry_encodes_and_parses_back() {
+        let metrics = Metrics::new();
+        {
+            let mut timer = metrics.reconcile_started(Trigger::Poll);
+            timer.cluster("db");
+        }
+        // A pass over a service that is no cluster records nothing.
+        drop(metrics.reconcile_started(Trigger::Event));
+        metrics.reconcile_failed("db", "docker_unreachable");
+        metrics.observe_cluster("db", &gauges(Phase::Meshing, 2));
+        metrics.docker_call(Endpoint::read("GET /services/{id}", "inspect_service"));
+        metrics.docker_error(
+            Endpoint::read("GET /services/{id}", "inspect_service"),
+            "not_found",
+        );
+        metrics.info_request("tip");
+        metrics.info_request("observe");
+        metrics.info_error("observe");
+
+        let text = metrics.encode();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(text.contains("# HELP asw_reconciles "), "{text}");
+        let samples = parse_text(&text).unwrap();
+        let db = [("cluster", "db")];
+        assert_eq!(
+            value(
+                &samples,
+                "asw_reconciles_total",
+                &[("cluster", "db"), ("trigger", "poll")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            samples
+                .iter()
+                .filter(|s| s.name == "asw_reconciles_total")
+                .count(),
+            1
+        );
+        assert_eq!(
+            value(&samples, "asw_reconcile_duration_seconds_count", &db),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &samples,
+                "asw_reconcile_errors_total",
+                &[("cluster", "db"), ("kind", "docker_unreachable")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(value(&samples, "asw_cluster_nodes_meshed", &db), Some(2.0));
+        assert_eq!(
+            value(&samples, "asw_cluster_migrations_remaining", &db),
+            Some(12.0)
+        );
+        assert_eq!(value(&samples, "asw_cluster_rollout_done", &db), Some(1.0));
+        assert_eq!(value(&samples, "asw_cluster_rollout_total", &db), Some(3.0));
+        assert_eq!(
+            value(
+                &samples,
+                "asw_cluster_phase",
+                &[("cluster", "db"), ("phase", "Meshing")]
+            ),
+            Some(1.0)
+        );
+        let inspect = [
+            ("endpoint", "GET /services/{id}"),
+            ("method", "inspect_service"),
+        ];
+        assert_eq!(
+            value(&samples, "asw_docker_requests_total", &inspect),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&samples, "asw_docker_errors_total", &inspect),
+            Some(1.0)
+        );
+        assert_eq!(value(&samples, "asw_tips_total", &[]), Some(1.0));
+        assert_eq!(value(&samples, "asw_tip_clears_total", &[]), Some(0.0));
+        assert_eq!(
+            value(
+                &samples,
+                "asw_info_requests_total",
+                &[("command", "observe")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&samples, "asw_info_errors_total", &[("command", "observe")]),
+            Some(1.0)
+        );
+        // Every sample's name is one the TYPE lines announce.
+        let names = exported_names(&text);
+        for sample in &samples {
+            assert!(names.contains(&sample.name), "{}", sample.name);
+        }
+    }
+
+    #[test]
+    fn a_phase_change_moves_the_series_and_forgetting_removes_the_cluster() {
+        let metrics = Metrics::new();
+        metrics.observe_cluster("db", &gauges(Phase::Meshing, 2));
+        metrics.observe_cluster("db", &gauges(Phase::Ready, 3));
+        metrics.observe_cluster("other", &gauges(Phase::Ready, 3));
+        // A pass that did not look at the nodes changes only the phase.
+        metrics.observe_cluster("other", &ClusterGauges::phase(Some(Phase::Paused)));
+        {
+            let mut timer = metrics.reconcile_started(Trigger::Requeue);
+            timer.cluster("db");
+        }
+        let samples = parse_text(&metrics.encode()).unwrap();
+        let phases: Vec<_> = samples
+            .iter()
+            .filter(|s| s.name == "asw_cluster_phase")
+            .map(|s| (s.labels["cluster"].clone(), s.labels["phase"].clone()))
+            .collect();
+        assert_eq!(phases.len(), 2, "{phases:?}");
+        assert!(phases.contains(&("db".into(), "Ready".into())));
+        assert!(phases.contains(&("other".into(), "Paused".into())));
+        assert_eq!(
+            value(
+                &samples,
+                "asw_cluster_nodes_meshed",
+                &[("cluster", "other")]
+            ),
+            Some(3.0)
+        );
+
+        metrics.forget_cluster("db");
+        let samples = parse_text(&metrics.encode()).unwrap();
+        assert!(
+            samples
+                .iter()
+                .all(|s| s.labels.get("cluster").map(String::as_str) != Some("db")),
+            "{samples:?}"
+        );
+        assert!(samples
+            .iter()
+            .any(|s| s.labels.get("cluster").map(String::as_str) == Some("other")));
+    }
+
+    #[test]
+    fn the_reader_handles_escapes_and_rejects_garbage() {
+        let samples = parse_text(
+            "# TYPE x counter\nx_total{a=\"q\\\"uo,te\",b=\"\"} 3\ny 1.5e3\nz{le=\"+Inf\"} +Inf\n# EOF\n",
+        )
+        .unwrap();
+        assert_eq!(samples.len(), 3);
+        assert_eq!(samples[0].labels["a"], "q\"uo,te");
+        assert_eq!(samples[0].labels["b"], "");
+        assert_eq!(samples[1].value, 1500.0);
+        assert_eq!(samples[2].value, f64::INFINITY);
+        assert!(parse_text("x{a=1} 2\n").is_err());
+        assert!(parse_text("x\n").is_err());
+        assert!(parse_text("x{a=\"1\" 2\n").is_err());
+    }
+
+    #[test]
+    fn the_dashboard_uses_only_exported_metrics() {
+        let dashboard: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/grafana-dashboard.json"
+        )))
+        .expect("the dashboard is JSON");
+        // A family with no series prints no TYPE line: give each one.
+        let metrics = Metrics::new();
+        metrics.reconcile_started(Trigger::Poll).cluster("db");
+        metrics.reconcile_failed("db", "conflict");
+        metrics.observe_cluster("db", &gauges(Phase::Ready, 3));
+        let endpoint = Endpoint::read("GET /tasks", "list_tasks");
+        metrics.docker_call(endpoint);
+        metrics.docker_error(endpoint, "docker_unreachable");
+        metrics.info_request("observe");
+        metrics.info_error("observe");
+        let names = exported_names(&metrics.encode());
+        let mut expressions = Vec::new();
+        fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        match (key.as_str(), value) {
+                            ("expr", serde_json::Value::String(expr)) => out.push(expr.clone()),
+                            _ => collect(value, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+                _ => {}
+            }
+        }
+        collect(&dashboard, &mut expressions);
+        assert!(expressions.len() >= 10, "{expressions:?}");
+        let prefix = format!("{PREFIX}_");
+        let mut used = std::collections::BTreeSet::new();
+        for expr in &expressions {
+            let mut rest = expr.as_str();
+            while let Some(at) = rest.find(&prefix) {
+                let before = rest[..at].chars().next_back();
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                    .unwrap_or(tail.len());
+                if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    used.insert(tail[..end].to_string());
+                }
+                rest = &tail[end..];
+            }
+        }
+        for name in &used {
+            assert!(
+                names.contains(name),
+                "the dashboard uses {name}, which the registry does not export ({names:?})"
+            );
+        }
+        // And every family is on the dashboard somewhere.
+        let families = [
+            "asw_reconciles_total",
+            "asw_reconcile_errors_total",
+            "asw_reconcile_duration_seconds_bucket",
+            "asw_cluster_nodes_desired",
+            "asw_cluster_tasks_running",
+            "asw_cluster_nodes_meshed",
+            "asw_cluster_migrations_remaining",
+            "asw_cluster_rollout_done",
+            "asw_cluster_rollout_total",
+            "asw_tips_total",
+            "asw_tip_clears_total",
+            "asw_docker_requests_total",
+            "asw_docker_errors_total",
+            "asw_info_requests_total",
+            "asw_info_errors_total",
+        ];
+        for family in families {
+            assert!(used.contains(family), "{family} is on no panel");
+        }
+        assert!(dashboard["__inputs"]
+            .as_array()
+            .is_some_and(|inputs| inputs.iter().any(|i| i["name"] == "DS_PROMETHEUS")));
     }
 }

@@ -33,16 +33,20 @@ pub mod telemetry;
 pub mod watch;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use tracing::{info, warn};
 
 use crate::aerospike::InfoClient;
 use crate::swarm::{self, SwarmApi, SwarmError};
 
+pub use http::{Health, Role};
+pub use metrics::{ClusterGauges, Metrics, Trigger};
 pub use nodes::{CountingInfo, NodeApi};
 pub use reconcile::{Action, Outcome, ReconcileError, Reconciler};
 pub use scheduler::{ErrorPolicy, Queue, Scheduler};
@@ -76,6 +80,9 @@ pub struct RunOptions {
     /// How long a task of a new template may take to start and join during
     /// a rollout before it is rolled back (`--node-join-timeout`).
     pub node_join_timeout: Duration,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served
+    /// (`--metrics-address`); `None`: nowhere.
+    pub metrics_address: Option<SocketAddr>,
 }
 
 impl Default for RunOptions {
@@ -88,6 +95,7 @@ impl Default for RunOptions {
             max_parallel: 16,
             migration_stall_timeout: reconcile::DEFAULT_STALL_TIMEOUT,
             node_join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
+            metrics_address: None,
         }
     }
 }
@@ -105,18 +113,59 @@ pub async fn run(options: RunOptions) -> Result<(), SwarmError> {
         api_version = %engine.api_version,
         "connected to a swarm manager"
     );
+    let metrics = Arc::new(Metrics::default());
+    // Preflight has just reached Docker.
+    let health = Arc::new(Health::default());
+    health.set_docker_ok(true);
+    if let Some(addr) = options.metrics_address {
+        serve_http(addr, metrics.clone(), health.clone()).await;
+    }
     let counters = Arc::new(Counters::default());
     let controller = Controller::new(
-        Instrumented::new(docker, counters.clone()),
+        Instrumented::new(docker, counters.clone())
+            .with_metrics(metrics.clone())
+            .with_health(health.clone()),
         CountingInfo::new(
             InfoClient::new().with_connect_timeout(NODE_CONNECT_TIMEOUT),
             counters.clone(),
-        ),
+        )
+        .with_metrics(metrics.clone()),
         counters,
         options,
-    );
+    )
+    .with_metrics(metrics)
+    .with_health(health);
     controller.run(shutdown_signal()).await;
     Ok(())
+}
+
+/// Starts the HTTP endpoints (see [`http`]) on `addr`, and the heartbeat
+/// behind `/healthz`. A port that cannot be bound is logged, and the
+/// operator runs on without them.
+async fn serve_http(addr: SocketAddr, metrics: Arc<Metrics>, health: Arc<Health>) {
+    let listener = match http::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(
+                address = %addr,
+                error = %error,
+                "cannot serve /metrics, /healthz and /readyz (--metrics-address); running without"
+            );
+            return;
+        }
+    };
+    info!(
+        address = %listener.local_addr().unwrap_or(addr),
+        "serving /metrics, /healthz and /readyz"
+    );
+    tokio::spawn(http::serve(listener, metrics, health.clone()));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(http::HEARTBEAT);
+        loop {
+            ticks.tick().await;
+            health.beat();
+        }
+    });
 }
 
 /// Completes on SIGTERM (what `docker service rm/update` sends) or Ctrl-C.
@@ -141,6 +190,8 @@ pub struct Controller<S, N> {
     reconciler: Arc<Reconciler<S, N>>,
     swarm: Arc<S>,
     counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
     options: RunOptions,
     scheduler: Arc<Scheduler<String>>,
     policy: Arc<ErrorPolicy<String>>,
@@ -158,6 +209,8 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
             ),
             swarm: Arc::new(swarm),
             counters,
+            metrics: Arc::new(Metrics::default()),
+            health: Arc::new(Health::default()),
             options,
             scheduler: Arc::new(Scheduler::default()),
             policy: Arc::new(ErrorPolicy::default()),
@@ -168,6 +221,30 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
     /// The counters this controller updates.
     pub fn counters(&self) -> Arc<Counters> {
         self.counters.clone()
+    }
+
+    /// Records reconciles and cluster gauges into `metrics` (by default a
+    /// registry of its own; give the one the swarm and node wrappers feed).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Shares `health` (the one the swarm wrapper and the HTTP server use).
+    pub fn with_health(mut self, health: Arc<Health>) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// The metrics this controller updates.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The liveness and readiness state: the leader election sets the
+    /// [`Role`] here.
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
     }
 
     /// Runs until `shutdown` completes, then lets in-flight reconciles
@@ -212,9 +289,9 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
                 _ = &mut shutdown => break,
                 permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             };
-            let key = tokio::select! {
+            let (key, trigger) = tokio::select! {
                 _ = &mut shutdown => break,
-                key = self.scheduler.next() => key,
+                next = self.scheduler.next() => next,
             };
             let job = Job {
                 reconciler: self.reconciler.clone(),
@@ -222,9 +299,10 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
                 policy: self.policy.clone(),
                 known: self.known.clone(),
                 counters: self.counters.clone(),
+                metrics: self.metrics.clone(),
             };
             running.spawn(async move {
-                job.run(key).await;
+                job.run(key, trigger).await;
                 drop(permit);
             });
             // Reap finished ones so the set does not grow.
@@ -248,27 +326,61 @@ struct Job<S, N> {
     policy: Arc<ErrorPolicy<String>>,
     known: Arc<watch::Known>,
     counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
 }
 
 impl<S: SwarmApi, N: NodeApi> Job<S, N> {
-    /// Reconciles `key`, applies the returned action or the error policy,
-    /// and releases the key.
-    async fn run(self, key: String) {
+    /// Reconciles `key` in a `reconcile` span (cluster, service id,
+    /// trigger), applies the returned action or the error policy, records
+    /// the metrics, and releases the key.
+    async fn run(self, key: String, trigger: Trigger) {
+        // The name is known once a pass has seen the service; the first
+        // pass of a new one shows its id.
+        let known_name = self.known.name(&key);
+        let span = tracing::info_span!(
+            "reconcile",
+            cluster = %known_name.as_deref().unwrap_or(&key),
+            service = %key,
+            trigger = %trigger,
+        );
+        self.reconcile(key, known_name, trigger)
+            .instrument(span)
+            .await
+    }
+
+    async fn reconcile(self, key: String, known_name: Option<String>, trigger: Trigger) {
         Counters::bump(&self.counters.reconciles);
+        // Counted under the cluster's name once the pass tells it; a
+        // service that is no cluster gets no series.
+        let mut timer = self.metrics.reconcile_started(trigger);
         match self.reconciler.reconcile(&key).await {
             Ok(outcome) => {
                 self.policy.on_success(&key);
                 let converging = matches!(outcome.action, Action::Requeue(_));
                 self.known
                     .record(&key, outcome.managed.as_deref(), converging);
+                if let Some(old) = known_name.filter(|n| outcome.managed.as_ref() != Some(n)) {
+                    // Gone, unmanaged or renamed: its series go.
+                    self.metrics.forget_cluster(&old);
+                }
+                if let Some(name) = &outcome.managed {
+                    timer.cluster(name);
+                    if let Some(gauges) = &outcome.gauges {
+                        self.metrics.observe_cluster(name, gauges);
+                    }
+                }
+                drop(timer);
                 self.scheduler.finish(&key);
                 if let Action::Requeue(delay) = outcome.action {
-                    self.scheduler.schedule(key, delay);
+                    self.scheduler.schedule(key, delay, Trigger::Requeue);
                 }
             }
             Err(e) => {
                 let delay = self.policy.on_error(&key);
-                let cluster = self.known.name(&key).unwrap_or_else(|| key.clone());
+                let cluster = known_name.unwrap_or_else(|| key.clone());
+                timer.cluster(&cluster);
+                drop(timer);
+                self.metrics.reconcile_failed(&cluster, e.kind());
                 warn!(
                     cluster = %cluster,
                     error = %e,
@@ -276,7 +388,7 @@ impl<S: SwarmApi, N: NodeApi> Job<S, N> {
                     "reconcile failed; retrying with backoff"
                 );
                 self.scheduler.finish(&key);
-                self.scheduler.schedule(key, delay);
+                self.scheduler.schedule(key, delay, Trigger::ErrorRetry);
             }
         }
     }

@@ -4,10 +4,12 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::aerospike::{InfoClient, InfoError, NodeReport, TipClearOutcome, TipOutcome};
 
+use super::metrics::Metrics;
 use super::telemetry::Counters;
 
 /// The questions and orders the mesh step sends to Aerospike nodes.
@@ -70,37 +72,65 @@ pub struct QuiesceState {
     pub effective: bool,
 }
 
-/// [`NodeApi`] over the real info protocol, counting every request.
+/// [`NodeApi`] over the real info protocol, counting every request into
+/// the [`Counters`] and, when given, the [`Metrics`] (requests and errors
+/// by command, tips, tip-clears, ...). Every request goes through
+/// [`CountingInfo::send`].
 #[derive(Debug, Clone)]
 pub struct CountingInfo {
     client: InfoClient,
     counters: Arc<Counters>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CountingInfo {
     /// Wraps `client` (whose timeouts bound every call), counting into
     /// `counters`.
     pub fn new(client: InfoClient, counters: Arc<Counters>) -> CountingInfo {
-        CountingInfo { client, counters }
+        CountingInfo {
+            client,
+            counters,
+            metrics: None,
+        }
     }
 
-    fn request(&self) {
+    /// Also counts into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> CountingInfo {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Counts one request carrying `command`, sends it, and counts its
+    /// error if any. A command that changes the node also counts under
+    /// `counter` (when it has one) and `info_writes`.
+    async fn send<T>(
+        &self,
+        command: &'static str,
+        write: Option<Option<&AtomicU64>>,
+        request: impl Future<Output = Result<T, InfoError>>,
+    ) -> Result<T, InfoError> {
         Counters::bump(&self.counters.info_requests);
-    }
-
-    /// Counts a command that changes the node, under `counter` and
-    /// `info_writes`.
-    fn write(&self, counter: &std::sync::atomic::AtomicU64) {
-        self.request();
-        Counters::bump(counter);
-        Counters::bump(&self.counters.info_writes);
+        if let Some(counter) = write {
+            if let Some(counter) = counter {
+                Counters::bump(counter);
+            }
+            Counters::bump(&self.counters.info_writes);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.info_request(command);
+        }
+        let result = request.await;
+        if let (Some(metrics), Err(_)) = (&self.metrics, &result) {
+            metrics.info_error(command);
+        }
+        result
     }
 }
 
 impl NodeApi for CountingInfo {
     async fn observe(&self, addr: SocketAddr, expected: u32) -> Result<NodeReport, InfoError> {
-        self.request();
-        self.client.observe_node(addr, expected).await
+        self.send("observe", None, self.client.observe_node(addr, expected))
+            .await
     }
 
     async fn tip(
@@ -109,8 +139,13 @@ impl NodeApi for CountingInfo {
         host: IpAddr,
         heartbeat_port: u16,
     ) -> Result<TipOutcome, InfoError> {
-        self.write(&self.counters.tips);
-        self.client.tip(addr, host, heartbeat_port).await
+        let counter = Some(&self.counters.tips);
+        self.send(
+            "tip",
+            Some(counter),
+            self.client.tip(addr, host, heartbeat_port),
+        )
+        .await
     }
 
     async fn tip_clear(
@@ -118,25 +153,41 @@ impl NodeApi for CountingInfo {
         addr: SocketAddr,
         heartbeats: &[SocketAddr],
     ) -> Result<TipClearOutcome, InfoError> {
-        self.write(&self.counters.tip_clears);
-        self.client.tip_clear(addr, heartbeats).await
+        let counter = Some(&self.counters.tip_clears);
+        self.send(
+            "tip-clear",
+            Some(counter),
+            self.client.tip_clear(addr, heartbeats),
+        )
+        .await
     }
 
     async fn alumni_reset(&self, addr: SocketAddr) -> Result<(), InfoError> {
-        self.write(&self.counters.alumni_resets);
-        self.client.services_alumni_reset(addr).await
+        let counter = Some(&self.counters.alumni_resets);
+        self.send(
+            "services-alumni-reset",
+            Some(counter),
+            self.client.services_alumni_reset(addr),
+        )
+        .await
     }
 
     async fn quiesce_state(&self, addr: SocketAddr) -> Result<QuiesceState, InfoError> {
-        self.request();
-        let namespaces = self.client.namespaces(addr).await?;
+        let namespaces = self
+            .send("namespaces", None, self.client.namespaces(addr))
+            .await?;
         let mut state = QuiesceState {
             pending: !namespaces.is_empty(),
             effective: !namespaces.is_empty(),
         };
         for namespace in namespaces {
-            self.request();
-            let stats = self.client.namespace_stats(addr, &namespace).await?;
+            let stats = self
+                .send(
+                    "namespace",
+                    None,
+                    self.client.namespace_stats(addr, &namespace),
+                )
+                .await?;
             state.pending &= stats.pending_quiesce;
             state.effective &= stats.effective_is_quiesced;
         }
@@ -144,16 +195,16 @@ impl NodeApi for CountingInfo {
     }
 
     async fn quiesce(&self, addr: SocketAddr, members: &[SocketAddr]) -> Result<(), InfoError> {
-        self.write(&self.counters.quiesces);
-        self.client.quiesce(addr).await?;
+        let counter = Some(&self.counters.quiesces);
+        self.send("quiesce", Some(counter), self.client.quiesce(addr))
+            .await?;
         self.recluster(members).await
     }
 
     async fn recluster(&self, members: &[SocketAddr]) -> Result<(), InfoError> {
         for member in members {
-            self.request();
-            Counters::bump(&self.counters.info_writes);
-            self.client.recluster(*member).await?;
+            self.send("recluster", Some(None), self.client.recluster(*member))
+                .await?;
         }
         Ok(())
     }

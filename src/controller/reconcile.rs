@@ -42,6 +42,7 @@ use crate::swarm::{
 };
 
 use super::mesh;
+use super::metrics::{ClusterGauges, NodeGauges};
 use super::nodes::NodeApi;
 use super::plan::{self, Settle, StatusFacts};
 use super::rollout::{self, RolloutFacts, Step, Target};
@@ -65,6 +66,8 @@ pub struct Outcome {
     /// The service name when the service exists and is managed; `None` for
     /// a service that is gone or carries no `aerospike.cluster.*` labels.
     pub managed: Option<String>,
+    /// What the pass saw, for the metrics' gauges.
+    pub gauges: Option<ClusterGauges>,
 }
 
 impl Outcome {
@@ -72,6 +75,7 @@ impl Outcome {
         Outcome {
             action: Action::AwaitChange,
             managed: None,
+            gauges: None,
         }
     }
 }
@@ -274,6 +278,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         let settled = Outcome {
             action: Action::AwaitChange,
             managed: Some(name.clone()),
+            gauges: None,
         };
         let spec = match ClusterSpec::from_labels(&service.labels, service.image.as_deref()) {
             Ok(None) => return Ok(self.forget(&service.id)),
@@ -313,9 +318,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         // rollout the pass goes on: the node that is changing is meshed
         // in, and the next one is not released.)
         if spec.paused() && !changing {
-            self.write_status(&service, &plan::paused_status(&previous), None)
-                .await?;
-            return Ok(settled);
+            let status = plan::paused_status(&previous);
+            self.write_status(&service, &status, None).await?;
+            let gauges = Some(ClusterGauges::phase(status.phase));
+            return Ok(Outcome { gauges, ..settled });
         }
 
         // 3. What the spec refers to.
@@ -645,9 +651,25 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             next = ?action,
             "pass done"
         );
+        let gauges = ClusterGauges {
+            phase: status.phase,
+            nodes: Some(NodeGauges {
+                desired: tasks.desired as u64,
+                running: tasks.running as u64,
+                meshed: members.len() as u64,
+                migrations_remaining: reports
+                    .iter()
+                    .map(|r| r.observation.stats.migrate_partitions_remaining)
+                    .sum(),
+                rollout: status
+                    .rollout
+                    .map(|r| (u64::from(r.ready), u64::from(r.desired))),
+            }),
+        };
         Ok(Outcome {
             action,
             managed: Some(name),
+            gauges: Some(gauges),
         })
     }
 
@@ -663,6 +685,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         settled: Outcome,
         changing: Option<bool>,
     ) -> Result<Outcome, ReconcileError> {
+        let gauges = Some(ClusterGauges::phase(status.phase));
+        let settled = Outcome { gauges, ..settled };
         let changing = match changing {
             Some(changing) => changing,
             None => self

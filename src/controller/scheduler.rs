@@ -7,6 +7,12 @@
 //! after. Different keys run in parallel, so one slow cluster never holds
 //! up another.
 //!
+//! Each request carries its [`Trigger`] (event, poll, resync, requeue,
+//! error retry), which the runner logs on the reconcile's span and counts.
+//! When requests for one key merge, the trigger of the request due earliest
+//! is kept (it is the one that makes the key run); of requests due at the
+//! same time, the first one's.
+//!
 //! [`Queue`] is the pure bookkeeping, with time passed in, so its rules are
 //! unit-tested without sleeping; [`Scheduler`] puts it behind a lock and a
 //! wake-up for the async runner.
@@ -20,15 +26,34 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+pub use super::metrics::Trigger;
+
+/// When a queued key is due, and why it was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Due {
+    at: Instant,
+    trigger: Trigger,
+}
+
+impl Due {
+    /// Merges a new request into this one: the earlier wins, the first on
+    /// a tie.
+    fn merge(&mut self, other: Due) {
+        if other.at < self.at {
+            *self = other;
+        }
+    }
+}
+
 /// The queue's state.
 #[derive(Debug)]
 pub struct Queue<K> {
-    /// Keys waiting, with when they are due.
-    waiting: HashMap<K, Instant>,
+    /// Keys waiting, with when they are due and why.
+    waiting: HashMap<K, Due>,
     /// Keys being worked on now.
     running: HashSet<K>,
     /// Keys triggered while running: queued again when they finish.
-    again: HashMap<K, Instant>,
+    again: HashMap<K, Due>,
 }
 
 impl<K> Default for Queue<K> {
@@ -42,45 +67,47 @@ impl<K> Default for Queue<K> {
 }
 
 impl<K: Clone + Eq + Hash> Queue<K> {
-    /// Asks for `key` to run at `at`. Merges with an earlier request for
-    /// the same key (the earlier time wins); while the key runs, the
-    /// request waits until it finishes.
-    pub fn schedule(&mut self, key: K, at: Instant) {
+    /// Asks for `key` to run at `at`, because of `trigger`. Merges with an
+    /// earlier request for the same key (the earlier time wins, and its
+    /// trigger with it; on a tie the first request's); while the key runs,
+    /// the request waits until it finishes.
+    pub fn schedule(&mut self, key: K, at: Instant, trigger: Trigger) {
         let slot = if self.running.contains(&key) {
             &mut self.again
         } else {
             &mut self.waiting
         };
+        let due = Due { at, trigger };
         slot.entry(key)
-            .and_modify(|due| *due = (*due).min(at))
-            .or_insert(at);
+            .and_modify(|queued| queued.merge(due))
+            .or_insert(due);
     }
 
-    /// Takes the key due earliest, if one is due by `now`, and marks it
-    /// running.
-    pub fn pop_due(&mut self, now: Instant) -> Option<K> {
-        let key = self
+    /// Takes the key due earliest, if one is due by `now`, marks it
+    /// running, and tells what triggered it.
+    pub fn pop_due(&mut self, now: Instant) -> Option<(K, Trigger)> {
+        let (key, due) = self
             .waiting
             .iter()
-            .filter(|(_, due)| **due <= now)
-            .min_by_key(|(_, due)| **due)
-            .map(|(key, _)| key.clone())?;
+            .filter(|(_, due)| due.at <= now)
+            .min_by_key(|(_, due)| due.at)
+            .map(|(key, due)| (key.clone(), *due))?;
         self.waiting.remove(&key);
         self.running.insert(key.clone());
-        Some(key)
+        Some((key, due.trigger))
     }
 
     /// Marks `key` done; a request that came in meanwhile is queued now.
     pub fn finish(&mut self, key: &K) {
         self.running.remove(key);
-        if let Some(at) = self.again.remove(key) {
-            self.schedule(key.clone(), at);
+        if let Some(due) = self.again.remove(key) {
+            self.schedule(key.clone(), due.at, due.trigger);
         }
     }
 
     /// When the next waiting key is due.
     pub fn next_due(&self) -> Option<Instant> {
-        self.waiting.values().min().copied()
+        self.waiting.values().map(|due| due.at).min()
     }
 
     /// Whether `key` runs now.
@@ -117,14 +144,16 @@ impl<K: Clone + Eq + Hash> Scheduler<K> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `key` to run after `delay` (see [`Queue::schedule`]).
-    pub fn schedule(&self, key: K, delay: Duration) {
-        self.lock().schedule(key, Instant::now() + delay);
+    /// Queues `key` to run after `delay` because of `trigger` (see
+    /// [`Queue::schedule`]).
+    pub fn schedule(&self, key: K, delay: Duration, trigger: Trigger) {
+        self.lock().schedule(key, Instant::now() + delay, trigger);
         self.wake.notify_one();
     }
 
-    /// Waits for the next key that is due and marks it running.
-    pub async fn next(&self) -> K {
+    /// Waits for the next key that is due, marks it running, and tells
+    /// what triggered it.
+    pub async fn next(&self) -> (K, Trigger) {
         loop {
             // Registered before looking, so a schedule() between the look
             // and the wait still wakes us.
@@ -133,8 +162,8 @@ impl<K: Clone + Eq + Hash> Scheduler<K> {
             woken.as_mut().enable();
             let next_due = {
                 let mut queue = self.lock();
-                if let Some(key) = queue.pop_due(Instant::now()) {
-                    return key;
+                if let Some(next) = queue.pop_due(Instant::now()) {
+                    return next;
                 }
                 queue.next_due()
             };
@@ -222,13 +251,13 @@ mod tests {
     fn duplicate_requests_merge_and_the_earliest_wins() {
         let base = Instant::now();
         let mut queue = Queue::default();
-        queue.schedule("a", at(base, 100));
-        queue.schedule("a", at(base, 50));
-        queue.schedule("a", at(base, 200));
+        queue.schedule("a", at(base, 100), Trigger::Event);
+        queue.schedule("a", at(base, 50), Trigger::Event);
+        queue.schedule("a", at(base, 200), Trigger::Event);
         assert_eq!(queue.waiting_len(), 1);
         assert_eq!(queue.next_due(), Some(at(base, 50)));
         assert_eq!(queue.pop_due(at(base, 49)), None);
-        assert_eq!(queue.pop_due(at(base, 50)), Some("a"));
+        assert_eq!(queue.pop_due(at(base, 50)), Some(("a", Trigger::Event)));
         assert_eq!(queue.pop_due(at(base, 500)), None, "queued once only");
     }
 
@@ -236,16 +265,16 @@ mod tests {
     fn a_key_runs_once_at_a_time_and_reruns_after() {
         let base = Instant::now();
         let mut queue = Queue::default();
-        queue.schedule("a", base);
-        assert_eq!(queue.pop_due(base), Some("a"));
+        queue.schedule("a", base, Trigger::Event);
+        assert_eq!(queue.pop_due(base), Some(("a", Trigger::Event)));
         // Triggered twice while running: not runnable now...
-        queue.schedule("a", base);
-        queue.schedule("a", at(base, 10));
+        queue.schedule("a", base, Trigger::Event);
+        queue.schedule("a", at(base, 10), Trigger::Event);
         assert!(queue.is_running(&"a"));
         assert_eq!(queue.pop_due(at(base, 100)), None);
         // ...and once, right after it finishes.
         queue.finish(&"a");
-        assert_eq!(queue.pop_due(at(base, 100)), Some("a"));
+        assert_eq!(queue.pop_due(at(base, 100)), Some(("a", Trigger::Event)));
         queue.finish(&"a");
         assert_eq!(queue.pop_due(at(base, 1000)), None);
     }
@@ -254,11 +283,41 @@ mod tests {
     fn different_keys_run_in_parallel_in_due_order() {
         let base = Instant::now();
         let mut queue = Queue::default();
-        queue.schedule("late", at(base, 20));
-        queue.schedule("early", at(base, 10));
-        assert_eq!(queue.pop_due(at(base, 30)), Some("early"));
-        assert_eq!(queue.pop_due(at(base, 30)), Some("late"));
+        queue.schedule("late", at(base, 20), Trigger::Event);
+        queue.schedule("early", at(base, 10), Trigger::Event);
+        assert_eq!(queue.pop_due(at(base, 30)), Some(("early", Trigger::Event)));
+        assert_eq!(queue.pop_due(at(base, 30)), Some(("late", Trigger::Event)));
         assert!(queue.is_running(&"early") && queue.is_running(&"late"));
+    }
+
+    #[test]
+    fn the_trigger_of_the_earliest_request_is_kept() {
+        let base = Instant::now();
+        let mut queue = Queue::default();
+        // A requeue in 1 s, then an event now: the event makes it run.
+        queue.schedule("a", at(base, 1000), Trigger::Requeue);
+        queue.schedule("a", base, Trigger::Event);
+        // A later poll and a same-time resync change nothing.
+        queue.schedule("a", at(base, 10), Trigger::Poll);
+        queue.schedule("a", base, Trigger::Resync);
+        assert_eq!(queue.pop_due(base), Some(("a", Trigger::Event)));
+        // While it runs: an error retry later, a poll sooner. The poll is
+        // what runs it again after it finishes.
+        queue.schedule("a", at(base, 500), Trigger::ErrorRetry);
+        queue.schedule("a", at(base, 20), Trigger::Poll);
+        queue.finish(&"a");
+        assert_eq!(queue.pop_due(at(base, 19)), None);
+        assert_eq!(queue.pop_due(at(base, 20)), Some(("a", Trigger::Poll)));
+        // Each key keeps its own.
+        queue.finish(&"a");
+        queue.schedule("a", at(base, 30), Trigger::Requeue);
+        queue.schedule("b", at(base, 30), Trigger::Resync);
+        let mut popped = vec![
+            queue.pop_due(at(base, 30)).unwrap(),
+            queue.pop_due(at(base, 30)).unwrap(),
+        ];
+        popped.sort();
+        assert_eq!(popped, [("a", Trigger::Requeue), ("b", Trigger::Resync)]);
     }
 
     #[tokio::test]
@@ -269,13 +328,13 @@ mod tests {
             tokio::spawn(async move { scheduler.next().await })
         };
         tokio::task::yield_now().await;
-        scheduler.schedule("a", Duration::from_millis(30));
+        scheduler.schedule("a", Duration::from_millis(30), Trigger::Poll);
         let started = Instant::now();
         let key = tokio::time::timeout(Duration::from_secs(2), runner)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(key, "a");
+        assert_eq!(key, ("a", Trigger::Poll));
         assert!(started.elapsed() >= Duration::from_millis(25));
     }
 

@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 use crate::spec::ClusterSpec;
 use crate::swarm::{EventKind, SwarmApi, TaskFilter, TaskInfo};
 
-use super::scheduler::Scheduler;
+use super::scheduler::{Scheduler, Trigger};
 
 /// What the triggers and the runner share about the clusters.
 #[derive(Debug, Default)]
@@ -88,14 +88,14 @@ pub async fn resync<S: SwarmApi>(swarm: &S, scheduler: &Scheduler<String>, known
             for service in services {
                 if wants_management(&service.labels, service.image.as_deref()) {
                     ids.insert(service.id.clone());
-                    scheduler.schedule(service.id, Duration::ZERO);
+                    scheduler.schedule(service.id, Duration::ZERO, Trigger::Resync);
                 }
             }
             // Clusters that vanished unseen (events missed) are reconciled
             // once more, which finds them gone and forgets them.
             for id in known.ids() {
                 if !ids.contains(&id) {
-                    scheduler.schedule(id, Duration::ZERO);
+                    scheduler.schedule(id, Duration::ZERO, Trigger::Resync);
                 }
             }
             true
@@ -155,7 +155,9 @@ pub async fn event_loop<S: SwarmApi>(
             match event.kind {
                 // A service event names the service; reconciling an
                 // unmanaged one costs one inspect and is dropped.
-                EventKind::Service => scheduler.schedule(event.actor_id, Duration::ZERO),
+                EventKind::Service => {
+                    scheduler.schedule(event.actor_id, Duration::ZERO, Trigger::Event)
+                }
                 // Nodes change what is eligible; secrets may be the config
                 // a cluster waits for; a config may be a cluster's pause
                 // (`<service>.paused`). All concern every cluster.
@@ -164,7 +166,7 @@ pub async fn event_loop<S: SwarmApi>(
                 EventKind::Config if !may_be_pause_config(&event) => {}
                 EventKind::Node | EventKind::Secret | EventKind::Config => {
                     for id in known.ids() {
-                        scheduler.schedule(id, Duration::ZERO);
+                        scheduler.schedule(id, Duration::ZERO, Trigger::Event);
                     }
                 }
                 EventKind::Network => {}
@@ -232,7 +234,7 @@ pub async fn task_poll_loop<S: SwarmApi>(
         for id in known.ids() {
             let current = now.remove(&id).unwrap_or_default();
             if last.get(&id) != Some(&current) {
-                scheduler.schedule(id.clone(), Duration::ZERO);
+                scheduler.schedule(id.clone(), Duration::ZERO, Trigger::Poll);
                 last.insert(id, current);
             }
         }

@@ -13,6 +13,7 @@ mod apply;
 mod explain;
 mod run;
 mod schema;
+mod status;
 mod validate;
 
 /// Exit codes scripts can rely on; the same meaning on every command.
@@ -64,6 +65,11 @@ pub enum Command {
     /// Exits 0 done/Ready, 1 invalid or Error, 2 Docker unreachable, 3
     /// timed out.
     Apply(apply::ApplyArgs),
+    /// Show every managed cluster (or one): phase, ready nodes, version,
+    /// config secret, cluster key, migrations, rollout and what it waits
+    /// for, as a table or as JSON/YAML; --watch redraws on change. Exits 1
+    /// for an unknown NAME.
+    Status(status::StatusArgs),
 }
 
 /// Parses the command line, points the Docker client at `--docker-host`,
@@ -91,6 +97,7 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Schema => schema::run(),
         Command::Explain(args) => explain::run(args),
         Command::Apply(args) => apply::run(args).await,
+        Command::Status(args) => status::run(args).await,
     }
 }
 

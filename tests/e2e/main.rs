@@ -10,6 +10,7 @@
 //! `ASW_E2E=skip` to mark these tests ignored on a machine that cannot run
 //! them; `scripts/test` and CI never set it.
 
+mod cli;
 mod operator;
 mod reconciler;
 mod rollout;
@@ -51,6 +52,10 @@ fn tests() -> Vec<(&'static str, Test)> {
         (
             "validate::validate_service_names_the_bad_label_and_accepts_the_fix",
             validate::validate_service_names_the_bad_label_and_accepts_the_fix,
+        ),
+        (
+            "cli::apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say",
+            cli::apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say,
         ),
         (
             "swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp",

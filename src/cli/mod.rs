@@ -43,32 +43,41 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the operator: watch the swarm and make every service that
-    /// carries aerospike.cluster.replicas match its spec. Docker is reached
+    /// Run the operator: make every managed service match its spec.
+    ///
+    /// Watches the swarm and makes every service that carries
+    /// aerospike.cluster.replicas match its spec. Docker is reached
     /// as the docker CLI does (DOCKER_HOST, DOCKER_TLS_VERIFY,
     /// DOCKER_CERT_PATH); the engine must be a swarm manager. RUST_LOG
     /// filters the logs. Stops on SIGTERM after finishing in-flight work.
     Run(run::RunArgs),
-    /// Check an AerospikeCluster YAML file, or the labels of a live swarm
-    /// service. Prints every problem; exits 0 when valid, 1 when invalid,
-    /// 2 when the check could not be made.
+    /// Check an AerospikeCluster YAML file or a live service's labels.
+    ///
+    /// Prints every problem; exits 0 when valid, 1 when invalid, 2 when
+    /// the check could not be made.
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of the AerospikeCluster YAML document.
     Schema,
-    /// Explain the labels: every spec and status label with its type,
-    /// default and meaning, or one of them. Exits 1 for an unknown name.
+    /// Explain the labels: type, default and meaning of each.
+    ///
+    /// Lists every spec and status label, or shows one (a label, a YAML
+    /// path such as spec.replicas, or a bare name). Exits 1 for an unknown
+    /// name, with the closest known one.
     Explain(explain::ExplainArgs),
-    /// Create or update a cluster's service from an AerospikeCluster YAML
-    /// document, kubectl-style: prints the diff, then applies it (only the
-    /// aerospike.cluster.* labels of an existing service change; the
-    /// operator rolls the image). --wait follows the status until Ready.
-    /// Exits 0 done/Ready, 1 invalid or Error, 2 Docker unreachable, 3
-    /// timed out.
+    /// Create or update a cluster's service from a YAML document.
+    ///
+    /// kubectl-style: prints the diff, then applies it. A new service is
+    /// created as the recipe runs it; on an existing one only the
+    /// aerospike.cluster.* labels change (the operator rolls the image).
+    /// --wait follows the status until Ready. Exits 0 done/Ready, 1 invalid
+    /// or Error, 2 Docker unreachable, 3 timed out.
     Apply(apply::ApplyArgs),
-    /// Show every managed cluster (or one): phase, ready nodes, version,
-    /// config secret, cluster key, migrations, rollout and what it waits
-    /// for, as a table or as JSON/YAML; --watch redraws on change. Exits 1
-    /// for an unknown NAME.
+    /// Show the managed clusters: phase, ready nodes, what they wait for.
+    ///
+    /// Every managed cluster (or one): phase, ready nodes, version, config
+    /// secret, cluster key, migrations, rollout and the status message, as
+    /// a table or as JSON/YAML; --watch redraws on change. Exits 1 for an
+    /// unknown NAME.
     Status(status::StatusArgs),
 }
 

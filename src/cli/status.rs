@@ -25,7 +25,7 @@ pub struct StatusArgs {
     #[arg(short, long)]
     pub watch: bool,
     /// Output format: an aligned table, or JSON/YAML for scripts (field
-    /// names are stable: see docs/spec.md, "The command line").
+    /// names are stable: see the README, "The command line").
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Output,
 }

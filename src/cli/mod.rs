@@ -127,7 +127,12 @@ pub async fn connect() -> Result<DockerSwarm, String> {
 pub fn swarm_error_hint(error: &SwarmError) -> String {
     match error {
         SwarmError::Unreachable { .. } => {
-            format!("{error}; is dockerd running? set DOCKER_HOST or --docker-host")
+            let text = error.to_string();
+            if text.contains("daemon running?") {
+                format!("{text}; set DOCKER_HOST or --docker-host")
+            } else {
+                format!("{text}; is dockerd running? set DOCKER_HOST or --docker-host")
+            }
         }
         SwarmError::Config(_) => {
             format!("{error}; set DOCKER_HOST or --docker-host to unix:///PATH or tcp://HOST:PORT")
@@ -226,6 +231,15 @@ mod tests {
             swarm_error_hint(&unreachable),
             "cannot reach Docker at unix:///var/run/docker.sock: connection refused; \
              is dockerd running? set DOCKER_HOST or --docker-host"
+        );
+        let no_socket = SwarmError::Unreachable {
+            host: "unix:///nope.sock".into(),
+            source: "no socket at /nope.sock (is the Docker daemon running?)".into(),
+        };
+        assert_eq!(
+            swarm_error_hint(&no_socket),
+            "cannot reach Docker at unix:///nope.sock: no socket at /nope.sock (is the Docker \
+             daemon running?); set DOCKER_HOST or --docker-host"
         );
         let worker = SwarmError::NotManager(
             "the Docker engine at tcp://w:2375 is a swarm worker, not a manager; run the \

@@ -51,6 +51,10 @@ fn report(checked: Result<Verdict, CheckError>) -> ExitCode {
             }
             ExitCode::from(verdict.exit_code())
         }
+        Err(CheckError::Connect(error)) => {
+            eprintln!("error: {}", super::swarm_error_hint(&error));
+            ExitCode::from(super::exit::CANNOT_CHECK)
+        }
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(super::exit::CANNOT_CHECK)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use aerospike_swarm_operator::controller::leader::LeaderElection;
 use aerospike_swarm_operator::controller::{self, LogFormat, RunOptions};
 
 use super::{exit, parse_duration};
@@ -41,6 +42,23 @@ pub struct RunArgs {
     /// service back to what every node ran before.
     #[arg(long, env = "ASW_NODE_JOIN_TIMEOUT", value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
     pub node_join_timeout: Duration,
+    /// High availability: replicas elect one leader on a swarm config (the
+    /// lease); the others stand by. On by default, so the operator service
+    /// can be scaled to 2 as it is; `--leader-election false` makes every
+    /// replica act (run only one then).
+    #[arg(long, env = "ASW_LEADER_ELECTION", value_name = "BOOL", default_value = "true", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub leader_election: bool,
+    /// The swarm config that is the lease (default: `<operator service>.lease`,
+    /// or aerospike-swarm-operator.lease outside swarm).
+    #[arg(long, env = "ASW_LEASE_NAME", value_name = "NAME")]
+    pub lease_name: Option<String>,
+    /// How long the lease must go unrenewed before a standby takes over.
+    /// The leader stops acting when it could not renew for 7/10 of it.
+    #[arg(long, env = "ASW_LEASE_DURATION", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// How often the leader renews the lease and standbys read it.
+    #[arg(long, env = "ASW_LEASE_RENEW", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub lease_renew: Duration,
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
@@ -53,8 +71,19 @@ pub async fn run(args: RunArgs) -> ExitCode {
         migration_stall_timeout: args.migration_stall_timeout,
         node_join_timeout: args.node_join_timeout,
         metrics_address: args.metrics_address.0,
+        leader_election: LeaderElection {
+            enabled: args.leader_election,
+            lease_name: args.lease_name,
+            duration: args.lease_duration,
+            renew: args.lease_renew,
+        },
         ..RunOptions::default()
     };
+    if let Err(error) = options.leader_election.check() {
+        tracing::error!(error = %error, "cannot run the operator");
+        eprintln!("error: {error}");
+        return ExitCode::from(exit::FAILURE);
+    }
     match controller::run(options).await {
         Ok(()) => ExitCode::from(exit::OK),
         Err(error) => {
@@ -127,5 +156,24 @@ mod tests {
         assert_eq!(args.log_format, LogFormat::Json);
         assert_eq!(args.poll_fast, Duration::from_secs(1));
         assert!(Cli::try_parse_from(["x", "run", "--log-format", "yaml"]).is_err());
+        assert!(args.leader_election);
+        assert_eq!(args.lease_duration, Duration::from_secs(10));
+        let cli = Cli::try_parse_from([
+            "x",
+            "run",
+            "--leader-election",
+            "false",
+            "--lease-name",
+            "op.lease",
+            "--lease-renew",
+            "1s",
+        ])
+        .unwrap();
+        let Command::Run(ha) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(!ha.leader_election);
+        assert_eq!(ha.lease_name.as_deref(), Some("op.lease"));
+        assert_eq!(ha.lease_renew, Duration::from_secs(1));
     }
 }

@@ -377,6 +377,11 @@ impl Leadership {
         }
     }
 
+    /// The role, as it changes.
+    pub fn subscribe(&self) -> watch::Receiver<Role> {
+        self.role_tx.subscribe()
+    }
+
     /// Completes once the role satisfies `wanted`.
     pub async fn until(&self, wanted: impl Fn(Role) -> bool) -> Role {
         let mut rx = self.role_tx.subscribe();
@@ -835,6 +840,25 @@ pub async fn run_elected<L, S, N>(
             "exiting after stepping down; swarm restarts this task as a standby"
         );
         std::process::exit(1);
+    }
+}
+
+/// Mirrors the election's role into the health state `/readyz` reads:
+/// ready when leading or following; electing otherwise. Runs until the
+/// process ends.
+pub async fn report_role(leadership: Arc<Leadership>, health: Arc<super::Health>) {
+    use super::http::Role as Health;
+    let mut roles = leadership.subscribe();
+    loop {
+        let role = *roles.borrow_and_update();
+        health.set_role(match role {
+            Role::Leader | Role::Unconditional => Health::Leader,
+            Role::Following => Health::Standby,
+            Role::Standby | Role::SteppedDown => Health::Electing,
+        });
+        if roles.changed().await.is_err() {
+            return;
+        }
     }
 }
 

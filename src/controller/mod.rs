@@ -61,7 +61,7 @@ pub use telemetry::{init_logging, CounterSnapshot, Counters, Instrumented, LogFo
 pub const NODE_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The timings of the loop (the `run` flags).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
     /// Full resync period (`--resync-interval`).
     pub resync_interval: Duration,
@@ -83,6 +83,9 @@ pub struct RunOptions {
     /// Where `/metrics`, `/healthz` and `/readyz` are served
     /// (`--metrics-address`); `None`: nowhere.
     pub metrics_address: Option<SocketAddr>,
+    /// High availability: the lease replicas elect a leader on
+    /// (`--leader-election`, `--lease-*`; see [`leader`]).
+    pub leader_election: leader::LeaderElection,
 }
 
 impl Default for RunOptions {
@@ -96,6 +99,7 @@ impl Default for RunOptions {
             migration_stall_timeout: reconcile::DEFAULT_STALL_TIMEOUT,
             node_join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
             metrics_address: None,
+            leader_election: leader::LeaderElection::default(),
         }
     }
 }
@@ -120,22 +124,44 @@ pub async fn run(options: RunOptions) -> Result<(), SwarmError> {
     if let Some(addr) = options.metrics_address {
         serve_http(addr, metrics.clone(), health.clone()).await;
     }
+    // Every write passes the leader fence; without leader election the
+    // fence is always open.
+    let lease = options.leader_election.lease(None);
+    let leadership = match &lease {
+        Some(lease) => leader::Leadership::elected(&leader::holder_id(), lease),
+        None => leader::Leadership::unconditional(),
+    };
+    if lease.is_some() {
+        // /readyz: ready when leading or following the lease.
+        tokio::spawn(leader::report_role(leadership.clone(), health.clone()));
+    }
     let counters = Arc::new(Counters::default());
     let controller = Controller::new(
-        Instrumented::new(docker, counters.clone())
-            .with_metrics(metrics.clone())
-            .with_health(health.clone()),
-        CountingInfo::new(
-            InfoClient::new().with_connect_timeout(NODE_CONNECT_TIMEOUT),
-            counters.clone(),
-        )
-        .with_metrics(metrics.clone()),
+        leader::Fenced::new(
+            Instrumented::new(docker.clone(), counters.clone())
+                .with_metrics(metrics.clone())
+                .with_health(health.clone()),
+            leadership.clone(),
+        ),
+        leader::FencedNodes::new(
+            CountingInfo::new(
+                InfoClient::new().with_connect_timeout(NODE_CONNECT_TIMEOUT),
+                counters.clone(),
+            )
+            .with_metrics(metrics.clone()),
+            leadership.clone(),
+        ),
         counters,
         options,
     )
     .with_metrics(metrics)
     .with_health(health);
-    controller.run(shutdown_signal()).await;
+    match lease {
+        None => controller.run(shutdown_signal()).await,
+        Some(lease) => {
+            leader::run_elected(docker, lease, leadership, &controller, shutdown_signal()).await
+        }
+    }
     Ok(())
 }
 

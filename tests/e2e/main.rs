@@ -11,6 +11,7 @@
 //! them; `scripts/test` and CI never set it.
 
 mod cli;
+mod ha;
 mod operator;
 mod reconciler;
 mod rollout;
@@ -104,6 +105,10 @@ fn tests() -> Vec<(&'static str, Test)> {
         (
             "settle::address_any_is_named_reported_stalled_and_left_alone",
             settle::address_any_is_named_reported_stalled_and_left_alone,
+        ),
+        (
+            "ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout",
+            ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout,
         ),
         (
             "rollout::control_swarm_default_update_policy_loses_partitions",

@@ -739,6 +739,9 @@ pub const ACTIONS: [&str; 15] = [
     "exclude",
     "unexclude",
 ];
+/// The actions of leader election (high availability), about the replica
+/// that logs them (`holder`), not about a cluster.
+pub const OPERATOR_ACTIONS: [&str; 3] = ["leader", "step-down", "release"];
 /// The cumulative counters every `action="counters"` line carries.
 pub const COUNTERS: [&str; 8] = [
     "docker_reads",
@@ -795,6 +798,15 @@ pub fn check_log_contract(lines: &[Value]) -> Result<(), Failed> {
         if action == "counters" {
             if let Some(k) = COUNTERS.iter().find(|k| !line[**k].is_u64()) {
                 return Err(format!("counters line without integer {k}: {line}").into());
+            }
+            continue;
+        }
+        // Leader election's own lines concern the replica, not a cluster.
+        if OPERATOR_ACTIONS.contains(&action) {
+            if line["holder"].as_str().is_none_or(str::is_empty)
+                || line["reason"].as_str().is_none_or(str::is_empty)
+            {
+                return Err(format!("{action} line without holder or reason: {line}").into());
             }
             continue;
         }

@@ -1174,7 +1174,29 @@ fn upgrade_safely(
     what: &str,
     change: impl FnOnce() -> TestResult,
 ) -> Result<(Operator, Report, crate::operator::ClusterGuard), Failed> {
-    let operator = Operator::deploy()?;
+    upgrade_safely_with(sandbox, name, what, Operator::deploy()?, change)
+}
+
+/// [`upgrade_safely`] under an operator deployed by the caller (e.g. with
+/// two replicas: `crate::ha`), which it returns; `change` may act on the
+/// operator too. The cluster is removed before it returns.
+pub(crate) fn upgrade_safely_under(
+    sandbox: &Sandbox,
+    name: &str,
+    what: &str,
+    operator: Operator,
+    change: impl FnOnce() -> TestResult,
+) -> Result<Operator, Failed> {
+    upgrade_safely_with(sandbox, name, what, operator, change).map(|(operator, _, _)| operator)
+}
+
+fn upgrade_safely_with(
+    sandbox: &Sandbox,
+    name: &str,
+    what: &str,
+    operator: Operator,
+    change: impl FnOnce() -> TestResult,
+) -> Result<(Operator, Report, crate::operator::ClusterGuard), Failed> {
     let cluster = slow_cluster(name, "3")?;
     with_log(
         &operator,

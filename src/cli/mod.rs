@@ -221,6 +221,26 @@ mod tests {
         }
     }
 
+    /// A service definition can configure `run` by environment alone.
+    #[test]
+    fn every_run_flag_has_an_environment_variable() {
+        let cli = Cli::command();
+        let run = cli.find_subcommand("run").expect("run");
+        for arg in run.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            let expected = if id == "docker_host" {
+                "DOCKER_HOST".to_string()
+            } else {
+                format!("ASW_{}", id.to_ascii_uppercase())
+            };
+            assert_eq!(env.as_deref(), Some(expected.as_str()), "run --{id}");
+        }
+    }
+
     #[test]
     fn docker_errors_name_the_cause_and_a_way_out() {
         let unreachable = SwarmError::Unreachable {

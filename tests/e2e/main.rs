@@ -12,6 +12,7 @@
 
 mod cli;
 mod ha;
+mod metrics;
 mod operator;
 mod reconciler;
 mod rollout;
@@ -65,6 +66,10 @@ fn tests() -> Vec<(&'static str, Test)> {
         (
             "sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped",
             sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped,
+        ),
+        (
+            "metrics::metrics_healthz_and_readyz_answer_over_the_overlay",
+            metrics::metrics_healthz_and_readyz_answer_over_the_overlay,
         ),
         (
             "reconciler::replicas_3_gives_three_nodes_in_one_cluster_and_ready_status",

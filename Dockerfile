@@ -4,9 +4,19 @@
 #   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu
 # `scripts/sandbox images` prepares that context and builds every target.
 
-# The operator: `docker build --target operator -t aerospike-swarm-operator:dev CONTEXT`
+# The operator: `docker build --target operator --build-arg VERSION=0.1.0 \
+#   -t aerospike-swarm-operator:0.1.0 CONTEXT` (scripts/build-image does it all,
+# and pushes to a registry with --push). No shell, no libc: one static binary.
+# VERSION names the build in the image's labels (default: dev).
 FROM scratch AS operator
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="aerospike-swarm-operator" \
+      org.opencontainers.image.description="Runs Aerospike clusters on Docker Swarm" \
+      org.opencontainers.image.version=$VERSION \
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY aerospike-swarm-operator /aerospike-swarm-operator
+# Metrics, /healthz and /readyz (run --metrics-address).
+EXPOSE 9090
 ENTRYPOINT ["/aerospike-swarm-operator"]
 CMD ["run"]
 

@@ -59,6 +59,17 @@ pub struct RunArgs {
     /// How often the leader renews the lease and standbys read it.
     #[arg(long, env = "ASW_LEASE_RENEW", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub lease_renew: Duration,
+    /// The operator's own swarm service, which it attaches to a managed
+    /// cluster's overlay network it is not on (deploy/operator.yml sets it
+    /// to `{{.Service.Name}}`). When absent, the operator asks the engine
+    /// which service its container belongs to.
+    #[arg(long, env = "ASW_OPERATOR_SERVICE", value_name = "NAME")]
+    pub operator_service: Option<String>,
+    /// Never attach the operator's service to a cluster's network (an
+    /// update of the operator's own service, which restarts its task once);
+    /// the cluster's status then gives the command to run instead.
+    #[arg(long, env = "ASW_NO_ATTACH_NETWORKS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_attach_networks: bool,
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
@@ -70,13 +81,15 @@ pub async fn run(args: RunArgs) -> ExitCode {
         counters_interval: args.counters_interval,
         migration_stall_timeout: args.migration_stall_timeout,
         node_join_timeout: args.node_join_timeout,
-        metrics_address: args.metrics_address.0,
+        operator_service: args.operator_service,
+        attach_networks: !args.no_attach_networks,
         leader_election: LeaderElection {
             enabled: args.leader_election,
             lease_name: args.lease_name,
             duration: args.lease_duration,
             renew: args.lease_renew,
         },
+        metrics_address: args.metrics_address.0,
         ..RunOptions::default()
     };
     if let Err(error) = options.leader_election.check() {
@@ -175,5 +188,20 @@ mod tests {
         assert!(!ha.leader_election);
         assert_eq!(ha.lease_name.as_deref(), Some("op.lease"));
         assert_eq!(ha.lease_renew, Duration::from_secs(1));
+        assert!(!args.no_attach_networks);
+        assert_eq!(args.operator_service, None);
+        let cli = Cli::try_parse_from([
+            "x",
+            "run",
+            "--no-attach-networks",
+            "--operator-service",
+            "asw_operator",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("expected run")
+        };
+        assert!(args.no_attach_networks);
+        assert_eq!(args.operator_service.as_deref(), Some("asw_operator"));
     }
 }

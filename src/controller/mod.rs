@@ -19,6 +19,7 @@
 //! same loop over any [`SwarmApi`] and [`NodeApi`], which is how the tests
 //! drive it against an in-memory swarm and in-process Aerospike nodes.
 
+pub mod attach;
 pub mod http;
 pub mod leader;
 pub mod mesh;
@@ -40,11 +41,12 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::aerospike::InfoClient;
 use crate::swarm::{self, SwarmApi, SwarmError};
 
+pub use attach::OperatorService;
 pub use http::{Health, Role};
 pub use metrics::{ClusterGauges, Metrics, Trigger};
 pub use nodes::{CountingInfo, NodeApi};
@@ -86,6 +88,13 @@ pub struct RunOptions {
     /// High availability: the lease replicas elect a leader on
     /// (`--leader-election`, `--lease-*`; see [`leader`]).
     pub leader_election: leader::LeaderElection,
+    /// The operator's own swarm service (`--operator-service`; [`run`]
+    /// finds it from the container it runs in when not given; `None`
+    /// outside swarm).
+    pub operator_service: Option<String>,
+    /// Whether the operator attaches its service to a cluster's network it
+    /// is not on (`--no-attach-networks` turns it off; see [`attach`]).
+    pub attach_networks: bool,
 }
 
 impl Default for RunOptions {
@@ -100,6 +109,8 @@ impl Default for RunOptions {
             node_join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
             metrics_address: None,
             leader_election: leader::LeaderElection::default(),
+            operator_service: None,
+            attach_networks: true,
         }
     }
 }
@@ -107,9 +118,23 @@ impl Default for RunOptions {
 /// Connects to Docker as the CLI does, refuses an engine that is not a
 /// swarm manager, and runs the loop until SIGTERM or Ctrl-C; in-flight
 /// reconciles finish before it returns.
-pub async fn run(options: RunOptions) -> Result<(), SwarmError> {
+pub async fn run(mut options: RunOptions) -> Result<(), SwarmError> {
     let docker = swarm::connect_from_env().await?;
     let engine = swarm::preflight(&docker).await?;
+    if options.operator_service.is_none() {
+        options.operator_service = own_service(&docker).await;
+    }
+    match &options.operator_service {
+        Some(service) => info!(
+            service = %service,
+            attach_networks = options.attach_networks,
+            "running as a swarm service"
+        ),
+        None => info!(
+            "not running as a swarm service (no --operator-service, and this container is no \
+             swarm task): the operator must be able to reach the clusters' networks by itself"
+        ),
+    }
     info!(
         host = docker.host(),
         node = %engine.node_id,
@@ -126,7 +151,9 @@ pub async fn run(options: RunOptions) -> Result<(), SwarmError> {
     }
     // Every write passes the leader fence; without leader election the
     // fence is always open.
-    let lease = options.leader_election.lease(None);
+    let lease = options
+        .leader_election
+        .lease(options.operator_service.as_deref());
     let leadership = match &lease {
         Some(lease) => leader::Leadership::elected(&leader::holder_id(), lease),
         None => leader::Leadership::unconditional(),
@@ -163,6 +190,25 @@ pub async fn run(options: RunOptions) -> Result<(), SwarmError> {
         }
     }
     Ok(())
+}
+
+/// The swarm service of the container this process runs in, when it runs
+/// in one on the engine it talks to: a task's hostname is its container id
+/// unless the service sets another. One `GET /containers/{id}/json`; any
+/// failure means "not a swarm task".
+async fn own_service(docker: &swarm::DockerSwarm) -> Option<String> {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let hostname = hostname.trim();
+    if hostname.is_empty() {
+        return None;
+    }
+    match docker.container_service(hostname).await {
+        Ok(service) => service,
+        Err(error) => {
+            debug!(%error, hostname, "cannot tell whether this is a swarm task");
+            None
+        }
+    }
 }
 
 /// Starts the HTTP endpoints (see [`http`]) on `addr`, and the heartbeat
@@ -231,7 +277,16 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
             reconciler: Arc::new(
                 Reconciler::new(swarm.clone(), nodes, options.poll_fast)
                     .with_stall_timeout(options.migration_stall_timeout)
-                    .with_join_timeout(options.node_join_timeout),
+                    .with_join_timeout(options.node_join_timeout)
+                    .with_operator(
+                        options
+                            .operator_service
+                            .clone()
+                            .map(|name| OperatorService {
+                                name,
+                                attach: options.attach_networks,
+                            }),
+                    ),
             ),
             swarm: Arc::new(swarm),
             counters,

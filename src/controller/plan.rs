@@ -70,7 +70,8 @@ pub fn plan_placement(
     };
     let set_max_replicas = (service.max_replicas_per_node != Some(1)).then(|| {
         "sets one task per node (MaxReplicas 1) so no two Aerospike nodes of the cluster share \
-         a host; changing placement restarts every task once"
+         a host; swarm restarts no task for it while each task's node still fits, so tasks \
+         that share a host now stay until swarm reschedules them"
             .to_string()
     });
     let current = service.replicas.unwrap_or(0);
@@ -721,10 +722,7 @@ pub(crate) mod tests {
             None,
         );
         assert_eq!(plan.target, 3);
-        assert!(plan
-            .set_max_replicas
-            .unwrap()
-            .contains("restarts every task once"));
+        assert!(plan.set_max_replicas.unwrap().contains("restarts no task"));
         let (to, reason) = plan.set_replicas.unwrap();
         assert_eq!(to, 3);
         assert!(reason.contains("only 3 eligible nodes"), "{reason}");

@@ -41,6 +41,7 @@ use crate::swarm::{
     ServiceInfo, SwarmApi, SwarmError, TaskFilter, TaskInfo,
 };
 
+use super::attach::{self, OperatorService};
 use super::mesh;
 use super::metrics::{ClusterGauges, NodeGauges};
 use super::nodes::NodeApi;
@@ -172,6 +173,8 @@ pub struct Reconciler<S, N> {
     /// How long a task of a new template may take to start and join before
     /// the rollout is rolled back.
     join_timeout: Duration,
+    /// The operator's own service, attached to the clusters' networks.
+    operator: Option<OperatorService>,
 }
 
 /// Locks `mutex`, also after a panic elsewhere (the maps it guards are
@@ -204,7 +207,15 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             progress: Mutex::new(HashMap::new()),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
+            operator: None,
         }
+    }
+
+    /// Sets the operator's own service, which the reconciler attaches to a
+    /// cluster's network it is not on (see [`attach`]).
+    pub fn with_operator(mut self, operator: Option<OperatorService>) -> Self {
+        self.operator = operator;
+        self
     }
 
     /// Sets how long a task of a new template may take to start and join
@@ -334,6 +345,35 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                     .await;
             }
         };
+
+        // The operator reaches the nodes on that network: attach its own
+        // service if it is not on it (a write to the operator's service,
+        // never to the cluster's: it releases no node of a rollout).
+        match self.operator_reach(&network).await? {
+            attach::Reach::Attached => {}
+            attach::Reach::Attach { network_id, reason } => {
+                let operator = self.operator.as_ref().map(|o| o.name.as_str());
+                let operator = operator.unwrap_or_default();
+                act!(name, "attach-network", reason);
+                let change = ServiceChange {
+                    networks_add: vec![network_id],
+                    ..ServiceChange::default()
+                };
+                update_service_retrying(&self.swarm, operator, &change).await?;
+                // This process is replaced shortly; its successor looks
+                // again.
+                return Ok(Outcome {
+                    action: Action::Requeue(WATCH_RECHECK),
+                    ..settled
+                });
+            }
+            attach::Reach::Forbidden(message) => {
+                let status = plan::error_status(&previous, message);
+                return self
+                    .write_unless_changing(&service, &status, settled, Some(changing))
+                    .await;
+            }
+        }
 
         // 4. Placement and replicas (decided here, written with the rest).
         let nodes = self.swarm.list_nodes().await?;
@@ -752,6 +792,28 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             silence.some_new |= !past;
         }
         silence
+    }
+
+    /// Whether the operator's own service is on `network` (see [`attach`]).
+    /// Outside swarm, or when its service cannot be read, the operator
+    /// was connected some other way: nothing to do.
+    async fn operator_reach(&self, network: &NetworkInfo) -> Result<attach::Reach, SwarmError> {
+        let Some(operator) = &self.operator else {
+            return Ok(attach::Reach::Attached);
+        };
+        let own = match self.swarm.inspect_service(&operator.name).await {
+            Err(e) if e.is_not_found() => {
+                debug!(service = %operator.name, "the operator's own service is gone");
+                return Ok(attach::Reach::Attached);
+            }
+            result => result?,
+        };
+        Ok(attach::decide(
+            operator,
+            &own.network_ids,
+            &network.id,
+            &network.name,
+        ))
     }
 
     /// Checks what the spec refers to. `Ok(Err(message))` is a problem for

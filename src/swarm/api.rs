@@ -40,6 +40,9 @@ pub struct ServiceChange {
     /// Replaces `TaskTemplate.Placement.Constraints`. Swarm replaces only
     /// the tasks whose node no longer satisfies them.
     pub constraints: Option<Vec<String>>,
+    /// Networks (ids) to attach when not attached yet (rolls every task:
+    /// each new task joins them).
+    pub networks_add: Vec<String>,
 }
 
 impl ServiceChange {
@@ -53,6 +56,7 @@ impl ServiceChange {
             && self.secret_at_target.is_none()
             && self.update_policy.is_none()
             && self.constraints.is_none()
+            && self.networks_add.is_empty()
     }
 
     /// True when the change touches the task template, so applying it (with
@@ -61,6 +65,7 @@ impl ServiceChange {
         self.max_replicas_per_node.is_some()
             || self.image.is_some()
             || self.secret_at_target.is_some()
+            || !self.networks_add.is_empty()
     }
 }
 

@@ -68,6 +68,22 @@ impl DockerSwarm {
         self.raw.api_version()
     }
 
+    /// The swarm service whose task container `container` (id or name)
+    /// is, from its `com.docker.swarm.service.name` label; `None` for a
+    /// container of no service, or none by that name on this engine.
+    pub async fn container_service(&self, container: &str) -> Result<Option<String>, SwarmError> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(inspect) => Ok(inspect
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|mut labels| labels.remove("com.docker.swarm.service.name"))),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.err("container inspect")(e)),
+        }
+    }
+
     fn err(&self, what: &str) -> impl FnOnce(bollard::errors::Error) -> SwarmError + '_ {
         let what = what.to_string();
         move |e| SwarmError::from_bollard(e, &self.host, &what)
@@ -433,6 +449,33 @@ fn apply_change(
         secrets.push(json!({"File": file, "SecretID": secret_id, "SecretName": name}));
     }
 
+    if !change.networks_add.is_empty() {
+        // Old clients kept the networks in Spec.Networks (deprecated);
+        // add to wherever they are, so the service keeps one list.
+        let networks = if spec_obj.get("Networks").is_some_and(Value::is_array) {
+            spec_obj.get_mut("Networks")
+        } else {
+            let template = object_entry(spec_obj, "TaskTemplate")
+                .ok_or_else(|| invalid("its task template is not an object"))?;
+            let list = template.entry("Networks").or_insert_with(|| json!([]));
+            if list.is_null() {
+                *list = json!([]);
+            }
+            Some(list)
+        };
+        let networks = networks
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| invalid("its networks are not a list"))?;
+        for id in &change.networks_add {
+            let attached = networks
+                .iter()
+                .any(|n| n.get("Target").and_then(Value::as_str) == Some(id.as_str()));
+            if !attached {
+                networks.push(json!({ "Target": id }));
+            }
+        }
+    }
+
     if let Some(policy) = &change.update_policy {
         spec_obj.insert("UpdateConfig".into(), policy.to_json());
         spec_obj.insert("RollbackConfig".into(), policy.to_json());
@@ -516,6 +559,39 @@ mod tests {
             "Mode": {"Replicated": {"Replicas": 3}},
             "SomeFieldBollardDoesNotKnow": [1, 2]
         })
+    }
+
+    #[test]
+    fn networks_are_added_once_where_the_service_keeps_them() {
+        let change = ServiceChange {
+            networks_add: vec!["net2".into()],
+            ..ServiceChange::default()
+        };
+        // Modern: TaskTemplate.Networks, aliases of attached ones kept.
+        let mut spec = stored_spec();
+        spec["TaskTemplate"]["Networks"] = json!([{"Target": "net1", "Aliases": ["a"]}]);
+        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, "db").unwrap();
+        assert_eq!(
+            spec["TaskTemplate"]["Networks"],
+            json!([{"Target": "net1", "Aliases": ["a"]}, {"Target": "net2"}])
+        );
+        // None yet: the list is made.
+        let mut spec = stored_spec();
+        apply_change(&mut spec, &change, None, "db").unwrap();
+        assert_eq!(
+            spec["TaskTemplate"]["Networks"],
+            json!([{"Target": "net2"}])
+        );
+        // Deprecated Spec.Networks: added there, not split over two lists.
+        let mut spec = stored_spec();
+        spec["Networks"] = json!([{"Target": "net1"}]);
+        apply_change(&mut spec, &change, None, "db").unwrap();
+        assert_eq!(
+            spec["Networks"],
+            json!([{"Target": "net1"}, {"Target": "net2"}])
+        );
+        assert!(spec["TaskTemplate"].get("Networks").is_none());
     }
 
     #[test]

@@ -362,6 +362,11 @@ impl SwarmApi for FakeSwarm {
                 .map(|m| m.name.clone())
                 .collect();
         }
+        for network in &change.networks_add {
+            if !service.network_ids.contains(network) {
+                service.network_ids.push(network.clone());
+            }
+        }
         if let Some(policy) = &change.update_policy {
             service.update_policy = Some(policy.clone());
             service.rollback_policy = Some(policy.clone());

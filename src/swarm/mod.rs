@@ -16,6 +16,7 @@
 mod api;
 mod connect;
 mod docker;
+pub mod endpoints;
 mod error;
 mod fake;
 mod lease;

@@ -31,6 +31,21 @@ impl Operator {
 
     /// [`Operator::deploy`] with more `run` flags.
     pub fn deploy_with(flags: &[&str]) -> Result<Operator, Failed> {
+        Operator::deploy_custom(
+            &[
+                "--mount",
+                "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock",
+                "--network",
+                NETWORK,
+            ],
+            flags,
+        )
+    }
+
+    /// [`Operator::deploy`] with `create` as the `docker service create`
+    /// flags that give it Docker and a network (instead of the socket mount
+    /// and [`NETWORK`]), and `flags` as more `run` flags.
+    pub fn deploy_custom(create: &[&str], flags: &[&str]) -> Result<Operator, Failed> {
         remove_operator();
         let args: Vec<&str> = [
             "service",
@@ -40,18 +55,17 @@ impl Operator {
             OPERATOR,
             "--constraint",
             "node.role==manager",
-            "--mount",
-            "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock",
-            "--network",
-            NETWORK,
+        ]
+        .into_iter()
+        .chain(create.iter().copied())
+        .chain([
             "aerospike-swarm-operator:dev",
             "run",
             "--log-format",
             "json",
             "--counters-interval",
             "5s",
-        ]
-        .into_iter()
+        ])
         .chain(flags.iter().copied())
         .collect();
         docker(&args)?;
@@ -139,6 +153,12 @@ impl Drop for Operator {
 
 /// One read of the operator service's JSON log lines, sorted by time.
 fn read_operator_logs() -> Result<Vec<Value>, Failed> {
+    read_service_logs(OPERATOR)
+}
+
+/// One read of the JSON log lines of `service` (an operator service by
+/// any name, e.g. one a stack deployed), sorted by time.
+pub fn read_service_logs(service: &str) -> Result<Vec<Value>, Failed> {
     // The operator logs to stderr, which `docker service logs` passes
     // through on its own stderr: read both.
     let out = Command::new("docker")
@@ -148,13 +168,13 @@ fn read_operator_logs() -> Result<Vec<Value>, Failed> {
             "service",
             "logs",
             "--raw",
-            OPERATOR,
+            service,
         ])
         .output()
         .map_err(|e| format!("cannot run docker service logs: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "docker service logs {OPERATOR} failed: {}",
+            "docker service logs {service} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )
         .into());
@@ -722,7 +742,7 @@ pub fn task_ids(service: &str) -> Result<Vec<String>, Failed> {
 }
 
 /// The actions an action log line may name.
-pub const ACTIONS: [&str; 15] = [
+pub const ACTIONS: &[&str] = &[
     "adopt",
     "scale",
     "place",
@@ -738,6 +758,7 @@ pub const ACTIONS: [&str; 15] = [
     "quiesce",
     "exclude",
     "unexclude",
+    "attach-network",
 ];
 /// The actions of leader election (high availability), about the replica
 /// that logs them (`holder`), not about a cluster.

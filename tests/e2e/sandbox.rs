@@ -343,13 +343,27 @@ pub fn spread_sim_service(name: &str) -> Result<(ServiceGuard, Vec<TaskView>), F
 }
 
 /// A task's address (no prefix length) on the sandbox network, from its
-/// `docker inspect --type task` JSON.
+/// `docker inspect --type task` JSON; for a task not on it (a stack's
+/// `<stack>_aerospike`), on its first network other than `ingress`.
 pub fn overlay_address(task: &serde_json::Value) -> Option<String> {
-    task["NetworksAttachments"]
+    let attachments: Vec<&serde_json::Value> = task["NetworksAttachments"]
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|a| a["Network"]["Spec"]["Name"] != "ingress")
+        .collect();
+    let on_sandbox = attachments
+        .iter()
+        .copied()
         .filter(|a| a["Network"]["Spec"]["Name"] == NETWORK)
+        .collect::<Vec<_>>();
+    let chosen = if on_sandbox.is_empty() {
+        attachments.into_iter().take(1).collect()
+    } else {
+        on_sandbox
+    };
+    chosen
+        .into_iter()
         .flat_map(|a| a["Addresses"].as_array().cloned().unwrap_or_default())
         .filter_map(|a| {
             a.as_str()

@@ -825,6 +825,174 @@ mod tests {
             .any(|s| s.labels.get("cluster").map(String::as_str) == Some("other")));
     }
 
+    /// A log sink the test can read back.
+    #[derive(Clone, Default)]
+    struct Sink(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Sink {
+        type Writer = Sink;
+        fn make_writer(&'w self) -> Sink {
+            self.clone()
+        }
+    }
+
+    /// The loop over the in-memory swarm: each pass runs in a `reconcile`
+    /// span naming its trigger, and is counted under it; errors by kind;
+    /// the gauges follow the status; a removed service's series go.
+    #[tokio::test]
+    async fn the_loop_counts_passes_by_trigger_in_a_span_and_forgets_removed_clusters() {
+        use crate::aerospike::InfoClient;
+        use crate::controller::{Controller, Counters, CountingInfo, Instrumented, RunOptions};
+        use crate::swarm::{EventKind, FakeSwarm, ServiceInfo, SwarmApi, SwarmEvent};
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        let sink = Sink::default();
+        let subscriber = crate::controller::telemetry::subscriber(
+            crate::controller::LogFormat::Text,
+            tracing_subscriber::EnvFilter::new("info"),
+            sink.clone(),
+        );
+        let _logs = tracing::subscriber::set_default(subscriber);
+
+        let fake = FakeSwarm::new();
+        // Paused: the pass needs nothing but the service.
+        fake.put_service(ServiceInfo {
+            id: "s1".into(),
+            name: "db".into(),
+            replicas: Some(1),
+            labels: [
+                ("aerospike.cluster.replicas", "3"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+                ("aerospike.cluster.paused", "true"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..ServiceInfo::default()
+        });
+        let metrics = Arc::new(Metrics::new());
+        let counters = Arc::new(Counters::default());
+        let controller = Controller::new(
+            Instrumented::new(fake.clone(), counters.clone()).with_metrics(metrics.clone()),
+            CountingInfo::new(InfoClient::new(), counters.clone()).with_metrics(metrics.clone()),
+            counters.clone(),
+            RunOptions {
+                resync_interval: Duration::from_secs(3600),
+                poll_fast: Duration::from_millis(100),
+                poll_slow: Duration::from_secs(3600),
+                counters_interval: Duration::from_secs(3600),
+                ..RunOptions::default()
+            },
+        )
+        .with_metrics(metrics.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(async move {
+            controller
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let count = |trigger: &str| {
+            let samples = parse_text(&metrics.encode()).unwrap();
+            value(
+                &samples,
+                "asw_reconciles_total",
+                &[("cluster", "db"), ("trigger", trigger)],
+            )
+            .unwrap_or(0.0)
+        };
+        async fn until(what: &str, check: impl Fn() -> bool) {
+            let start = tokio::time::Instant::now();
+            while !check() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "timed out: {what}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let event = SwarmEvent {
+            kind: EventKind::Service,
+            action: "update".into(),
+            actor_id: "s1".into(),
+            attributes: Default::default(),
+        };
+
+        // The initial resync.
+        until("a resync pass", || count("resync") >= 1.0).await;
+        let samples = parse_text(&metrics.encode()).unwrap();
+        assert_eq!(
+            value(
+                &samples,
+                "asw_cluster_phase",
+                &[("cluster", "db"), ("phase", "Paused")]
+            ),
+            Some(1.0)
+        );
+        // An event, while Docker is unreachable: the event's pass fails,
+        // and the retries are error retries until Docker answers.
+        fake.set_unreachable(true);
+        fake.emit(event.clone());
+        until("an error retry", || count("error-retry") >= 1.0).await;
+        fake.set_unreachable(false);
+        until("an event pass", || count("event") >= 1.0).await;
+        let samples = parse_text(&metrics.encode()).unwrap();
+        assert!(
+            value(
+                &samples,
+                "asw_reconcile_errors_total",
+                &[("cluster", "db"), ("kind", "docker_unreachable")]
+            )
+            .unwrap_or(0.0)
+                >= 1.0
+        );
+        let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        // Without the colours.
+        let mut plain = String::new();
+        let mut rest = logs.as_str();
+        while let Some(at) = rest.find('\x1b') {
+            plain.push_str(&rest[..at]);
+            rest = rest[at..].split_once('m').map_or("", |(_, after)| after);
+        }
+        plain.push_str(rest);
+        let logs = plain;
+        assert!(
+            logs.lines().any(|l| l.contains("reconcile failed")
+                && l.contains("reconcile{cluster=db service=s1 trigger=event}")),
+            "{logs}"
+        );
+        assert!(
+            logs.contains("reconcile{cluster=db service=s1 trigger=error-retry}"),
+            "{logs}"
+        );
+
+        // The service goes: its next pass forgets it, and its series.
+        fake.remove_service("s1").await.unwrap();
+        fake.emit(event);
+        until("db's series removed", || {
+            !metrics.encode().contains("cluster=\"db\"")
+        })
+        .await;
+
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("the loop stops")
+            .unwrap();
+    }
+
     #[test]
     fn the_reader_handles_escapes_and_rejects_garbage() {
         let samples = parse_text(

@@ -141,9 +141,14 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
     sandbox: &Sandbox,
 ) -> TestResult {
     let name = "e2e-ha";
+    let started = std::time::Instant::now();
     let operator = Operator::deploy()?;
     operator.scale(2)?;
     let mut figures: BTreeMap<&str, String> = BTreeMap::new();
+    figures.insert(
+        "t: two replicas running",
+        format!("{:.1} s", started.elapsed().as_secs_f64()),
+    );
     let mut seen: Vec<String> = Vec::new();
     // Replicas whose writes were all refused from this time on (checked
     // above from their counters and refusals).
@@ -154,6 +159,10 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
         "upgrade under a paused, then killed, leader",
         operator,
         || {
+            figures.insert(
+                "t: cluster Ready",
+                format!("{:.1} s", started.elapsed().as_secs_f64()),
+            );
             // Exactly one leader of the two.
             let (a, _) = wait_leader(&[], Duration::from_secs(30))?;
             let all = containers()?;
@@ -316,6 +325,10 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
             Ok(())
         },
     )?;
+    figures.insert(
+        "t: rollout done",
+        format!("{:.1} s", started.elapsed().as_secs_f64()),
+    );
     eprintln!("ha: {figures:#?}");
 
     // Never two acting at once: each replica's acting interval, from its

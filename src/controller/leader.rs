@@ -1258,6 +1258,85 @@ mod tests {
         assert!(Leadership::unconditional().may_act());
     }
 
+    #[tokio::test]
+    async fn a_fenced_controller_writes_nothing_until_it_leads() {
+        use crate::aerospike::InfoClient;
+        use crate::controller::{Controller, Counters, CountingInfo, Instrumented, RunOptions};
+        use crate::spec::status::PHASE;
+        let fake = FakeSwarm::new();
+        // Paused: the pass needs nothing but the service and writes its
+        // status.
+        fake.put_service(ServiceInfo {
+            id: "s1".into(),
+            name: "db".into(),
+            replicas: Some(1),
+            labels: [
+                ("aerospike.cluster.replicas", "3"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+                ("aerospike.cluster.paused", "true"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..ServiceInfo::default()
+        });
+        let leadership = Leadership::elected("a", &options());
+        let counters = Arc::new(Counters::default());
+        let controller = Controller::new(
+            Fenced::new(
+                Instrumented::new(fake.clone(), counters.clone()),
+                leadership.clone(),
+            ),
+            FencedNodes::new(
+                CountingInfo::new(InfoClient::new(), counters.clone()),
+                leadership.clone(),
+            ),
+            counters.clone(),
+            RunOptions {
+                resync_interval: Duration::from_secs(3600),
+                poll_slow: Duration::from_secs(3600),
+                counters_interval: Duration::from_secs(3600),
+                ..RunOptions::default()
+            },
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(async move {
+            controller
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        // A standby's passes run (here: the fence is all that stops them)
+        // and are refused at the write: nothing reaches the swarm, nothing
+        // is counted as written.
+        let start = std::time::Instant::now();
+        while counters.snapshot().reconciles < 2 {
+            assert!(start.elapsed() < Duration::from_secs(10), "no reconcile");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+        assert_eq!(counters.snapshot().docker_writes, 0);
+        // Leader: the retry (backoff) writes the status.
+        leadership.set_role(Role::Leader, Some(Instant::now()));
+        let start = std::time::Instant::now();
+        while fake
+            .service("s1")
+            .and_then(|s| s.labels.get(PHASE).cloned())
+            .as_deref()
+            != Some("Paused")
+        {
+            assert!(start.elapsed() < Duration::from_secs(10), "no status");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(counters.snapshot().docker_writes >= 1);
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("the loop stops")
+            .unwrap();
+    }
+
     #[tokio::test(start_paused = true)]
     async fn lead_runs_the_loop_only_while_leader_and_releases_on_shutdown() {
         let store = FakeLeaseStore::new();

@@ -41,6 +41,8 @@ impl Drop for Stacks {
 
 fn remove_stacks() {
     let _ = docker(&["stack", "rm", CLUSTER_STACK, OPERATOR_STACK]);
+    // The lease the operator made for itself (not part of the stack).
+    let _ = docker(&["config", "rm", &format!("{OPERATOR_STACK}_operator.lease")]);
     let _ = wait_until(
         "the test stacks' services and networks gone",
         Duration::from_secs(90),

@@ -11,9 +11,11 @@
 //! them; `scripts/test` and CI never set it.
 
 mod cli;
+mod deploy;
 mod ha;
 mod metrics;
 mod operator;
+mod proxy;
 mod reconciler;
 mod rollout;
 mod sandbox;
@@ -110,6 +112,14 @@ fn tests() -> Vec<(&'static str, Test)> {
         (
             "settle::address_any_is_named_reported_stalled_and_left_alone",
             settle::address_any_is_named_reported_stalled_and_left_alone,
+        ),
+        (
+            "deploy::the_operator_stack_attaches_itself_to_the_example_stacks_network_and_converges_it",
+            deploy::the_operator_stack_attaches_itself_to_the_example_stacks_network_and_converges_it,
+        ),
+        (
+            "proxy::the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_the_documented_endpoints",
+            proxy::the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_the_documented_endpoints,
         ),
         (
             "ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout",

@@ -202,18 +202,38 @@ pub fn read_service_logs(service: &str) -> Result<Vec<Value>, Failed> {
 /// Removes the operator service and waits (bounded) until its container is
 /// gone, so that no old operator acts during the next test.
 fn remove_operator() {
+    let mut removed = vec![OPERATOR.to_string()];
     let _ = docker(&["service", "rm", OPERATOR]);
+    // Any other operator of ours (the demo's `asw_operator`, a crashed
+    // stack test's) would act on the test's clusters too.
+    if let Ok(list) = docker(&["service", "ls", "--format", "{{.Name}} {{.Image}}"]) {
+        for line in list.lines() {
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(image)) = (words.next(), words.next()) else {
+                continue;
+            };
+            if image.starts_with("aerospike-swarm-operator:") && name != OPERATOR {
+                let _ = docker(&["service", "rm", name]);
+                removed.push(name.to_string());
+            }
+        }
+    }
     let _ = wait_until(
         "the operator's containers gone",
         Duration::from_secs(60),
         || {
-            let ids = docker(&[
-                "ps",
-                "-q",
-                "--filter",
-                &format!("label=com.docker.swarm.service.name={OPERATOR}"),
-            ])?;
-            Ok(ids.trim().is_empty().then_some(()))
+            for name in &removed {
+                let ids = docker(&[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.swarm.service.name={name}"),
+                ])?;
+                if !ids.trim().is_empty() {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
         },
     );
 }

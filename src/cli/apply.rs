@@ -211,6 +211,9 @@ pub fn new_service(document: &ClusterDocument, network: &str) -> NewService {
         endpoint_mode_dnsrr: true,
         // One Aerospike node per host, as the operator would set it.
         max_replicas_per_node: Some(1),
+        // The operator's policy from the first write: one task at a time,
+        // each released by the operator.
+        update_policy: Some(valve_policy()),
         ..NewService::default()
     };
     if let Some(secret) = &spec.config_secret {
@@ -350,14 +353,9 @@ pub fn render_plan(name: &str, plan: &Plan) -> Vec<String> {
 pub async fn execute<A: SwarmApi>(api: &A, plan: &Plan) -> Result<u64, ApplyError> {
     match plan {
         Plan::Create(service) => {
+            // One write, the valve included (see `new_service`).
             let id = api.create_service(service).await?;
-            // The operator's policy: one task at a time, each released by
-            // the operator. Service-level, so it restarts no task.
-            let policy = ServiceChange {
-                update_policy: Some(valve_policy()),
-                ..ServiceChange::default()
-            };
-            Ok(update_service_retrying(api, &id, &policy).await?)
+            Ok(api.inspect_service(&id).await?.version)
         }
         Plan::Update { id, change, .. } => Ok(update_service_retrying(api, id, change).await?),
         Plan::Unchanged { .. } => Ok(0),

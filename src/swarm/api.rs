@@ -93,6 +93,9 @@ pub struct NewService {
     pub max_replicas_per_node: Option<u64>,
     /// Placement constraints.
     pub constraints: Vec<String>,
+    /// `UpdateConfig` and `RollbackConfig` from the start (the operator's
+    /// valve), so that even the first update is gated.
+    pub update_policy: Option<UpdatePolicy>,
 }
 
 /// The swarm operations the operator needs.

@@ -275,8 +275,25 @@ impl SwarmApi for DockerSwarm {
                 secret_name: Some(name),
             });
         }
+        // Our policy type speaks the engine's JSON; bollard's models read it.
+        let policy_as = |what: &str| {
+            let what = what.to_string();
+            move |e: serde_json::Error| decode(&what, &e.to_string())
+        };
+        let (update_config, rollback_config) = match &service.update_policy {
+            Some(policy) => (
+                Some(serde_json::from_value(policy.to_json()).map_err(policy_as("update policy"))?),
+                Some(
+                    serde_json::from_value(policy.to_json())
+                        .map_err(policy_as("rollback policy"))?,
+                ),
+            ),
+            None => (None, None),
+        };
         let spec = ServiceSpec {
             name: Some(service.name.clone()),
+            update_config,
+            rollback_config,
             labels: Some(service.labels.clone().into_iter().collect()),
             task_template: Some(TaskSpec {
                 container_spec: Some(TaskSpecContainerSpec {
@@ -559,6 +576,31 @@ mod tests {
             "Mode": {"Replicated": {"Replicas": 3}},
             "SomeFieldBollardDoesNotKnow": [1, 2]
         })
+    }
+
+    #[test]
+    fn the_update_policy_reads_into_bollards_models_unchanged() {
+        let policy = crate::swarm::UpdatePolicy {
+            parallelism: 1,
+            delay_ns: 31_536_000_000_000_000,
+            failure_action: "pause".into(),
+            monitor_ns: 5_000_000_000,
+            order: "stop-first".into(),
+        };
+        let update: bollard::models::ServiceSpecUpdateConfig =
+            serde_json::from_value(policy.to_json()).unwrap();
+        let rollback: bollard::models::ServiceSpecRollbackConfig =
+            serde_json::from_value(policy.to_json()).unwrap();
+        for back in [
+            serde_json::to_value(update).unwrap(),
+            serde_json::to_value(rollback).unwrap(),
+        ] {
+            assert_eq!(back["Parallelism"], 1);
+            assert_eq!(back["Delay"], policy.to_json()["Delay"]);
+            assert_eq!(back["FailureAction"], "pause");
+            assert_eq!(back["Monitor"], 5_000_000_000u64);
+            assert_eq!(back["Order"], "stop-first");
+        }
     }
 
     #[test]

@@ -449,6 +449,8 @@ impl SwarmApi for FakeSwarm {
             update_status: None,
             status_only_update: false,
             secret_mounts: new.secrets.clone(),
+            update_policy: new.update_policy.clone(),
+            rollback_policy: new.update_policy.clone(),
             ..ServiceInfo::default()
         };
         let service = ServiceInfo {

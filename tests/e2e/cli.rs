@@ -113,6 +113,18 @@ pub fn apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say(
     if !ran.stdout.contains(&format!("service {NAME} created")) {
         return Err(format!("apply -f printed:\n{}", ran.stdout).into());
     }
+    // Created with the operator's valve already set (paused: the operator
+    // has written nothing), so even the first update is gated.
+    let policy = docker(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{.Spec.UpdateConfig.Parallelism}} {{.Spec.UpdateConfig.Order}} {{.Spec.UpdateConfig.FailureAction}} {{.Spec.RollbackConfig.Parallelism}} {{.Spec.UpdateConfig.Delay}}",
+        NAME,
+    ])?;
+    if !policy.trim().starts_with("1 stop-first pause 1 8760h") {
+        return Err(format!("the created service's update policy: {policy}").into());
+    }
     let ran = cli(&["apply", "-f", &paused, "--wait", "--timeout", "5s"])?;
     ran.expect(3, "apply --wait --timeout 5s of a paused cluster")?;
     if !ran.stdout.contains("no change") || !ran.stderr.contains("timed out after 5s") {

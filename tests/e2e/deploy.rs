@@ -22,7 +22,11 @@ const OPERATOR_STACK: &str = "asw-e2e";
 /// `<stack>_aerospike`.
 const CLUSTER_STACK: &str = "st-e2e";
 
-/// Removes both stacks when dropped (pass or fail), and before the test (a
+/// The example cluster's service (`crd-like-specs/examples/cluster.yaml`),
+/// which the test applies next to the stack's.
+const EXAMPLE: &str = "aerospikedb";
+
+/// Removes both stacks and the example cluster when dropped (pass or fail), and before the test (a
 /// crashed run's), waiting until their services and networks are gone.
 struct Stacks;
 
@@ -40,6 +44,7 @@ impl Drop for Stacks {
 }
 
 fn remove_stacks() {
+    let _ = docker(&["service", "rm", EXAMPLE]);
     let _ = docker(&["stack", "rm", CLUSTER_STACK, OPERATOR_STACK]);
     // The lease the operator made for itself (not part of the stack).
     let _ = docker(&["config", "rm", &format!("{OPERATOR_STACK}_operator.lease")]);
@@ -153,7 +158,10 @@ fn wait_running(service: &str) -> Result<(), Failed> {
 /// 2. allowed (the operator stack redeployed without the setting): the
 ///    operator logs `attach-network`, its service joins the network
 ///    (restarting its task once), and the cluster converges to Ready 3/3
-///    with every node settled.
+///    with every node settled;
+/// 3. the example cluster (`crd-like-specs/examples/cluster.yaml`) by
+///    `apply --wait`, on the network `aerospike`: the operator attaches
+///    itself to that one as well, and both clusters are Ready.
 pub fn the_operator_stack_attaches_itself_to_the_example_stacks_network_and_converges_it(
     sandbox: &Sandbox,
 ) -> TestResult {
@@ -216,5 +224,38 @@ pub fn the_operator_stack_attaches_itself_to_the_example_stacks_network_and_conv
         return Err(format!("the operator restarted {tasks} times; expected 3 tasks").into());
     }
     wait_status(&cluster, "Ready", "3/3", Duration::from_secs(10))?;
+
+    // 3. The example cluster, applied from its YAML spec, on the sandbox's
+    // network "aerospike": the operator attaches itself to that one too.
+    // It shares the config secret aerospike.conf (the same file) with the
+    // stack's cluster.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
+        .args(["apply", "-f"])
+        .arg(repo.join("crd-like-specs/examples/cluster.yaml"))
+        .args(["--wait", "--timeout", "3m"])
+        .env("DOCKER_HOST", "unix:///var/run/docker.sock")
+        .output()
+        .map_err(|e| format!("cannot run apply: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "apply --wait of the example cluster exited {:?}: {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    wait_ready(sandbox, EXAMPLE, 3, CONVERGE)?;
+    // Both clusters stay Ready side by side.
+    wait_status(&cluster, "Ready", "3/3", Duration::from_secs(10))?;
+    let attached: Vec<String> = read_service_logs(&operator)?
+        .into_iter()
+        .filter(|l| l["action"] == "attach-network")
+        .filter_map(|l| l["cluster"].as_str().map(str::to_string))
+        .collect();
+    if !attached.iter().any(|c| c == EXAMPLE) {
+        return Err(format!("no attach-network for {EXAMPLE}: {attached:?}").into());
+    }
     Ok(())
 }

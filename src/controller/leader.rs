@@ -1266,20 +1266,7 @@ mod tests {
         let fake = FakeSwarm::new();
         // Paused: the pass needs nothing but the service and writes its
         // status.
-        fake.put_service(ServiceInfo {
-            id: "s1".into(),
-            name: "db".into(),
-            replicas: Some(1),
-            labels: [
-                ("aerospike.cluster.replicas", "3"),
-                ("aerospike.cluster.version", "7.1.0.0"),
-                ("aerospike.cluster.paused", "true"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-            ..ServiceInfo::default()
-        });
+        fake.put_service(crate::controller::fixtures::paused_cluster());
         let leadership = Leadership::elected("a", &options());
         let counters = Arc::new(Counters::default());
         let controller = Controller::new(
@@ -1293,19 +1280,12 @@ mod tests {
             ),
             counters.clone(),
             RunOptions {
-                resync_interval: Duration::from_secs(3600),
-                poll_slow: Duration::from_secs(3600),
-                counters_interval: Duration::from_secs(3600),
-                ..RunOptions::default()
+                poll_fast: RunOptions::default().poll_fast,
+                ..crate::controller::fixtures::quiet_options()
             },
         );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(async move {
-            controller
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
+        let (stop, run) = crate::controller::fixtures::spawn_until_stopped(|shutdown| async move {
+            controller.run(shutdown).await
         });
         // A standby's passes run (here: the fence is all that stops them)
         // and are refused at the write: nothing reaches the swarm, nothing

@@ -825,39 +825,19 @@ mod tests {
             .any(|s| s.labels.get("cluster").map(String::as_str) == Some("other")));
     }
 
-    /// A log sink the test can read back.
-    #[derive(Clone, Default)]
-    struct Sink(std::sync::Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Sink {
-        type Writer = Sink;
-        fn make_writer(&'w self) -> Sink {
-            self.clone()
-        }
-    }
-
     /// The loop over the in-memory swarm: each pass runs in a `reconcile`
     /// span naming its trigger, and is counted under it; errors by kind;
     /// the gauges follow the status; a removed service's series go.
     #[tokio::test]
     async fn the_loop_counts_passes_by_trigger_in_a_span_and_forgets_removed_clusters() {
         use crate::aerospike::InfoClient;
-        use crate::controller::{Controller, Counters, CountingInfo, Instrumented, RunOptions};
-        use crate::swarm::{EventKind, FakeSwarm, ServiceInfo, SwarmApi, SwarmEvent};
+        use crate::controller::fixtures::{self, LogSink};
+        use crate::controller::{Controller, Counters, CountingInfo, Instrumented};
+        use crate::swarm::{FakeSwarm, SwarmApi};
         use std::sync::Arc;
         use std::time::Duration;
 
-        let sink = Sink::default();
+        let sink = LogSink::default();
         let subscriber = crate::controller::telemetry::subscriber(
             crate::controller::LogFormat::Text,
             tracing_subscriber::EnvFilter::new("info"),
@@ -866,44 +846,18 @@ mod tests {
         let _logs = tracing::subscriber::set_default(subscriber);
 
         let fake = FakeSwarm::new();
-        // Paused: the pass needs nothing but the service.
-        fake.put_service(ServiceInfo {
-            id: "s1".into(),
-            name: "db".into(),
-            replicas: Some(1),
-            labels: [
-                ("aerospike.cluster.replicas", "3"),
-                ("aerospike.cluster.version", "7.1.0.0"),
-                ("aerospike.cluster.paused", "true"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-            ..ServiceInfo::default()
-        });
+        fake.put_service(fixtures::paused_cluster());
         let metrics = Arc::new(Metrics::new());
         let counters = Arc::new(Counters::default());
         let controller = Controller::new(
             Instrumented::new(fake.clone(), counters.clone()).with_metrics(metrics.clone()),
             CountingInfo::new(InfoClient::new(), counters.clone()).with_metrics(metrics.clone()),
             counters.clone(),
-            RunOptions {
-                resync_interval: Duration::from_secs(3600),
-                poll_fast: Duration::from_millis(100),
-                poll_slow: Duration::from_secs(3600),
-                counters_interval: Duration::from_secs(3600),
-                ..RunOptions::default()
-            },
+            fixtures::quiet_options(),
         )
         .with_metrics(metrics.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(async move {
-            controller
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let (stop, run) =
+            fixtures::spawn_until_stopped(|shutdown| async move { controller.run(shutdown).await });
         let count = |trigger: &str| {
             let samples = parse_text(&metrics.encode()).unwrap();
             value(
@@ -923,12 +877,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        let event = SwarmEvent {
-            kind: EventKind::Service,
-            action: "update".into(),
-            actor_id: "s1".into(),
-            attributes: Default::default(),
-        };
+        let event = fixtures::service_event("s1");
 
         // The initial resync.
         until("a resync pass", || count("resync") >= 1.0).await;
@@ -958,7 +907,7 @@ mod tests {
             .unwrap_or(0.0)
                 >= 1.0
         );
-        let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let logs = sink.text();
         // Without the colours.
         let mut plain = String::new();
         let mut rest = logs.as_str();

@@ -20,6 +20,8 @@
 //! drive it against an in-memory swarm and in-process Aerospike nodes.
 
 pub mod attach;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod http;
 pub mod leader;
 pub mod mesh;
@@ -482,22 +484,8 @@ mod tests {
 
     use super::*;
     use crate::spec::status::{MESSAGE, PHASE};
-    use crate::swarm::{EventKind, FakeSwarm, ServiceInfo, SwarmEvent};
-    use std::collections::BTreeMap;
+    use crate::swarm::FakeSwarm;
     use tokio::time::Instant;
-
-    fn service(labels: &[(&str, &str)]) -> ServiceInfo {
-        ServiceInfo {
-            id: "s1".into(),
-            name: "db".into(),
-            replicas: Some(1),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..ServiceInfo::default()
-        }
-    }
 
     async fn wait_for(what: &str, limit: Duration, check: impl Fn() -> bool) -> Duration {
         let start = Instant::now();
@@ -511,13 +499,7 @@ mod tests {
     #[tokio::test]
     async fn errors_back_off_and_recover_and_events_wake_the_loop_at_once() {
         let fake = FakeSwarm::new();
-        // Paused: the reconcile needs nothing but the service, so no node
-        // is asked anything.
-        fake.put_service(service(&[
-            ("aerospike.cluster.replicas", "3"),
-            ("aerospike.cluster.version", "7.1.0.0"),
-            ("aerospike.cluster.paused", "true"),
-        ]));
+        fake.put_service(fixtures::paused_cluster());
         fake.set_unreachable(true);
         let counters = Arc::new(Counters::default());
         let controller = Controller::new(
@@ -525,35 +507,18 @@ mod tests {
             CountingInfo::new(InfoClient::new(), counters.clone()),
             counters.clone(),
             RunOptions {
-                // Long enough that only the event stream and the error
-                // policy can explain what happens in this test.
-                resync_interval: Duration::from_secs(3600),
-                poll_fast: Duration::from_millis(100),
-                poll_slow: Duration::from_secs(3600),
-                counters_interval: Duration::from_secs(3600),
                 max_parallel: 4,
-                ..RunOptions::default()
+                ..fixtures::quiet_options()
             },
         );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(async move {
-            controller
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let (stop, run) =
+            fixtures::spawn_until_stopped(|shutdown| async move { controller.run(shutdown).await });
 
         // Docker is unreachable: the initial resync fails. A service event
         // queues the cluster; its reconcile fails and is retried with
         // backoff until Docker answers again.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let event = SwarmEvent {
-            kind: EventKind::Service,
-            action: "update".into(),
-            actor_id: "s1".into(),
-            attributes: BTreeMap::new(),
-        };
+        let event = fixtures::service_event("s1");
         fake.emit(event.clone());
         wait_for("a failing reconcile", Duration::from_secs(5), || {
             counters.snapshot().reconciles >= 2

@@ -335,33 +335,12 @@ impl<S: SwarmApi> SwarmApi for Instrumented<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::fixtures::LogSink;
     use crate::swarm::FakeSwarm;
-    use std::sync::Mutex;
-
-    /// A log sink the test can read back.
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Sink {
-        type Writer = Sink;
-        fn make_writer(&'w self) -> Sink {
-            self.clone()
-        }
-    }
 
     #[test]
     fn json_lines_have_the_contract_fields_at_the_top_level() {
-        let sink = Sink::default();
+        let sink = LogSink::default();
         let filter = tracing_subscriber::EnvFilter::new("info");
         let subscriber = subscriber(LogFormat::Json, filter, sink.clone());
         tracing::subscriber::with_default(subscriber, || {
@@ -375,7 +354,7 @@ mod tests {
             Counters::bump(&counters.tips);
             counters.log();
         });
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let text = sink.text();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).expect("one JSON object per line"))

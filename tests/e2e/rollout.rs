@@ -1879,10 +1879,17 @@ pub fn enterprise_scale_down_quiesces_the_leaving_node_first(sandbox: &Sandbox) 
     // slot, so its own log cannot be read afterwards.)
     let mut formations = logged_events(sandbox, name, "cluster_changed")?;
     formations.sort_by(|a, b| a["ts"].as_str().cmp(&b["ts"].as_str()));
+    // The cluster grew 1 -> 2 -> 3 as it formed: a shrink to 2 counts only
+    // after it first had 3 members.
+    let formed = formations.iter().position(|e| e["size"] == 3).unwrap_or(0);
     let quiesced_at = formations
         .iter()
         .position(|e| e["size"] == 3 && e["quiesced"].as_array().is_some_and(|q| !q.is_empty()));
-    let shrunk_at = formations.iter().position(|e| e["size"] == 2);
+    let shrunk_at = formations
+        .iter()
+        .skip(formed)
+        .position(|e| e["size"] == 2)
+        .map(|i| i + formed);
     match (quiesced_at, shrunk_at) {
         (Some(q), Some(d)) if q < d => {}
         _ => {

@@ -175,6 +175,10 @@ pub struct Reconciler<S, N> {
     join_timeout: Duration,
     /// The operator's own service, attached to the clusters' networks.
     operator: Option<OperatorService>,
+    /// The networks the operator's service was last seen on. A network in
+    /// it needs no read: networks are attached, not detached, while this
+    /// process lives (a stack redeploy that drops one restarts it).
+    operator_networks: Mutex<Vec<String>>,
 }
 
 /// Locks `mutex`, also after a panic elsewhere (the maps it guards are
@@ -208,6 +212,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
             operator: None,
+            operator_networks: Mutex::new(Vec::new()),
         }
     }
 
@@ -796,11 +801,16 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
 
     /// Whether the operator's own service is on `network` (see [`attach`]).
     /// Outside swarm, or when its service cannot be read, the operator
-    /// was connected some other way: nothing to do.
+    /// was connected some other way: nothing to do. Reads the operator's
+    /// service only while the network is not among those it was last seen
+    /// on, so a settled cluster's pass costs no extra read.
     async fn operator_reach(&self, network: &NetworkInfo) -> Result<attach::Reach, SwarmError> {
         let Some(operator) = &self.operator else {
             return Ok(attach::Reach::Attached);
         };
+        if lock(&self.operator_networks).contains(&network.id) {
+            return Ok(attach::Reach::Attached);
+        }
         let own = match self.swarm.inspect_service(&operator.name).await {
             Err(e) if e.is_not_found() => {
                 debug!(service = %operator.name, "the operator's own service is gone");
@@ -808,6 +818,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             }
             result => result?,
         };
+        lock(&self.operator_networks).clone_from(&own.network_ids);
         Ok(attach::decide(
             operator,
             &own.network_ids,
@@ -1478,6 +1489,87 @@ mod tests {
         }
         assert_eq!(fake.writes(), vec![], "a settled cluster is left alone");
         assert_eq!(nodes.orders(), Vec::<String>::new(), "no tips, no clears");
+    }
+
+    /// The operator's own service `ops` (o1), on no network yet.
+    fn with_operator_service(fake: &FakeSwarm) {
+        fake.put_service(ServiceInfo {
+            id: "o1".into(),
+            name: "ops".into(),
+            replicas: Some(1),
+            ..ServiceInfo::default()
+        });
+    }
+
+    #[tokio::test]
+    async fn the_operator_attaches_itself_once_then_reads_its_service_no_more() {
+        use crate::controller::{Counters, Instrumented};
+        let fake = scene(3, 3, SPEC3);
+        with_operator_service(&fake);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let counters = Arc::new(Counters::default());
+        let operator = Some(OperatorService {
+            name: "ops".into(),
+            attach: true,
+        });
+        let make = || {
+            let mut r = Reconciler::new(
+                Instrumented::new(fake.clone(), counters.clone()),
+                nodes.clone(),
+                Duration::from_millis(100),
+            )
+            .with_operator(operator.clone());
+            r.patience = Duration::ZERO;
+            r
+        };
+        let r = make();
+        // Pass 1: the operator's service joins net1; the cluster's service
+        // is not written (no status, no release), and it looks again.
+        let first = r.reconcile("s1").await.unwrap();
+        assert!(matches!(first.action, Action::Requeue(_)));
+        let writes = fake.writes();
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        let WriteCall::Update { id, change, .. } = &writes[0] else {
+            panic!("expected an update: {writes:?}")
+        };
+        assert_eq!(id, "o1");
+        assert_eq!(change.networks_add, ["net1"]);
+        assert!(change.labels_set.is_empty() && change.replicas.is_none());
+        assert_eq!(fake.service("o1").unwrap().network_ids, ["net1"]);
+        // Pass 2: attached; the cluster is Ready.
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Ready");
+        // Pass 3 skips the read of the operator's service that a fresh
+        // reconciler (the control) makes.
+        let mut reads = Vec::new();
+        for r in [r, make()] {
+            let before = counters.snapshot().docker_reads;
+            r.reconcile("s1").await.unwrap();
+            reads.push(counters.snapshot().docker_reads - before);
+        }
+        let (cached, fresh) = (reads[0], reads[1]);
+        assert_eq!(fresh, cached + 1, "cached {cached}, fresh {fresh}");
+    }
+
+    #[tokio::test]
+    async fn with_attaching_forbidden_the_status_gives_the_command_and_nothing_else_changes() {
+        let fake = scene(3, 3, SPEC3);
+        with_operator_service(&fake);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let r = reconciler(&fake, &nodes).with_operator(Some(OperatorService {
+            name: "ops".into(),
+            attach: false,
+        }));
+        r.reconcile("s1").await.unwrap();
+        let writes = label_writes(&fake);
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert_eq!(writes[0].labels_set[PHASE], "Error");
+        assert!(writes[0].labels_set[MESSAGE]
+            .ends_with("run: docker service update --network-add aerospike ops"));
+        assert!(fake.service("o1").unwrap().network_ids.is_empty());
+        assert_eq!(nodes.orders(), Vec::<String>::new());
     }
 
     #[tokio::test]

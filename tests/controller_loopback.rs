@@ -134,13 +134,7 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up(build: &
 
     let fake = FakeSwarm::new();
     fake.set_nodes((1..=4).map(|i| ready_worker(&format!("n{i}"))).collect());
-    fake.add_network(NetworkInfo {
-        id: "net1".into(),
-        name: "aerospike".into(),
-        driver: "overlay".into(),
-        scope: "swarm".into(),
-        attachable: true,
-    });
+    fake.add_network(NetworkInfo::overlay("net1", "aerospike"));
     let labels: BTreeMap<String, String> = [
         ("aerospike.cluster.replicas", "3".to_string()),
         ("aerospike.cluster.version", "7.1.0.0".to_string()),

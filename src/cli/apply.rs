@@ -667,13 +667,7 @@ mod tests {
 
     fn swarm() -> FakeSwarm {
         let fake = FakeSwarm::new();
-        fake.add_network(NetworkInfo {
-            id: "net1".into(),
-            name: "aerospike".into(),
-            driver: "overlay".into(),
-            scope: "swarm".into(),
-            attachable: true,
-        });
+        fake.add_network(NetworkInfo::overlay("net1", "aerospike"));
         fake.add_secret("aerospike.conf");
         fake
     }

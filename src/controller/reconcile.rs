@@ -1410,13 +1410,7 @@ mod tests {
     fn scene(nodes: usize, replicas: u64, spec_labels: &[(&str, &str)]) -> FakeSwarm {
         let fake = FakeSwarm::new();
         fake.set_nodes((0..nodes).map(|i| ready_worker(&format!("n{i}"))).collect());
-        fake.add_network(NetworkInfo {
-            id: "net1".into(),
-            name: "aerospike".into(),
-            driver: "overlay".into(),
-            scope: "swarm".into(),
-            attachable: true,
-        });
+        fake.add_network(NetworkInfo::overlay("net1", "aerospike"));
         fake.put_service(ServiceInfo {
             id: "s1".into(),
             name: "db".into(),

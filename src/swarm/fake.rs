@@ -668,13 +668,7 @@ mod tests {
             ..NewService::default()
         };
         assert!(fake.create_service(&new).await.unwrap_err().is_not_found());
-        fake.add_network(NetworkInfo {
-            id: "net1".into(),
-            name: "aerospike".into(),
-            driver: "overlay".into(),
-            scope: "swarm".into(),
-            attachable: true,
-        });
+        fake.add_network(NetworkInfo::overlay("net1", "aerospike"));
         let id = fake.create_service(&new).await.unwrap();
         assert_eq!(fake.service(&id).unwrap().network_ids, ["net1"]);
         assert_eq!(fake.network("aerospike").await.unwrap().unwrap().id, "net1");

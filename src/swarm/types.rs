@@ -331,6 +331,20 @@ pub struct NetworkInfo {
     pub attachable: bool,
 }
 
+impl NetworkInfo {
+    /// An attachable swarm overlay network, as `docker network create
+    /// --driver overlay --attachable NAME` makes it.
+    pub fn overlay(id: &str, name: &str) -> NetworkInfo {
+        NetworkInfo {
+            id: id.into(),
+            name: name.into(),
+            driver: "overlay".into(),
+            scope: "swarm".into(),
+            attachable: true,
+        }
+    }
+}
+
 /// The kind of object a swarm event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {

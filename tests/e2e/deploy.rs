@@ -46,8 +46,6 @@ impl Drop for Stacks {
 fn remove_stacks() {
     let _ = docker(&["service", "rm", EXAMPLE]);
     let _ = docker(&["stack", "rm", CLUSTER_STACK, OPERATOR_STACK]);
-    // The lease the operator made for itself (not part of the stack).
-    let _ = docker(&["config", "rm", &format!("{OPERATOR_STACK}_operator.lease")]);
     let _ = wait_until(
         "the test stacks' services and networks gone",
         Duration::from_secs(90),
@@ -78,6 +76,9 @@ fn remove_stacks() {
             .then_some(()))
         },
     );
+    // The lease the operator made for itself (not part of the stack), once
+    // no replica is left to renew or release it.
+    let _ = docker(&["config", "rm", &format!("{OPERATOR_STACK}_operator.lease")]);
 }
 
 /// `docker stack deploy --resolve-image never -c FILE STACK` with `env`.

@@ -29,6 +29,8 @@ pub enum Reach {
     Attached,
     /// Attach the operator's service to the network (restarts its task).
     Attach {
+        /// The operator's service, to update.
+        service: String,
         /// The network's id.
         network_id: String,
         /// What the log line says.
@@ -52,6 +54,7 @@ pub fn decide(
     let service = &operator.name;
     if operator.attach {
         Reach::Attach {
+            service: service.clone(),
             network_id: network_id.to_string(),
             reason: format!(
                 "the cluster's nodes are on network {network_name:?}, which the operator's \
@@ -96,12 +99,18 @@ mod tests {
 
     #[test]
     fn missing_network_is_attached_by_id_and_the_restart_is_said() {
-        let Reach::Attach { network_id, reason } =
-            decide(&operator(true), &["a".into()], "n1", "st_aerospike")
+        let Reach::Attach {
+            service,
+            network_id,
+            reason,
+        } = decide(&operator(true), &["a".into()], "n1", "st_aerospike")
         else {
             panic!("expected Attach")
         };
-        assert_eq!(network_id, "n1");
+        assert_eq!(
+            (service.as_str(), network_id.as_str()),
+            ("ops_operator", "n1")
+        );
         assert!(
             reason.contains("\"st_aerospike\"") && reason.contains("restarts"),
             "{reason}"

@@ -356,15 +356,17 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         // never to the cluster's: it releases no node of a rollout).
         match self.operator_reach(&network).await? {
             attach::Reach::Attached => {}
-            attach::Reach::Attach { network_id, reason } => {
-                let operator = self.operator.as_ref().map(|o| o.name.as_str());
-                let operator = operator.unwrap_or_default();
+            attach::Reach::Attach {
+                service: operator,
+                network_id,
+                reason,
+            } => {
                 act!(name, "attach-network", reason);
                 let change = ServiceChange {
                     networks_add: vec![network_id],
                     ..ServiceChange::default()
                 };
-                update_service_retrying(&self.swarm, operator, &change).await?;
+                update_service_retrying(&self.swarm, &operator, &change).await?;
                 // This process is replaced shortly; its successor looks
                 // again.
                 return Ok(Outcome {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use libtest_mimic::Failed;
 use serde_json::Value;
 
-use crate::operator::{read_service_logs, status, wait_ready, wait_status, CONVERGE};
+use crate::operator::{read_service_logs, status, task_count, wait_ready, wait_status, CONVERGE};
 use crate::sandbox::{docker, wait_until, Sandbox};
 use crate::TestResult;
 
@@ -100,13 +100,6 @@ fn stack_deploy(file: &str, stack: &str, env: &[(&str, &str)]) -> Result<(), Fai
         .into());
     }
     Ok(())
-}
-
-/// The number of tasks a service has had (restarts included).
-fn task_count(service: &str) -> Result<usize, Failed> {
-    Ok(docker(&["service", "ps", "-q", service])?
-        .split_whitespace()
-        .count())
 }
 
 /// The network ids of `service`'s task template.

@@ -140,9 +140,15 @@ impl Operator {
 
     /// The number of tasks the operator service has had (restarts included).
     pub fn task_count(&self) -> Result<usize, Failed> {
-        let out = docker(&["service", "ps", "-q", OPERATOR])?;
-        Ok(out.split_whitespace().count())
+        task_count(OPERATOR)
     }
+}
+
+/// The number of tasks `service` has had (restarts included).
+pub fn task_count(service: &str) -> Result<usize, Failed> {
+    Ok(docker(&["service", "ps", "-q", service])?
+        .split_whitespace()
+        .count())
 }
 
 impl Drop for Operator {

@@ -13,10 +13,16 @@ struct Ran {
 
 /// Runs the binary with DOCKER_HOST at a socket that does not exist.
 fn cli(args: &[&str]) -> Ran {
+    cli_with_env(args, &[])
+}
+
+/// [`cli`] with more environment variables set.
+fn cli_with_env(args: &[&str], env: &[(&str, &str)]) -> Ran {
     let out = Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .envs(env.iter().copied())
         .output()
         .expect("run the binary");
     Ran {
@@ -110,4 +116,50 @@ fn no_docker_is_exit_2_with_the_endpoint_and_a_way_out() {
         "{}",
         ran.stderr
     );
+}
+
+#[test]
+fn run_refuses_a_malformed_cluster_selector_before_reaching_docker() {
+    let run = ["run", "--metrics-address", "off"];
+    for (args, env) in [
+        (&["--cluster-selector", "=a"][..], None),
+        (&["--cluster-selector", "te am=a"][..], None),
+        (&[][..], Some("te am=a")),
+        (&[][..], Some("aerospike.cluster.team=a")),
+    ] {
+        let args: Vec<&str> = run.iter().chain(args).copied().collect();
+        let env: Vec<(&str, &str)> = env
+            .map(|v| ("ASW_CLUSTER_SELECTOR", v))
+            .into_iter()
+            .collect();
+        let ran = cli_with_env(&args, &env);
+        assert_eq!(ran.code, Some(2), "{args:?} {env:?}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("--cluster-selector") && ran.stderr.contains("LABEL"),
+            "{args:?} {env:?}: {}",
+            ran.stderr
+        );
+        assert!(
+            !ran.stderr.contains("cannot reach Docker"),
+            "{}",
+            ran.stderr
+        );
+    }
+    // Empty (what `${ASW_CLUSTER_SELECTOR:-}` gives) and well-formed ones
+    // pass: the operator goes on to Docker, which is not there.
+    for (args, env) in [
+        (&[][..], Some("")),
+        (&["--cluster-selector", ""][..], None),
+        (&["--cluster-selector", "team=a"][..], None),
+        (&[][..], Some("team")),
+    ] {
+        let args: Vec<&str> = run.iter().chain(args).copied().collect();
+        let env: Vec<(&str, &str)> = env
+            .map(|v| ("ASW_CLUSTER_SELECTOR", v))
+            .into_iter()
+            .collect();
+        let ran = cli_with_env(&args, &env);
+        assert_eq!(ran.code, Some(1), "{args:?} {env:?}: {}", ran.stderr);
+        assert!(ran.stderr.contains("cannot reach Docker"), "{}", ran.stderr);
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use aerospike_swarm_operator::controller::leader::LeaderElection;
-use aerospike_swarm_operator::controller::{self, LogFormat, RunOptions};
+use aerospike_swarm_operator::controller::{self, ClusterSelector, LogFormat, RunOptions};
 
 use super::{exit, parse_duration};
 
@@ -70,6 +70,13 @@ pub struct RunArgs {
     /// the cluster's status then gives the command to run instead.
     #[arg(long, env = "ASW_NO_ATTACH_NETWORKS", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_attach_networks: bool,
+    /// Manage only the clusters whose service has this label: LABEL=VALUE
+    /// (that value), or LABEL (any value). The others are left alone, as
+    /// services without aerospike.cluster.* labels are, so several
+    /// operators (each its own service and selector) can share a swarm.
+    /// Empty: every cluster.
+    #[arg(long, env = "ASW_CLUSTER_SELECTOR", value_name = "LABEL[=VALUE]", value_parser = parse_cluster_selector)]
+    pub cluster_selector: Option<SelectorArg>,
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
@@ -90,6 +97,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             renew: args.lease_renew,
         },
         metrics_address: args.metrics_address.0,
+        cluster_selector: args.cluster_selector.and_then(|s| s.0),
         ..RunOptions::default()
     };
     if let Err(error) = options.leader_election.check() {
@@ -119,6 +127,16 @@ fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
             .map(|address| MetricsAddress(Some(address)))
             .map_err(|e| format!("{e}: expected ADDRESS:PORT (e.g. 0.0.0.0:9090) or off")),
     }
+}
+
+/// `--cluster-selector`: a selector, or none (the empty value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectorArg(pub Option<ClusterSelector>);
+
+fn parse_cluster_selector(text: &str) -> Result<SelectorArg, String> {
+    ClusterSelector::parse(text).map(SelectorArg).map_err(|e| {
+        format!("{e} (from --cluster-selector or ASW_CLUSTER_SELECTOR; empty for every cluster)")
+    })
 }
 
 #[cfg(test)]
@@ -203,5 +221,26 @@ mod tests {
         };
         assert!(args.no_attach_networks);
         assert_eq!(args.operator_service.as_deref(), Some("asw_operator"));
+    }
+
+    #[test]
+    fn cluster_selector_is_label_value_label_or_empty() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["x", "run"].iter().chain(args))?;
+            let Command::Run(args) = cli.command else {
+                panic!("expected run")
+            };
+            Ok::<_, clap::Error>(args.cluster_selector.and_then(|s| s.0))
+        };
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&["--cluster-selector", ""]).unwrap(), None);
+        let team_a = parse(&["--cluster-selector", "team=a"]).unwrap().unwrap();
+        assert_eq!((team_a.label(), team_a.value()), ("team", Some("a")));
+        let any = parse(&["--cluster-selector=team"]).unwrap().unwrap();
+        assert_eq!((any.label(), any.value()), ("team", None));
+        for bad in ["=a", "te am=a", " team=a", "aerospike.cluster.team=a"] {
+            let error = parse(&["--cluster-selector", bad]).unwrap_err().to_string();
+            assert!(error.contains("--cluster-selector"), "{bad:?}: {error}");
+        }
     }
 }

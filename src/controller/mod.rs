@@ -13,7 +13,9 @@
 //! - [`plan`] and [`mesh`]: the pure decisions a pass makes (replicas,
 //!   placement, status; tips, clean-up of departed nodes, stray
 //!   addresses);
-//! - [`nodes`] and [`telemetry`]: the info calls, logs and counters.
+//! - [`nodes`] and [`telemetry`]: the info calls, logs and counters;
+//! - [`selector`]: which clusters this operator manages
+//!   (`--cluster-selector`), so that several can share one swarm.
 //!
 //! [`run`] wires these to the real Docker engine; [`Controller`] is the
 //! same loop over any [`SwarmApi`] and [`NodeApi`], which is how the tests
@@ -32,6 +34,7 @@ pub mod reconcile;
 pub mod rollout;
 pub mod scaledown;
 pub mod scheduler;
+pub mod selector;
 pub mod telemetry;
 pub mod watch;
 
@@ -54,6 +57,7 @@ pub use metrics::{ClusterGauges, Metrics, Trigger};
 pub use nodes::{CountingInfo, NodeApi};
 pub use reconcile::{Action, Outcome, ReconcileError, Reconciler};
 pub use scheduler::{ErrorPolicy, Queue, Scheduler};
+pub use selector::{ClusterSelector, SelectorError};
 pub use telemetry::{init_logging, CounterSnapshot, Counters, Instrumented, LogFormat};
 
 /// How long the operator waits for a node's service port to accept a
@@ -97,6 +101,10 @@ pub struct RunOptions {
     /// Whether the operator attaches its service to a cluster's network it
     /// is not on (`--no-attach-networks` turns it off; see [`attach`]).
     pub attach_networks: bool,
+    /// Which clusters this operator manages (`--cluster-selector`):
+    /// `None`, every one; otherwise only the services whose labels match
+    /// (see [`selector`]). The others are left alone as unmanaged ones are.
+    pub cluster_selector: Option<ClusterSelector>,
 }
 
 impl Default for RunOptions {
@@ -113,6 +121,7 @@ impl Default for RunOptions {
             leader_election: leader::LeaderElection::default(),
             operator_service: None,
             attach_networks: true,
+            cluster_selector: None,
         }
     }
 }
@@ -142,8 +151,24 @@ pub async fn run(mut options: RunOptions) -> Result<(), SwarmError> {
         node = %engine.node_id,
         engine_version = %engine.server_version,
         api_version = %engine.api_version,
+        cluster_selector = %options
+            .cluster_selector
+            .as_ref()
+            .map_or_else(|| "(none: every cluster)".to_string(), ToString::to_string),
         "connected to a swarm manager"
     );
+    if options.cluster_selector.is_some()
+        && options.leader_election.enabled
+        && options.leader_election.lease_name.is_none()
+        && options.operator_service.is_none()
+    {
+        warn!(
+            lease = leader::DEFAULT_LEASE_NAME,
+            "a cluster selector is set, but this operator has no service of its own and no \
+             --lease-name: it shares the default lease with every other such operator, and only \
+             one of them acts; give each operator its own --lease-name (or --operator-service)"
+        );
+    }
     let metrics = Arc::new(Metrics::default());
     // Preflight has just reached Docker.
     let health = Arc::new(Health::default());
@@ -288,7 +313,8 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
                                 name,
                                 attach: options.attach_networks,
                             }),
-                    ),
+                    )
+                    .with_selector(options.cluster_selector.clone()),
             ),
             swarm: Arc::new(swarm),
             counters,
@@ -335,10 +361,12 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let mut background = JoinSet::new();
         let (swarm, scheduler, known) = (&self.swarm, &self.scheduler, &self.known);
+        let selector = &self.options.cluster_selector;
         background.spawn(watch::event_loop(
             swarm.clone(),
             scheduler.clone(),
             known.clone(),
+            selector.clone(),
         ));
         background.spawn(watch::task_poll_loop(
             swarm.clone(),
@@ -353,6 +381,7 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
             scheduler.clone(),
             known.clone(),
             self.options.resync_interval,
+            selector.clone(),
         ));
         let counters = self.counters.clone();
         let every = self.options.counters_interval;
@@ -553,5 +582,95 @@ mod tests {
             .expect("the loop stops")
             .unwrap();
         assert!(counters.snapshot().docker_writes >= 2);
+    }
+
+    /// Paused clusters s1 (`team=a`), s2 (`team=b`), s3 (no team) and s4
+    /// (`team=b`, invalid spec); a pass writes at most their status.
+    fn teams() -> FakeSwarm {
+        let fake = FakeSwarm::new();
+        for (id, team) in [("s1", Some("a")), ("s2", Some("b")), ("s3", None)] {
+            let mut service = fixtures::paused_cluster();
+            service.id = id.into();
+            service.name = format!("db-{id}");
+            if let Some(team) = team {
+                service.labels.insert("team".into(), team.into());
+            }
+            fake.put_service(service);
+        }
+        let mut bad = fixtures::service(&[("aerospike.cluster.replicas", "x"), ("team", "b")]);
+        bad.id = "s4".into();
+        bad.name = "db-s4".into();
+        fake.put_service(bad);
+        fake
+    }
+
+    /// Runs a controller over [`teams`] with `selector`; once the initial
+    /// resync's `initial` passes have started and every service has had a
+    /// pass after its event, returns the swarm.
+    async fn run_teams(selector: Option<ClusterSelector>, initial: u64) -> FakeSwarm {
+        let fake = teams();
+        let counters = Arc::new(Counters::default());
+        let controller = Controller::new(
+            fake.clone(),
+            CountingInfo::new(InfoClient::new(), counters.clone()),
+            counters.clone(),
+            RunOptions {
+                cluster_selector: selector,
+                ..fixtures::quiet_options()
+            },
+        );
+        let (stop, run) =
+            fixtures::spawn_until_stopped(|shutdown| async move { controller.run(shutdown).await });
+        // The initial resync, then an event for each service (as their
+        // creation or a label edit would send).
+        wait_for("the resync's passes", Duration::from_secs(5), || {
+            counters.snapshot().reconciles >= initial
+        })
+        .await;
+        let before = counters.snapshot().reconciles;
+        for id in ["s1", "s2", "s3", "s4"] {
+            fake.emit(fixtures::service_event(id));
+        }
+        wait_for("a pass after each event", Duration::from_secs(5), || {
+            counters.snapshot().reconciles >= before + 4
+        })
+        .await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("the loop stops")
+            .unwrap();
+        fake
+    }
+
+    fn written(fake: &FakeSwarm) -> std::collections::BTreeSet<String> {
+        fake.writes()
+            .into_iter()
+            .filter_map(|w| match w {
+                crate::swarm::WriteCall::Update { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn with_a_cluster_selector_the_loop_writes_to_the_selected_cluster_only() {
+        let fake = run_teams(Some("team=a".parse().unwrap()), 1).await;
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Paused");
+        assert_eq!(written(&fake), ["s1".to_string()].into());
+        for id in ["s2", "s3", "s4"] {
+            let labels = fake.service(id).unwrap().labels;
+            assert!(!labels.contains_key(PHASE), "{id}: {labels:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_cluster_selector_the_loop_manages_every_cluster() {
+        let fake = run_teams(None, 4).await;
+        for id in ["s1", "s2", "s3"] {
+            assert_eq!(fake.service(id).unwrap().labels[PHASE], "Paused", "{id}");
+        }
+        assert_eq!(fake.service("s4").unwrap().labels[PHASE], "Error");
+        assert_eq!(written(&fake).len(), 4);
     }
 }

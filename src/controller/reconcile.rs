@@ -3,8 +3,9 @@
 //!
 //! The steps, each skipped when there is nothing to do:
 //!
-//! 1. read the service; parse its spec (invalid → status Error naming the
-//!    label, nothing else changes);
+//! 1. read the service; a service the cluster selector does not match is
+//!    unmanaged ([`super::selector::managed_spec`]); parse its spec
+//!    (invalid → status Error naming the label, nothing else changes);
 //! 2. `paused` → status Paused, nothing else changes;
 //! 3. check what the spec refers to: replicated mode, placement
 //!    constraints, the network, the config secret;
@@ -48,6 +49,7 @@ use super::nodes::NodeApi;
 use super::plan::{self, Settle, StatusFacts};
 use super::rollout::{self, RolloutFacts, Step, Target};
 use super::scaledown::{self, ScaleFacts, ScaleStep};
+use super::selector::{managed_spec, ClusterSelector};
 
 /// What to do with a cluster after a reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +67,8 @@ pub struct Outcome {
     /// When to look again.
     pub action: Action,
     /// The service name when the service exists and is managed; `None` for
-    /// a service that is gone or carries no `aerospike.cluster.*` labels.
+    /// a service that is gone, carries no `aerospike.cluster.*` labels, or
+    /// is not matched by the cluster selector.
     pub managed: Option<String>,
     /// What the pass saw, for the metrics' gauges.
     pub gauges: Option<ClusterGauges>,
@@ -179,6 +182,9 @@ pub struct Reconciler<S, N> {
     /// it needs no read: networks are attached, not detached, while this
     /// process lives (a stack redeploy that drops one restarts it).
     operator_networks: Mutex<Vec<String>>,
+    /// Which services this operator manages (`--cluster-selector`);
+    /// `None`: every one that declares a cluster.
+    selector: Option<ClusterSelector>,
 }
 
 /// Locks `mutex`, also after a panic elsewhere (the maps it guards are
@@ -213,6 +219,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
             operator: None,
             operator_networks: Mutex::new(Vec::new()),
+            selector: None,
         }
     }
 
@@ -220,6 +227,13 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     /// cluster's network it is not on (see [`attach`]).
     pub fn with_operator(mut self, operator: Option<OperatorService>) -> Self {
         self.operator = operator;
+        self
+    }
+
+    /// Manages only the services `selector` matches (default `None`:
+    /// every one); the others are unmanaged (see [`super::selector`]).
+    pub fn with_selector(mut self, selector: Option<ClusterSelector>) -> Self {
+        self.selector = selector;
         self
     }
 
@@ -296,7 +310,13 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             managed: Some(name.clone()),
             gauges: None,
         };
-        let spec = match ClusterSpec::from_labels(&service.labels, service.image.as_deref()) {
+        // Unmanaged (no spec, or not selected): forgotten, nothing written;
+        // status labels an earlier pass wrote stay as they are.
+        let spec = match managed_spec(
+            self.selector.as_ref(),
+            &service.labels,
+            service.image.as_deref(),
+        ) {
             Ok(None) => return Ok(self.forget(&service.id)),
             Ok(Some(spec)) => spec,
             Err(errors) => {
@@ -2228,6 +2248,156 @@ mod tests {
         assert_eq!(fake.writes(), vec![]);
         fake.set_unreachable(true);
         assert!(r.reconcile("s1").await.is_err());
+    }
+
+    /// [`scene`] plus, beside `db` (s1), copies of it on no task: `db-b`
+    /// (s2) and `db-none` (s3) with the same valid spec, `db-bad` (s4) with
+    /// an invalid one. s1 is `team=a`, s2 and s4 `team=b`, s3 has no team.
+    fn teams_scene(nodes: &ScriptedNodes) -> FakeSwarm {
+        let fake = scene(3, 3, SPEC3);
+        meshed_cluster(&fake, nodes);
+        fake.edit_service("s1", |s| {
+            s.labels.insert("team".into(), "a".into());
+        });
+        let db = fake.service("s1").unwrap();
+        let bad = [("aerospike.cluster.replicas", "three"), ("team", "b")];
+        for (id, name, pairs) in [
+            ("s2", "db-b", &[SPEC3[0], SPEC3[1], ("team", "b")][..]),
+            ("s3", "db-none", SPEC3),
+            ("s4", "db-bad", &bad[..]),
+        ] {
+            fake.put_service(ServiceInfo {
+                id: id.into(),
+                name: name.into(),
+                labels: labels(pairs),
+                ..db.clone()
+            });
+        }
+        fake.clear_writes();
+        fake
+    }
+
+    fn team_a() -> Option<ClusterSelector> {
+        Some("team=a".parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn with_a_selector_only_the_selected_cluster_is_managed_and_others_get_no_write() {
+        let nodes = ScriptedNodes::default();
+        let fake = teams_scene(&nodes);
+        let r = reconciler(&fake, &nodes).with_selector(team_a());
+
+        // team=a: converged as ever.
+        let outcome = r.reconcile("s1").await.unwrap();
+        assert_eq!(outcome.managed.as_deref(), Some("db"));
+        let writes = fake.writes();
+        assert_eq!(writes.len(), 1, "one status write: {writes:?}");
+        assert!(matches!(&writes[0], WriteCall::Update { id, .. } if id == "s1"));
+        assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Ready");
+
+        // team=b, no team, and an invalid spec with team=b: one read each,
+        // no write, no node asked anything, no status (not even Error).
+        fake.clear_writes();
+        let (reads, sent) = (fake.reads(), nodes.sent().len());
+        for id in ["s2", "s3", "s4"] {
+            let outcome = r.reconcile(id).await.unwrap();
+            assert_eq!(outcome, Outcome::unmanaged(), "{id}");
+            let service = fake.service(id).unwrap();
+            assert!(
+                !service.labels.keys().any(|k| k.starts_with(STATUS_PREFIX)),
+                "{id}: {:?}",
+                service.labels
+            );
+        }
+        assert_eq!(fake.writes(), vec![]);
+        assert_eq!(fake.reads() - reads, 3, "one inspect each");
+        assert_eq!(nodes.sent().len(), sent);
+    }
+
+    #[tokio::test]
+    async fn without_a_selector_the_other_teams_clusters_are_managed() {
+        let nodes = ScriptedNodes::default();
+        let fake = teams_scene(&nodes);
+        let r = reconciler(&fake, &nodes);
+        for (id, name) in [
+            ("s1", "db"),
+            ("s2", "db-b"),
+            ("s3", "db-none"),
+            ("s4", "db-bad"),
+        ] {
+            let outcome = r.reconcile(id).await.unwrap();
+            assert_eq!(outcome.managed.as_deref(), Some(name));
+            assert!(fake.service(id).unwrap().labels.contains_key(PHASE), "{id}");
+        }
+        assert_eq!(fake.service("s4").unwrap().labels[PHASE], "Error");
+        for id in ["s2", "s3", "s4"] {
+            assert!(
+                fake.writes()
+                    .iter()
+                    .any(|w| matches!(w, WriteCall::Update { id: written, .. } if written == id)),
+                "{id} written"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_that_stops_matching_is_forgotten_as_if_its_replicas_label_went() {
+        // What a removed aerospike.cluster.replicas label does: forgotten,
+        // nothing written, the last status labels left as they were.
+        let removed = |edit: fn(&mut ServiceInfo), selector: Option<ClusterSelector>| async move {
+            let nodes = ScriptedNodes::default();
+            let fake = teams_scene(&nodes);
+            let r = reconciler(&fake, &nodes).with_selector(selector);
+            assert_eq!(
+                r.reconcile("s1").await.unwrap().managed.as_deref(),
+                Some("db")
+            );
+            let status = fake.service("s1").unwrap().labels;
+            fake.clear_writes();
+            fake.edit_service("s1", edit);
+            let outcome = r.reconcile("s1").await.unwrap();
+            let labels = fake.service("s1").unwrap().labels;
+            let kept: Vec<_> = labels
+                .iter()
+                .filter(|(k, _)| k.starts_with(STATUS_PREFIX))
+                .collect();
+            let before: Vec<_> = status
+                .iter()
+                .filter(|(k, _)| k.starts_with(STATUS_PREFIX))
+                .collect();
+            assert_eq!(kept, before, "the status labels stay");
+            assert!(!kept.is_empty());
+            let remembered = r.last_set().contains_key("s1")
+                || r.progress().contains_key("s1")
+                || lock(&r.silent_since).contains_key("s1")
+                || r.answered().contains_key("s1");
+            (outcome, fake.writes(), remembered)
+        };
+        let by_label = removed(
+            |s| {
+                s.labels.remove("aerospike.cluster.replicas");
+                s.labels.remove("aerospike.cluster.version");
+            },
+            team_a(),
+        )
+        .await;
+        let by_selector = removed(
+            |s| {
+                s.labels.insert("team".into(), "b".into());
+            },
+            team_a(),
+        )
+        .await;
+        let by_team_removed = removed(
+            |s| {
+                s.labels.remove("team");
+            },
+            team_a(),
+        )
+        .await;
+        assert_eq!(by_label, (Outcome::unmanaged(), vec![], false));
+        assert_eq!(by_selector, by_label);
+        assert_eq!(by_team_removed, by_label);
     }
 
     #[tokio::test]

@@ -9,6 +9,10 @@
 //!   the event stream had to be re-opened (events may have been missed).
 //!
 //! Events are hints, never the truth: every reconcile reads afresh.
+//!
+//! With a cluster selector ([`super::selector`]) the resync queues only
+//! the services it matches; a service event queues the service whatever
+//! its labels, and its reconcile drops an unselected one after one read.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -18,10 +22,10 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
 use tracing::{debug, warn};
 
-use crate::spec::ClusterSpec;
 use crate::swarm::{EventKind, SwarmApi, TaskFilter, TaskInfo};
 
 use super::scheduler::{Scheduler, Trigger};
+use super::selector::{managed_spec, ClusterSelector};
 
 /// What the triggers and the runner share about the clusters.
 #[derive(Debug, Default)]
@@ -74,25 +78,38 @@ impl Known {
     }
 }
 
-/// Whether a service is, or is meant to be, managed: it has a valid spec,
-/// or labels that try to be one (which then get an Error status).
-fn wants_management(labels: &BTreeMap<String, String>, image: Option<&str>) -> bool {
-    !matches!(ClusterSpec::from_labels(labels, image), Ok(None))
+/// Whether a service is, or is meant to be, managed by this operator: the
+/// selector (if any) matches it, and it has a valid spec or labels that try
+/// to be one (which then get an Error status). The reconciler decides the
+/// same way ([`managed_spec`]).
+fn wants_management(
+    labels: &BTreeMap<String, String>,
+    image: Option<&str>,
+    selector: Option<&ClusterSelector>,
+) -> bool {
+    !matches!(managed_spec(selector, labels, image), Ok(None))
 }
 
-/// Queues every managed service. Returns whether the listing worked.
-pub async fn resync<S: SwarmApi>(swarm: &S, scheduler: &Scheduler<String>, known: &Known) -> bool {
+/// Queues every managed service (those `selector` matches, when there is
+/// one). Returns whether the listing worked.
+pub async fn resync<S: SwarmApi>(
+    swarm: &S,
+    scheduler: &Scheduler<String>,
+    known: &Known,
+    selector: Option<&ClusterSelector>,
+) -> bool {
     match swarm.list_services().await {
         Ok(services) => {
             let mut ids = BTreeSet::new();
             for service in services {
-                if wants_management(&service.labels, service.image.as_deref()) {
+                if wants_management(&service.labels, service.image.as_deref(), selector) {
                     ids.insert(service.id.clone());
                     scheduler.schedule(service.id, Duration::ZERO, Trigger::Resync);
                 }
             }
-            // Clusters that vanished unseen (events missed) are reconciled
-            // once more, which finds them gone and forgets them.
+            // Clusters that vanished unseen (events missed), or stopped
+            // being selected, are reconciled once more, which finds them
+            // gone or unmanaged and forgets them.
             for id in known.ids() {
                 if !ids.contains(&id) {
                     scheduler.schedule(id, Duration::ZERO, Trigger::Resync);
@@ -113,13 +130,14 @@ pub async fn resync_loop<S: SwarmApi>(
     scheduler: Arc<Scheduler<String>>,
     known: Arc<Known>,
     every: Duration,
+    selector: Option<ClusterSelector>,
 ) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         debug!("full resync");
-        resync(swarm.as_ref(), &scheduler, &known).await;
+        resync(swarm.as_ref(), &scheduler, &known, selector.as_ref()).await;
     }
 }
 
@@ -129,6 +147,7 @@ pub async fn event_loop<S: SwarmApi>(
     swarm: Arc<S>,
     scheduler: Arc<Scheduler<String>>,
     known: Arc<Known>,
+    selector: Option<ClusterSelector>,
 ) {
     let retry = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
@@ -154,7 +173,8 @@ pub async fn event_loop<S: SwarmApi>(
             }
             match event.kind {
                 // A service event names the service; reconciling an
-                // unmanaged one costs one inspect and is dropped.
+                // unmanaged (or unselected) one costs one inspect and is
+                // dropped.
                 EventKind::Service => {
                     scheduler.schedule(event.actor_id, Duration::ZERO, Trigger::Event)
                 }
@@ -174,7 +194,7 @@ pub async fn event_loop<S: SwarmApi>(
         }
         let delay = backoff.next().unwrap_or(Duration::from_secs(30));
         tokio::time::sleep(delay).await;
-        resync(swarm.as_ref(), &scheduler, &known).await;
+        resync(swarm.as_ref(), &scheduler, &known, selector.as_ref()).await;
     }
 }
 
@@ -303,26 +323,99 @@ mod tests {
         assert_eq!(known.ids(), ["s1"]);
     }
 
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn services_meant_to_be_managed() {
-        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert!(!wants_management(&labels(&[("other", "x")]), None));
+        assert!(!wants_management(&labels(&[("other", "x")]), None, None));
         assert!(wants_management(
             &labels(&[
                 ("aerospike.cluster.replicas", "3"),
                 ("aerospike.cluster.version", "7.1.0.0")
             ]),
+            None,
             None
         ));
         // Invalid, but clearly meant: it gets an Error status.
         assert!(wants_management(
             &labels(&[("aerospike.cluster.replicas", "x")]),
+            None,
             None
         ));
+    }
+
+    #[test]
+    fn with_a_selector_only_selected_services_are_meant_to_be_managed() {
+        let team_a: ClusterSelector = "team=a".parse().unwrap();
+        let cluster = |team: Option<&str>| {
+            let mut labels = labels(&[
+                ("aerospike.cluster.replicas", "3"),
+                ("aerospike.cluster.version", "7.1.0.0"),
+            ]);
+            if let Some(team) = team {
+                labels.insert("team".into(), team.into());
+            }
+            labels
+        };
+        assert!(wants_management(&cluster(Some("a")), None, Some(&team_a)));
+        assert!(!wants_management(&cluster(Some("b")), None, Some(&team_a)));
+        assert!(!wants_management(&cluster(None), None, Some(&team_a)));
+        // Not even an invalid one: it is another operator's to report.
+        assert!(!wants_management(
+            &labels(&[("aerospike.cluster.replicas", "x"), ("team", "b")]),
+            None,
+            Some(&team_a)
+        ));
+        // Selected, but no cluster.
+        assert!(!wants_management(
+            &labels(&[("team", "a")]),
+            None,
+            Some(&team_a)
+        ));
+    }
+
+    /// The keys `resync` queued, in the order they come due.
+    async fn queued(scheduler: &Scheduler<String>) -> Vec<String> {
+        let mut keys = Vec::new();
+        while let Ok((key, _)) =
+            tokio::time::timeout(Duration::from_millis(50), scheduler.next()).await
+        {
+            scheduler.finish(&key);
+            keys.push(key);
+        }
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn resync_queues_only_the_selected_clusters_and_the_known_ones() {
+        let fake = crate::swarm::FakeSwarm::new();
+        for (id, team) in [("s1", Some("a")), ("s2", Some("b")), ("s3", None)] {
+            let mut service = crate::controller::fixtures::paused_cluster();
+            service.id = id.into();
+            service.name = format!("db-{id}");
+            if let Some(team) = team {
+                service.labels.insert("team".into(), team.into());
+            }
+            fake.put_service(service);
+        }
+        let scheduler = Scheduler::default();
+        let known = Known::default();
+        let team_a: ClusterSelector = "team=a".parse().unwrap();
+        assert!(resync(&fake, &scheduler, &known, Some(&team_a)).await);
+        assert_eq!(queued(&scheduler).await, ["s1"]);
+        // Without a selector: every cluster.
+        assert!(resync(&fake, &scheduler, &known, None).await);
+        assert_eq!(queued(&scheduler).await, ["s1", "s2", "s3"]);
+        // A cluster managed before that no longer matches is looked at
+        // once more, so that its reconcile forgets it.
+        known.record("s2", Some("db-s2"), false);
+        assert!(resync(&fake, &scheduler, &known, Some(&team_a)).await);
+        assert_eq!(queued(&scheduler).await, ["s1", "s2"]);
     }
 }

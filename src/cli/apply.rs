@@ -6,9 +6,13 @@
 //! it (image `<image>:<version>`, the overlay network, the config secret
 //! and `--config-file`, DNS round robin, one task per node) with the
 //! operator's update policy already in place, so its first update is gated.
-//! A service that exists has only its `aerospike.cluster.*` labels changed:
-//! never its image, which the operator rolls one node at a time from the
-//! version label. The diff is printed first; `--dry-run` stops there.
+//! A service that exists has only its labels changed: its
+//! `aerospike.cluster.*` labels become exactly the document's `spec`, and
+//! the labels under `metadata.labels` are added or changed (a label left
+//! out of `metadata.labels` stays: apply cannot tell it from a label that
+//! someone else put there). Never its image, which the operator rolls one
+//! node at a time from the version label. The diff is printed first;
+//! `--dry-run` stops there.
 //!
 //! The logic is written against [`SwarmApi`] so the tests run it on
 //! [`aerospike_swarm_operator::swarm::FakeSwarm`].
@@ -51,7 +55,7 @@ pub struct ApplyArgs {
     pub dry_run: bool,
 }
 
-/// One spec label that changes.
+/// One label that changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LabelDiff {
     /// A label the service does not have yet.
@@ -62,7 +66,7 @@ pub enum LabelDiff {
         old: String,
         new: String,
     },
-    /// A label the document no longer has.
+    /// A spec label the document no longer has.
     Remove { key: String, old: String },
 }
 
@@ -76,21 +80,20 @@ impl fmt::Display for LabelDiff {
     }
 }
 
-/// The differences between the `aerospike.cluster.*` labels a service has
-/// and those it should have, in label order. Other labels are left out.
+/// The differences between the labels a service has and the labels a
+/// document gives it ([`ClusterDocument::to_labels`]), in label order.
+///
+/// The `aerospike.cluster.*` labels are the document's alone: one the
+/// service has and `wanted` has not is removed. Any other label in
+/// `wanted` is added or changed, and the service's other labels are left
+/// out: they may be anyone's (`com.docker.stack.namespace`), so a label
+/// that is not in `wanted` is never removed.
 pub fn label_diff(
     current: &BTreeMap<String, String>,
     wanted: &BTreeMap<String, String>,
 ) -> Vec<LabelDiff> {
-    let spec = |labels: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-        labels
-            .iter()
-            .filter(|(k, _)| k.starts_with(CLUSTER_PREFIX))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
-    let (current, wanted) = (spec(current), spec(wanted));
-    let mut keys: Vec<&String> = current.keys().chain(wanted.keys()).collect();
+    let current_spec = current.keys().filter(|k| k.starts_with(CLUSTER_PREFIX));
+    let mut keys: Vec<&String> = current_spec.chain(wanted.keys()).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
@@ -118,7 +121,8 @@ pub fn label_diff(
 pub enum Plan {
     /// The service does not exist: create it.
     Create(NewService),
-    /// The service exists with other spec labels: change them.
+    /// The service exists with other spec labels, or without some of the
+    /// document's `metadata.labels`: change them.
     Update {
         /// Service id.
         id: String,
@@ -132,7 +136,8 @@ pub enum Plan {
         /// spec asks for another one than the service runs.
         rolls_to: Option<String>,
     },
-    /// The service already has exactly these spec labels.
+    /// The service already has exactly these spec labels, and the
+    /// document's `metadata.labels`.
     Unchanged {
         /// Its current version.
         version: u64,
@@ -654,9 +659,20 @@ mod tests {
     use super::*;
 
     fn doc(yaml_spec: &str) -> ClusterDocument {
+        doc_labelled("", yaml_spec)
+    }
+
+    /// A document with `metadata.labels` (`yaml_labels`: its lines, empty
+    /// for none).
+    fn doc_labelled(yaml_labels: &str, yaml_spec: &str) -> ClusterDocument {
+        let labels = if yaml_labels.is_empty() {
+            String::new()
+        } else {
+            format!("  labels:\n{yaml_labels}")
+        };
         let text = format!(
             "apiVersion: aerospike-swarm-operator/v1alpha1\nkind: AerospikeCluster\n\
-             metadata:\n  name: aerospikedb\nspec:\n{yaml_spec}"
+             metadata:\n  name: aerospikedb\n{labels}spec:\n{yaml_spec}"
         );
         ClusterDocument::from_yaml(&text, None).unwrap()
     }
@@ -733,6 +749,25 @@ mod tests {
             ]
         );
         assert!(label_diff(&current, &current).is_empty());
+
+        // Other labels the document gives are added or changed; those it
+        // does not give are never removed, whoever put them there.
+        let mut wanted_more = wanted.clone();
+        wanted_more.extend(labels(&[("com.example.team", "web"), ("team", "a")]));
+        let shown: Vec<String> = label_diff(&current, &wanted_more)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "- aerospike.cluster.image: \"aerospike/aerospike-server\"",
+                "+ aerospike.cluster.paused: \"true\"",
+                "~ aerospike.cluster.version: \"7.1.0.0\" -> \"7.2.0.0\"",
+                "~ com.example.team: \"db\" -> \"web\"",
+                "+ team: \"a\"",
+            ]
+        );
     }
 
     #[tokio::test]
@@ -995,5 +1030,117 @@ mod tests {
         );
         assert_eq!(show_duration(Duration::from_secs(210)), "3m30s");
         assert_eq!(show_duration(Duration::from_secs(600)), "10m");
+    }
+
+    #[tokio::test]
+    async fn a_new_cluster_carries_its_metadata_labels() {
+        let fake = swarm();
+        let document = doc_labelled(
+            "    team: a\n    com.example.owner: db\n",
+            "  replicas: 3\n  version: \"7.1.0.0\"\n  network: aerospike\n",
+        );
+        let planned = plan(&fake, &document).await.unwrap();
+        let Plan::Create(service) = &planned else {
+            panic!("expected create, got {planned:?}")
+        };
+        assert_eq!(service.labels["team"], "a");
+        assert_eq!(service.labels["com.example.owner"], "db");
+        assert_eq!(service.labels["aerospike.cluster.replicas"], "3");
+        let shown = render_plan("aerospikedb", &planned);
+        assert_eq!(
+            shown[1..],
+            [
+                "+ aerospike.cluster.network: \"aerospike\"",
+                "+ aerospike.cluster.replicas: \"3\"",
+                "+ aerospike.cluster.version: \"7.1.0.0\"",
+                "+ com.example.owner: \"db\"",
+                "+ team: \"a\"",
+            ]
+        );
+        assert!(fake.writes().is_empty(), "planning is --dry-run");
+
+        let version = execute(&fake, &planned).await.unwrap();
+        let created = fake.service("aerospikedb").unwrap();
+        assert_eq!(created.labels, document.to_labels());
+        assert_eq!(created.labels["team"], "a");
+        assert_eq!(
+            plan(&fake, &document).await.unwrap(),
+            Plan::Unchanged { version }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_update_adds_and_changes_only_the_listed_metadata_labels() {
+        let fake = swarm();
+        let spec = "  replicas: 3\n  version: \"7.1.0.0\"\n  network: aerospike\n";
+        let first = doc_labelled("    team: a\n    tier: gold\n", spec);
+        execute(&fake, &plan(&fake, &first).await.unwrap())
+            .await
+            .unwrap();
+        let id = fake.service("aerospikedb").unwrap().id;
+        fake.edit_service(&id, |s| {
+            s.labels
+                .insert("aerospike.status.phase".into(), "Ready".into());
+            s.labels
+                .insert("com.docker.stack.namespace".into(), "db".into());
+        });
+        fake.clear_writes();
+
+        // team changes, owner is new, tier is left out: it stays, as do
+        // the labels apply never set.
+        let second = doc_labelled("    team: b\n    owner: ops\n", spec);
+        let planned = plan(&fake, &second).await.unwrap();
+        assert_eq!(
+            render_plan("aerospikedb", &planned),
+            ["+ owner: \"ops\"", "~ team: \"a\" -> \"b\""]
+        );
+        let Plan::Update { change, .. } = &planned else {
+            panic!("expected update, got {planned:?}")
+        };
+        assert_eq!(
+            change.labels_set,
+            labels(&[("owner", "ops"), ("team", "b")])
+        );
+        assert!(change.labels_remove.is_empty());
+        assert!(fake.writes().is_empty(), "planning is --dry-run");
+
+        execute(&fake, &planned).await.unwrap();
+        let after = fake.service("aerospikedb").unwrap();
+        assert_eq!(after.labels["team"], "b");
+        assert_eq!(after.labels["owner"], "ops");
+        assert_eq!(after.labels["tier"], "gold");
+        assert_eq!(after.labels["com.docker.stack.namespace"], "db");
+        assert_eq!(after.labels["aerospike.status.phase"], "Ready");
+        assert_eq!(after.labels["aerospike.cluster.version"], "7.1.0.0");
+        let writes = fake.writes();
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        let WriteCall::Update { change, .. } = &writes[0] else {
+            panic!("expected one update, got {writes:?}")
+        };
+        assert!(!change.rolls_tasks());
+
+        // Listing what the service already has changes nothing, even
+        // without the labels left out before; the spec is diffed as ever.
+        let version = after.version;
+        assert_eq!(
+            plan(&fake, &second).await.unwrap(),
+            Plan::Unchanged { version }
+        );
+        assert_eq!(
+            plan(&fake, &doc(spec)).await.unwrap(),
+            Plan::Unchanged { version }
+        );
+        let upgrade = doc_labelled(
+            "    team: b\n",
+            "  replicas: 3\n  version: \"7.2.0.0\"\n  network: aerospike\n",
+        );
+        assert_eq!(
+            render_plan("aerospikedb", &plan(&fake, &upgrade).await.unwrap()),
+            [
+                "~ aerospike.cluster.version: \"7.1.0.0\" -> \"7.2.0.0\"",
+                "  (the operator then rolls the nodes to aerospike/aerospike-server:7.2.0.0, \
+                 one at a time)",
+            ]
+        );
     }
 }

@@ -5,6 +5,8 @@
 //! kind: AerospikeCluster
 //! metadata:
 //!   name: aerospikedb        # the swarm service name
+//!   labels:                  # optional: more service labels, of your own
+//!     team: a
 //! spec:
 //!   replicas: 3              # label aerospike.cluster.replicas
 //!   version: "7.1.0.0"       # label aerospike.cluster.version
@@ -31,6 +33,10 @@ pub const API_VERSION: &str = "aerospike-swarm-operator/v1alpha1";
 /// The only `kind` this operator reads.
 pub const KIND: &str = "AerospikeCluster";
 
+/// No key of `metadata.labels` starts with this: such labels are the
+/// operator's (the spec and the status).
+const RESERVED_PREFIX: &str = "aerospike.";
+
 /// The top-level fields, for unknown-field suggestions.
 const TOP_LEVEL: [&str; 5] = ["apiVersion", "kind", "metadata", "spec", "status"];
 
@@ -51,7 +57,8 @@ pub enum Kind {
 ///
 /// `spec` maps one to one onto the service's `aerospike.cluster.*` labels;
 /// `status` onto its `aerospike.status.*` labels, which only the operator
-/// writes (it is ignored when a document is applied).
+/// writes (it is ignored when a document is applied); `metadata.labels`
+/// are more labels of the user's own, put on the service as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "AerospikeCluster")]
@@ -79,6 +86,17 @@ pub struct Metadata {
         length(max = 63)
     )]
     pub name: String,
+    /// More service labels, of your own (e.g. `team: a`, for an operator
+    /// run with `--cluster-selector team=a`). Values are text. Names have
+    /// no whitespace and do not start with `aerospike.`: the spec labels
+    /// come from `spec`, the status labels from the operator. `apply` adds
+    /// or changes these labels; it never removes one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {
+        "pattern": r"^\S+$",
+        "not": { "pattern": r"^aerospike\." }
+    }))]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl ClusterDocument {
@@ -87,7 +105,10 @@ impl ClusterDocument {
         ClusterDocument {
             api_version: ApiVersion::V1alpha1,
             kind: Kind::AerospikeCluster,
-            metadata: Metadata { name: name.into() },
+            metadata: Metadata {
+                name: name.into(),
+                labels: BTreeMap::new(),
+            },
             spec,
             status: None,
         }
@@ -131,6 +152,11 @@ impl ClusterDocument {
 
     /// The document of a live service: its name, spec labels and status
     /// labels. `Ok(None)` when the service is not managed.
+    ///
+    /// `metadata.labels` stays empty: the service's other labels are not
+    /// read back. They are not the spec, and a service carries labels no
+    /// document set (`com.docker.stack.namespace`, say), which would be
+    /// indistinguishable from those one did.
     pub fn from_service<'a, I>(
         name: &str,
         labels: I,
@@ -148,10 +174,13 @@ impl ClusterDocument {
         Ok(Some(document))
     }
 
-    /// The spec labels to put on the service (status is the operator's and
-    /// is left out).
+    /// The labels to put on the service: the spec labels and
+    /// `metadata.labels` (status is the operator's and is left out). The
+    /// two never share a key: `metadata.labels` has no `aerospike.` key.
     pub fn to_labels(&self) -> BTreeMap<String, String> {
-        self.spec.to_labels()
+        let mut labels = self.metadata.labels.clone();
+        labels.extend(self.spec.to_labels());
+        labels
     }
 }
 
@@ -211,7 +240,7 @@ fn read_document(
     require_exact("apiVersion", API_VERSION);
     require_exact("kind", KIND);
 
-    let name = read_metadata(top.get("metadata").copied(), errors);
+    let metadata = read_metadata(top.get("metadata").copied(), errors);
 
     let spec = match top.get("spec") {
         None => {
@@ -231,12 +260,16 @@ fn read_document(
     };
 
     Some(ClusterDocument {
+        metadata: metadata?,
         status: status?,
-        ..ClusterDocument::new(name?, spec?)
+        ..ClusterDocument::new(String::new(), spec?)
     })
 }
 
-fn read_metadata(value: Option<&Value>, errors: &mut Vec<SpecError>) -> Option<String> {
+/// The fields of `metadata`, for unknown-field suggestions.
+const METADATA_FIELDS: [&str; 2] = ["name", "labels"];
+
+fn read_metadata(value: Option<&Value>, errors: &mut Vec<SpecError>) -> Option<Metadata> {
     let Some(value) = value else {
         errors.push(SpecError {
             location: field_at("metadata"),
@@ -245,16 +278,31 @@ fn read_metadata(value: Option<&Value>, errors: &mut Vec<SpecError>) -> Option<S
         });
         return None;
     };
-    let metadata = mapping(value, "metadata", "name", errors)?;
-    for key in metadata.keys().filter(|k| k.as_str() != "name") {
+    let metadata = mapping(value, "metadata", "name and, optionally, labels", errors)?;
+    for key in metadata
+        .keys()
+        .filter(|k| !METADATA_FIELDS.contains(&k.as_str()))
+    {
         errors.push(unknown_field(
             key,
             &format!("metadata.{key}"),
-            ["name"],
+            METADATA_FIELDS,
             None,
         ));
     }
-    match metadata.get("name") {
+    let name = read_name(metadata.get("name").copied(), errors);
+    let labels = match metadata.get("labels") {
+        None | Some(Value::Null) => Some(BTreeMap::new()),
+        Some(value) => read_labels(value, errors),
+    };
+    Some(Metadata {
+        name: name?,
+        labels: labels?,
+    })
+}
+
+fn read_name(value: Option<&Value>, errors: &mut Vec<SpecError>) -> Option<String> {
+    match value {
         None => {
             errors.push(SpecError {
                 location: field_at("metadata.name"),
@@ -283,6 +331,104 @@ fn read_metadata(value: Option<&Value>, errors: &mut Vec<SpecError>) -> Option<S
             None
         }
     }
+}
+
+/// `metadata.labels`: label names to text values, none of them the
+/// operator's own. Every bad name and value is reported.
+fn read_labels(value: &Value, errors: &mut Vec<SpecError>) -> Option<BTreeMap<String, String>> {
+    let entries = mapping(
+        value,
+        "metadata.labels",
+        "label names and their values, e.g. team: a",
+        errors,
+    )?;
+    let before = errors.len();
+    let mut labels = BTreeMap::new();
+    for (key, value) in &entries {
+        let at = || label_field_at(key);
+        if let Some(problem) = label_name_problem(key) {
+            errors.push(SpecError {
+                location: at(),
+                value: None,
+                problem,
+            });
+        }
+        if value.is_null() {
+            errors.push(SpecError {
+                location: at(),
+                value: None,
+                problem: format!(
+                    "has no value; a label's value is text: write {}: \"\" for an empty one",
+                    if key.is_empty() { "\"\"" } else { key.as_str() }
+                ),
+            });
+            continue;
+        }
+        if let Ok(Some(text)) = scalar_text(value, FieldKind::String, at, errors) {
+            labels.insert(key.clone(), text);
+        }
+    }
+    (errors.len() == before).then_some(labels)
+}
+
+/// `metadata.labels.<name>`, with the empty name shown as `""`.
+fn label_field_at(name: &str) -> Location {
+    if name.is_empty() {
+        field_at("metadata.labels.\"\"")
+    } else {
+        field_at(&format!("metadata.labels.{name}"))
+    }
+}
+
+/// Why `name` cannot be a label under `metadata.labels`, if it cannot.
+///
+/// Anything starting with `aerospike.` is the operator's (the spec under
+/// `aerospike.cluster.`, the status under `aerospike.status.`), and so is
+/// a name the label parser takes for a misspelling of a spec label
+/// (`aerospike-cluster.version`): on the service, it would make the spec
+/// invalid.
+fn label_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is not a valid label name: it is empty".into());
+    }
+    if name.contains(char::is_whitespace) {
+        return Some(format!(
+            "is not a valid label name: {name:?} contains whitespace"
+        ));
+    }
+    if let Some(field) = Field::from_label(name) {
+        return Some(format!(
+            "is reserved: {} is a spec label; write it as spec.{}",
+            field.label(),
+            field.yaml_name()
+        ));
+    }
+    if name.starts_with(super::CLUSTER_PREFIX) {
+        return Some(format!(
+            "is reserved: the {}* labels are the spec, written under spec",
+            super::CLUSTER_PREFIX
+        ));
+    }
+    if name.starts_with(super::STATUS_PREFIX) {
+        return Some(format!(
+            "is reserved: the {}* labels are the status, written by the operator only",
+            super::STATUS_PREFIX
+        ));
+    }
+    if name.starts_with(RESERVED_PREFIX) {
+        return Some(format!(
+            "is reserved: labels starting with {RESERVED_PREFIX} are the operator's own"
+        ));
+    }
+    if let Some(field) = super::labels::misspelt_prefix(name).and_then(Field::from_label) {
+        return Some(format!(
+            "looks like a misspelling of the spec label {}, which the operator would reject on \
+             the service; write it as spec.{}, or pick another name",
+            field.label(),
+            field.yaml_name()
+        ));
+    }
+    None
 }
 
 fn read_spec(
@@ -595,7 +741,7 @@ spec:
             errors_of(&VALID.replace("  name: aerospikedb", "  name: aerospikedb\n  namespace: x"));
         assert_eq!(
             shown,
-            ["metadata.namespace: is not a known field; the known fields are name"]
+            ["metadata.namespace: is not a known field; the known fields are name, labels"]
         );
         let shown = errors_of(&format!("{VALID}status:\n  phase: Ready\n  readyy: 3/3\n"));
         assert_eq!(
@@ -666,6 +812,8 @@ spec:
             .unwrap()
             .unwrap();
         assert_eq!(document.metadata.name, "aerospike_aerospikedb");
+        // The service's other labels are not read back as metadata.labels.
+        assert_eq!(document.metadata.labels, BTreeMap::new());
         assert_eq!(
             document.status.as_ref().and_then(|s| s.phase),
             Some(Phase::Meshing)
@@ -680,5 +828,137 @@ spec:
             ClusterDocument::from_service("x", &BTreeMap::new(), None),
             Ok(None)
         );
+    }
+
+    fn with_labels(labels: &str) -> String {
+        VALID.replace(
+            "  name: aerospikedb\n",
+            &format!("  name: aerospikedb\n  labels:\n{labels}"),
+        )
+    }
+
+    #[test]
+    fn metadata_labels_are_read_and_go_on_the_service() {
+        let text = with_labels("    team: a\n    com.example/owner: \"db\"\n    empty: \"\"\n");
+        let document = ClusterDocument::from_yaml(&text, None).unwrap();
+        let mine: BTreeMap<String, String> =
+            [("com.example/owner", "db"), ("empty", ""), ("team", "a")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        assert_eq!(document.metadata.labels, mine);
+        // The service gets them besides the spec labels.
+        let mut expected = document.spec.to_labels();
+        expected.extend(mine);
+        assert_eq!(document.to_labels(), expected);
+        // They survive the round trip through YAML.
+        let yaml = document.to_yaml();
+        assert!(yaml.contains("  labels:\n"), "{yaml}");
+        assert_eq!(ClusterDocument::from_yaml(&yaml, None), Ok(document));
+
+        // Absent, null and empty all mean none; none are written back.
+        for text in [
+            VALID.to_string(),
+            with_labels("    {}\n"),
+            VALID.replace(
+                "  name: aerospikedb\n",
+                "  name: aerospikedb\n  labels: ~\n",
+            ),
+        ] {
+            let document = ClusterDocument::from_yaml(&text, None).unwrap();
+            assert_eq!(document.metadata.labels, BTreeMap::new(), "{text}");
+            assert_eq!(document.to_labels(), document.spec.to_labels());
+            assert!(!document.to_yaml().contains("labels"));
+        }
+    }
+
+    #[test]
+    fn metadata_label_values_must_be_text() {
+        let shown = errors_of(&with_labels(
+            "    team: 1\n    canary: true\n    ratio: 0.5\n    nested: {a: b}\n    list: [a]\n    unset:\n",
+        ));
+        assert_eq!(
+            shown,
+            [
+                r#"metadata.labels.canary: "true" is not text to YAML; put it in quotes so it is kept exactly as written"#,
+                r#"metadata.labels.list: "- a" must be text"#,
+                r#"metadata.labels.nested: "a: b" must be text"#,
+                r#"metadata.labels.ratio: "0.5" is not text to YAML; put it in quotes so it is kept exactly as written"#,
+                r#"metadata.labels.team: "1" is not text to YAML; put it in quotes so it is kept exactly as written"#,
+                r#"metadata.labels.unset: has no value; a label's value is text: write unset: "" for an empty one"#,
+            ]
+        );
+        let shown = errors_of(&VALID.replace(
+            "  name: aerospikedb\n",
+            "  name: aerospikedb\n  labels: [team=a]\n",
+        ));
+        assert_eq!(
+            shown,
+            [
+                r#"metadata.labels: "- team=a" must be a mapping with label names and their values, e.g. team: a"#
+            ]
+        );
+        let shown = errors_of(&with_labels("    1: a\n"));
+        assert_eq!(
+            shown,
+            [r#"metadata.labels: "1" has a key that is not text"#]
+        );
+    }
+
+    #[test]
+    fn metadata_label_names_are_users_own() {
+        let shown = errors_of(&with_labels(
+            "    \"\": x\n    \"te am\": x\n    aerospike.cluster.replicas: \"3\"\n    \
+             aerospike.cluster.owner: x\n    aerospike.status.phase: Ready\n    \
+             aerospike.team: x\n    aerospike-cluster.version: x\n    team: a\n",
+        ));
+        assert_eq!(
+            shown,
+            [
+                r#"metadata.labels."": is not a valid label name: it is empty"#,
+                "metadata.labels.aerospike-cluster.version: looks like a misspelling of the spec \
+                 label aerospike.cluster.version, which the operator would reject on the \
+                 service; write it as spec.version, or pick another name",
+                "metadata.labels.aerospike.cluster.owner: is reserved: the aerospike.cluster.* \
+                 labels are the spec, written under spec",
+                "metadata.labels.aerospike.cluster.replicas: is reserved: \
+                 aerospike.cluster.replicas is a spec label; write it as spec.replicas",
+                "metadata.labels.aerospike.status.phase: is reserved: the aerospike.status.* \
+                 labels are the status, written by the operator only",
+                "metadata.labels.aerospike.team: is reserved: labels starting with aerospike. \
+                 are the operator's own",
+                r#"metadata.labels.te am: is not a valid label name: "te am" contains whitespace"#,
+            ]
+        );
+        // A newline in a name is shown escaped, on one line.
+        let shown = errors_of(&with_labels("    \"te\\nam\": x\n"));
+        assert_eq!(
+            shown,
+            [
+                r#""metadata.labels.te\nam": is not a valid label name: "te\nam" contains whitespace"#
+            ]
+        );
+    }
+
+    #[test]
+    fn metadata_label_errors_come_with_every_other_error() {
+        let text = with_labels("    team: 1\n    aerospike.status.phase: Ready\n    \"a b\": c\n")
+            .replace("name: aerospikedb", "name: my.service")
+            .replace("replicas: 3", "replicas: 0");
+        let shown = errors_of(&text);
+        assert_eq!(
+            shown,
+            [
+                r#"metadata.name: "my.service" is not a valid service name: '.' is not allowed"#,
+                r#"metadata.labels.a b: is not a valid label name: "a b" contains whitespace"#,
+                "metadata.labels.aerospike.status.phase: is reserved: the aerospike.status.* \
+                 labels are the status, written by the operator only",
+                r#"metadata.labels.team: "1" is not text to YAML; put it in quotes so it is kept exactly as written"#,
+                r#"spec.replicas (label aerospike.cluster.replicas): "0" must be at least 1"#,
+            ]
+        );
+        // A bad name and a bad value of one label are both reported.
+        let shown = errors_of(&with_labels("    aerospike.team: 1\n"));
+        assert_eq!(shown.len(), 2, "{shown:?}");
     }
 }

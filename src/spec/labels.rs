@@ -74,7 +74,7 @@ fn label_location(field: Field) -> Location {
 /// The key of ours that `key` misspells, for a label outside our prefix
 /// that starts like ours: `aerospike.cluser.replicas`,
 /// `aerospike-cluster.version`. Status labels are ours but not the spec.
-fn misspelt_prefix(key: &str) -> Option<&'static str> {
+pub(crate) fn misspelt_prefix(key: &str) -> Option<&'static str> {
     if !key.to_ascii_lowercase().starts_with("aero") || key.starts_with(super::STATUS_PREFIX) {
         return None;
     }

@@ -79,6 +79,7 @@ mod tests {
             keys(value),
             ["apiVersion", "kind", "metadata", "spec", "status"]
         );
+        assert_eq!(keys(definition("Metadata")), ["labels", "name"]);
         assert_eq!(value["additionalProperties"], false);
         assert_eq!(definition("ClusterSpec")["additionalProperties"], false);
         let mut required: Vec<&str> = definition("ClusterSpec")["required"]
@@ -87,5 +88,47 @@ mod tests {
             .unwrap_or_default();
         required.sort();
         assert_eq!(required, ["replicas", "version"]);
+    }
+
+    /// `metadata.labels` in the schema refuses what the reader refuses:
+    /// values that are not text, names with whitespace or the operator's
+    /// `aerospike.` prefix.
+    #[test]
+    fn schema_checks_metadata_labels_as_the_reader_does() {
+        let validator =
+            jsonschema::validator_for(json_schema().as_value()).expect("the schema compiles");
+        let document = |labels: serde_json::Value| {
+            serde_json::json!({
+                "apiVersion": "aerospike-swarm-operator/v1alpha1",
+                "kind": "AerospikeCluster",
+                "metadata": {"name": "aerospikedb", "labels": labels},
+                "spec": {"replicas": 3, "version": "7.1.0.0"},
+            })
+        };
+        let reader_accepts = |labels: &serde_json::Value| {
+            let yaml = serde_norway::to_string(&document(labels.clone())).expect("YAML");
+            super::super::ClusterDocument::from_yaml(&yaml, None).is_ok()
+        };
+        for ok in [
+            serde_json::json!({}),
+            serde_json::json!({"team": "a", "com.example/owner": "", "aerospike-team": "x"}),
+        ] {
+            assert!(validator.is_valid(&document(ok.clone())), "{ok}");
+            assert!(reader_accepts(&ok), "{ok}");
+        }
+        for bad in [
+            serde_json::json!({"team": 1}),
+            serde_json::json!({"team": true}),
+            serde_json::json!({"team": null}),
+            serde_json::json!({"te am": "a"}),
+            serde_json::json!({"": "a"}),
+            serde_json::json!({"aerospike.cluster.replicas": "3"}),
+            serde_json::json!({"aerospike.status.phase": "Ready"}),
+            serde_json::json!({"aerospike.team": "a"}),
+            serde_json::json!(["team=a"]),
+        ] {
+            assert!(!validator.is_valid(&document(bad.clone())), "{bad}");
+            assert!(!reader_accepts(&bad), "{bad}");
+        }
     }
 }

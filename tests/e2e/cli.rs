@@ -51,12 +51,18 @@ fn cli(args: &[&str]) -> Result<Ran, Failed> {
     })
 }
 
-fn document(extra: &str, secret: &str) -> String {
-    format!(
+/// The test's cluster as a YAML document. `metadata.labels` carries the
+/// test's scope label, as a user labels a cluster for an operator started
+/// with `--cluster-selector`: only this test's operator manages it.
+fn document(extra: &str, secret: &str) -> Result<String, Failed> {
+    let scope = crate::scope::current()?;
+    Ok(format!(
         "apiVersion: aerospike-swarm-operator/v1alpha1\nkind: AerospikeCluster\n\
-         metadata:\n  name: {NAME}\nspec:\n  replicas: 3\n  version: \"7.1.0.0\"\n  \
-         configSecret: {secret}\n  network: {NETWORK}\n{extra}"
-    )
+         metadata:\n  name: {NAME}\n  labels:\n    {}: {scope}\n\
+         spec:\n  replicas: 3\n  version: \"7.1.0.0\"\n  \
+         configSecret: {secret}\n  network: {NETWORK}\n{extra}",
+        crate::scope::LABEL
+    ))
 }
 
 fn write(file: &str, text: &str) -> Result<PathBuf, Failed> {
@@ -83,11 +89,11 @@ pub fn apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say(
     docker(&["secret", "create", &secret, &conf.to_string_lossy()])?;
     let _operator = Operator::deploy()?;
 
-    let paused = write("paused", &document("  paused: true\n", &secret))?;
+    let paused = write("paused", &document("  paused: true\n", &secret)?)?;
     let paused = paused.to_string_lossy().into_owned();
-    let running = write("running", &document("", &secret))?;
+    let running = write("running", &document("", &secret)?)?;
     let running = running.to_string_lossy().into_owned();
-    let missing = write("missing", &document("", "e2e-cli-no-such-secret"))?;
+    let missing = write("missing", &document("", "e2e-cli-no-such-secret")?)?;
     let missing = missing.to_string_lossy().into_owned();
 
     // (a) A dry run shows the service and its labels, and changes nothing.

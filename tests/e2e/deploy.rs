@@ -163,15 +163,29 @@ pub fn the_operator_stack_attaches_itself_to_the_example_stacks_network_and_conv
     let operator = format!("{OPERATOR_STACK}_operator");
     let cluster = format!("{CLUSTER_STACK}_aerospikedb");
     let network = format!("{CLUSTER_STACK}_aerospike");
+    // The operator selects this test's clusters only (the stack file's
+    // ASW_CLUSTER_SELECTOR, as a user running several operators sets it),
+    // so that it runs beside other tests; each cluster gets the label.
+    let selector = crate::scope::selector()?;
 
     // 1. Attaching forbidden.
     let forbid = [
         ("OPERATOR_REPLICAS", "1"),
         ("ASW_NO_ATTACH_NETWORKS", "true"),
+        ("ASW_CLUSTER_SELECTOR", selector.as_str()),
     ];
     stack_deploy("deploy/operator.yml", OPERATOR_STACK, &forbid)?;
     wait_running(&operator)?;
     stack_deploy("crd-like-specs/examples/stack.yml", CLUSTER_STACK, &[])?;
+    // A service-level label: it restarts no task.
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        &selector,
+        &cluster,
+    ])?;
     let command = format!("docker service update --network-add {network} {operator}");
     wait_until(
         "the Error status naming the command",
@@ -194,7 +208,10 @@ pub fn the_operator_stack_attaches_itself_to_the_example_stacks_network_and_conv
     stack_deploy(
         "deploy/operator.yml",
         OPERATOR_STACK,
-        &[("OPERATOR_REPLICAS", "1")],
+        &[
+            ("OPERATOR_REPLICAS", "1"),
+            ("ASW_CLUSTER_SELECTOR", selector.as_str()),
+        ],
     )?;
     wait_ready(sandbox, &cluster, 3, CONVERGE)?;
     if !network_ids(&operator)?.contains(&network_id) {
@@ -222,11 +239,25 @@ pub fn the_operator_stack_attaches_itself_to_the_example_stacks_network_and_conv
     // 3. The example cluster, applied from its YAML spec, on the sandbox's
     // network "aerospike": the operator attaches itself to that one too.
     // It shares the config secret aerospike.conf (the same file) with the
-    // stack's cluster.
+    // stack's cluster. The document is the example's, with the scope label
+    // under `metadata.labels`.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(repo.join("crd-like-specs/examples/cluster.yaml"))
+        .map_err(|e| format!("cannot read the example cluster.yaml: {e}"))?;
+    let (label, scope) = selector.split_once('=').unwrap_or_default();
+    let labelled = example.replacen(
+        &format!("  name: {EXAMPLE}\n"),
+        &format!("  name: {EXAMPLE}\n  labels:\n    {label}: {scope}\n"),
+        1,
+    );
+    if labelled == example {
+        return Err("the example cluster.yaml has no `  name: aerospikedb` line to label".into());
+    }
+    let file = std::env::temp_dir().join("asw-e2e-deploy-cluster.yaml");
+    std::fs::write(&file, labelled).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     let out = Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
         .args(["apply", "-f"])
-        .arg(repo.join("crd-like-specs/examples/cluster.yaml"))
+        .arg(&file)
         .args(["--wait", "--timeout", "3m"])
         .env("DOCKER_HOST", "unix:///var/run/docker.sock")
         .output()

@@ -19,20 +19,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use libtest_mimic::Failed;
 use serde_json::Value;
 
-use crate::operator::{status, Operator, OPERATOR};
+use crate::operator::{status, Operator};
 use crate::sandbox::{docker, wait_until, Sandbox};
 use crate::TestResult;
 
 /// The takeover bound the issue sets.
 const TAKEOVER: Duration = Duration::from_secs(15);
 
-/// The operator's containers on the manager (short ids), running ones only.
-fn containers() -> Result<Vec<String>, Failed> {
+/// The containers of operator service `service` on the manager (short
+/// ids), running ones only.
+fn containers(service: &str) -> Result<Vec<String>, Failed> {
     let out = docker(&[
         "ps",
         "-q",
         "--filter",
-        &format!("label=com.docker.swarm.service.name={OPERATOR}"),
+        &format!("label=com.docker.swarm.service.name={service}"),
     ])?;
     Ok(out.split_whitespace().map(str::to_string).collect())
 }
@@ -91,9 +92,9 @@ fn leader_at(lines: &[Value]) -> Option<f64> {
 
 /// Waits until one of the running containers other than `not` has logged
 /// `action="leader"`; returns it and the time of that line.
-fn wait_leader(not: &[&str], timeout: Duration) -> Result<(String, f64), Failed> {
+fn wait_leader(service: &str, not: &[&str], timeout: Duration) -> Result<(String, f64), Failed> {
     wait_until("an operator replica logs action=leader", timeout, || {
-        for id in containers()? {
+        for id in containers(service)? {
             if not.contains(&id.as_str()) {
                 continue;
             }
@@ -104,7 +105,7 @@ fn wait_leader(not: &[&str], timeout: Duration) -> Result<(String, f64), Failed>
         Ok(None)
     })
     .map_err(|e| {
-        let tails: Vec<String> = containers()
+        let tails: Vec<String> = containers(service)
             .unwrap_or_default()
             .iter()
             .map(|id| {
@@ -143,6 +144,8 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
     let name = "e2e-ha";
     let started = std::time::Instant::now();
     let operator = Operator::deploy()?;
+    let service = operator.name().to_string();
+    let service = service.as_str();
     operator.scale(2)?;
     let mut figures: BTreeMap<&str, String> = BTreeMap::new();
     figures.insert(
@@ -164,8 +167,8 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
                 format!("{:.1} s", started.elapsed().as_secs_f64()),
             );
             // Exactly one leader of the two.
-            let (a, _) = wait_leader(&[], Duration::from_secs(30))?;
-            let all = containers()?;
+            let (a, _) = wait_leader(service, &[], Duration::from_secs(30))?;
+            let all = containers(service)?;
             if all.len() != 2 {
                 return Err(format!("expected 2 operator containers, found {all:?}").into());
             }
@@ -191,7 +194,7 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
             // Pause the leader; the standby takes over.
             docker(&["kill", "--signal", "SIGSTOP", &a])?;
             let paused = now();
-            let (b2, b_at) = wait_leader(&[a.as_str()], Duration::from_secs(30))?;
+            let (b2, b_at) = wait_leader(service, &[a.as_str()], Duration::from_secs(30))?;
             if b2 != b {
                 return Err(format!("{b2} took over, not the standby {b}").into());
             }
@@ -226,7 +229,7 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
             let resumed = now();
             docker(&["kill", "--signal", "SIGCONT", &a])?;
             wait_until("the resumed leader exits", Duration::from_secs(30), || {
-                Ok((!containers()?.contains(&a)).then_some(()))
+                Ok((!containers(service)?.contains(&a)).then_some(()))
             })?;
             let lines = container_logs(&a)?;
             let stepped = lines
@@ -285,7 +288,7 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
             // The replacement of the old leader follows the lease; then
             // kill the new leader mid-rollout.
             let c = wait_until("a replacement standby", Duration::from_secs(30), || {
-                Ok(containers()?.into_iter().find(|id| *id != b))
+                Ok(containers(service)?.into_iter().find(|id| *id != b))
             })?;
             seen.push(c.clone());
             wait_until(
@@ -307,7 +310,7 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
             let phase = status(name)?.phase;
             docker(&["kill", &b])?;
             let killed = now();
-            let (d, d_at) = wait_leader(&[b.as_str()], Duration::from_secs(30))?;
+            let (d, d_at) = wait_leader(service, &[b.as_str()], Duration::from_secs(30))?;
             figures.insert(
                 "takeover after kill",
                 format!("{:.1} s (phase {phase} at the kill)", d_at - killed),
@@ -334,7 +337,7 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
     // Never two acting at once: each replica's acting interval, from its
     // leader line to its last cluster action, ends before the next begins.
     let mut intervals: Vec<(f64, f64, String)> = Vec::new();
-    for id in containers()?.into_iter().chain(seen.iter().cloned()) {
+    for id in containers(service)?.into_iter().chain(seen.iter().cloned()) {
         if intervals.iter().any(|(_, _, i)| *i == id) {
             continue;
         }

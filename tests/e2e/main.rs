@@ -6,6 +6,24 @@
 //! reuses a sandbox that is already up and leaves that one standing; one it
 //! started itself it removes, unless `ASW_KEEP_SANDBOX=1`.
 //!
+//! **Side by side.** Most tests run beside each other ([`Group::Parallel`]):
+//! each has its own cluster services and secrets (named in the test), and
+//! its own operator service, `asw-op-<scope>`, started with
+//! `--cluster-selector asw.e2e.scope=<scope>` so that it manages only the
+//! clusters its test creates (every cluster [`operator::create_cluster`]
+//! makes carries that label). The scope is derived from the test's name
+//! ([`scope`]). Tests that change the swarm itself or need an operator that
+//! manages every cluster run alone ([`Group::Serial`], each with its
+//! reason): a lock lets either one serial test or any number of parallel
+//! ones run. The serial tests go first, then the parallel ones, longest
+//! first. `ASW_E2E_THREADS` sets how many run at once (default
+//! [`DEFAULT_THREADS`]; `--test-threads N` wins); 1 runs them one by one.
+//!
+//! **Figures.** Each test's wall time (from the moment it may run, not
+//! counting the wait for its turn) is printed at the end, slowest first,
+//! and appended to the file `ASW_E2E_TIMES` names, if set (`scripts/test`
+//! reads it for its table): `name<TAB>group<TAB>seconds<TAB>outcome`.
+//!
 //! Needs root (the sandbox runs daemons and network namespaces). Set
 //! `ASW_E2E=skip` to mark these tests ignored on a machine that cannot run
 //! them; `scripts/test` and CI never set it.
@@ -19,10 +37,15 @@ mod proxy;
 mod reconciler;
 mod rollout;
 mod sandbox;
+mod scope;
 mod settle;
 mod sim_mesh;
 mod swarm_basics;
 mod validate;
+
+use std::io::Write;
+use std::sync::{Mutex, Once, RwLock};
+use std::time::Instant;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sandbox::Sandbox;
@@ -30,140 +53,274 @@ use sandbox::Sandbox;
 /// The result every end-to-end test returns: failures carry a message.
 pub type TestResult = Result<(), Failed>;
 
-fn main() {
-    let mut args = Arguments::from_args();
-    // The tests share one swarm and some of them stop nodes: run them one
-    // at a time.
-    args.test_threads = Some(1);
+/// How many tests run at once by default. Most of an end-to-end test is
+/// waiting (heartbeats, migrations, swarm's scheduling); four side by side
+/// keep two cores busy without starving the sim nodes' heartbeats.
+pub const DEFAULT_THREADS: usize = 4;
 
-    let skip = std::env::var("ASW_E2E").is_ok_and(|v| v == "skip");
-    let trials: Vec<Trial> = tests()
-        .into_iter()
-        .map(|(name, test)| {
-            Trial::test(name, move || test(Sandbox::shared()?)).with_ignored_flag(skip)
-        })
-        .collect();
+/// Whether a test may run beside others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Its own services, secrets and scoped operator: runs beside others.
+    Parallel,
+    /// Must be alone on the swarm; the text says why.
+    Serial(&'static str),
+}
 
-    let conclusion = libtest_mimic::run(&args, trials);
-    Sandbox::finish();
-    conclusion.exit();
+impl Group {
+    fn label(self) -> &'static str {
+        match self {
+            Group::Parallel => "parallel",
+            Group::Serial(_) => "serial",
+        }
+    }
 }
 
 type Test = fn(&Sandbox) -> TestResult;
 
-fn tests() -> Vec<(&'static str, Test)> {
+/// One end-to-end test: its name, body and group.
+struct E2e {
+    name: &'static str,
+    test: Test,
+    group: Group,
+}
+
+fn parallel(name: &'static str, test: Test) -> E2e {
+    E2e {
+        name,
+        test,
+        group: Group::Parallel,
+    }
+}
+
+fn serial(name: &'static str, test: Test, why: &'static str) -> E2e {
+    E2e {
+        name,
+        test,
+        group: Group::Serial(why),
+    }
+}
+
+/// Held for reading by a parallel test, for writing by a serial one.
+static SWARM: RwLock<()> = RwLock::new(());
+/// The removal of an earlier run's operators, before the first test.
+static STALE: Once = Once::new();
+/// (name, group, seconds, outcome) of every test that ran.
+static TIMES: Mutex<Vec<(String, &'static str, f64, &'static str)>> = Mutex::new(Vec::new());
+
+fn main() {
+    let mut args = Arguments::from_args();
+    if args.test_threads.is_none() {
+        let threads = std::env::var("ASW_E2E_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(DEFAULT_THREADS);
+        args.test_threads = Some(threads);
+    }
+
+    let skip = std::env::var("ASW_E2E").is_ok_and(|v| v == "skip");
+    let mut tests = tests();
+    // Serial tests first (each alone), then the parallel ones in the
+    // table's order, which lists the longest first.
+    tests.sort_by_key(|t| t.group == Group::Parallel);
+    let trials: Vec<Trial> = tests
+        .into_iter()
+        .map(|t| {
+            let E2e { name, test, group } = t;
+            Trial::test(name, move || run_one(name, test, group))
+                .with_kind(group.label())
+                .with_ignored_flag(skip)
+        })
+        .collect();
+
+    let conclusion = libtest_mimic::run(&args, trials);
+    print_times();
+    Sandbox::finish();
+    conclusion.exit();
+}
+
+/// Runs one test in its group and scope, and records its time.
+fn run_one(name: &'static str, test: Test, group: Group) -> TestResult {
+    // A poisoned lock only means another test panicked; the swarm is fine.
+    let _turn = match group {
+        Group::Parallel => Lock::Read(SWARM.read().unwrap_or_else(|e| e.into_inner())),
+        Group::Serial(_) => Lock::Write(SWARM.write().unwrap_or_else(|e| e.into_inner())),
+    };
+    let _scope = scope::enter(name);
+    let started = Instant::now();
+    let result = Sandbox::shared().and_then(|sandbox| {
+        // Once, before the first test acts: no operator of an earlier run
+        // (or the demo's, which selects no clusters) may act on this run's.
+        STALE.call_once(operator::remove_stale_operators);
+        test(sandbox)
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let outcome = if result.is_ok() { "ok" } else { "FAILED" };
+    eprintln!("e2e: {name} {outcome} in {seconds:.1} s");
+    TIMES.lock().unwrap_or_else(|e| e.into_inner()).push((
+        name.to_string(),
+        group.label(),
+        seconds,
+        outcome,
+    ));
+    result
+}
+
+/// A turn on the swarm: shared or alone.
+enum Lock {
+    Read(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Write(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
+}
+
+/// Prints every test's time, slowest first, and appends them to the file
+/// `ASW_E2E_TIMES` names.
+fn print_times() {
+    let mut times = TIMES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if times.is_empty() {
+        return;
+    }
+    times.sort_by(|a, b| b.2.total_cmp(&a.2));
+    eprintln!("\ne2e: test times, slowest first");
+    for (name, group, seconds, outcome) in &times {
+        eprintln!("{seconds:8.1} s  {group:<8}  {outcome:<6}  {name}");
+    }
+    if let Ok(path) = std::env::var("ASW_E2E_TIMES") {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path);
+        match file {
+            Ok(mut file) => {
+                for (name, group, seconds, outcome) in &times {
+                    let _ = writeln!(file, "{name}\t{group}\t{seconds:.1}\t{outcome}");
+                }
+            }
+            Err(e) => eprintln!("e2e: cannot write {path}: {e}"),
+        }
+    }
+}
+
+/// Every end-to-end test with its group. Parallel tests are listed longest
+/// first (from the suite's last measured times, BENCHMARKS.md), so that the
+/// longest start first and the run ends with the short ones.
+fn tests() -> Vec<E2e> {
     vec![
-        (
-            "validate::validate_service_names_the_bad_label_and_accepts_the_fix",
-            validate::validate_service_names_the_bad_label_and_accepts_the_fix,
-        ),
-        (
-            "cli::apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say",
-            cli::apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say,
-        ),
-        (
-            "swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp",
-            swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp,
-        ),
-        (
-            "sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped",
-            sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped,
-        ),
-        (
-            "metrics::metrics_healthz_and_readyz_answer_over_the_overlay",
-            metrics::metrics_healthz_and_readyz_answer_over_the_overlay,
-        ),
-        (
-            "reconciler::replicas_3_gives_three_nodes_in_one_cluster_and_ready_status",
-            reconciler::replicas_3_gives_three_nodes_in_one_cluster_and_ready_status,
-        ),
-        (
-            "reconciler::replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins",
-            reconciler::replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins,
-        ),
-        (
+        serial(
             "reconciler::a_stopped_node_degrades_the_cluster_and_its_return_heals_it",
             reconciler::a_stopped_node_degrades_the_cluster_and_its_return_heals_it,
+            "stops a node's engine, which every other cluster would feel",
         ),
-        (
-            "reconciler::two_clusters_converge_side_by_side_without_mixing",
-            reconciler::two_clusters_converge_side_by_side_without_mixing,
+        serial(
+            "settle::address_any_is_named_reported_stalled_and_left_alone",
+            settle::address_any_is_named_reported_stalled_and_left_alone,
+            "lines up the workers' docker_gwbridge addresses, which any other task's start shifts",
         ),
-        (
-            "reconciler::a_bad_label_gives_error_status_and_leaves_the_service_alone",
-            reconciler::a_bad_label_gives_error_status_and_leaves_the_service_alone,
+        serial(
+            "reconciler::replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins",
+            reconciler::replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins,
+            "adds a fourth node to the swarm and removes it again",
         ),
-        (
-            "reconciler::an_operator_restart_mid_convergence_converges_without_conflicts",
-            reconciler::an_operator_restart_mid_convergence_converges_without_conflicts,
+        serial(
+            "rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing",
+            rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing,
+            "grows the swarm to five nodes",
         ),
-        (
-            "reconciler::an_operator_back_from_zero_replicas_acts_once_on_the_missed_change",
-            reconciler::an_operator_back_from_zero_replicas_acts_once_on_the_missed_change,
-        ),
-        (
-            "reconciler::a_manual_scale_is_put_back_and_logged",
-            reconciler::a_manual_scale_is_put_back_and_logged,
-        ),
-        (
+        parallel(
             "settle::the_example_config_resizes_3_2_3_and_each_end_is_settled_and_quiet",
             settle::the_example_config_resizes_3_2_3_and_each_end_is_settled_and_quiet,
         ),
-        (
-            "settle::address_any_is_named_reported_stalled_and_left_alone",
-            settle::address_any_is_named_reported_stalled_and_left_alone,
-        ),
-        (
-            "deploy::the_operator_stack_attaches_itself_to_the_example_stacks_network_and_converges_it",
-            deploy::the_operator_stack_attaches_itself_to_the_example_stacks_network_and_converges_it,
-        ),
-        (
-            "proxy::the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_the_documented_endpoints",
-            proxy::the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_the_documented_endpoints,
-        ),
-        (
-            "ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout",
-            ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout,
-        ),
-        (
-            "rollout::control_swarm_default_update_policy_loses_partitions",
-            rollout::control_swarm_default_update_policy_loses_partitions,
-        ),
-        (
-            "rollout::upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing",
-            rollout::upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing,
-        ),
-        (
-            "rollout::upgrade_typed_by_hand_is_one_node_at_a_time_and_loses_nothing",
-            rollout::upgrade_typed_by_hand_is_one_node_at_a_time_and_loses_nothing,
-        ),
-        (
-            "rollout::config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing",
-            rollout::config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing,
-        ),
-        (
-            "rollout::a_version_that_never_joins_is_rolled_back_after_the_join_timeout",
-            rollout::a_version_that_never_joins_is_rolled_back_after_the_join_timeout,
-        ),
-        (
+        parallel(
             "rollout::pause_stops_a_rollout_and_resume_completes_it",
             rollout::pause_stops_a_rollout_and_resume_completes_it,
         ),
-        (
-            "rollout::pause_through_the_config_stops_a_rollout_and_resume_completes_it",
-            rollout::pause_through_the_config_stops_a_rollout_and_resume_completes_it,
+        parallel(
+            "rollout::upgrade_typed_by_hand_is_one_node_at_a_time_and_loses_nothing",
+            rollout::upgrade_typed_by_hand_is_one_node_at_a_time_and_loses_nothing,
         ),
-        (
+        parallel(
+            "ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout",
+            ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout,
+        ),
+        parallel(
             "rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely",
             rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely,
         ),
-        (
-            "rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing",
-            rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing,
+        parallel(
+            "rollout::config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing",
+            rollout::config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing,
         ),
-        (
+        parallel(
+            "rollout::upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing",
+            rollout::upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing,
+        ),
+        parallel(
             "rollout::enterprise_scale_down_quiesces_the_leaving_node_first",
             rollout::enterprise_scale_down_quiesces_the_leaving_node_first,
+        ),
+        parallel(
+            "reconciler::replicas_3_gives_three_nodes_in_one_cluster_and_ready_status",
+            reconciler::replicas_3_gives_three_nodes_in_one_cluster_and_ready_status,
+        ),
+        parallel(
+            "rollout::a_version_that_never_joins_is_rolled_back_after_the_join_timeout",
+            rollout::a_version_that_never_joins_is_rolled_back_after_the_join_timeout,
+        ),
+        parallel(
+            "rollout::pause_through_the_config_stops_a_rollout_and_resume_completes_it",
+            rollout::pause_through_the_config_stops_a_rollout_and_resume_completes_it,
+        ),
+        parallel(
+            "rollout::control_swarm_default_update_policy_loses_partitions",
+            rollout::control_swarm_default_update_policy_loses_partitions,
+        ),
+        parallel(
+            "reconciler::an_operator_back_from_zero_replicas_acts_once_on_the_missed_change",
+            reconciler::an_operator_back_from_zero_replicas_acts_once_on_the_missed_change,
+        ),
+        parallel(
+            "deploy::the_operator_stack_attaches_itself_to_the_example_stacks_network_and_converges_it",
+            deploy::the_operator_stack_attaches_itself_to_the_example_stacks_network_and_converges_it,
+        ),
+        parallel(
+            "proxy::the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_the_documented_endpoints",
+            proxy::the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_the_documented_endpoints,
+        ),
+        parallel(
+            "reconciler::a_manual_scale_is_put_back_and_logged",
+            reconciler::a_manual_scale_is_put_back_and_logged,
+        ),
+        parallel(
+            "reconciler::a_bad_label_gives_error_status_and_leaves_the_service_alone",
+            reconciler::a_bad_label_gives_error_status_and_leaves_the_service_alone,
+        ),
+        parallel(
+            "reconciler::two_clusters_converge_side_by_side_without_mixing",
+            reconciler::two_clusters_converge_side_by_side_without_mixing,
+        ),
+        parallel(
+            "reconciler::an_operator_restart_mid_convergence_converges_without_conflicts",
+            reconciler::an_operator_restart_mid_convergence_converges_without_conflicts,
+        ),
+        parallel(
+            "cli::apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say",
+            cli::apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say,
+        ),
+        parallel(
+            "validate::validate_service_names_the_bad_label_and_accepts_the_fix",
+            validate::validate_service_names_the_bad_label_and_accepts_the_fix,
+        ),
+        parallel(
+            "metrics::metrics_healthz_and_readyz_answer_over_the_overlay",
+            metrics::metrics_healthz_and_readyz_answer_over_the_overlay,
+        ),
+        parallel(
+            "swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp",
+            swarm_basics::max_one_per_node_spreads_tasks_and_overlay_carries_tcp,
+        ),
+        parallel(
+            "sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped",
+            sim_mesh::sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped,
         ),
     ]
 }

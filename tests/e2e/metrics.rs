@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aerospike_swarm_operator::controller::metrics::{parse_text, Sample};
 use libtest_mimic::Failed;
 
-use crate::operator::{create_cluster, spec_labels, wait_status, Operator, CONVERGE, OPERATOR};
+use crate::operator::{create_cluster, spec_labels, wait_status, Operator, CONVERGE};
 use crate::sandbox::{docker_at, running_tasks, wait_until, Sandbox, TaskView};
 use crate::TestResult;
 
@@ -68,8 +68,8 @@ fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 pub fn metrics_healthz_and_readyz_answer_over_the_overlay(sandbox: &Sandbox) -> TestResult {
     let started = Instant::now();
     let name = "e2e-metrics";
-    let _operator = Operator::deploy()?;
-    let operator = running_tasks(OPERATOR)?
+    let deployed = Operator::deploy()?;
+    let operator = running_tasks(deployed.name())?
         .into_iter()
         .find(|t| t.state == "running")
         .ok_or("no running operator task")?;

@@ -11,87 +11,106 @@ use serde_json::Value;
 
 use crate::sandbox::{asinfo, docker, running_tasks, wait_until, Sandbox, TaskView, NETWORK};
 
-/// The operator's swarm service name.
-pub const OPERATOR: &str = "aerospike-swarm-operator";
 /// The image every test cluster runs (aerospike-sim).
 pub const SERVER_IMAGE: &str = "aerospike/aerospike-server:7.1.0.0";
+/// The operator's image (built and loaded by `scripts/sandbox up`).
+pub const OPERATOR_IMAGE: &str = "aerospike-swarm-operator:dev";
 /// How long a cluster may take to converge on a slow, shared machine.
 pub const CONVERGE: Duration = Duration::from_secs(180);
 
-/// The operator running as a swarm service on the manager, attached to the
-/// clusters' overlay network; removed when dropped, pass or fail.
-pub struct Operator(());
+/// A test's operator: the swarm service `asw-op-<scope>` on the manager,
+/// attached to the clusters' overlay network and selecting the clusters
+/// of its test (see [`crate::scope`]); removed when dropped, pass or fail,
+/// with its lease config.
+pub struct Operator {
+    name: String,
+}
 
 impl Operator {
-    /// (Re)creates the operator service (removing one left over by a
-    /// crashed run, or the demo's) and waits until its task runs.
+    /// (Re)creates the test's operator service (removing one left over by
+    /// a crashed run) and waits until its task runs.
     pub fn deploy() -> Result<Operator, Failed> {
         Operator::deploy_with(&[])
     }
 
     /// [`Operator::deploy`] with more `run` flags.
     pub fn deploy_with(flags: &[&str]) -> Result<Operator, Failed> {
-        Operator::deploy_custom(
-            &[
-                "--mount",
-                "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock",
-                "--network",
-                NETWORK,
-            ],
-            flags,
-        )
+        Operator::deploy_custom(&Operator::socket_and_network(), flags)
+    }
+
+    fn socket_and_network() -> [&'static str; 4] {
+        [
+            "--mount",
+            "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock",
+            "--network",
+            NETWORK,
+        ]
     }
 
     /// [`Operator::deploy`] with `create` as the `docker service create`
     /// flags that give it Docker and a network (instead of the socket mount
     /// and [`NETWORK`]), and `flags` as more `run` flags.
     pub fn deploy_custom(create: &[&str], flags: &[&str]) -> Result<Operator, Failed> {
-        remove_operator();
+        let name = format!("asw-op-{}", crate::scope::current()?);
+        remove_operator(&name);
+        let selector = crate::scope::selector()?;
+        let scope_flags = ["--cluster-selector", selector.as_str()];
         let args: Vec<&str> = [
             "service",
             "create",
             "--detach",
             "--name",
-            OPERATOR,
+            &name,
             "--constraint",
             "node.role==manager",
         ]
         .into_iter()
         .chain(create.iter().copied())
         .chain([
-            "aerospike-swarm-operator:dev",
+            OPERATOR_IMAGE,
             "run",
             "--log-format",
             "json",
             "--counters-interval",
             "5s",
         ])
+        .chain(scope_flags.iter().copied())
         .chain(flags.iter().copied())
         .collect();
         docker(&args)?;
-        let operator = Operator(());
+        let operator = Operator { name };
         wait_until(
             "the operator's task running",
             Duration::from_secs(60),
             || {
-                let tasks = running_tasks(OPERATOR)?;
+                let tasks = running_tasks(&operator.name)?;
                 Ok(tasks.iter().any(|t| t.state == "running").then_some(()))
             },
         )?;
         Ok(operator)
     }
 
+    /// The operator's service name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Restarts the operator's task (a new container; the old one gets
     /// SIGTERM), without waiting.
     pub fn restart(&self) -> Result<(), Failed> {
-        docker(&["service", "update", "--detach", "--force", OPERATOR])?;
+        docker(&["service", "update", "--detach", "--force", &self.name])?;
         Ok(())
     }
 
     /// Scales the operator service to `n` tasks and waits until that many
     /// operator containers run (0: all stopped).
     pub fn scale(&self, n: usize) -> Result<(), Failed> {
-        docker(&["service", "scale", "--detach", &format!("{OPERATOR}={n}")])?;
+        docker(&[
+            "service",
+            "scale",
+            "--detach",
+            &format!("{}={n}", self.name),
+        ])?;
         wait_until(
             &format!("{n} operator containers"),
             Duration::from_secs(60),
@@ -100,7 +119,7 @@ impl Operator {
                     "ps",
                     "-q",
                     "--filter",
-                    &format!("label=com.docker.swarm.service.name={OPERATOR}"),
+                    &format!("label=com.docker.swarm.service.name={}", self.name),
                 ])?;
                 Ok((ids.split_whitespace().count() == n).then_some(()))
             },
@@ -115,7 +134,7 @@ impl Operator {
         let mut best = Vec::new();
         let mut previous = None;
         for _ in 0..10 {
-            let lines = read_operator_logs()?;
+            let lines = read_service_logs(&self.name)?;
             if !lines.is_empty() && previous == Some(lines.len()) {
                 return Ok(lines);
             }
@@ -140,7 +159,7 @@ impl Operator {
 
     /// The number of tasks the operator service has had (restarts included).
     pub fn task_count(&self) -> Result<usize, Failed> {
-        task_count(OPERATOR)
+        task_count(&self.name)
     }
 }
 
@@ -153,13 +172,8 @@ pub fn task_count(service: &str) -> Result<usize, Failed> {
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        remove_operator();
+        remove_operator(&self.name);
     }
-}
-
-/// One read of the operator service's JSON log lines, sorted by time.
-fn read_operator_logs() -> Result<Vec<Value>, Failed> {
-    read_service_logs(OPERATOR)
 }
 
 /// One read of the JSON log lines of `service` (an operator service by
@@ -205,43 +219,53 @@ pub fn read_service_logs(service: &str) -> Result<Vec<Value>, Failed> {
     Ok(lines)
 }
 
-/// Removes the operator service and waits (bounded) until its container is
-/// gone, so that no old operator acts during the next test.
-fn remove_operator() {
-    let mut removed = vec![OPERATOR.to_string()];
-    let _ = docker(&["service", "rm", OPERATOR]);
-    // Any other operator of ours (the demo's `asw_operator`, a crashed
-    // stack test's) would act on the test's clusters too.
-    if let Ok(list) = docker(&["service", "ls", "--format", "{{.Name}} {{.Image}}"]) {
-        for line in list.lines() {
-            let mut words = line.split_whitespace();
-            let (Some(name), Some(image)) = (words.next(), words.next()) else {
-                continue;
-            };
-            if image.starts_with("aerospike-swarm-operator:") && name != OPERATOR {
-                let _ = docker(&["service", "rm", name]);
-                removed.push(name.to_string());
-            }
-        }
-    }
+/// Removes operator service `name` and waits (bounded) until its
+/// containers are gone, so that no old operator acts on the next test's
+/// clusters, then its lease config (`<name>.lease`), which no replica is
+/// left to renew. Only this one service: others' tests are running.
+fn remove_operator(name: &str) {
+    let _ = docker(&["service", "rm", name]);
     let _ = wait_until(
         "the operator's containers gone",
         Duration::from_secs(60),
         || {
-            for name in &removed {
-                let ids = docker(&[
-                    "ps",
-                    "-q",
-                    "--filter",
-                    &format!("label=com.docker.swarm.service.name={name}"),
-                ])?;
-                if !ids.trim().is_empty() {
-                    return Ok(None);
-                }
-            }
-            Ok(Some(()))
+            let ids = docker(&[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={name}"),
+            ])?;
+            Ok(ids.trim().is_empty().then_some(()))
         },
     );
+    let _ = docker(&["config", "rm", &format!("{name}.lease")]);
+}
+
+/// Before any test runs: removes every service that runs the operator's
+/// image (a crashed run's test operators, the demo's `asw_operator`), since
+/// an operator without a selector would act on every test's clusters, and
+/// the lease configs of the tests' operators. Never called while tests run.
+pub fn remove_stale_operators() {
+    let Ok(list) = docker(&["service", "ls", "--format", "{{.Name}} {{.Image}}"]) else {
+        return;
+    };
+    for line in list.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(image)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if image.starts_with("aerospike-swarm-operator:") {
+            eprintln!("e2e: removing the operator service {name} left over from an earlier run");
+            remove_operator(name);
+        }
+    }
+    if let Ok(configs) = docker(&["config", "ls", "--format", "{{.Name}}"]) {
+        for config in configs.lines() {
+            if config.starts_with("asw-op-") && config.ends_with(".lease") {
+                let _ = docker(&["config", "rm", config]);
+            }
+        }
+    }
 }
 
 /// The replicas a `scale` log line sets, read from its reason
@@ -335,8 +359,9 @@ pub fn create_cluster(
 /// `--config-file` on it. `labels` are its service labels (the spec),
 /// `replicas` the service's own replica count (what a user might have
 /// typed; the operator sets the real one); `extra` more `docker service
-/// create` flags. Removes a leftover of the same name (and its secret)
-/// first.
+/// create` flags. It carries the test's scope label ([`crate::scope`]),
+/// so that only the test's own operator manages it. Removes a leftover of
+/// the same name (and its secret) first.
 pub fn create_cluster_with_config(
     name: &str,
     replicas: u64,
@@ -392,6 +417,8 @@ pub fn create_cluster_on(
         &format!("source={secret},target=aerospike.conf"),
         "--label",
         &format!("aerospike.cluster.config-secret={secret}"),
+        "--label",
+        &crate::scope::selector()?,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -678,6 +705,17 @@ pub fn check_every_node_settled(
         .into())
     }
 }
+
+/// `run` flags for a test that watches a settled cluster for writes
+/// ([`check_quiet_for`]): a full resync every 10 s and a slow task poll
+/// every 5 s, so that every kind of pass an idle operator makes (event,
+/// poll, resync) runs several times inside [`QUIET`] instead of once a
+/// minute (the defaults, 60 s and 10 s).
+pub const QUIET_FLAGS: [&str; 4] = ["--resync-interval", "10s", "--poll-slow", "5s"];
+/// How long a settled cluster is watched for writes under [`QUIET_FLAGS`]:
+/// two full resyncs and five slow polls, with a counters line (every 5 s)
+/// at each end.
+pub const QUIET: Duration = Duration::from_secs(25);
 
 /// The operator's latest `action="counters"` line.
 pub fn latest_counters(operator: &Operator) -> Result<Value, Failed> {

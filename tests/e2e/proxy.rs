@@ -250,7 +250,7 @@ pub fn the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_
         "inspect",
         "-f",
         "{{json .Spec.TaskTemplate.ContainerSpec.Mounts}}",
-        crate::operator::OPERATOR,
+        operator.name(),
     ])?;
     if mounts.contains("docker.sock") {
         return Err(format!("the operator still mounts the socket: {mounts}").into());

@@ -16,7 +16,7 @@ use libtest_mimic::Failed;
 use crate::operator::{
     check_log_contract, check_quiet_for, check_status_key, create_cluster, scale_target,
     service_replicas, service_spec, spec_labels, status, task_ids, wait_meshed, wait_ready,
-    wait_status, Operator, CONVERGE,
+    wait_status, Operator, CONVERGE, QUIET, QUIET_FLAGS,
 };
 use crate::sandbox::{
     asinfo, docker, node_id_of, ready_node_count, sandbox_script, wait_until, Sandbox, NODES,
@@ -152,13 +152,13 @@ impl Drop for RestartNode {
 /// A worker's daemon stops: the two survivors form a cluster of two and the
 /// status is Degraded; it comes back: the status is Migrating, never Ready,
 /// until every node's migrations are done (checked on every node the
-/// moment it says Ready), then Ready 3/3, and the operator stays quiet for
-/// a minute.
+/// moment it says Ready), then Ready 3/3, and the operator stays quiet
+/// ([`QUIET`], with every kind of pass run several times in it).
 pub fn a_stopped_node_degrades_the_cluster_and_its_return_heals_it(
     sandbox: &Sandbox,
 ) -> TestResult {
     let name = "e2e-rec-fault";
-    let operator = Operator::deploy()?;
+    let operator = Operator::deploy_with(&QUIET_FLAGS)?;
     let _cluster = create_cluster(name, 3, true, &spec_labels("3"))?;
     wait_status(name, "Ready", "3/3", CONVERGE)?;
     wait_meshed(sandbox, name, 3, None, CONVERGE)?;
@@ -192,11 +192,7 @@ pub fn a_stopped_node_degrades_the_cluster_and_its_return_heals_it(
         )
         .into());
     }
-    check_quiet_for(
-        &operator,
-        Duration::from_secs(60),
-        "Ready 3/3 after a node's return",
-    )?;
+    check_quiet_for(&operator, QUIET, "Ready 3/3 after a node's return")?;
     Ok(())
 }
 

@@ -130,8 +130,9 @@ impl Sockets {
         Ok(Sockets(sandbox.node_sockets()?))
     }
 
-    /// `asinfo -v command` inside the task's container, at its overlay
-    /// address; the reply value, trimmed.
+    /// The info command `command` to the task's node at its overlay
+    /// address, from inside its container's network namespace
+    /// ([`crate::sandbox::overlay_info`]); the reply value, trimmed.
     fn asinfo(&self, task: &TaskView, command: &str) -> Result<String, Failed> {
         let socket = self
             .0
@@ -141,25 +142,7 @@ impl Sockets {
             .address
             .as_deref()
             .ok_or_else(|| format!("task {} has no address yet", task.id))?;
-        if task.container_id.is_empty() {
-            return Err(format!("task {} has no container yet", task.id).into());
-        }
-        let reply = docker_at(
-            socket,
-            &[
-                "exec",
-                &task.container_id,
-                "/aerospike-sim",
-                "asinfo",
-                "-h",
-                address,
-                "-t",
-                "2",
-                "-v",
-                command,
-            ],
-        )?;
-        Ok(reply.trim().to_string())
+        crate::sandbox::overlay_info_at(socket, task, address, command, Duration::from_secs(2))
     }
 
     /// `statistics` (or another `k=v;...` reply) as a map.

@@ -9,7 +9,8 @@
 //! "Settled" is read the way a user would: every node's `statistics` and
 //! `cluster-stable` right after Ready (`check_every_node_settled`, inside
 //! `wait_ready`), and the operator's own cumulative counters over a quiet
-//! minute (`check_quiet_for`).
+//! window (`check_quiet_for`) in which every kind of pass runs several
+//! times (`QUIET_FLAGS`).
 
 use std::time::Duration;
 
@@ -17,13 +18,15 @@ use serde_json::Value;
 
 use crate::operator::{
     check_quiet_for, create_cluster, create_cluster_with_config, example_config, spec_labels,
-    status, wait_ready, Operator, CONVERGE,
+    status, wait_ready, Operator, CONVERGE, QUIET, QUIET_FLAGS,
 };
 use crate::sandbox::{asinfo, docker, docker_at, running_tasks, wait_until, Sandbox};
 use crate::TestResult;
 
-/// How long a settled cluster is watched for orders (the minute).
-const QUIET: Duration = Duration::from_secs(60);
+/// How long the `address any` cluster is watched for orders: two of its
+/// operator's migration stall periods (30 s), so that a write repeated
+/// once per stall period would show twice.
+const QUIET_STALLED: Duration = Duration::from_secs(60);
 
 /// The operator's `status` lines about `cluster`, in order.
 fn status_lines(operator: &Operator, cluster: &str) -> Result<Vec<Value>, libtest_mimic::Failed> {
@@ -76,7 +79,7 @@ pub fn the_example_config_resizes_3_2_3_and_each_end_is_settled_and_quiet(
     sandbox: &Sandbox,
 ) -> TestResult {
     let name = "e2e-settle-resize";
-    let operator = Operator::deploy()?;
+    let operator = Operator::deploy_with(&QUIET_FLAGS)?;
     let _cluster = create_cluster(name, 1, false, &spec_labels("3"))?;
     wait_ready(sandbox, name, 3, CONVERGE)?;
     check_quiet_for(&operator, QUIET, "Ready 3/3")?;
@@ -211,7 +214,8 @@ fn align_gwbridge(sandbox: &Sandbox) -> Result<Pads, libtest_mimic::Failed> {
 /// phantom addresses, nor rewriting the status.
 pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -> TestResult {
     let name = "e2e-settle-any";
-    let operator = Operator::deploy_with(&["--migration-stall-timeout", "30s"])?;
+    let flags = [&["--migration-stall-timeout", "30s"][..], &QUIET_FLAGS[..]].concat();
+    let operator = Operator::deploy_with(&flags)?;
     let _pads = align_gwbridge(sandbox)?;
     let _cluster = create_cluster_with_config(
         name,
@@ -274,12 +278,7 @@ pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -
             Ok((st.phase == "Degraded" && st.message.contains("stalled")).then_some(st))
         },
     )?;
-    check_quiet_for(
-        &operator,
-        Duration::from_secs(60),
-        "a cluster with stray addresses",
-    )
-    .map_err(|e| {
+    check_quiet_for(&operator, QUIET_STALLED, "a cluster with stray addresses").map_err(|e| {
         let history: Vec<String> = status_lines(&operator, name)
             .unwrap_or_default()
             .iter()

@@ -450,16 +450,8 @@ pub fn spec_labels(replicas: &str) -> Vec<(&str, &str)> {
 
 /// The service's labels.
 pub fn labels(service: &str) -> Result<BTreeMap<String, String>, Failed> {
-    let json = docker(&[
-        "service",
-        "inspect",
-        "--format",
-        "{{json .Spec.Labels}}",
-        service,
-    ])?;
-    let value: Value = serde_json::from_str(json.trim())
-        .map_err(|e| format!("labels of {service}: bad JSON {json:?}: {e}"))?;
-    Ok(value
+    let spec = service_spec(service)?;
+    Ok(spec["Labels"]
         .as_object()
         .into_iter()
         .flatten()
@@ -469,8 +461,7 @@ pub fn labels(service: &str) -> Result<BTreeMap<String, String>, Failed> {
 
 /// The service's spec as JSON (`Spec` of `docker service inspect`).
 pub fn service_spec(service: &str) -> Result<Value, Failed> {
-    let json = docker(&["service", "inspect", "--format", "{{json .Spec}}", service])?;
-    serde_json::from_str(json.trim()).map_err(|e| format!("spec of {service}: {e}").into())
+    Ok(crate::sandbox::service_json(service)?["Spec"].clone())
 }
 
 /// The service's replica count (`Spec.Mode.Replicated.Replicas`).

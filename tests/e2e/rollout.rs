@@ -55,6 +55,15 @@ const PARTITIONS: u64 = 4096;
 const ROLLOUT: Duration = Duration::from_secs(300);
 /// How often the sampler looks.
 const SAMPLE_EVERY: Duration = Duration::from_millis(200);
+/// How long a paused rollout is watched for a node it should not release:
+/// twice the ≈7–10 s a replaced node's refill takes at [`MIGRATE_RATE`],
+/// so an operator that ignored the pause would have released the next
+/// node (and a third) inside it.
+const PAUSE_WINDOW: Duration = Duration::from_secs(20);
+/// How long a cluster whose new config secret is missing is watched for a
+/// restart: the operator's Error comes first (waited for), then fifteen
+/// of its 1 s passes in which a release would show.
+const MISSING_SECRET_WINDOW: Duration = Duration::from_secs(15);
 /// How long nodes must stay out to count (see [`Report::max_out`]).
 const SUSTAINED: Duration = Duration::from_secs(1);
 
@@ -71,30 +80,10 @@ struct Task {
 }
 
 /// The tasks of `service` whose desired state is running, read with one
-/// `service ps` and one `inspect` (the harness's `running_tasks` inspects
-/// them one by one).
+/// request to the tasks API.
 fn tasks_of(service: &str) -> Result<Vec<Task>, Failed> {
-    let ids = docker(&[
-        "service",
-        "ps",
-        "-q",
-        "--no-trunc",
-        "--filter",
-        "desired-state=running",
-        service,
-    ])?;
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut args = vec!["inspect", "--type", "task"];
-    args.extend(ids.iter().copied());
-    let json = docker(&args)?;
-    let value: Value = serde_json::from_str(&json).map_err(|e| format!("tasks: bad JSON: {e}"))?;
-    let mut tasks: Vec<Task> = value
-        .as_array()
-        .into_iter()
-        .flatten()
+    let mut tasks: Vec<Task> = crate::sandbox::running_task_json(service)?
+        .iter()
         .map(|task| {
             let address = crate::sandbox::overlay_address(task);
             let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
@@ -313,10 +302,7 @@ fn sample(
     started: Instant,
 ) -> Result<(Sample, Answers), Failed> {
     let at = started.elapsed();
-    let spec: Value = serde_json::from_str(
-        docker(&["service", "inspect", "--format", "{{json .Spec}}", service])?.trim(),
-    )
-    .map_err(|e| format!("spec of {service}: {e}"))?;
+    let spec = crate::operator::service_spec(service)?;
     let label = |k: &str| {
         spec["Labels"][format!("aerospike.status.{k}")]
             .as_str()
@@ -1306,7 +1292,7 @@ pub fn config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing(
     let error = with_log(&operator, name, error.map_err(Failed::from))?;
     eprintln!("missing secret: status {} {:?}", error.phase, error.message);
     let watch = Instant::now();
-    while watch.elapsed() < Duration::from_secs(15) {
+    while watch.elapsed() < MISSING_SECRET_WINDOW {
         let now = task_ids(name)?;
         if now != before {
             return with_log(
@@ -1346,6 +1332,9 @@ pub fn a_version_that_never_joins_is_rolled_back_after_the_join_timeout(
         return Ok(());
     }
     let name = "e2e-rollout-nojoin";
+    // 20 s instead of the default 300 s: the test is about the timeout
+    // firing and the rollback that follows, not about its length; a
+    // healthy node joins in ~2 s, so 20 s still tells the two apart.
     let operator = Operator::deploy_with(&["--node-join-timeout", "20s"])?;
     let _cluster = slow_cluster(name, "3")?;
     with_log(
@@ -1516,7 +1505,7 @@ fn pause_and_resume(sandbox: &Sandbox, name: &str, how: Pause) -> TestResult {
     }
     let paused_at = Instant::now();
     let mut replaced = BTreeSet::new();
-    while paused_at.elapsed() < Duration::from_secs(20) {
+    while paused_at.elapsed() < PAUSE_WINDOW {
         for id in task_ids(name)? {
             if !at_pause.contains(&id) {
                 replaced.insert(id);
@@ -1569,7 +1558,7 @@ fn pause_by_label(
         ],
     )?;
     let paused_at = Instant::now();
-    while paused_at.elapsed() < Duration::from_secs(20) {
+    while paused_at.elapsed() < PAUSE_WINDOW {
         let now = task_ids(name)?;
         if now != before {
             drop(sampler);

@@ -26,9 +26,20 @@ pub fn sim_tasks_on_three_nodes_mesh_over_the_overlay_when_tipped(sandbox: &Sand
     let name = "e2e-sim-mesh";
     let (_guard, tasks) = spread_sim_service(name)?;
 
-    // Unmeshed: no seeds in the default config, so each node is alone.
+    // Unmeshed: no seeds in the default config, so each node is alone. A
+    // node that has just started reports cluster_size 0 until its first
+    // (one-node) cluster forms, ~2 s, as a real server does (field notes
+    // §3): wait for that, then it must be a cluster of one.
     for task in &tasks {
-        let stats = statistics(sandbox, task)?;
+        let stats = wait_until(
+            "the node's first cluster formed",
+            Duration::from_secs(30),
+            || {
+                let stats = statistics(sandbox, task)?;
+                let formed = stats.get("cluster_size").is_some_and(|s| s != "0");
+                Ok(formed.then_some(stats))
+            },
+        )?;
         if stats.get("cluster_size").map(String::as_str) != Some("1") {
             return Err(format!(
                 "before any tip, {:?} reports cluster_size {:?}",

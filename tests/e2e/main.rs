@@ -15,8 +15,9 @@
 //! ([`scope`]). Tests that change the swarm itself or need an operator that
 //! manages every cluster run alone ([`Group::Serial`], each with its
 //! reason): a lock lets either one serial test or any number of parallel
-//! ones run. The serial tests go first, then the parallel ones, longest
-//! first. `ASW_E2E_THREADS` sets how many run at once (default
+//! ones run. The serial tests go first, one at a time, and the parallel
+//! ones start once all of them have finished, longest first.
+//! `ASW_E2E_THREADS` sets how many run at once (default
 //! [`DEFAULT_THREADS`]; `--test-threads N` wins); 1 runs them one by one.
 //!
 //! **Figures.** Each test's wall time (from the moment it may run, not
@@ -44,7 +45,7 @@ mod swarm_basics;
 mod validate;
 
 use std::io::Write;
-use std::sync::{Mutex, Once, RwLock};
+use std::sync::{Condvar, Mutex, Once, RwLock};
 use std::time::Instant;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -103,6 +104,12 @@ fn serial(name: &'static str, test: Test, why: &'static str) -> E2e {
 
 /// Held for reading by a parallel test, for writing by a serial one.
 static SWARM: RwLock<()> = RwLock::new(());
+/// How many serial tests of this run have not finished: parallel tests
+/// start only once it is 0. The lock alone would let a parallel test in
+/// between two serial ones (a reader can win the race when a writer
+/// leaves), and the other threads would then sit waiting behind it.
+static SERIAL_LEFT: Mutex<usize> = Mutex::new(0);
+static SERIAL_DONE: Condvar = Condvar::new();
 /// The removal of an earlier run's operators, before the first test.
 static STALE: Once = Once::new();
 /// (name, group, seconds, outcome) of every test that ran.
@@ -133,6 +140,12 @@ fn main() {
                 .with_ignored_flag(skip)
         })
         .collect();
+    // The serial tests this run will really run (not filtered out, not
+    // ignored): the parallel ones wait for exactly these.
+    *SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner()) = trials
+        .iter()
+        .filter(|t| t.kind() == "serial" && !args.is_filtered_out(t) && !args.is_ignored(t))
+        .count();
 
     let conclusion = libtest_mimic::run(&args, trials);
     print_times();
@@ -144,9 +157,18 @@ fn main() {
 fn run_one(name: &'static str, test: Test, group: Group) -> TestResult {
     // A poisoned lock only means another test panicked; the swarm is fine.
     let _turn = match group {
-        Group::Parallel => Lock::Read(SWARM.read().unwrap_or_else(|e| e.into_inner())),
+        Group::Parallel => {
+            let mut left = SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner());
+            while *left > 0 {
+                left = SERIAL_DONE.wait(left).unwrap_or_else(|e| e.into_inner());
+            }
+            drop(left);
+            Lock::Read(SWARM.read().unwrap_or_else(|e| e.into_inner()))
+        }
         Group::Serial(_) => Lock::Write(SWARM.write().unwrap_or_else(|e| e.into_inner())),
     };
+    // Counts this serial test done when it ends, also by a panic.
+    let _done = (matches!(group, Group::Serial(_))).then_some(SerialDone);
     let _scope = scope::enter(name);
     let started = Instant::now();
     let result = Sandbox::shared().and_then(|sandbox| {
@@ -165,6 +187,20 @@ fn run_one(name: &'static str, test: Test, group: Group) -> TestResult {
         outcome,
     ));
     result
+}
+
+/// Counts one serial test done when dropped, and wakes the parallel tests
+/// once none is left.
+struct SerialDone;
+
+impl Drop for SerialDone {
+    fn drop(&mut self) {
+        let mut left = SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner());
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            SERIAL_DONE.notify_all();
+        }
+    }
 }
 
 /// A turn on the swarm: shared or alone.

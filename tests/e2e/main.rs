@@ -173,7 +173,7 @@ fn run_one(name: &'static str, test: Test, group: Group) -> TestResult {
     let started = Instant::now();
     let result = Sandbox::shared().and_then(|sandbox| {
         // Once, before the first test acts: no operator of an earlier run
-        // (or the demo's, which selects no clusters) may act on this run's.
+        // (or the demo's, which has no selector and so manages every cluster) may act on this run's.
         STALE.call_once(operator::remove_stale_operators);
         test(sandbox)
     });

@@ -1420,12 +1420,7 @@ mod tests {
         }
     }
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::spec::label_map as labels;
 
     /// A swarm of `nodes` nodes with network `aerospike` (net1) and service
     /// `db` (s1) carrying `spec_labels`, already placed one per node.

@@ -166,16 +166,9 @@ pub fn managed_spec(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::spec::label_map as labels;
 
     fn selector(text: &str) -> ClusterSelector {
         text.parse().unwrap()

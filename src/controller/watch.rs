@@ -323,12 +323,7 @@ mod tests {
         assert_eq!(known.ids(), ["s1"]);
     }
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::spec::label_map as labels;
 
     #[test]
     fn services_meant_to_be_managed() {

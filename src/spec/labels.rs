@@ -119,12 +119,7 @@ mod tests {
     use super::*;
     use crate::spec::{SpecErrors, REPLICAS};
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::spec::label_map as labels;
 
     fn parse_pairs(pairs: &[(&str, &str)]) -> Result<Option<ClusterSpec>, SpecErrors> {
         ClusterSpec::from_labels(&labels(pairs), Some("aerospike/aerospike-server:7.1.0.0"))

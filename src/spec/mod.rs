@@ -359,6 +359,15 @@ impl ClusterSpec {
     }
 }
 
+/// Test scenes: `pairs` as a service's label map.
+#[cfg(test)]
+pub(crate) fn label_map(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

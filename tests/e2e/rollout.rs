@@ -85,16 +85,9 @@ fn tasks_of(service: &str) -> Result<Vec<Task>, Failed> {
     let mut tasks: Vec<Task> = crate::sandbox::running_task_json(service)?
         .iter()
         .map(|task| {
-            let address = crate::sandbox::overlay_address(task);
             let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
             Task {
-                view: TaskView {
-                    id: text(&task["ID"]),
-                    node_id: text(&task["NodeID"]),
-                    state: text(&task["Status"]["State"]),
-                    container_id: text(&task["Status"]["ContainerStatus"]["ContainerID"]),
-                    address,
-                },
+                view: TaskView::from_json(task),
                 image: text(&task["Spec"]["ContainerSpec"]["Image"]),
                 secrets: task["Spec"]["ContainerSpec"]["Secrets"]
                     .as_array()

@@ -103,10 +103,24 @@ impl Sandbox {
         }
     }
 
-    /// The socket of the dockerd that is swarm node `node_id`.
+    /// The socket of the dockerd that is swarm node `node_id`. Every
+    /// daemon is asked for its node ID once, and again only when a node is
+    /// not known (one a test added: a re-created node has a new ID).
     pub fn socket_of(&self, node_id: &str) -> Result<String, Failed> {
-        self.node_sockets()?
-            .remove(node_id)
+        static SOCKETS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+        if let Some(socket) = SOCKETS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(node_id)
+        {
+            return Ok(socket.clone());
+        }
+        let fresh = self.node_sockets()?;
+        let mut cached = SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
+        *cached = fresh;
+        cached
+            .get(node_id)
+            .cloned()
             .ok_or_else(|| format!("no sandbox daemon is swarm node {node_id}").into())
     }
 
@@ -214,6 +228,20 @@ pub struct TaskView {
     pub address: Option<String>,
 }
 
+impl TaskView {
+    /// The view of one task of the tasks API's JSON.
+    pub fn from_json(task: &serde_json::Value) -> TaskView {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        TaskView {
+            id: text(&task["ID"]),
+            node_id: text(&task["NodeID"]),
+            state: text(&task["Status"]["State"]),
+            container_id: text(&task["Status"]["ContainerStatus"]["ContainerID"]),
+            address: overlay_address(task),
+        }
+    }
+}
+
 /// `GET path` on the manager's Engine API (the socket the Docker CLI
 /// uses), the JSON body of a 2xx answer; an error with the status and the
 /// engine's message otherwise. The tests' wait loops and samplers read the
@@ -293,16 +321,7 @@ pub fn service_json(service: &str) -> Result<serde_json::Value, Failed> {
 pub fn running_tasks(service: &str) -> Result<Vec<TaskView>, Failed> {
     let mut tasks: Vec<TaskView> = running_task_json(service)?
         .iter()
-        .map(|task| {
-            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            TaskView {
-                id: text(&task["ID"]),
-                node_id: text(&task["NodeID"]),
-                state: text(&task["Status"]["State"]),
-                container_id: text(&task["Status"]["ContainerStatus"]["ContainerID"]),
-                address: overlay_address(task),
-            }
-        })
+        .map(TaskView::from_json)
         .collect();
     tasks.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(tasks)
@@ -324,26 +343,6 @@ pub fn asinfo(
         .ok_or_else(|| format!("task {} has no address yet", task.id))?;
     let value = overlay_info(sandbox, task, host, command, Duration::from_secs(2))?;
     Ok(format!("{value}\n"))
-}
-
-/// Swarm node ID → the socket of its dockerd, asked of every daemon once
-/// and again only when a node is not in it (a node added by a test).
-fn cached_socket_of(sandbox: &Sandbox, node_id: &str) -> Result<String, Failed> {
-    static SOCKETS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
-    if let Some(socket) = SOCKETS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(node_id)
-    {
-        return Ok(socket.clone());
-    }
-    let fresh = sandbox.node_sockets()?;
-    let mut cached = SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
-    *cached = fresh;
-    cached
-        .get(node_id)
-        .cloned()
-        .ok_or_else(|| format!("no sandbox daemon is swarm node {node_id}").into())
 }
 
 /// The host PID of a task's container (every sandbox node shares the
@@ -392,7 +391,7 @@ pub fn overlay_info(
     command: &str,
     timeout: Duration,
 ) -> Result<String, Failed> {
-    let socket = cached_socket_of(sandbox, &task.node_id)?;
+    let socket = sandbox.socket_of(&task.node_id)?;
     overlay_info_at(&socket, task, host, command, timeout)
 }
 

@@ -38,8 +38,8 @@ use tracing::{debug, info, warn};
 use crate::aerospike::{ClusterView, InfoError, NodeReport, TipOutcome};
 use crate::spec::{ClusterSpec, ClusterStatus, Edition, Phase, STATUS_PREFIX};
 use crate::swarm::{
-    eligible_nodes, update_service_retrying, NetworkInfo, NodeState, SecretMount, ServiceChange,
-    ServiceInfo, SwarmApi, SwarmError, TaskFilter, TaskInfo,
+    eligible_nodes, update_service_retrying, NetworkInfo, NodeState, ServiceChange, ServiceInfo,
+    SwarmApi, SwarmError, TaskFilter, TaskInfo,
 };
 
 use super::attach::{self, OperatorService};
@@ -47,7 +47,7 @@ use super::mesh;
 use super::metrics::{ClusterGauges, NodeGauges};
 use super::nodes::NodeApi;
 use super::plan::{self, Settle, StatusFacts};
-use super::rollout::{self, RolloutFacts, Step, Target};
+use super::rollout::{self, RolloutFacts, Step};
 use super::scaledown::{self, ScaleFacts, ScaleStep};
 use super::selector::{managed_spec, ClusterSelector};
 
@@ -1066,7 +1066,7 @@ fn log_step(cluster: &str, step: &Step, config_target: &str, change: &mut Servic
                     to.describe()
                 )
             );
-            set_template(change, to, from, config_target);
+            to.write_template(from, config_target, change);
             true
         }
         Step::Release {
@@ -1112,7 +1112,7 @@ fn log_step(cluster: &str, step: &Step, config_target: &str, change: &mut Servic
                     to.describe()
                 )
             );
-            set_template(change, to, from, config_target);
+            to.write_template(from, config_target, change);
             true
         }
         Step::FixPolicy { why } => {
@@ -1132,21 +1132,6 @@ fn log_step(cluster: &str, step: &Step, config_target: &str, change: &mut Servic
         | Step::Finishing { .. }
         | Step::WaitToStart { .. }
         | Step::Failed { .. } => false,
-    }
-}
-
-/// Adds to `change` what turns the template from `from` into `to`.
-fn set_template(change: &mut ServiceChange, to: &Target, from: &Target, config_target: &str) {
-    if to.image != from.image {
-        change.image = Some(to.image.clone());
-    }
-    if let Some(secret) = &to.config_secret {
-        if Some(secret) != from.config_secret.as_ref() {
-            change.secret_at_target = Some(SecretMount {
-                name: secret.clone(),
-                target: config_target.to_string(),
-            });
-        }
     }
 }
 

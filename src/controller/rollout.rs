@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::aerospike::{NodeReport, StabilityCheck};
 use crate::spec::{ClusterSpec, ClusterStatus, CONFIG_SECRET, IMAGE, VERSION};
-use crate::swarm::{ServiceInfo, TaskInfo, UpdatePolicy};
+use crate::swarm::{SecretMount, ServiceChange, ServiceInfo, TaskInfo, UpdatePolicy};
 
 /// The updater's sleep after each replaced task: a year, i.e. until the
 /// operator's next write.
@@ -89,6 +89,22 @@ impl Target {
         match &self.config_secret {
             Some(secret) => format!("{} config-secret={secret}", self.image),
             None => self.image.clone(),
+        }
+    }
+
+    /// Adds to `change` what turns the template from `from` into this
+    /// target (only the parts that differ).
+    pub fn write_template(&self, from: &Target, config_target: &str, change: &mut ServiceChange) {
+        if self.image != from.image {
+            change.image = Some(self.image.clone());
+        }
+        if let Some(secret) = &self.config_secret {
+            if Some(secret) != from.config_secret.as_ref() {
+                change.secret_at_target = Some(SecretMount {
+                    name: secret.clone(),
+                    target: config_target.to_string(),
+                });
+            }
         }
     }
 

@@ -11,7 +11,8 @@
 //! `--migrate-rate`), `AEROSPIKE_SIM_INTERFACES` (test seam: the interface
 //! list `address any` expands to, see [`crate::netif`]),
 //! `AEROSPIKE_SIM_FAULT` (`never-join` or `exit-on-start`: an injected
-//! failure, see [`crate::state::Fault`]).
+//! failure, see [`crate::state::Fault`]), `AEROSPIKE_SIM_COLD_START_RATE`
+//! (partition copies a cold start reads per second).
 
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ environment:
   AEROSPIKE_SIM_MIGRATE_RATE  partitions sent per second per node (default 500)
   AEROSPIKE_SIM_INTERFACES    test seam: [name=]ip,... replaces the host's interface list
   AEROSPIKE_SIM_FAULT         injected failure: never-join or exit-on-start (default none)
+  AEROSPIKE_SIM_COLD_START_RATE  partition copies a cold start reads per second (default 10000)
 ";
 
 fn parse_rate(text: &str, source: &str) -> Result<f64, String> {
@@ -75,6 +77,9 @@ pub fn settings_from_env(env: impl Fn(&str) -> Option<String>) -> Result<Setting
     }
     if let Some(rate) = env("AEROSPIKE_SIM_MIGRATE_RATE").filter(|r| !r.is_empty()) {
         settings.migrate_rate = parse_rate(&rate, "AEROSPIKE_SIM_MIGRATE_RATE")?;
+    }
+    if let Some(rate) = env("AEROSPIKE_SIM_COLD_START_RATE").filter(|r| !r.is_empty()) {
+        settings.cold_start_rate = parse_rate(&rate, "AEROSPIKE_SIM_COLD_START_RATE")?;
     }
     if let Some(list) = env("AEROSPIKE_SIM_INTERFACES").filter(|l| !l.is_empty()) {
         settings.interfaces = Some(
@@ -238,6 +243,27 @@ mod tests {
         let bad = |key: &str| (key == "AEROSPIKE_SIM_EDITION").then(|| "gold".to_string());
         assert!(settings_from_env(bad).unwrap_err().contains("gold"));
         assert_eq!(settings_from_env(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn cold_start_rate_knob() {
+        let with = |value: &'static str| {
+            settings_from_env(move |key| {
+                (key == "AEROSPIKE_SIM_COLD_START_RATE").then(|| value.to_string())
+            })
+        };
+        assert_eq!(with("25").unwrap().cold_start_rate, 25.0);
+        assert_eq!(
+            with("").unwrap().cold_start_rate,
+            crate::state::DEFAULT_COLD_START_RATE
+        );
+        for bad in ["0", "-3", "fast", "NaN"] {
+            let message = with(bad).unwrap_err();
+            assert!(
+                message.contains("AEROSPIKE_SIM_COLD_START_RATE"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -75,9 +75,46 @@ pub struct NamespaceConfig {
     pub replication_factor: u32,
     /// `storage-engine` kind: `memory`, `device` or `pmem`.
     pub storage_engine: String,
+    /// `storage-engine device { file ...; filesize ...; flush-max-ms ... }`:
+    /// where the namespace's partition copies persist (see
+    /// [`crate::storage`]); `None` for memory (and pmem) namespaces.
+    pub device: Option<DeviceConfig>,
     /// Every `key value` line of the stanza, echoed by `namespace/<ns>`
     /// (nested storage lines as `storage-engine.key`).
     pub echo: Vec<(String, String)>,
+}
+
+/// The persisted storage of a `storage-engine device` namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// `file PATH` and `device PATH` lines, in order (at least one).
+    pub files: Vec<std::path::PathBuf>,
+    /// `filesize` in bytes (required with `file`; never allocated).
+    pub filesize: Option<u64>,
+    /// `flush-max-ms` (default 1000): how long a change may sit in the
+    /// write buffer before it is written to the file.
+    pub flush_max_ms: u64,
+}
+
+/// `flush-max-ms` when the stanza has none, as in the server.
+pub const DEFAULT_FLUSH_MAX_MS: u64 = 1000;
+
+/// Parses a size as the server writes them: a number with an optional
+/// `K`, `M`, `G`, `T` or `P` suffix (powers of 1024, either case).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.chars().last()?.to_ascii_uppercase() {
+        'K' => (&text[..text.len() - 1], 10),
+        'M' => (&text[..text.len() - 1], 20),
+        'G' => (&text[..text.len() - 1], 30),
+        'T' => (&text[..text.len() - 1], 40),
+        'P' => (&text[..text.len() - 1], 50),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    value.checked_mul(1u64 << shift)
 }
 
 /// A configuration error, with the 1-based line it was found on.
@@ -532,6 +569,7 @@ fn parse_namespace(stanza: &Stanza) -> Result<NamespaceConfig, ConfigError> {
     }
     let mut replication_factor = 2;
     let mut storage_engine = None;
+    let mut device = None;
     let mut echo = Vec::new();
     for entry in &stanza.entries {
         match entry.key.as_str() {
@@ -542,7 +580,15 @@ fn parse_namespace(stanza: &Stanza) -> Result<NamespaceConfig, ConfigError> {
                 }
             }
             "storage-engine" => {
-                storage_engine = Some(parse_engine(entry.line, single_value(entry)?)?)
+                let kind = parse_engine(entry.line, single_value(entry)?)?;
+                if kind == "device" {
+                    return Err(error_at(
+                        entry.line,
+                        "storage-engine device needs a context with a 'file' or 'device'",
+                    ));
+                }
+                storage_engine = Some(kind);
+                device = None;
             }
             _ => {}
         }
@@ -558,6 +604,10 @@ fn parse_namespace(stanza: &Stanza) -> Result<NamespaceConfig, ConfigError> {
             _ => return Err(error_at(child.line, "storage-engine needs one kind")),
         };
         storage_engine = Some(kind.clone());
+        device = None;
+        if kind == "device" {
+            device = Some(parse_device(child)?);
+        }
         echo.push(("storage-engine".to_string(), kind));
         for entry in &child.entries {
             echo.push((
@@ -579,7 +629,62 @@ fn parse_namespace(stanza: &Stanza) -> Result<NamespaceConfig, ConfigError> {
         name,
         replication_factor,
         storage_engine: storage_engine.unwrap_or_else(|| "memory".to_string()),
+        device,
         echo,
+    })
+}
+
+/// The `storage-engine device { ... }` stanza: `file`/`device` paths,
+/// `filesize` (required with `file`), `flush-max-ms`. Other lines are
+/// accepted and ignored.
+fn parse_device(stanza: &Stanza) -> Result<DeviceConfig, ConfigError> {
+    let mut files = Vec::new();
+    let mut filesize = None;
+    let mut flush_max_ms = DEFAULT_FLUSH_MAX_MS;
+    let mut has_file = false;
+    for entry in &stanza.entries {
+        match entry.key.as_str() {
+            "file" | "device" => {
+                let path = single_value(entry)?;
+                if !path.starts_with('/') {
+                    return Err(error_at(
+                        entry.line,
+                        format!("'{}' must be an absolute path, got '{path}'", entry.key),
+                    ));
+                }
+                has_file |= entry.key == "file";
+                files.push(std::path::PathBuf::from(path));
+            }
+            "filesize" => {
+                let value = single_value(entry)?;
+                let size = parse_size(value).filter(|s| *s > 0).ok_or_else(|| {
+                    error_at(
+                        entry.line,
+                        format!("'filesize' must be a size such as 4G, got '{value}'"),
+                    )
+                })?;
+                filesize = Some(size);
+            }
+            "flush-max-ms" => flush_max_ms = parse_number(entry)?,
+            _ => {}
+        }
+    }
+    if files.is_empty() {
+        return Err(error_at(
+            stanza.line,
+            "storage-engine device needs a 'file' or 'device'",
+        ));
+    }
+    if has_file && filesize.is_none() {
+        return Err(error_at(
+            stanza.line,
+            "storage-engine device with 'file' needs a 'filesize'",
+        ));
+    }
+    Ok(DeviceConfig {
+        files,
+        filesize,
+        flush_max_ms,
     })
 }
 

@@ -20,11 +20,21 @@ enum Sink {
     Memory(Arc<Mutex<Vec<Value>>>),
 }
 
-/// A handle to the event log; cheap to clone.
+/// Where the server's console log lines go: stderr, or memory for tests.
+#[derive(Clone)]
+enum Console {
+    Stderr,
+    Memory(Arc<Mutex<Vec<String>>>),
+}
+
+/// A handle to the event log; cheap to clone. It also carries the
+/// console log: the few lines the sim writes in the real server's text
+/// form (see [`EventLog::console`]).
 #[derive(Clone)]
 pub struct EventLog {
     node: Option<String>,
     sink: Sink,
+    console: Console,
 }
 
 impl EventLog {
@@ -33,19 +43,56 @@ impl EventLog {
         EventLog {
             node: None,
             sink: Sink::Stdout,
+            console: Console::Stderr,
         }
     }
 
     /// A log that keeps events in memory, for tests; returns the store too.
+    /// Console lines are kept in memory as well ([`EventLog::console_lines`]).
     pub fn memory() -> (EventLog, Arc<Mutex<Vec<Value>>>) {
         let store = Arc::new(Mutex::new(Vec::new()));
         (
             EventLog {
                 node: None,
                 sink: Sink::Memory(store.clone()),
+                console: Console::Memory(Arc::new(Mutex::new(Vec::new()))),
             },
             store,
         )
+    }
+
+    /// Writes one line of the server's console log, in its format:
+    /// `Dec 02 2026 13:31:26 GMT: INFO (drv_ssd): (drv_ssd.c:3551) text`,
+    /// to stderr (stdout is the JSON event log), or to memory for a
+    /// [`EventLog::memory`] log.
+    pub fn console(&self, context: &str, source: &str, text: &str) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let line = format!(
+            "{}: INFO ({context}): ({source}) {text}",
+            console_time(now.as_millis() as u64)
+        );
+        match &self.console {
+            Console::Stderr => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{line}");
+            }
+            Console::Memory(lines) => {
+                if let Ok(mut lines) = lines.lock() {
+                    lines.push(line);
+                }
+            }
+        }
+    }
+
+    /// The console lines kept by a [`EventLog::memory`] log (empty for a
+    /// log that writes to stderr).
+    pub fn console_lines(&self) -> Vec<String> {
+        match &self.console {
+            Console::Stderr => Vec::new(),
+            Console::Memory(lines) => lines.lock().map(|l| l.clone()).unwrap_or_default(),
+        }
     }
 
     /// The same log, stamping `node` on every event from now on.
@@ -53,6 +100,7 @@ impl EventLog {
         EventLog {
             node: Some(node),
             sink: self.sink.clone(),
+            console: self.console.clone(),
         }
     }
 
@@ -133,6 +181,23 @@ pub fn format_timestamp(millis: u64) -> String {
     )
 }
 
+/// The server's console time stamp: `Dec 02 2026 13:31:26 GMT`.
+pub fn console_time(millis: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = millis / 1000;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    format!(
+        "{} {day:02} {year:04} {:02}:{:02}:{:02} GMT",
+        MONTHS[(month as usize).clamp(1, 12) - 1],
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
 /// algorithm), so the sim needs no date crate.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -161,6 +226,17 @@ mod tests {
             format_timestamp(1_709_210_096_789),
             "2024-02-29T12:34:56.789Z"
         );
+    }
+
+    #[test]
+    fn console_lines_have_the_server_form() {
+        assert_eq!(console_time(1_709_210_096_789), "Feb 29 2024 12:34:56 GMT");
+        let (log, _) = EventLog::memory();
+        log.for_node("A1".into())
+            .console("drv_ssd", "drv_ssd.c:1", "{test} hello");
+        let lines = log.console_lines();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].ends_with(" GMT: INFO (drv_ssd): (drv_ssd.c:1) {test} hello"));
     }
 
     #[test]

@@ -259,6 +259,15 @@ fn namespace_stats(state: &NodeState, name: &str) -> String {
             bool_text(state.effectively_quiesced()).into(),
         ),
         ("nodes_quiesced", nodes_quiesced.to_string()),
+        // Sim-only test oracle (no real server has it; the operator never
+        // reads it): the data lineage, so a test can tell a whole-cluster
+        // loss (a new lineage) from a restart that kept the data.
+        (
+            "sim_lineage",
+            state
+                .lineage()
+                .map_or(String::new(), |l| format!("{:x}", l.id)),
+        ),
     ];
     // The usual config echo: every line of the namespace stanza.
     let mut echo = String::new();

@@ -15,6 +15,7 @@
 //! - [`partitions`]: partition maps and the ownership ranking.
 //! - [`heartbeat`]: what nodes tell each other.
 //! - [`state`]: the node's state machine (membership, clusters, migrations).
+//! - [`storage`]: what `storage-engine device` namespaces persist, and their files.
 //! - [`info`]: the info command handlers.
 //! - [`netif`]: interface addresses (`address any`, `address eth0`).
 //! - [`node`]: the sockets and tasks of a running node.
@@ -39,3 +40,4 @@ pub mod netif;
 pub mod node;
 pub mod partitions;
 pub mod state;
+pub mod storage;

@@ -23,6 +23,7 @@ use crate::ids::{random_u64, NodeId};
 use crate::info::handle_request;
 use crate::netif;
 use crate::state::{Addresses, Fault, NodeState, Outgoing, Settings};
+use crate::storage::{self, Stored};
 
 /// Service connections idle this long are closed, like the server's
 /// `proto-fd-idle-ms` default.
@@ -36,6 +37,23 @@ pub const EXIT_ON_START_DELAY: Duration = Duration::from_secs(1);
 /// event's `message`, and what [`run_until`] fails with).
 pub const EXIT_ON_START_MESSAGE: &str = "CRITICAL (config): this build refuses to start \
      (fault injected by AEROSPIKE_SIM_FAULT=exit-on-start); exiting with status 1";
+
+/// The server's cold-start ticker: `as_storage_load` waits this long for
+/// the devices before each `{ns} loaded: ...` line (`TICKER_INTERVAL`,
+/// as/src/storage/storage.c).
+pub const COLD_START_TICKER: Duration = Duration::from_secs(5);
+
+/// Where the console lines come from in the server's source, as
+/// `(context, file:line)`. The files and contexts are the server's; the
+/// line numbers are the sim's stand-ins, not read from a given build.
+mod source {
+    pub const BEGIN: (&str, &str) = ("namespace", "namespace_ce.c:97");
+    pub const READING: (&str, &str) = ("drv_ssd", "drv_ssd.c:3347");
+    pub const TICKER: (&str, &str) = ("drv_ssd", "drv_ssd.c:2932");
+    pub const READ_COMPLETE: (&str, &str) = ("drv_ssd", "drv_ssd.c:3311");
+    pub const ENDPOINT: (&str, &str) = ("socket", "socket.c:839");
+    pub const CLEAN_SHUTDOWN: (&str, &str) = ("as", "as.c:445");
+}
 
 type Shared = Arc<Mutex<NodeState>>;
 
@@ -140,6 +158,22 @@ pub async fn run_until(
         );
         return Err(EXIT_ON_START_MESSAGE.to_string());
     }
+    // Cold start: device namespaces read their files back before any port
+    // is bound, as the server does (FIELD-NOTES section 3).
+    let stored = tokio::select! {
+        stored = cold_start(&config, &settings, &events) => stored?,
+        reason = &mut shutdown => {
+            events.emit("shutdown", json!({"signal": reason}));
+            return Ok(reason);
+        }
+    };
+    // Writing what was read back checks the files can be written (and
+    // creates missing ones) before the node starts.
+    for (ns, stored) in config.namespaces.iter().zip(&stored) {
+        if let (Some(device), Some(stored)) = (&ns.device, stored) {
+            storage::write_device(device, &ns.name, stored)?;
+        }
+    }
     let (interfaces, seam) = match &settings.interfaces {
         Some(list) => (list.clone(), true),
         None => (netif::enumerate()?, false),
@@ -179,6 +213,12 @@ pub async fn run_until(
         &events,
     )
     .await?;
+    for listener in &service {
+        if let Ok(addr) = listener.local_addr() {
+            let (context, at) = source::ENDPOINT;
+            events.console(context, at, &format!("Started client endpoint {addr}"));
+        }
+    }
     let bound = |listeners: &[TcpListener]| {
         listeners
             .iter()
@@ -212,8 +252,18 @@ pub async fn run_until(
             "fault": settings.fault.map(Fault::name),
         }),
     );
+    let devices: Vec<(usize, String, crate::config::DeviceConfig, Stored)> = config
+        .namespaces
+        .iter()
+        .enumerate()
+        .zip(&stored)
+        .filter_map(|((index, ns), stored)| {
+            Some((index, ns.name.clone(), ns.device.clone()?, stored.clone()?))
+        })
+        .collect();
     let mut node_state = NodeState::new(id, config, settings, events.clone(), Instant::now());
     node_state.set_addresses(addresses);
+    node_state.restore(&stored);
     let state: Shared = Arc::new(Mutex::new(node_state));
     let (heartbeat_tx, heartbeat_rx) = watch::channel(Arc::new(lock(&state).heartbeat()));
 
@@ -244,13 +294,212 @@ pub async fn run_until(
         heartbeat_tx,
         heartbeat_rx,
     ))));
+    for (index, name, device, written) in &devices {
+        tasks.push(AbortOnDrop(tokio::spawn(flush_device(
+            state.clone(),
+            *index,
+            name.clone(),
+            device.clone(),
+            written.clone(),
+        ))));
+    }
 
     let reason = shutdown.await;
     // Returning aborts every task: heartbeats stop at once, which is what a
-    // stopped container looks like to its peers.
+    // stopped container looks like to its peers. (Dropping this future
+    // instead is a kill: nothing is flushed.)
     events.emit("shutdown", json!({"signal": reason}));
     drop(tasks);
+    // A clean shutdown flushes the write buffers.
+    for (index, name, device, _) in &devices {
+        let stored = lock(&state).stored(*index);
+        if let Err(message) = storage::write_device(device, name, &stored) {
+            events.emit(
+                "storage_error",
+                json!({"namespace": name, "message": message}),
+            );
+        }
+    }
+    let (context, at) = source::CLEAN_SHUTDOWN;
+    events.console(context, at, "finished clean shutdown - exiting");
     Ok(reason)
+}
+
+/// Reads every device namespace's files back (see [`crate::storage`]),
+/// taking as long as the data takes at `cold_start_rate` copies per second,
+/// with the server's console lines and the `cold_start_*` events. All
+/// namespaces load at once, as the server's per-device threads do.
+/// Returns what was read, per namespace (`None` without a device).
+async fn cold_start(
+    config: &Config,
+    settings: &Settings,
+    events: &EventLog,
+) -> Result<Vec<Option<Stored>>, String> {
+    let mut stored = Vec::with_capacity(config.namespaces.len());
+    for ns in &config.namespaces {
+        stored.push(match &ns.device {
+            Some(device) => Some(storage::read_device(device, &ns.name)?),
+            None => None,
+        });
+    }
+    let rate = settings.cold_start_rate;
+    let start = tokio::time::Instant::now();
+    // (namespace index, copies, time it takes)
+    let mut loading: Vec<(usize, usize, Duration)> = Vec::new();
+    for (index, ns) in config.namespaces.iter().enumerate() {
+        let (Some(device), Some(data)) = (&ns.device, &stored[index]) else {
+            continue;
+        };
+        if !data.has_data() {
+            continue;
+        }
+        let total = data.held.count();
+        let (context, at) = source::BEGIN;
+        events.console(
+            context,
+            at,
+            &format!("{{{}}} beginning cold start", ns.name),
+        );
+        events.emit(
+            "cold_start_begin",
+            json!({
+                "namespace": ns.name,
+                "partitions": total,
+                "files": device.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                "rate": rate,
+            }),
+        );
+        for file in &device.files {
+            let (context, at) = source::READING;
+            events.console(
+                context,
+                at,
+                &format!("device {}: reading device to load index", file.display()),
+            );
+        }
+        loading.push((index, total, Duration::from_secs_f64(total as f64 / rate)));
+    }
+    let mut next_tick = COLD_START_TICKER;
+    while let Some(next_done) = loading.iter().map(|l| l.2).min() {
+        if next_done <= next_tick {
+            tokio::time::sleep_until(start + next_done).await;
+            loading.retain(|(index, total, took)| {
+                if *took > next_done {
+                    return true;
+                }
+                let ns = &config.namespaces[*index];
+                let data = stored[*index].as_ref();
+                finish_cold_start(ns, data, *total, *took, events);
+                false
+            });
+        } else {
+            tokio::time::sleep_until(start + next_tick).await;
+            for (index, total, _) in &loading {
+                let ns = &config.namespaces[*index];
+                let loaded = ((next_tick.as_secs_f64() * rate) as usize).min(*total);
+                let pct = (loaded * 100).checked_div(*total).unwrap_or(100);
+                let files = ns.device.as_ref().map_or(1, |d| d.files.len());
+                let pcts = vec![pct.to_string(); files].join(",");
+                let (context, at) = source::TICKER;
+                events.console(
+                    context,
+                    at,
+                    &format!(
+                        "{{{}}} loaded: objects {loaded} device-pcts ({pcts})",
+                        ns.name
+                    ),
+                );
+                events.emit(
+                    "cold_start_progress",
+                    json!({"namespace": ns.name, "loaded": loaded, "partitions": total}),
+                );
+            }
+            next_tick += COLD_START_TICKER;
+        }
+    }
+    Ok(stored)
+}
+
+/// The end of one namespace's cold start: a `read complete` line per file
+/// and the `cold_start_done` event.
+fn finish_cold_start(
+    ns: &crate::config::NamespaceConfig,
+    data: Option<&Stored>,
+    total: usize,
+    took: Duration,
+    events: &EventLog,
+) {
+    let files = ns
+        .device
+        .as_ref()
+        .map(|d| d.files.clone())
+        .unwrap_or_default();
+    let count = files.len().max(1);
+    for (stripe, file) in files.iter().enumerate() {
+        let unique = data.map_or(0, |d| {
+            (stripe..crate::partitions::N_PARTITIONS)
+                .step_by(count)
+                .filter(|pid| d.held.get(*pid))
+                .count()
+        });
+        let (context, at) = source::READ_COMPLETE;
+        events.console(
+            context,
+            at,
+            &format!(
+                "device {}: read complete: UNIQUE {unique} (REPLACED 0) (OLDER 0) (EXPIRED 0) \
+                 (EVICTED 0) (UNPARSABLE 0) records",
+                file.display()
+            ),
+        );
+    }
+    events.emit(
+        "cold_start_done",
+        json!({
+            "namespace": ns.name,
+            "partitions": total,
+            "lineage": data.and_then(|d| d.lineage).map(|l| format!("{:x}", l.id)),
+            "seconds": took.as_secs_f64(),
+        }),
+    );
+}
+
+/// Writes one device namespace's state to its files every `flush-max-ms`
+/// when it changed: the server's write buffer, flushed on a timer. What
+/// changed since the last write is lost if the node is killed.
+async fn flush_device(
+    state: Shared,
+    index: usize,
+    name: String,
+    device: crate::config::DeviceConfig,
+    mut written: Stored,
+) {
+    let period = Duration::from_millis(device.flush_max_ms.max(1));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticker.tick().await;
+        let now = lock(&state).stored(index);
+        if now == written {
+            continue;
+        }
+        match storage::write_device(&device, &name, &now) {
+            Ok(()) => {
+                written = now;
+                failing = false;
+            }
+            Err(message) => {
+                if !failing {
+                    failing = true;
+                    lock(&state).events().emit(
+                        "storage_error",
+                        json!({"namespace": name, "message": message}),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Binds the listeners of one `address` line: `any` (without the test
@@ -706,11 +955,14 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared) {
 
 /// A node embedded in another program (tests of the operator): it runs on
 /// a thread of its own with its own single-threaded runtime, through
-/// [`run_until`], so it installs no signal handlers. Dropping it stops the
-/// node at once and closes its sockets: to its peers that looks like a
-/// stopped container.
+/// [`run_until`], so it installs no signal handlers. [`EmbeddedNode::stop`]
+/// is a clean shutdown (SIGTERM: device namespaces are flushed);
+/// [`EmbeddedNode::kill`], and dropping it, stop the node at once without
+/// flushing (SIGKILL). Either way its sockets close: to its peers that
+/// looks like a stopped container.
 pub struct EmbeddedNode {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    kill: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -724,7 +976,15 @@ impl EmbeddedNode {
     /// Starts a node with `config` and `settings`; its events go to an
     /// in-memory log. A node that cannot bind its ports says so on stderr.
     pub fn start(config: Config, settings: Settings) -> EmbeddedNode {
+        EmbeddedNode::start_with_log(config, settings, EventLog::memory().0)
+    }
+
+    /// [`EmbeddedNode::start`] with the caller's event log (a clone of an
+    /// [`EventLog::memory`] log lets a test read the events and the
+    /// console lines).
+    pub fn start_with_log(config: Config, settings: Settings, events: EventLog) -> EmbeddedNode {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (kill, killed) = tokio::sync::oneshot::channel::<()>();
         let service_port = config.service_port;
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -732,15 +992,19 @@ impl EmbeddedNode {
                 .build()
                 .expect("a current-thread runtime");
             runtime.block_on(async {
-                let (events, _store) = EventLog::memory();
                 let shutdown = async {
                     let _ = stopped.await;
                     "stopped by its owner"
                 };
-                if let Err(message) =
-                    run_until(config, settings, events, "embedded", shutdown).await
-                {
-                    eprintln!("embedded sim node on port {service_port} failed: {message}");
+                let node = run_until(config, settings, events, "embedded", shutdown);
+                tokio::select! {
+                    result = node => {
+                        if let Err(message) = result {
+                            eprintln!("embedded sim node on port {service_port} failed: {message}");
+                        }
+                    }
+                    // Dropping the node's future is a kill: nothing is flushed.
+                    _ = killed => {}
                 }
             });
             // Drops every task of the node without waiting for stragglers.
@@ -748,19 +1012,44 @@ impl EmbeddedNode {
         });
         EmbeddedNode {
             stop: Some(stop),
+            kill: Some(kill),
             thread: Some(thread),
+        }
+    }
+
+    /// Clean shutdown, as SIGTERM: flushes device namespaces, logs
+    /// `finished clean shutdown - exiting`, and returns once the node has
+    /// stopped.
+    pub fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // The kill sender stays alive (dropping it would count as a kill)
+        // until the node has finished its clean shutdown.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops the node at once, as SIGKILL: what device namespaces had not
+    /// flushed yet is lost. Returns once the node has stopped.
+    pub fn kill(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
 
 impl Drop for EmbeddedNode {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.join();
     }
 }
 

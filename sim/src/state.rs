@@ -112,6 +112,10 @@ impl Fault {
     }
 }
 
+/// Default of `AEROSPIKE_SIM_COLD_START_RATE`: a typical node of a 3-node
+/// RF 2 cluster (about 2,731 copies) reads its file back in about 0.27 s.
+pub const DEFAULT_COLD_START_RATE: f64 = 10_000.0;
+
 /// Knobs that come from the environment or command line, not the config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -126,6 +130,9 @@ pub struct Settings {
     pub interfaces: Option<Vec<crate::netif::Interface>>,
     /// `AEROSPIKE_SIM_FAULT`: an injected failure; `None` is a healthy node.
     pub fault: Option<Fault>,
+    /// `AEROSPIKE_SIM_COLD_START_RATE`: partition copies a cold start reads
+    /// back from a device file per second.
+    pub cold_start_rate: f64,
 }
 
 impl Settings {
@@ -156,6 +163,7 @@ impl Default for Settings {
             migrate_rate: 500.0,
             interfaces: None,
             fault: None,
+            cold_start_rate: DEFAULT_COLD_START_RATE,
         }
     }
 }
@@ -919,20 +927,27 @@ impl NodeState {
             .collect();
         let mut dead_reports = Vec::new();
         for (index, ns) in self.namespaces.iter().enumerate() {
-            let mut dead = Bitmap::empty();
+            // What the members knew dead before, to count the new losses.
+            let mut before = Bitmap::empty();
             for node in &in_lineage {
                 if *node == self.id {
-                    dead.union_with(&ns.dead);
+                    before.union_with(&ns.dead);
                 } else if let Some(peer) = self.peers.get(node) {
-                    dead.union_with(&peer.dead[index]);
+                    before.union_with(&peer.dead[index]);
                 }
             }
+            // Dead: no member of the lineage holds a copy now. A copy that
+            // comes back later (a node that cold-started from its device
+            // file) makes the partition live again.
+            let mut dead = Bitmap::empty();
             let mut newly_lost = 0;
             if !fresh {
                 for pid in 0..N_PARTITIONS {
-                    if !dead.get(pid) && !in_lineage.iter().any(|n| self.holds(*n, index, pid)) {
+                    if !in_lineage.iter().any(|n| self.holds(*n, index, pid)) {
                         dead.set(pid, true);
-                        newly_lost += 1;
+                        if !before.get(pid) {
+                            newly_lost += 1;
+                        }
                     }
                 }
             }
@@ -980,10 +995,27 @@ impl NodeState {
             let rf = effective_rf(ns.config.replication_factor, members.len());
             ns.owners = OwnerTable::new(&members, &quiesced, rf);
             let report = view.dead.iter().find(|d| d.name == ns.config.name);
+            let before = std::mem::take(&mut ns.dead);
             ns.dead = report
                 .and_then(|d| Bitmap::from_hex(&d.dead))
                 .unwrap_or_default();
-            ns.held.subtract(&ns.dead);
+            // A copy this node holds is never dropped for being reported
+            // dead: the principal's picture may be an interval old.
+            ns.dead.subtract(&ns.held);
+            if !switching {
+                let mut revived = before;
+                revived.subtract(&ns.dead);
+                if !revived.is_empty() {
+                    self.events.emit(
+                        "partitions_revived",
+                        json!({
+                            "namespace": ns.config.name,
+                            "count": revived.count(),
+                            "dead_partitions": ns.dead.count(),
+                        }),
+                    );
+                }
+            }
             if view.fresh && switching {
                 let mut owned = ns.owners.owned_by(self.id);
                 owned.subtract(&ns.dead);
@@ -1071,7 +1103,43 @@ impl NodeState {
 
     /// Receives partitions at the migration rate, drops copies every owner
     /// already has, and reports finished migrations.
+    /// A dead partition of which a member of the current cluster (of the
+    /// cluster's lineage) holds a copy is live again, as a real AP server
+    /// merges a returning copy back (`partitions_revived`).
+    fn revive(&mut self) {
+        let sources = self.sources();
+        for index in 0..self.namespaces.len() {
+            if self.namespaces[index].dead.is_empty() {
+                continue;
+            }
+            let mut revived = Bitmap::empty();
+            for pid in 0..N_PARTITIONS {
+                if self.namespaces[index].dead.get(pid)
+                    && sources.iter().any(|n| {
+                        (*n == self.id || self.in_current_cluster(*n)) && self.holds(*n, index, pid)
+                    })
+                {
+                    revived.set(pid, true);
+                }
+            }
+            if revived.is_empty() {
+                continue;
+            }
+            let ns = &mut self.namespaces[index];
+            ns.dead.subtract(&revived);
+            self.events.emit(
+                "partitions_revived",
+                json!({
+                    "namespace": ns.config.name,
+                    "count": revived.count(),
+                    "dead_partitions": ns.dead.count(),
+                }),
+            );
+        }
+    }
+
     fn migrate(&mut self, now: Instant) {
+        self.revive();
         let elapsed = now.duration_since(self.last_tick).as_secs_f64();
         self.last_tick = now;
         if !self.migrate_allowed() {
@@ -1247,8 +1315,16 @@ impl NodeState {
         else {
             return false;
         };
-        if !ns.owners.is_owner(pid, id) || ns.dead.get(pid) {
+        if !ns.owners.is_owner(pid, id) {
             return false;
+        }
+        if ns.dead.get(pid) {
+            // The sender holds a copy: the partition is live again.
+            ns.dead.set(pid, false);
+            self.events.emit(
+                "partitions_revived",
+                json!({"namespace": ns.config.name, "count": 1, "dead_partitions": ns.dead.count()}),
+            );
         }
         if !ns.held.get(pid) {
             ns.held.set(pid, true);
@@ -1293,6 +1369,40 @@ impl NodeState {
             self.acked.insert((to, index, pid));
         }
         kept
+    }
+
+    // ----- storage -----------------------------------------------------------
+
+    /// This node's data lineage (`sim_lineage`), once it formed or joined a
+    /// cluster or read one back from a device file.
+    pub fn lineage(&self) -> Option<Lineage> {
+        self.lineage
+    }
+
+    /// What namespace `index` persists now: the lineage and the copies
+    /// held (see [`crate::storage`]).
+    pub fn stored(&self, index: usize) -> crate::storage::Stored {
+        crate::storage::Stored {
+            lineage: self.lineage,
+            held: self.namespaces[index].held.clone(),
+        }
+    }
+
+    /// Takes in what a cold start read back, per namespace (`None` for a
+    /// namespace without a device): the node's lineage becomes the oldest
+    /// one read, and each namespace of that lineage holds its copies
+    /// again. Call before the first [`NodeState::tick`].
+    pub fn restore(&mut self, stored: &[Option<crate::storage::Stored>]) {
+        let lineage = stored.iter().flatten().filter_map(|s| s.lineage).min();
+        let Some(lineage) = lineage else {
+            return;
+        };
+        self.lineage = Some(lineage);
+        for (ns, stored) in self.namespaces.iter_mut().zip(stored) {
+            if let Some(stored) = stored.as_ref().filter(|s| s.lineage == Some(lineage)) {
+                ns.held = stored.held.clone();
+            }
+        }
     }
 
     // ----- quiesce ---------------------------------------------------------

@@ -1,0 +1,360 @@
+//! `storage-engine device`: what survives a restart, a kill and a
+//! whole-cluster restart, and the cold start that reads it back. Nodes run
+//! in-process ([`EmbeddedNode`], real sockets on loopback); a node's ports
+//! and device file stay the same across its restarts, as a container's
+//! volume does.
+
+mod support;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aerospike_sim::config::Config;
+use aerospike_sim::events::EventLog;
+use aerospike_sim::node::EmbeddedNode;
+use aerospike_sim::state::Settings;
+use serde_json::Value;
+use support::{field, free_port, info, scratch_dir, wait_until, INTERVAL_MS, TIMEOUT};
+
+/// What stays the same across a node's restarts: its ports and its volume.
+#[derive(Clone)]
+struct Spec {
+    service: u16,
+    heartbeat: u16,
+    fabric: u16,
+    dir: PathBuf,
+    /// `Some(flush-max-ms)` for a device namespace, `None` for memory.
+    flush_ms: Option<u64>,
+}
+
+impl Spec {
+    fn new(flush_ms: Option<u64>) -> Spec {
+        Spec {
+            service: free_port(),
+            heartbeat: free_port(),
+            fabric: free_port(),
+            dir: scratch_dir(),
+            flush_ms,
+        }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("data/test.dat")
+    }
+
+    fn config(&self) -> Config {
+        let storage = match self.flush_ms {
+            Some(flush) => format!(
+                "storage-engine device {{\n    file {}\n    filesize 4G\n    flush-max-ms {flush}\n  }}",
+                self.file().display()
+            ),
+            None => "storage-engine memory".to_string(),
+        };
+        let text = format!(
+            "service {{\n  cluster-name sim-test\n}}\n\
+             network {{\n\
+               service {{\n    address 127.0.0.1\n    port {}\n  }}\n\
+               heartbeat {{\n    mode mesh\n    address 127.0.0.1\n    port {}\n    \
+                 interval {INTERVAL_MS}\n    timeout {TIMEOUT}\n  }}\n\
+               fabric {{\n    address 127.0.0.1\n    port {}\n  }}\n\
+             }}\n\
+             namespace test {{\n  replication-factor 2\n  {storage}\n}}\n",
+            self.service, self.heartbeat, self.fabric
+        );
+        Config::parse(&text).unwrap()
+    }
+}
+
+struct Node {
+    spec: Spec,
+    log: EventLog,
+    store: Arc<Mutex<Vec<Value>>>,
+    embedded: EmbeddedNode,
+}
+
+impl Node {
+    fn start(spec: &Spec, cold_start_rate: f64) -> Node {
+        let settings = Settings {
+            migrate_rate: 50_000.0,
+            cold_start_rate,
+            ..Settings::default()
+        };
+        let (log, store) = EventLog::memory();
+        Node {
+            spec: spec.clone(),
+            store,
+            embedded: EmbeddedNode::start_with_log(spec.config(), settings, log.clone()),
+            log,
+        }
+    }
+
+    fn try_info(&self, command: &str) -> Option<String> {
+        info(self.spec.service, command)
+    }
+
+    fn info(&self, command: &str) -> String {
+        self.try_info(command)
+            .unwrap_or_else(|| panic!("info '{command}' to port {} failed", self.spec.service))
+    }
+
+    fn ns(&self, key: &str) -> String {
+        field(&self.info("namespace/test"), key)
+    }
+
+    fn tip(&self, other: &Node) {
+        let reply = self.info(&format!("tip:host=127.0.0.1;port={}", other.spec.heartbeat));
+        assert_eq!(reply, "ok");
+    }
+
+    fn console(&self) -> Vec<String> {
+        self.log.console_lines()
+    }
+
+    fn events(&self, kind: &str) -> Vec<Value> {
+        let events = self.store.lock().unwrap();
+        events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Starts every spec, waits until each answers, and tips each node toward
+/// the previous one.
+fn start_all(specs: &[Spec], rate: f64) -> Vec<Node> {
+    let nodes: Vec<Node> = specs.iter().map(|s| Node::start(s, rate)).collect();
+    for node in &nodes {
+        assert!(
+            wait_until(Duration::from_secs(10), || node
+                .try_info("statistics")
+                .is_some_and(|s| field(&s, "cluster_is_member") == "true")),
+            "node on port {} never formed its cluster",
+            node.spec.service
+        );
+    }
+    for pair in nodes.windows(2) {
+        pair[1].tip(&pair[0]);
+    }
+    nodes
+}
+
+/// One cluster of all `nodes`, integrity, no migrations left, and the
+/// same `sim_lineage` everywhere; returns the lineage.
+fn settled(nodes: &[Node]) -> Option<String> {
+    let mut keys = Vec::new();
+    let mut lineages = Vec::new();
+    for node in nodes {
+        let stats = node.try_info("statistics")?;
+        if field(&stats, "cluster_size") != nodes.len().to_string()
+            || field(&stats, "cluster_integrity") != "true"
+            || field(&stats, "migrate_partitions_remaining") != "0"
+        {
+            return None;
+        }
+        keys.push(field(&stats, "cluster_key"));
+        lineages.push(node.ns("sim_lineage"));
+    }
+    let same = |list: &[String]| list.windows(2).all(|w| w[0] == w[1]);
+    (same(&keys) && same(&lineages)).then(|| lineages[0].clone())
+}
+
+fn wait_settled(nodes: &[Node], what: &str) -> String {
+    let mut lineage = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            lineage = settled(nodes);
+            lineage.is_some()
+        }),
+        "{what}: the cluster never settled"
+    );
+    lineage.unwrap()
+}
+
+/// Waits for `dead_partitions` to reach its final value on every node
+/// (a partition revives at the first tick after its copy comes back).
+fn dead(nodes: &[Node]) -> Vec<u64> {
+    std::thread::sleep(Duration::from_millis(3 * INTERVAL_MS));
+    nodes
+        .iter()
+        .map(|n| n.ns("dead_partitions").parse().unwrap())
+        .collect()
+}
+
+fn specs(count: usize, flush_ms: Option<u64>) -> Vec<Spec> {
+    (0..count).map(|_| Spec::new(flush_ms)).collect()
+}
+
+#[test]
+fn a_clean_whole_cluster_restart_keeps_every_partition() {
+    let specs = specs(3, Some(1000));
+    let nodes = start_all(&specs, 100_000.0);
+    let lineage = wait_settled(&nodes, "first start");
+    assert!(!lineage.is_empty());
+    for node in nodes {
+        let console = node.log.clone();
+        node.embedded.stop();
+        assert!(
+            console
+                .console_lines()
+                .iter()
+                .any(|l| l
+                    .ends_with(" GMT: INFO (as): (as.c:445) finished clean shutdown - exiting")),
+            "{:?}",
+            console.console_lines()
+        );
+    }
+    let nodes = start_all(&specs, 100_000.0);
+    assert_eq!(
+        wait_settled(&nodes, "restart"),
+        lineage,
+        "the data lineage survives"
+    );
+    assert_eq!(dead(&nodes), vec![0, 0, 0]);
+    // The restarted nodes read their files back, in the server's words.
+    let console = nodes[0].console();
+    let line = |needle: &str| {
+        console
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no '{needle}' in {console:?}"))
+    };
+    let begin = line("INFO (namespace): (namespace_ce.c:97) {test} beginning cold start");
+    let reading = line(&format!(
+        "INFO (drv_ssd): (drv_ssd.c:3347) device {}: reading device to load index",
+        specs[0].file().display()
+    ));
+    let complete = line(&format!(
+        "INFO (drv_ssd): (drv_ssd.c:3311) device {}: read complete: UNIQUE ",
+        specs[0].file().display()
+    ));
+    let endpoint = line(&format!(
+        "INFO (socket): (socket.c:839) Started client endpoint 127.0.0.1:{}",
+        specs[0].service
+    ));
+    assert!(begin < reading && reading < complete && complete < endpoint);
+    assert!(console[complete]
+        .ends_with("(REPLACED 0) (OLDER 0) (EXPIRED 0) (EVICTED 0) (UNPARSABLE 0) records"));
+    let begin = nodes[0].events("cold_start_begin");
+    let done = nodes[0].events("cold_start_done");
+    assert_eq!(begin.len(), 1);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["partitions"], begin[0]["partitions"]);
+    assert_eq!(done[0]["lineage"], lineage.as_str());
+    let copies = done[0]["partitions"].as_u64().unwrap();
+    assert!(
+        (2000..3500).contains(&copies),
+        "RF 2 over 3 nodes: {copies}"
+    );
+}
+
+#[test]
+fn killing_every_node_after_a_flush_loses_nothing() {
+    let specs = specs(3, Some(100));
+    let nodes = start_all(&specs, 100_000.0);
+    let lineage = wait_settled(&nodes, "first start");
+    // Longer than flush-max-ms since the migrations ended.
+    std::thread::sleep(Duration::from_millis(300));
+    for node in nodes {
+        node.embedded.kill();
+    }
+    let nodes = start_all(&specs, 100_000.0);
+    assert_eq!(wait_settled(&nodes, "restart"), lineage);
+    assert_eq!(dead(&nodes), vec![0, 0, 0]);
+}
+
+#[test]
+fn killing_every_node_before_a_flush_loses_the_copies_received_since() {
+    // A, B and C settle and stop cleanly: their files hold everything.
+    let mut specs = specs(3, Some(50));
+    let nodes = start_all(&specs, 100_000.0);
+    let lineage = wait_settled(&nodes, "first start");
+    for node in nodes {
+        node.embedded.stop();
+    }
+    // They come back, C now with a long flush-max-ms, and a fourth node D
+    // (also 5 s) joins: it receives copies, and the nodes that no longer
+    // own a partition drop theirs once its owners have it. A's and B's
+    // drops reach their files within 50 ms; C's and D's receipts do not.
+    specs[2].flush_ms = Some(5000);
+    specs.push(Spec::new(Some(5000)));
+    let nodes = start_all(&specs, 100_000.0);
+    assert_eq!(wait_settled(&nodes, "with D"), lineage);
+    std::thread::sleep(Duration::from_millis(150));
+    for node in nodes {
+        node.embedded.kill();
+    }
+    // Partitions that moved from {A, B} to {C, D} are on no disk.
+    let nodes = start_all(&specs, 100_000.0);
+    assert_eq!(wait_settled(&nodes, "restart"), lineage);
+    let lost = dead(&nodes);
+    assert!(lost.iter().all(|d| *d == lost[0]), "{lost:?}");
+    assert!(
+        (50..1000).contains(&lost[0]),
+        "about 1/18 of the partitions: {lost:?}"
+    );
+}
+
+#[test]
+fn a_whole_memory_cluster_restart_starts_a_new_lineage() {
+    let specs = specs(3, None);
+    let nodes = start_all(&specs, 100_000.0);
+    let lineage = wait_settled(&nodes, "first start");
+    for node in nodes {
+        node.embedded.stop();
+    }
+    let nodes = start_all(&specs, 100_000.0);
+    let after = wait_settled(&nodes, "restart");
+    assert_ne!(
+        after, lineage,
+        "everything was lost, and no counter says so"
+    );
+    assert_eq!(dead(&nodes), vec![0, 0, 0]);
+    assert!(nodes[0].console().iter().all(|l| !l.contains("cold start")));
+}
+
+#[test]
+fn a_cold_start_keeps_every_port_closed_until_it_is_done() {
+    let spec = Spec::new(Some(50));
+    let node = Node::start(&spec, 100_000.0);
+    assert!(wait_until(Duration::from_secs(10), || node
+        .try_info("namespace/test")
+        .is_some_and(|s| field(&s, "sim_lineage") != "")));
+    std::thread::sleep(Duration::from_millis(150));
+    node.embedded.stop();
+
+    // 4096 copies at 3,000 a second: about 1.4 s.
+    let started = Instant::now();
+    let node = Node::start(&spec, 3_000.0);
+    let closed = |port: u16| TcpStream::connect(("127.0.0.1", port)).is_err();
+    for at in [200, 700, 1200] {
+        while started.elapsed() < Duration::from_millis(at) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for port in [spec.service, spec.heartbeat, spec.fabric] {
+            assert!(
+                closed(port),
+                "port {port} listens {at} ms into the cold start"
+            );
+        }
+    }
+    assert!(wait_until(Duration::from_secs(5), || node
+        .try_info("status")
+        .is_some()));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1300), "{took:?}");
+    assert!(!closed(spec.heartbeat) && !closed(spec.fabric));
+    assert!(wait_until(Duration::from_secs(5), || node
+        .try_info("namespace/test")
+        .is_some_and(|s| field(&s, "sim_lineage") != "")));
+    let console = node.console();
+    assert!(
+        console.iter().any(|l| l.ends_with(&format!(
+            "device {}: read complete: UNIQUE 4096 (REPLACED 0) (OLDER 0) (EXPIRED 0) (EVICTED 0) (UNPARSABLE 0) records",
+            spec.file().display()
+        ))),
+        "{console:?}"
+    );
+}

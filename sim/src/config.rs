@@ -823,6 +823,82 @@ namespace bar {
         assert_eq!(error_of(&node_id).line, Some(2));
     }
 
+    fn with_storage(storage: &str) -> Result<Config, ConfigError> {
+        Config::parse(&DEFAULT_CONFIG.replace("storage-engine memory", storage))
+    }
+
+    #[test]
+    fn device_storage_is_read_with_its_files_size_and_flush_time() {
+        let config = with_storage(
+            "storage-engine device {\n  file /data/a.dat\n  device /dev/nvme0n1\n  filesize 4G\n  flush-max-ms 250\n  write-block-size 1M\n}",
+        )
+        .unwrap();
+        let device = config.namespaces[0].device.clone().unwrap();
+        assert_eq!(
+            device.files,
+            vec![
+                std::path::PathBuf::from("/data/a.dat"),
+                std::path::PathBuf::from("/dev/nvme0n1")
+            ]
+        );
+        assert_eq!(device.filesize, Some(4 << 30));
+        assert_eq!(device.flush_max_ms, 250);
+        let config =
+            with_storage("storage-engine device {\n  file /data/a.dat\n  filesize 512M\n}")
+                .unwrap();
+        let device = config.namespaces[0].device.clone().unwrap();
+        assert_eq!(device.flush_max_ms, DEFAULT_FLUSH_MAX_MS);
+        assert_eq!(device.filesize, Some(512 << 20));
+        // A raw device needs no filesize.
+        let config = with_storage("storage-engine device {\n  device /dev/sdb\n}").unwrap();
+        assert_eq!(config.namespaces[0].device.as_ref().unwrap().filesize, None);
+        // Memory namespaces have no device.
+        assert_eq!(
+            Config::parse(DEFAULT_CONFIG).unwrap().namespaces[0].device,
+            None
+        );
+        assert_eq!(parse_size("16"), Some(16));
+        assert_eq!(parse_size("2k"), Some(2048));
+        assert_eq!(parse_size("1T"), Some(1 << 40));
+        assert_eq!(parse_size("G"), None);
+        assert_eq!(parse_size("1.5G"), None);
+        assert_eq!(parse_size("99999999999P"), None);
+    }
+
+    #[test]
+    fn bad_device_storage_is_an_error_naming_the_line() {
+        let cases = [
+            ("storage-engine device {\n  filesize 4G\n}", 26, "needs a 'file'"),
+            ("storage-engine device {\n  file /data/a.dat\n}", 26, "needs a 'filesize'"),
+            (
+                "storage-engine device {\n  file /data/a.dat\n  filesize huge\n}",
+                28,
+                "huge",
+            ),
+            (
+                "storage-engine device {\n  file /data/a.dat\n  filesize 0\n}",
+                28,
+                "filesize",
+            ),
+            (
+                "storage-engine device {\n  file /data/a.dat\n  filesize 1G\n  flush-max-ms soon\n}",
+                29,
+                "soon",
+            ),
+            (
+                "storage-engine device {\n  file data/a.dat\n  filesize 1G\n}",
+                27,
+                "absolute",
+            ),
+            ("storage-engine device", 26, "needs a context"),
+        ];
+        for (storage, line, text) in cases {
+            let err = with_storage(storage).unwrap_err();
+            assert_eq!(err.line, Some(line), "{storage}: {err}");
+            assert!(err.to_string().contains(text), "{storage}: {err}");
+        }
+    }
+
     #[test]
     fn cluster_name_is_required_as_in_7_x() {
         let without = DEFAULT_CONFIG.replace("    cluster-name aerospike\n", "");

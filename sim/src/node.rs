@@ -1066,6 +1066,118 @@ mod tests {
             .unwrap()
     }
 
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("aerospike-sim-node-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn device_config(file: &std::path::Path) -> Config {
+        let text = DEFAULT_CONFIG.replace(
+            "storage-engine memory",
+            &format!(
+                "storage-engine device {{\n  file {}\n  filesize 1G\n}}",
+                file.display()
+            ),
+        );
+        Config::parse(&text).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cold_start_takes_the_time_its_data_takes_with_the_server_ticker() {
+        let dir = scratch("ticker");
+        let file = dir.join("test.dat");
+        let config = device_config(&file);
+        let lineage = crate::heartbeat::Lineage {
+            created_ms: 1,
+            id: 0xABC,
+        };
+        let stored = Stored {
+            lineage: Some(lineage),
+            held: crate::partitions::Bitmap::full(),
+        };
+        let device = config.namespaces[0].device.clone().unwrap();
+        storage::write_device(&device, "test", &stored).unwrap();
+        let settings = Settings {
+            cold_start_rate: 100.0,
+            ..Settings::default()
+        };
+        let (events, store) = EventLog::memory();
+        let started = tokio::time::Instant::now();
+        let read = cold_start(&config, &settings, &events).await.unwrap();
+        // 4096 copies at 100 a second.
+        assert_eq!(started.elapsed(), Duration::from_millis(40_960));
+        assert_eq!(read, vec![Some(stored)]);
+        let lines = events.console_lines();
+        let path = file.display();
+        let expected = [
+            "INFO (namespace): (namespace_ce.c:97) {test} beginning cold start".to_string(),
+            format!("INFO (drv_ssd): (drv_ssd.c:3347) device {path}: reading device to load index"),
+            "INFO (drv_ssd): (drv_ssd.c:2932) {test} loaded: objects 500 device-pcts (12)"
+                .to_string(),
+        ];
+        for (line, want) in lines.iter().zip(&expected) {
+            assert!(line.ends_with(want.as_str()), "{line} / {want}");
+            assert!(line.contains(" GMT: INFO ("), "{line}");
+        }
+        // One ticker line every 5 s, the last at 40 s.
+        let tickers: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("loaded: objects"))
+            .collect();
+        assert_eq!(tickers.len(), 8);
+        assert!(tickers[7].ends_with("{test} loaded: objects 4000 device-pcts (97)"));
+        assert!(lines.last().unwrap().ends_with(&format!(
+            "INFO (drv_ssd): (drv_ssd.c:3311) device {path}: read complete: UNIQUE 4096 \
+             (REPLACED 0) (OLDER 0) (EXPIRED 0) (EVICTED 0) (UNPARSABLE 0) records"
+        )));
+        let events = store.lock().unwrap();
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.first(), Some(&"cold_start_begin"));
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == "cold_start_progress")
+                .count(),
+            8
+        );
+        let done = events
+            .iter()
+            .find(|e| e["event"] == "cold_start_done")
+            .unwrap();
+        assert_eq!(done["partitions"], 4096);
+        assert_eq!(done["lineage"], "abc");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_device_file_that_cannot_be_written_stops_the_start_naming_it() {
+        let dir = scratch("blocked");
+        std::fs::write(dir.join("blocker"), "a file, not a directory").unwrap();
+        let file = dir.join("blocker/test.dat");
+        let (events, _) = EventLog::memory();
+        let shutdown = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "timeout"
+        };
+        let result = run_until(
+            device_config(&file),
+            Settings::default(),
+            events,
+            "test",
+            shutdown,
+        )
+        .await;
+        let message = result.unwrap_err();
+        assert!(message.contains("blocker/test.dat"), "{message}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn stopping_a_node_closes_its_ports_while_the_runtime_lives_on() {
         let (service, heartbeat, fabric) = (free_port(), free_port(), free_port());

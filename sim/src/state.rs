@@ -1826,6 +1826,75 @@ mod tests {
     }
 
     #[test]
+    fn nodes_restored_from_their_devices_keep_the_lineage_and_revive_every_partition() {
+        let mut cluster = Cluster::new(3, Edition::Community, 5000.0);
+        cluster.tip_all_to_first();
+        assert!(cluster.settled(100));
+        let lineage = cluster.nodes[0].lineage().unwrap();
+        let stored: Vec<crate::storage::Stored> =
+            cluster.nodes.iter().map(|n| n.stored(0)).collect();
+        // Every node restarts (new ids, as without `node-id`) from its file.
+        let (events, store) = EventLog::memory();
+        for (i, node) in cluster.nodes.iter_mut().enumerate() {
+            let log = if i == 0 {
+                events.clone()
+            } else {
+                EventLog::memory().0
+            };
+            let mut restarted = NodeState::new(
+                NodeId(0x200 + i as u64),
+                node.config.clone(),
+                node.settings.clone(),
+                log,
+                cluster.now,
+            );
+            restarted.set_addresses(Addresses::single(LOOPBACK));
+            restarted.restore(&[Some(stored[i].clone())]);
+            *node = restarted;
+        }
+        // Node 0 finishes its cold start first: alone, it keeps the lineage
+        // and counts what only the others hold as dead, for now.
+        cluster.up = vec![true, false, false];
+        cluster.run(5);
+        let alone = &cluster.nodes[0];
+        let view = alone.cluster.as_ref().unwrap();
+        assert_eq!(view.lineage, lineage);
+        assert!(!view.fresh);
+        assert_eq!(alone.namespaces[0].held, stored[0].held);
+        assert_eq!(cluster.dead(0), N_PARTITIONS - stored[0].held.count());
+        // The others come back: every partition is live again.
+        cluster.up = vec![true; 3];
+        cluster.tip_all_to_first();
+        assert!(cluster.settled(200));
+        for i in 0..3 {
+            assert_eq!(cluster.dead(i), 0);
+            assert_eq!(cluster.nodes[i].lineage(), Some(lineage));
+        }
+        for pid in 0..N_PARTITIONS {
+            let copies = cluster
+                .nodes
+                .iter()
+                .filter(|n| n.namespaces[0].held.get(pid))
+                .count();
+            assert_eq!(copies, 2, "partition {pid}");
+        }
+        let events = store.lock().unwrap();
+        let lost: u64 = events
+            .iter()
+            .filter(|e| e["event"] == "partitions_lost")
+            .map(|e| e["count"].as_u64().unwrap())
+            .sum();
+        let revived: u64 = events
+            .iter()
+            .filter(|e| e["event"] == "partitions_revived")
+            .map(|e| e["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(lost, (N_PARTITIONS - stored[0].held.count()) as u64);
+        assert_eq!(revived, lost);
+        assert!(!events.iter().any(|e| e["event"] == "lineage_discarded"));
+    }
+
+    #[test]
     fn silent_peer_leaves_after_the_timeout() {
         let mut cluster = Cluster::new(2, Edition::Community, 1000.0);
         cluster.tip_all_to_first();

@@ -107,31 +107,9 @@ fn status(fake: &FakeSwarm) -> (String, String) {
     (get(PHASE), get(READY))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unmeshed_7_1_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
-    unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up("7.1.0.0", 0).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unmeshed_7_2_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
-    unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up("7.2.0.0", 2).await;
-}
-
-async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up(build: &str, net: u8) {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "aerospike_swarm_operator=info".into()),
-        )
-        .try_init();
-    let ips: Vec<IpAddr> = (2..=5).map(|last| loopback(net, last)).collect();
-    let (service_port, heartbeat_port) = free_ports(&ips);
-    let service = |ip: IpAddr| SocketAddr::new(ip, service_port);
-    let mut sims: Vec<EmbeddedNode> = ips[..3]
-        .iter()
-        .map(|ip| start_sim(build, *ip, service_port, heartbeat_port))
-        .collect();
-
+/// The in-memory swarm of these tests: 4 ready workers, the overlay
+/// `net1`, and the 3-node service `s1` on it (no tasks yet).
+fn cluster_scene(service_port: u16, heartbeat_port: u16) -> FakeSwarm {
     let fake = FakeSwarm::new();
     fake.set_nodes((1..=4).map(|i| ready_worker(&format!("n{i}"))).collect());
     fake.add_network(NetworkInfo::overlay("net1", "aerospike"));
@@ -157,6 +135,35 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up(build: &
         network_ids: vec!["net1".into()],
         ..ServiceInfo::default()
     });
+    fake
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmeshed_7_1_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
+    unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up("7.1.0.0", 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmeshed_7_2_nodes_become_one_cluster_and_survivors_are_cleaned_up() {
+    unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up("7.2.0.0", 2).await;
+}
+
+async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up(build: &str, net: u8) {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "aerospike_swarm_operator=info".into()),
+        )
+        .try_init();
+    let ips: Vec<IpAddr> = (2..=5).map(|last| loopback(net, last)).collect();
+    let (service_port, heartbeat_port) = free_ports(&ips);
+    let service = |ip: IpAddr| SocketAddr::new(ip, service_port);
+    let mut sims: Vec<EmbeddedNode> = ips[..3]
+        .iter()
+        .map(|ip| start_sim(build, *ip, service_port, heartbeat_port))
+        .collect();
+
+    let fake = cluster_scene(service_port, heartbeat_port);
     fake.set_tasks(ips[..3].iter().map(|ip| task(*ip)).collect());
 
     // The three nodes start apart: each is a cluster of one.
@@ -319,4 +326,119 @@ async fn cluster_of_ok(addrs: &[SocketAddr]) -> Option<Vec<u32>> {
 
 fn sizes_all_one(sizes: &[u32]) -> bool {
     sizes.iter().all(|s| *s == 1)
+}
+
+/// The membership watch: a node of a settled cluster dies while swarm's
+/// task list still says it runs (as when the manager's own engine loses a
+/// container: no event, and the slow task poll is a minute away here).
+/// The status leaves Ready within seconds, not at the next poll; with
+/// the node back, Ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_dies_unannounced_is_seen_within_two_seconds() {
+    dies_unannounced(true, 4).await;
+}
+
+/// The control: the same scene with `--no-membership-watch`. The status
+/// still reads Ready 3/3 five seconds after the node died (the task poll
+/// and the resync are a minute away): the test above can fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_watch_a_node_that_dies_unannounced_is_not_seen() {
+    dies_unannounced(false, 6).await;
+}
+
+async fn dies_unannounced(watch: bool, net: u8) {
+    let ips: Vec<IpAddr> = (2..=4).map(|last| loopback(net, last)).collect();
+    let (service_port, heartbeat_port) = free_ports(&ips);
+    let mut sims: Vec<EmbeddedNode> = ips
+        .iter()
+        .map(|ip| start_sim("7.1.0.0", *ip, service_port, heartbeat_port))
+        .collect();
+    let fake = cluster_scene(service_port, heartbeat_port);
+    fake.set_tasks(ips.iter().map(|ip| task(*ip)).collect());
+    let counters = Arc::new(Counters::default());
+    let controller = Controller::new(
+        fake.clone(),
+        CountingInfo::new(InfoClient::new(), counters.clone()),
+        counters.clone(),
+        RunOptions {
+            resync_interval: Duration::from_secs(60),
+            poll_fast: Duration::from_millis(200),
+            poll_slow: Duration::from_secs(60),
+            counters_interval: Duration::from_secs(60),
+            max_parallel: 4,
+            membership_watch: watch,
+            ..RunOptions::default()
+        },
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        controller
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    wait_for(Duration::from_secs(20), "Ready 3/3", || {
+        status(&fake) == ("Ready".into(), "3/3".into())
+    })
+    .await;
+    // Settled: the loop awaits a change; only the watch's probes go out.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = counters.snapshot();
+    let reads_before = fake.reads();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = counters.snapshot();
+    eprintln!(
+        "settled 3 s: {} reconciles, {} Docker reads, {} info requests (the watch's probes)",
+        after.reconciles - before.reconciles,
+        fake.reads() - reads_before,
+        after.info_requests - before.info_requests
+    );
+    let probes = after.info_requests - before.info_requests;
+    assert!(
+        probes <= 8,
+        "the watch costs about 2 probes a second per cluster, not {probes}"
+    );
+    assert!(!watch || probes >= 4, "the watch probes: {probes} in 3 s");
+
+    // The node dies; its task still reads running.
+    let died = Instant::now();
+    drop(sims.remove(2));
+    if !watch {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            status(&fake),
+            ("Ready".into(), "3/3".into()),
+            "without the watch nothing should have looked"
+        );
+        stop.send(()).unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(10), loop_task).await;
+        return;
+    }
+    wait_for(Duration::from_secs(10), "the status to leave Ready", || {
+        status(&fake).0 != "Ready"
+    })
+    .await;
+    let seen_in = died.elapsed();
+    eprintln!(
+        "a node died unannounced: the status left Ready after {seen_in:?} ({:?})",
+        status(&fake)
+    );
+    assert!(
+        seen_in < Duration::from_secs(3),
+        "seen after {seen_in:?}: the watch should have woken the reconcile"
+    );
+
+    // It comes back at the same address: meshed in, Ready again.
+    sims.push(start_sim("7.1.0.0", ips[2], service_port, heartbeat_port));
+    wait_for(Duration::from_secs(20), "Ready 3/3 again", || {
+        status(&fake) == ("Ready".into(), "3/3".into())
+    })
+    .await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), loop_task)
+        .await
+        .expect("the loop stops")
+        .unwrap();
+    drop(sims);
 }

@@ -70,6 +70,12 @@ pub struct RunArgs {
     /// the cluster's status then gives the command to run instead.
     #[arg(long, env = "ASW_NO_ATTACH_NETWORKS", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_attach_networks: bool,
+    /// Turn off the membership watch (a held info connection per node and
+    /// one small probe per cluster every 0.5 s): a node dying unannounced
+    /// is then seen only at the next task poll. For comparisons and for
+    /// networks where held connections are unwelcome.
+    #[arg(long, env = "ASW_NO_MEMBERSHIP_WATCH", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_membership_watch: bool,
     /// Manage only the clusters whose service has this label: LABEL=VALUE
     /// (that value), or LABEL (any value). The others are left alone, as
     /// services without aerospike.cluster.* labels are, so several
@@ -90,6 +96,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         node_join_timeout: args.node_join_timeout,
         operator_service: args.operator_service,
         attach_networks: !args.no_attach_networks,
+        membership_watch: !args.no_membership_watch,
         leader_election: LeaderElection {
             enabled: args.leader_election,
             lease_name: args.lease_name,

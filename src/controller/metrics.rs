@@ -75,16 +75,20 @@ pub enum Trigger {
     Requeue,
     /// The previous pass failed; this is the error policy's retry.
     ErrorRetry,
+    /// The membership watch saw a node leave, close its connection or go
+    /// silent (see [`super::membership`]).
+    Membership,
 }
 
 impl Trigger {
     /// Every trigger.
-    pub const ALL: [Trigger; 5] = [
+    pub const ALL: [Trigger; 6] = [
         Trigger::Event,
         Trigger::Poll,
         Trigger::Resync,
         Trigger::Requeue,
         Trigger::ErrorRetry,
+        Trigger::Membership,
     ];
 
     /// The spelling in logs and labels.
@@ -95,6 +99,7 @@ impl Trigger {
             Trigger::Resync => "resync",
             Trigger::Requeue => "requeue",
             Trigger::ErrorRetry => "error-retry",
+            Trigger::Membership => "membership",
         }
     }
 }

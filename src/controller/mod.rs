@@ -5,6 +5,9 @@
 //! - [`watch`]: triggers — the swarm event stream, one task poll for all
 //!   clusters (fast while any converges, slow when settled), a periodic
 //!   full resync;
+//! - [`membership`]: the trigger swarm does not give: a held connection to
+//!   every member and one small probe per cluster every 0.5 s, which wake
+//!   a cluster's reconcile when a node dies, goes silent or leaves;
 //! - [`scheduler`]: a queue keyed by service id that de-duplicates
 //!   triggers, runs one reconcile per cluster at a time and many clusters
 //!   in parallel; and the error policy (per-cluster exponential backoff
@@ -26,6 +29,7 @@ pub mod attach;
 pub(crate) mod fixtures;
 pub mod http;
 pub mod leader;
+pub mod membership;
 pub mod mesh;
 pub mod metrics;
 pub mod nodes;
@@ -53,6 +57,7 @@ use crate::swarm::{self, SwarmApi, SwarmError};
 
 pub use attach::OperatorService;
 pub use http::{Health, Role};
+pub use membership::{MembershipWatch, WatchSet};
 pub use metrics::{ClusterGauges, Metrics, Trigger};
 pub use nodes::{CountingInfo, NodeApi};
 pub use reconcile::{Action, Outcome, ReconcileError, Reconciler};
@@ -105,6 +110,9 @@ pub struct RunOptions {
     /// `None`, every one; otherwise only the services whose labels match
     /// (see [`selector`]). The others are left alone as unmanaged ones are.
     pub cluster_selector: Option<ClusterSelector>,
+    /// Whether the membership watch runs (`--no-membership-watch` turns it
+    /// off; see [`membership`]).
+    pub membership_watch: bool,
 }
 
 impl Default for RunOptions {
@@ -122,6 +130,7 @@ impl Default for RunOptions {
             operator_service: None,
             attach_networks: true,
             cluster_selector: None,
+            membership_watch: true,
         }
     }
 }
@@ -295,11 +304,13 @@ pub struct Controller<S, N> {
     scheduler: Arc<Scheduler<String>>,
     policy: Arc<ErrorPolicy<String>>,
     known: Arc<watch::Known>,
+    membership: Arc<MembershipWatch>,
 }
 
 impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
     /// A controller; nothing runs until [`Controller::run`].
     pub fn new(swarm: S, nodes: N, counters: Arc<Counters>, options: RunOptions) -> Self {
+        let scheduler = Arc::new(Scheduler::default());
         Controller {
             reconciler: Arc::new(
                 Reconciler::new(swarm.clone(), nodes, options.poll_fast)
@@ -317,11 +328,12 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
                     .with_selector(options.cluster_selector.clone()),
             ),
             swarm: Arc::new(swarm),
-            counters,
             metrics: Arc::new(Metrics::default()),
             health: Arc::new(Health::default()),
+            membership: Arc::new(MembershipWatch::new(scheduler.clone(), counters.clone())),
+            counters,
             options,
-            scheduler: Arc::new(Scheduler::default()),
+            scheduler,
             policy: Arc::new(ErrorPolicy::default()),
             known: Arc::new(watch::Known::default()),
         }
@@ -412,6 +424,8 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
                 known: self.known.clone(),
                 counters: self.counters.clone(),
                 metrics: self.metrics.clone(),
+                membership: self.membership.clone(),
+                watch_members: self.options.membership_watch,
             };
             running.spawn(async move {
                 job.run(key, trigger).await;
@@ -425,6 +439,7 @@ impl<S: SwarmApi + Clone, N: NodeApi> Controller<S, N> {
             "shutting down: finishing in-flight reconciles"
         );
         background.abort_all();
+        self.membership.stop();
         while running.join_next().await.is_some() {}
         self.counters.log();
         info!("stopped");
@@ -439,6 +454,8 @@ struct Job<S, N> {
     known: Arc<watch::Known>,
     counters: Arc<Counters>,
     metrics: Arc<Metrics>,
+    membership: Arc<MembershipWatch>,
+    watch_members: bool,
 }
 
 impl<S: SwarmApi, N: NodeApi> Job<S, N> {
@@ -471,6 +488,9 @@ impl<S: SwarmApi, N: NodeApi> Job<S, N> {
                 let converging = matches!(outcome.action, Action::Requeue(_));
                 self.known
                     .record(&key, outcome.managed.as_deref(), converging);
+                if self.watch_members {
+                    self.membership.arm(&key, outcome.watch.clone());
+                }
                 if let Some(old) = known_name.filter(|n| outcome.managed.as_ref() != Some(n)) {
                     // Gone, unmanaged or renamed: its series go.
                     self.metrics.forget_cluster(&old);

@@ -43,6 +43,7 @@ use crate::swarm::{
 };
 
 use super::attach::{self, OperatorService};
+use super::membership::WatchSet;
 use super::mesh;
 use super::metrics::{ClusterGauges, NodeGauges};
 use super::nodes::NodeApi;
@@ -72,6 +73,9 @@ pub struct Outcome {
     pub managed: Option<String>,
     /// What the pass saw, for the metrics' gauges.
     pub gauges: Option<ClusterGauges>,
+    /// The main cluster's members and key, for the membership watch
+    /// ([`super::membership`]); `None` when the pass saw no cluster.
+    pub watch: Option<WatchSet>,
 }
 
 impl Outcome {
@@ -80,6 +84,7 @@ impl Outcome {
             action: Action::AwaitChange,
             managed: None,
             gauges: None,
+            watch: None,
         }
     }
 }
@@ -159,6 +164,12 @@ pub struct Reconciler<S, N> {
     /// Per service id, since when each of its nodes that did not answer
     /// has been silent.
     silent_since: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
+    /// Per service id, the nodes that answered its last pass. Only a node
+    /// not among them is observed patiently (a task that has just
+    /// started); one that answered before and does not now has most likely
+    /// died, and the pass reports that at once rather than after
+    /// [`NODE_PATIENCE`].
+    answering: Mutex<HashMap<String, BTreeSet<SocketAddr>>>,
     /// See [`UNREACHABLE_GRACE`].
     unreachable_grace: Duration,
     /// See [`NODE_PATIENCE`].
@@ -211,6 +222,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             recent: Mutex::new(HashMap::new()),
             last_set: Mutex::new(HashMap::new()),
             silent_since: Mutex::new(HashMap::new()),
+            answering: Mutex::new(HashMap::new()),
             unreachable_grace: UNREACHABLE_GRACE,
             patience: NODE_PATIENCE,
             answered: Mutex::new(HashMap::new()),
@@ -266,6 +278,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     fn forget(&self, id: &str) -> Outcome {
         self.last_set().remove(id);
         lock(&self.silent_since).remove(id);
+        lock(&self.answering).remove(id);
         self.answered().remove(id);
         self.progress().remove(id);
         Outcome::unmanaged()
@@ -290,6 +303,88 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         }
     }
 
+    /// Lets go of `service`, which exists but is not managed (no spec, or
+    /// not selected): when it still carries the valve and was managed —
+    /// see [`Reconciler::was_managed`] — one write puts back
+    /// [`rollout::released_policy`] (update and rollback), so that the next
+    /// template change is not held for a year; then it is forgotten. A
+    /// service with a policy of its own is not written.
+    async fn let_go(&self, service: &ServiceInfo) -> Result<Outcome, ReconcileError> {
+        let valve = rollout::is_valve(service.update_policy.as_ref())
+            || rollout::is_valve(service.rollback_policy.as_ref());
+        if valve && self.was_managed(service) {
+            let why = if self.declares_cluster(service) {
+                "it is no longer matched by the cluster selector"
+            } else {
+                "it no longer has an aerospike.cluster.replicas label"
+            };
+            let tasks = self
+                .swarm
+                .list_tasks(&TaskFilter::services([service.id.clone()]))
+                .await?;
+            let stale = tasks
+                .iter()
+                .filter(|t| t.desired_state == "running" && rollout::is_stale(t, service))
+                .count();
+            let (delay, monitor) = (
+                rollout::RELEASED_DELAY.as_secs(),
+                rollout::RELEASED_MONITOR.as_secs(),
+            );
+            let mut reason = format!(
+                "not managed any more ({why}): sets the service's update and rollback policy from \
+                 the operator's valve (a year between tasks) to one task at a time, stop-first, \
+                 pause on failure, {delay} s between tasks, failures counted for {monitor} s: \
+                 swarm now rolls template changes by itself, without the operator's checks; the \
+                 aerospike.status.* labels stay as last written and are no longer kept up to date"
+            );
+            if stale > 0 {
+                reason.push_str(&format!(
+                    "; {stale} task(s) still run the old template of a rollout under way: swarm \
+                     replaces them now, one every {delay} s"
+                ));
+            }
+            act!(service.name, "release-policy", reason);
+            let change = ServiceChange {
+                update_policy: Some(rollout::released_policy()),
+                ..ServiceChange::default()
+            };
+            update_service_retrying(&self.swarm, &service.id, &change).await?;
+        }
+        Ok(self.forget(&service.id))
+    }
+
+    /// Whether `service` declares a cluster at all, whichever operator's
+    /// selector matches it.
+    fn declares_cluster(&self, service: &ServiceInfo) -> bool {
+        !matches!(
+            managed_spec(None, &service.labels, service.image.as_deref()),
+            Ok(None)
+        )
+    }
+
+    /// Whether the valve on unmanaged `service` is ours to release.
+    ///
+    /// - It still declares a cluster (this operator's selector dropped
+    ///   it): only if this reconciler has run a full pass on it since it
+    ///   last forgot it. Another operator may select it — a cluster moved
+    ///   from `team=a` to `team=b`, or one that was never ours — and that
+    ///   operator keeps the valve on it: releasing it on every pass would
+    ///   be a fight over the policy. (After a restart, or a change of
+    ///   leader, a cluster dropped meanwhile keeps the valve: remove its
+    ///   replicas label to have it released.)
+    /// - It declares none (no operator manages it): if it carries status
+    ///   labels, which only an operator writes, or this reconciler
+    ///   remembers it. A stranger that happens to hold swarm for a day is
+    ///   left alone.
+    fn was_managed(&self, service: &ServiceInfo) -> bool {
+        let remembered = self.progress().contains_key(&service.id);
+        if self.declares_cluster(service) {
+            remembered
+        } else {
+            remembered || service.labels.keys().any(|k| k.starts_with(STATUS_PREFIX))
+        }
+    }
+
     /// Reconciles service `id` (an id or a name).
     ///
     /// Observe (the service, its tasks, the nodes), decide (placement,
@@ -309,15 +404,17 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             action: Action::AwaitChange,
             managed: Some(name.clone()),
             gauges: None,
+            watch: None,
         };
-        // Unmanaged (no spec, or not selected): forgotten, nothing written;
-        // status labels an earlier pass wrote stay as they are.
+        // Unmanaged (no spec, or not selected): its valve released if it
+        // was ours, then forgotten; status labels an earlier pass wrote
+        // stay as they are.
         let spec = match managed_spec(
             self.selector.as_ref(),
             &service.labels,
             service.image.as_deref(),
         ) {
-            Ok(None) => return Ok(self.forget(&service.id)),
+            Ok(None) => return self.let_go(&service).await,
             Ok(Some(spec)) => spec,
             Err(errors) => {
                 let problems: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
@@ -436,12 +533,15 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             .iter()
             .map(|ip| SocketAddr::new(*ip, port))
             .collect();
-        let replies = join_all(
-            addrs
-                .iter()
-                .map(|addr| self.observe_patiently(*addr, expected)),
-        )
-        .await;
+        let answered_before = lock(&self.answering)
+            .get(&service.id)
+            .cloned()
+            .unwrap_or_default();
+        let replies =
+            join_all(addrs.iter().map(|addr| {
+                self.observe_patiently(*addr, expected, !answered_before.contains(addr))
+            }))
+            .await;
         let mut reports = Vec::new();
         let mut unreachable = Vec::new();
         for (addr, reply) in addrs.iter().zip(replies) {
@@ -450,6 +550,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 Err(e) => unreachable.push((*addr, e.to_string())),
             }
         }
+        lock(&self.answering).insert(
+            service.id.clone(),
+            reports.iter().map(|r| r.observation.addr).collect(),
+        );
         let silence = self.silence(&service.id, &unreachable);
         let unreachable_persists = reports.is_empty() && silence.all_past_grace;
         let view = ClusterView::from(
@@ -733,10 +837,15 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                     .map(|r| (u64::from(r.ready), u64::from(r.desired))),
             }),
         };
+        let watch = view.main_cluster().map(|main| WatchSet {
+            members: main.members.iter().map(|m| m.addr).collect(),
+            cluster_key: main.cluster_key.clone(),
+        });
         Ok(Outcome {
             action,
             managed: Some(name),
             gauges: Some(gauges),
+            watch,
         })
     }
 
@@ -784,12 +893,16 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     /// has just started cannot be reached until its overlay endpoint is
     /// wired, usually for a few hundred milliseconds, and waiting within
     /// the pass tips it the moment it can be reached rather than a pass
-    /// later.
+    /// later. Not `patient` (it answered the last pass): asked once.
     async fn observe_patiently(
         &self,
         addr: SocketAddr,
         expected: u32,
+        patient: bool,
     ) -> Result<NodeReport, InfoError> {
+        if !patient {
+            return self.nodes.observe(addr, expected).await;
+        }
         let deadline = Instant::now() + self.patience;
         loop {
             match self.nodes.observe(addr, expected).await {
@@ -2322,8 +2435,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_cluster_that_stops_matching_is_forgotten_as_if_its_replicas_label_went() {
-        // What a removed aerospike.cluster.replicas label does: forgotten,
-        // nothing written, the last status labels left as they were.
+        // What a removed aerospike.cluster.replicas label does: the valve
+        // released (one write, the policy only), forgotten, the last status
+        // labels left as they were.
         let removed = |edit: fn(&mut ServiceInfo), selector: Option<ClusterSelector>| async move {
             let nodes = ScriptedNodes::default();
             let fake = teams_scene(&nodes);
@@ -2351,7 +2465,7 @@ mod tests {
                 || r.progress().contains_key("s1")
                 || lock(&r.silent_since).contains_key("s1")
                 || r.answered().contains_key("s1");
-            (outcome, fake.writes(), remembered)
+            (outcome, label_writes(&fake), remembered)
         };
         let by_label = removed(
             |s| {
@@ -2375,7 +2489,7 @@ mod tests {
             team_a(),
         )
         .await;
-        assert_eq!(by_label, (Outcome::unmanaged(), vec![], false));
+        assert_eq!(by_label, (Outcome::unmanaged(), vec![released()], false));
         assert_eq!(by_selector, by_label);
         assert_eq!(by_team_removed, by_label);
     }
@@ -2501,5 +2615,174 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fresh.service("s1").unwrap().labels[PHASE], "Error");
+    }
+
+    // --- letting go: the valve comes off a service the operator stops
+    // managing, and off no other.
+
+    use crate::swarm::UpdatePolicy;
+
+    /// The one write that releases the valve.
+    fn released() -> ServiceChange {
+        ServiceChange {
+            update_policy: Some(rollout::released_policy()),
+            ..ServiceChange::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_whose_replicas_label_goes_gets_the_plain_policy_once_and_nothing_else() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        let managed = fake.service("s1").unwrap();
+        assert!(rollout::is_valve(managed.update_policy.as_ref()));
+        assert!(rollout::is_valve(managed.rollback_policy.as_ref()));
+        fake.clear_writes();
+        let sent = nodes.sent().len();
+
+        fake.edit_service("s1", |s| {
+            s.labels
+                .retain(|k, _| !k.starts_with(crate::spec::CLUSTER_PREFIX));
+        });
+        assert_eq!(r.reconcile("s1").await.unwrap(), Outcome::unmanaged());
+        assert_eq!(label_writes(&fake), vec![released()]);
+        let let_go = fake.service("s1").unwrap();
+        assert_eq!(let_go.update_policy, Some(rollout::released_policy()));
+        assert_eq!(let_go.rollback_policy, Some(rollout::released_policy()));
+        assert!(!rollout::is_valve(let_go.update_policy.as_ref()));
+        assert_eq!(let_go.labels[PHASE], "Ready", "the status labels stay");
+        assert_eq!(let_go.replicas, managed.replicas);
+        assert_eq!(nodes.sent().len(), sent, "no node asked anything");
+
+        // The pass our own write triggers, and any later one: nothing.
+        fake.clear_writes();
+        for _ in 0..2 {
+            assert_eq!(r.reconcile("s1").await.unwrap(), Outcome::unmanaged());
+        }
+        assert_eq!(fake.writes(), vec![]);
+
+        // A restarted operator (nothing remembered) finds nothing to do.
+        let restarted = reconciler(&fake, &nodes);
+        restarted.reconcile("s1").await.unwrap();
+        assert_eq!(fake.writes(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_let_go_while_nobody_remembers_it_is_released_by_its_status_labels() {
+        // The label removed while the operator was down: the status labels
+        // say an operator managed it.
+        let (fake, nodes) = rolled_scene();
+        fake.edit_service("s1", |s| {
+            s.labels
+                .retain(|k, _| !k.starts_with(crate::spec::CLUSTER_PREFIX));
+        });
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        assert_eq!(label_writes(&fake), vec![released()]);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_let_go_mid_rollout_is_released_and_swarm_carries_on() {
+        // Tasks still on the old template: the release hands them to
+        // swarm's updater (one at a time, RELEASED_DELAY apart).
+        let (fake, nodes) = rolled_scene();
+        fake.edit_service("s1", |s| {
+            s.image = Some("aerospike/aerospike-server:7.2.0.0".into());
+            s.labels
+                .retain(|k, _| !k.starts_with(crate::spec::CLUSTER_PREFIX));
+        });
+        let service = fake.service("s1").unwrap();
+        assert!(fake.tasks().iter().all(|t| rollout::is_stale(t, &service)));
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        assert_eq!(label_writes(&fake), vec![released()]);
+        assert_eq!(
+            fake.service("s1").unwrap().image,
+            service.image,
+            "the template is left as it is"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_never_managed_keeps_its_own_policy() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        let r = reconciler(&fake, &nodes);
+        let own = UpdatePolicy {
+            parallelism: 2,
+            delay_ns: Duration::from_secs(10).as_nanos() as u64,
+            failure_action: "rollback".into(),
+            monitor_ns: 0,
+            order: "start-first".into(),
+        };
+        // A stranger with a policy of its own, and one that holds swarm
+        // for days as the valve does but was never a cluster (no status
+        // labels, never seen managed).
+        let held = UpdatePolicy {
+            delay_ns: Duration::from_secs(7 * 24 * 3600).as_nanos() as u64,
+            ..rollout::valve_policy()
+        };
+        for (id, policy) in [("s2", own), ("s3", held)] {
+            fake.put_service(ServiceInfo {
+                id: id.into(),
+                name: format!("web-{id}"),
+                replicas: Some(2),
+                labels: labels(&[("team", "web")]),
+                update_policy: Some(policy.clone()),
+                rollback_policy: Some(policy),
+                ..ServiceInfo::default()
+            });
+            assert_eq!(r.reconcile(id).await.unwrap(), Outcome::unmanaged());
+        }
+        assert_eq!(fake.writes(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_dropped_by_the_selector_is_released_and_another_operators_is_not() {
+        let nodes = ScriptedNodes::default();
+        let fake = teams_scene(&nodes);
+        let r = reconciler(&fake, &nodes).with_selector(team_a());
+        r.reconcile("s1").await.unwrap();
+        assert!(rollout::is_valve(
+            fake.service("s1").unwrap().update_policy.as_ref()
+        ));
+        fake.clear_writes();
+
+        // team=a dropped: released once.
+        fake.edit_service("s1", |s| {
+            s.labels.remove("team");
+        });
+        assert_eq!(r.reconcile("s1").await.unwrap(), Outcome::unmanaged());
+        assert_eq!(label_writes(&fake), vec![released()]);
+        fake.clear_writes();
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.writes(), vec![]);
+
+        // Moved to team=b, whose operator puts the valve back: not released
+        // again (no fight over the policy).
+        fake.edit_service("s1", |s| {
+            s.labels.insert("team".into(), "b".into());
+            s.update_policy = Some(rollout::valve_policy());
+            s.rollback_policy = Some(rollout::valve_policy());
+        });
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.writes(), vec![]);
+
+        // team=b's own cluster, with its valve and status: never ours.
+        let theirs = fake.service("s1").unwrap();
+        fake.edit_service("s2", |s| {
+            s.update_policy = theirs.update_policy.clone();
+            s.rollback_policy = theirs.rollback_policy.clone();
+            s.labels.extend(
+                theirs
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(STATUS_PREFIX))
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        });
+        r.reconcile("s2").await.unwrap();
+        assert_eq!(fake.writes(), vec![]);
     }
 }

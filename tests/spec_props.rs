@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 
 use aerospike_swarm_operator::spec::{
-    schema, ClusterDocument, ClusterSpec, Edition, Field, SpecErrors, CLUSTER_PREFIX,
+    schema, ClusterDocument, ClusterSpec, Edition, Field, SpecErrors, StorageSpec, CLUSTER_PREFIX,
 };
 
 /// Keys a label map may hold: ours, near misses of ours, other
@@ -96,12 +96,19 @@ fn valid_spec() -> impl Strategy<Value = ClusterSpec> {
             prop::option::of("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,12}"),
             prop::option::of(any::<bool>()),
         ),
+        prop::option::of((
+            "[a-zA-Z0-9][a-zA-Z0-9_.-]{1,12}",
+            prop::option::of("(/[a-z0-9_-]{1,8}){1,2}"),
+            prop::option::of(prop::sample::select(vec!["local", "vieux/sshfs:latest"])),
+            prop::collection::btree_map("[a-z][a-z0-9_.-]{0,6}", "[a-zA-Z0-9=/ ._-]{0,8}", 0..3),
+        )),
     )
         .prop_map(
             |(
                 (replicas, version, image),
                 (config_secret, config_target, paused),
                 (ports, network, enterprise),
+                storage,
             )| {
                 let edition = enterprise.map(|e| {
                     if e {
@@ -116,19 +123,32 @@ fn valid_spec() -> impl Strategy<Value = ClusterSpec> {
                 } else {
                     edition
                 };
+                // ".." segments are refused; the regex may produce them.
+                let config_target = config_target.filter(|t| !t.split('/').any(|p| p == ".."));
+                let config = config_target
+                    .clone()
+                    .unwrap_or_else(|| "/run/secrets/aerospike.conf".into());
+                let storage = storage.map(|(volume, path, driver, driver_options)| StorageSpec {
+                    volume,
+                    // The data volume may not hide the config secret.
+                    path: path
+                        .filter(|p: &String| config != *p && !config.starts_with(&format!("{p}/"))),
+                    driver: driver.map(str::to_string),
+                    driver_options,
+                });
                 ClusterSpec {
                     replicas,
                     version,
                     image,
                     config_secret,
-                    // ".." segments are refused; the regex may produce them.
-                    config_target: config_target.filter(|t| !t.split('/').any(|p| p == "..")),
+                    config_target,
                     paused,
                     heartbeat_port: ports.map(|p| p.0),
                     service_port: ports.map(|p| p.1),
                     fabric_port: ports.map(|p| p.2),
                     network,
                     edition,
+                    storage,
                 }
             },
         )

@@ -220,7 +220,7 @@ fn read_document(
 
     for key in top.keys() {
         if !TOP_LEVEL.contains(&key.as_str()) {
-            errors.push(unknown_field(key, key, TOP_LEVEL, None));
+            errors.push(unknown_field(key, key, &TOP_LEVEL, None));
         }
     }
 
@@ -286,7 +286,7 @@ fn read_metadata(value: Option<&Value>, errors: &mut Vec<SpecError>) -> Option<M
         errors.push(unknown_field(
             key,
             &format!("metadata.{key}"),
-            METADATA_FIELDS,
+            &METADATA_FIELDS,
             None,
         ));
     }
@@ -445,29 +445,155 @@ fn read_spec(
     let before = errors.len();
     let mut raw = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
+    let top_names = spec_top_names();
     for (key, value) in &spec {
-        let Some(field) = Field::from_yaml_name(key) else {
+        if key == STORAGE {
+            read_storage(value, &mut raw, &mut unreadable, errors);
+            continue;
+        }
+        let Some(field) = Field::from_yaml_name(key).filter(|_| !key.contains('.')) else {
             let label = known_label_for(key);
             errors.push(unknown_field(
                 key,
                 &format!("spec.{key}"),
-                Field::ALL.map(Field::yaml_name),
+                &top_names,
                 label,
             ));
             continue;
         };
-        match scalar_text(value, field.kind(), || spec_field_at(field), errors) {
-            Ok(Some(text)) => {
-                raw.insert(field, text);
-            }
-            Ok(None) => {}
-            Err(()) => {
-                unreadable.insert(field);
-            }
-        }
+        read_field(field, value, &mut raw, &mut unreadable, errors);
     }
     let spec = build_spec(&raw, &unreadable, current_image, &spec_field_at, errors);
     spec.filter(|_| errors.len() == before)
+}
+
+/// The mapping under `spec` whose fields are the `storage.*` ones.
+const STORAGE: &str = "storage";
+
+/// The names directly under `spec`: the undotted fields, and `storage`.
+fn spec_top_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Field::ALL
+        .into_iter()
+        .map(Field::yaml_name)
+        .filter(|n| !n.contains('.'))
+        .collect();
+    names.push(STORAGE);
+    names
+}
+
+/// One field's YAML value as the text its label would hold.
+fn read_field(
+    field: Field,
+    value: &Value,
+    raw: &mut BTreeMap<Field, String>,
+    unreadable: &mut BTreeSet<Field>,
+    errors: &mut Vec<SpecError>,
+) {
+    let text = if field.kind() == FieldKind::Map {
+        map_text(value, field, errors)
+    } else {
+        scalar_text(value, field.kind(), || spec_field_at(field), errors)
+    };
+    match text {
+        Ok(Some(text)) => {
+            raw.insert(field, text);
+        }
+        Ok(None) => {}
+        Err(()) => {
+            unreadable.insert(field);
+        }
+    }
+}
+
+/// `spec.storage`: `volume`, `path`, `driver`, `driverOptions`.
+fn read_storage(
+    value: &Value,
+    raw: &mut BTreeMap<Field, String>,
+    unreadable: &mut BTreeSet<Field>,
+    errors: &mut Vec<SpecError>,
+) {
+    if value.is_null() {
+        return;
+    }
+    let Some(storage) = mapping(
+        value,
+        "spec.storage",
+        "volume and, optionally, path, driver and driverOptions",
+        errors,
+    ) else {
+        return;
+    };
+    let prefix = format!("{STORAGE}.");
+    let known: Vec<&'static str> = Field::ALL
+        .into_iter()
+        .filter_map(|f| f.yaml_name().strip_prefix(prefix.as_str()))
+        .collect();
+    for (key, value) in &storage {
+        let Some(field) = Field::from_yaml_name(&format!("{prefix}{key}")) else {
+            let label = known_label_for(&format!("{prefix}{key}"));
+            errors.push(unknown_field(
+                key,
+                &format!("spec.{prefix}{key}"),
+                &known,
+                label,
+            ));
+            continue;
+        };
+        read_field(field, value, raw, unreadable, errors);
+    }
+}
+
+/// A mapping of option names to text, as its label's `key=value,...`
+/// (`Ok(None)` for null or an empty mapping). Every bad entry is
+/// reported at `spec.<field>.<key>`.
+fn map_text(
+    value: &Value,
+    field: Field,
+    errors: &mut Vec<SpecError>,
+) -> Result<Option<String>, ()> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let path = format!("spec.{}", field.yaml_name());
+    let Some(entries) = mapping(value, &path, "option names and their text values", errors) else {
+        return Err(());
+    };
+    let before = errors.len();
+    let mut pairs = Vec::new();
+    for (key, value) in &entries {
+        let at = || Location::Field {
+            path: format!("{path}.{key}"),
+            label: Some(field.label().to_string()),
+        };
+        if let Err(problem) = super::validate::check_option_key(key) {
+            errors.push(SpecError {
+                location: at(),
+                value: None,
+                problem,
+            });
+            continue;
+        }
+        match scalar_text(value, FieldKind::String, at, errors) {
+            Ok(Some(text)) if text.contains(',') => errors.push(SpecError {
+                location: at(),
+                value: Some(text),
+                problem: "contains a comma, which a driver option's value cannot hold (the \
+                          label separates options with commas)"
+                    .into(),
+            }),
+            Ok(Some(text)) => pairs.push(format!("{key}={text}")),
+            Ok(None) => errors.push(SpecError {
+                location: at(),
+                value: None,
+                problem: format!("has no value; write {key}: \"\" for an empty one"),
+            }),
+            Err(()) => {}
+        }
+    }
+    if errors.len() > before {
+        return Err(());
+    }
+    Ok((!pairs.is_empty()).then(|| pairs.join(",")))
 }
 
 fn read_status(value: &Value, errors: &mut Vec<SpecError>) -> Option<ClusterStatus> {
@@ -484,7 +610,7 @@ fn read_status(value: &Value, errors: &mut Vec<SpecError>) -> Option<ClusterStat
             errors.push(unknown_field(
                 key,
                 &format!("status.{key}"),
-                StatusField::ALL.map(StatusField::yaml_name),
+                &StatusField::ALL.map(StatusField::yaml_name),
                 None,
             ));
             continue;
@@ -563,6 +689,7 @@ fn scalar_text(
             "is not text to YAML; put it in quotes so it is kept exactly as written"
         }
         (FieldKind::String, _) => "must be text",
+        (FieldKind::Map, _) => "must be a mapping of names to text",
     };
     errors.push(SpecError {
         location: at(),
@@ -575,13 +702,8 @@ fn scalar_text(
 /// An unknown field, with a suggestion when it looks like a typo. `label`
 /// is set when the user wrote a label's suffix (`config-secret`) where the
 /// camelCase name belongs.
-fn unknown_field<const N: usize>(
-    key: &str,
-    path: &str,
-    known: [&'static str; N],
-    label_hint: Option<Field>,
-) -> SpecError {
-    let hint = match (label_hint, suggest(key, known)) {
+fn unknown_field(key: &str, path: &str, known: &[&str], label_hint: Option<Field>) -> SpecError {
+    let hint = match (label_hint, suggest(key, known.iter().copied())) {
         (Some(field), _) => format!(
             "; in YAML, {} is written {}",
             field.label(),
@@ -682,6 +804,78 @@ spec:
         let text = document.to_yaml();
         assert!(text.contains("ready: 3/3"), "{text}");
         assert_eq!(ClusterDocument::from_yaml(&text, None), Ok(document));
+    }
+
+    #[test]
+    fn storage_reads_round_trips_and_becomes_labels() {
+        let text = format!(
+            "{VALID}  storage:\n    volume: aerospike-data\n    driver: local\n    driverOptions:\n      type: tmpfs\n      device: tmpfs\n"
+        );
+        let document = ClusterDocument::from_yaml(&text, None).unwrap();
+        let storage = document.spec.storage.clone().unwrap();
+        assert_eq!(storage.volume, "aerospike-data");
+        assert_eq!(storage.path(), "/opt/aerospike/data");
+        assert_eq!(storage.driver.as_deref(), Some("local"));
+        let labels = document.to_labels();
+        assert_eq!(
+            labels["aerospike.cluster.storage.driver-options"],
+            "device=tmpfs,type=tmpfs"
+        );
+        assert_eq!(labels["aerospike.cluster.storage.volume"], "aerospike-data");
+        assert!(!labels.contains_key("aerospike.cluster.storage.path"));
+        assert_eq!(
+            ClusterDocument::from_yaml(&document.to_yaml(), None),
+            Ok(document)
+        );
+        // An empty mapping is no storage at all.
+        let document = ClusterDocument::from_yaml(&format!("{VALID}  storage: ~\n"), None).unwrap();
+        assert_eq!(document.spec.storage, None);
+    }
+
+    #[test]
+    fn storage_errors_name_the_nested_field_and_its_label() {
+        let with = |storage: &str| errors_of(&format!("{VALID}  storage:\n{storage}"));
+        assert_eq!(
+            with("    path: /data\n"),
+            [
+                r#"spec.storage.path (label aerospike.cluster.storage.path): "/data" is set but aerospike.cluster.storage.volume is not: name the volume to give the cluster storage, or leave this out"#
+            ]
+        );
+        assert_eq!(
+            with("    volume: db\n    volumes: x\n"),
+            ["spec.storage.volumes: is not a known field; did you mean volume?"]
+        );
+        assert_eq!(
+            with("    volume: db\n    driverOptions:\n      o: a,b\n      size: 1\n"),
+            [
+                r#"spec.storage.driverOptions.o (label aerospike.cluster.storage.driver-options): "a,b" contains a comma, which a driver option's value cannot hold (the label separates options with commas)"#,
+                r#"spec.storage.driverOptions.size (label aerospike.cluster.storage.driver-options): "1" is not text to YAML; put it in quotes so it is kept exactly as written"#,
+            ]
+        );
+        assert_eq!(
+            with("    volume: 12\n"),
+            [
+                r#"spec.storage.volume (label aerospike.cluster.storage.volume): "12" is not text to YAML; put it in quotes so it is kept exactly as written"#
+            ]
+        );
+        assert_eq!(
+            errors_of(&format!("{VALID}  storage: data\n")),
+            [
+                r#"spec.storage: "data" must be a mapping with volume and, optionally, path, driver and driverOptions"#
+            ]
+        );
+        // The dotted name is not a field of spec itself.
+        let shown = errors_of(&format!("{VALID}  storage.volume: db\n"));
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0].starts_with("spec.storage.volume: is not a known field"),
+            "{shown:?}"
+        );
+        // An unknown spec field suggests storage, not its dotted fields.
+        assert_eq!(
+            errors_of(&format!("{VALID}  storag: {{}}\n")),
+            ["spec.storag: is not a known field; did you mean storage?"]
+        );
     }
 
     #[test]

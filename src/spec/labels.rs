@@ -111,6 +111,12 @@ pub(crate) fn render(spec: &ClusterSpec) -> BTreeMap<String, String> {
     put(Field::FabricPort, spec.fabric_port.map(|p| p.to_string()));
     put(Field::Network, spec.network.clone());
     put(Field::Edition, spec.edition.map(|e| e.as_str().to_string()));
+    if let Some(storage) = &spec.storage {
+        put(Field::StorageVolume, Some(storage.volume.clone()));
+        put(Field::StoragePath, storage.path.clone());
+        put(Field::StorageDriver, storage.driver.clone());
+        put(Field::StorageDriverOptions, storage.driver_options_label());
+    }
     labels
 }
 
@@ -174,9 +180,119 @@ mod tests {
             ("aerospike.cluster.fabric-port", "3001"),
             ("aerospike.cluster.network", "aerospike_net"),
             ("aerospike.cluster.edition", "enterprise"),
+            ("aerospike.cluster.storage.volume", "aerospike-data"),
+            ("aerospike.cluster.storage.path", "/data"),
+            ("aerospike.cluster.storage.driver", "local"),
+            (
+                "aerospike.cluster.storage.driver-options",
+                "device=tmpfs,type=tmpfs",
+            ),
         ]);
         let spec = ClusterSpec::from_labels(&pairs, None).unwrap().unwrap();
         assert_eq!(spec.to_labels(), pairs);
+    }
+
+    #[test]
+    fn storage_labels() {
+        let base = [(REPLICAS, "3"), ("aerospike.cluster.version", "7.1.0.0")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            parse_pairs(&pairs)
+        };
+        let spec = with(&[("aerospike.cluster.storage.volume", "aerospike-data")])
+            .unwrap()
+            .unwrap();
+        let storage = spec.storage.as_ref().unwrap();
+        assert_eq!(storage.volume, "aerospike-data");
+        assert_eq!(storage.path(), "/opt/aerospike/data");
+        assert_eq!(storage.driver, None);
+        assert!(storage.driver_options.is_empty());
+        assert!(spec
+            .summary()
+            .ends_with("storage volume aerospike-data at /opt/aerospike/data"));
+        let spec = with(&[
+            ("aerospike.cluster.storage.volume", "db"),
+            (
+                "aerospike.cluster.storage.driver-options",
+                "type=tmpfs,o=size=1g",
+            ),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            spec.storage.unwrap().driver_options,
+            BTreeMap::from([
+                ("o".to_string(), "size=1g".to_string()),
+                ("type".to_string(), "tmpfs".to_string())
+            ])
+        );
+
+        for (pairs, label, expected) in [
+            (
+                vec![("aerospike.cluster.storage.path", "/data")],
+                "aerospike.cluster.storage.path",
+                r#"aerospike.cluster.storage.path: "/data" is set but aerospike.cluster.storage.volume is not"#,
+            ),
+            (
+                vec![("aerospike.cluster.storage.volume", "a b")],
+                "aerospike.cluster.storage.volume",
+                r#"aerospike.cluster.storage.volume: "a b" is not a valid volume name: the character " " is not allowed"#,
+            ),
+            (
+                vec![
+                    ("aerospike.cluster.storage.volume", "db"),
+                    ("aerospike.cluster.storage.path", "data"),
+                ],
+                "aerospike.cluster.storage.path",
+                r#"aerospike.cluster.storage.path: "data" is not an absolute path"#,
+            ),
+            (
+                vec![
+                    ("aerospike.cluster.storage.volume", "db"),
+                    ("aerospike.cluster.storage.path", "/run/secrets"),
+                ],
+                "aerospike.cluster.storage.path",
+                r#"aerospike.cluster.storage.path: "/run/secrets" would hide the config secret mounted at /run/secrets/aerospike.conf"#,
+            ),
+            (
+                vec![
+                    ("aerospike.cluster.storage.volume", "db"),
+                    ("aerospike.cluster.storage.driver-options", "type=nfs,rw"),
+                ],
+                "aerospike.cluster.storage.driver-options",
+                r#"aerospike.cluster.storage.driver-options: "type=nfs,rw" has "rw", which is not key=value"#,
+            ),
+            (
+                vec![
+                    ("aerospike.cluster.storage.volume", "db"),
+                    ("aerospike.cluster.storage.driver-options", "a=1,a=2"),
+                ],
+                "aerospike.cluster.storage.driver-options",
+                r#"gives the option "a" twice"#,
+            ),
+            (
+                vec![
+                    ("aerospike.cluster.storage.volume", "db"),
+                    ("aerospike.cluster.storage.driver", "lo cal"),
+                ],
+                "aerospike.cluster.storage.driver",
+                "is not a valid driver name",
+            ),
+        ] {
+            let errors = with(&pairs).unwrap_err();
+            assert_eq!(errors.errors().len(), 1, "{pairs:?}: {errors}");
+            assert!(errors.names(label), "{pairs:?}: {errors}");
+            assert!(errors.to_string().contains(expected), "{pairs:?}: {errors}");
+        }
+        // A typo of a storage label is caught like any other.
+        let errors = with(&[("aerospike.cluster.storage.volum", "db")]).unwrap_err();
+        assert!(
+            errors
+                .to_string()
+                .contains("did you mean aerospike.cluster.storage.volume?"),
+            "{errors}"
+        );
     }
 
     #[test]

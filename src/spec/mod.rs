@@ -22,6 +22,8 @@ pub mod schema;
 pub mod status;
 pub mod validate;
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -55,6 +57,15 @@ pub const FABRIC_PORT: &str = "aerospike.cluster.fabric-port";
 pub const NETWORK: &str = "aerospike.cluster.network";
 /// `community` or `enterprise`.
 pub const EDITION: &str = "aerospike.cluster.edition";
+/// Name of the node-local named volume that holds the data; its presence
+/// gives the cluster persistent storage.
+pub const STORAGE_VOLUME: &str = "aerospike.cluster.storage.volume";
+/// Where the storage volume is mounted in every task.
+pub const STORAGE_PATH: &str = "aerospike.cluster.storage.path";
+/// The volume driver of the storage volume.
+pub const STORAGE_DRIVER: &str = "aerospike.cluster.storage.driver";
+/// The storage volume's driver options, `key=value,key=value`.
+pub const STORAGE_DRIVER_OPTIONS: &str = "aerospike.cluster.storage.driver-options";
 
 /// Most nodes one Aerospike cluster can have.
 pub const MAX_REPLICAS: u16 = 256;
@@ -72,6 +83,10 @@ pub const DEFAULT_HEARTBEAT_PORT: u16 = 3002;
 pub const DEFAULT_SERVICE_PORT: u16 = 3000;
 /// Aerospike's default fabric port.
 pub const DEFAULT_FABRIC_PORT: u16 = 3001;
+/// Where the storage volume is mounted unless the spec says otherwise:
+/// next to the official images' `/opt/aerospike/smd`, and where the
+/// example `aerospike-device.conf` keeps its data file.
+pub const DEFAULT_STORAGE_PATH: &str = "/opt/aerospike/data";
 
 /// One field of the spec, known both by its label and by its YAML name.
 ///
@@ -90,6 +105,10 @@ pub enum Field {
     FabricPort,
     Network,
     Edition,
+    StorageVolume,
+    StoragePath,
+    StorageDriver,
+    StorageDriverOptions,
 }
 
 /// What a YAML value of a field must look like (labels are all strings).
@@ -101,11 +120,14 @@ pub enum FieldKind {
     Boolean,
     /// Text.
     String,
+    /// A mapping of names to text (`driverOptions`); its label is
+    /// `key=value,key=value`.
+    Map,
 }
 
 impl Field {
     /// Every field, in the order the docs and `to_labels` list them.
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 15] = [
         Field::Replicas,
         Field::Version,
         Field::Image,
@@ -117,6 +139,10 @@ impl Field {
         Field::FabricPort,
         Field::Network,
         Field::Edition,
+        Field::StorageVolume,
+        Field::StoragePath,
+        Field::StorageDriver,
+        Field::StorageDriverOptions,
     ];
 
     /// The full label key, e.g. `aerospike.cluster.config-secret`.
@@ -133,10 +159,16 @@ impl Field {
             Field::FabricPort => FABRIC_PORT,
             Field::Network => NETWORK,
             Field::Edition => EDITION,
+            Field::StorageVolume => STORAGE_VOLUME,
+            Field::StoragePath => STORAGE_PATH,
+            Field::StorageDriver => STORAGE_DRIVER,
+            Field::StorageDriverOptions => STORAGE_DRIVER_OPTIONS,
         }
     }
 
-    /// The camelCase name under `spec:` in the YAML document.
+    /// The camelCase name under `spec:` in the YAML document; a dotted
+    /// one (`storage.volume`) is a field of a nested mapping
+    /// (`spec.storage.volume`).
     pub fn yaml_name(self) -> &'static str {
         match self {
             Field::Replicas => "replicas",
@@ -150,6 +182,10 @@ impl Field {
             Field::FabricPort => "fabricPort",
             Field::Network => "network",
             Field::Edition => "edition",
+            Field::StorageVolume => "storage.volume",
+            Field::StoragePath => "storage.path",
+            Field::StorageDriver => "storage.driver",
+            Field::StorageDriverOptions => "storage.driverOptions",
         }
     }
 
@@ -160,6 +196,7 @@ impl Field {
                 FieldKind::Integer
             }
             Field::Paused => FieldKind::Boolean,
+            Field::StorageDriverOptions => FieldKind::Map,
             _ => FieldKind::String,
         }
     }
@@ -274,6 +311,58 @@ pub struct ClusterSpec {
     /// `community` or `enterprise`. Default: inferred from the image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edition: Option<Edition>,
+    /// Persistent storage: a node-local named volume mounted in every
+    /// task. Default: none (the data lives only as long as the container).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSpec>,
+}
+
+/// A data volume: a named volume of each node's engine, mounted at the
+/// same path in every task, so that a task restarted or replaced on the
+/// same node finds the data its predecessor left there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(
+    description = "Persistent storage: a named volume on each node, mounted at path in every task. Labels aerospike.cluster.storage.volume, .path, .driver, .driver-options."
+)]
+pub struct StorageSpec {
+    /// The volume's name: each node's engine creates its own volume of
+    /// this name when a task first mounts it.
+    #[schemars(pattern(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"), length(max = 255))]
+    pub volume: String,
+    /// Absolute path the volume is mounted at. Default:
+    /// `/opt/aerospike/data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^/"))]
+    pub path: Option<String>,
+    /// Volume driver. Default: the engine's, `local`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[a-zA-Z0-9][a-zA-Z0-9_.:/-]*$"))]
+    pub driver: Option<String>,
+    /// Options for the driver (`type: tmpfs`, ...): text values without
+    /// commas. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = { "pattern": r"^[^\s=,]+$" }))]
+    #[schemars(extend("additionalProperties" = { "type": "string", "pattern": "^[^,]*$" }))]
+    pub driver_options: BTreeMap<String, String>,
+}
+
+impl StorageSpec {
+    /// Where the volume is mounted, defaulted.
+    pub fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or(DEFAULT_STORAGE_PATH)
+    }
+
+    /// The driver options as their label: `key=value,key=value`, sorted.
+    pub fn driver_options_label(&self) -> Option<String> {
+        (!self.driver_options.is_empty()).then(|| {
+            self.driver_options
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
 }
 
 impl ClusterSpec {
@@ -355,7 +444,14 @@ impl ClusterSpec {
             "replicas"
         };
         let paused = if self.paused() { ", paused" } else { "" };
-        format!("{} {noun}, version {}{paused}", self.replicas, self.version)
+        let storage = match &self.storage {
+            Some(s) => format!(", storage volume {} at {}", s.volume, s.path()),
+            None => String::new(),
+        };
+        format!(
+            "{} {noun}, version {}{paused}{storage}",
+            self.replicas, self.version
+        )
     }
 }
 
@@ -428,6 +524,7 @@ mod tests {
             fabric_port: None,
             network: None,
             edition: None,
+            storage: None,
         };
         assert!(!spec.paused());
         assert_eq!(

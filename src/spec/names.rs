@@ -18,6 +18,8 @@ const MAX_SECRET_LEN: usize = 64;
 const MAX_SERVICE_LEN: usize = 63;
 /// Longest network name we accept (Docker itself stores up to 255 bytes).
 const MAX_NETWORK_LEN: usize = 255;
+/// Docker's limit on a volume name.
+const MAX_VOLUME_LEN: usize = 255;
 
 /// An image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub fn check_tag(tag: &str) -> Result<(), String> {
@@ -226,6 +228,56 @@ pub fn check_network_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A Docker volume name: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (the engine's rule
+/// for named volumes: at least two characters), at most 255.
+pub fn check_volume_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty; give the name of a volume".into());
+    }
+    if name.len() > MAX_VOLUME_LEN {
+        return Err(format!(
+            "is longer than the {MAX_VOLUME_LEN} characters a volume name may have"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("is not a valid volume name: it must start with a letter or digit".into());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!(
+            "is not a valid volume name: {} is not allowed",
+            describe_char(bad)
+        ));
+    }
+    if name.len() < 2 {
+        return Err("is not a valid volume name: Docker wants at least two characters".into());
+    }
+    Ok(())
+}
+
+/// A volume driver: `local`, or a plugin reference such as
+/// `vieux/sshfs:latest`.
+pub fn check_volume_driver(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty; leave it out for the engine's local driver".into());
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("is not a valid driver name: it must start with a letter or digit".into());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '/')))
+    {
+        return Err(format!(
+            "is not a valid driver name: {} is not allowed",
+            describe_char(bad)
+        ));
+    }
+    Ok(())
+}
+
 fn check_simple_name(
     name: &str,
     what: &str,
@@ -270,6 +322,25 @@ fn describe_char(c: char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn volume_and_driver_names() {
+        for ok in ["aerospike-data", "db_data.1", "a1"] {
+            assert_eq!(check_volume_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "a", "-data", "data/x", "da ta", "é1"] {
+            assert!(check_volume_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_volume_name(&"v".repeat(256))
+            .unwrap_err()
+            .contains("255"));
+        for ok in ["local", "vieux/sshfs:latest", "rexray/ebs"] {
+            assert_eq!(check_volume_driver(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "-x", "lo cal", "a,b"] {
+            assert!(check_volume_driver(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn tags() {

@@ -79,6 +79,42 @@ impl Field {
                  starts with `ee-`, else `community`",
                 "Which build runs. Community caps a cluster at 8 nodes and has no `quiesce`.",
             ),
+            Field::StorageVolume => (
+                "Docker volume name: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, ≤ 255",
+                "none: no storage, the data lives only as long as each container",
+                "Persistent storage: a named volume, node-local (a volume belongs to one \
+                 node's engine, which creates it when a task first mounts it), mounted in every \
+                 task at `storage.path`, so that a task restarted or replaced on the same node \
+                 finds its data. Point the server's `storage-engine device { file ... }` there \
+                 (`crd-like-specs/examples/aerospike-device.conf`). Adding it to a running \
+                 cluster, or changing any storage label, is a task-template change, rolled one \
+                 node at a time. A task that swarm places on another node starts empty there \
+                 and migrations refill it; the next node is released only once they are done. \
+                 Removing the label leaves the mount in place (`docker service update \
+                 --mount-rm PATH` takes it out, rolled the same way).",
+            ),
+            Field::StoragePath => (
+                "absolute directory path (no `..`, `,` or `:`), not one that holds the config \
+                 target",
+                "`/opt/aerospike/data`",
+                "Where the storage volume is mounted in every task; the directory of the \
+                 data `file` in the server config.",
+            ),
+            Field::StorageDriver => (
+                "volume driver name (`local`, or a plugin such as `vieux/sshfs:latest`)",
+                "the engine's default, `local`",
+                "The volume driver each node's engine creates the volume with. Only with \
+                 `storage.volume`.",
+            ),
+            Field::StorageDriverOptions => (
+                "label: `key=value,key=value` (values without commas); YAML: a mapping of names \
+                 to text",
+                "none",
+                "Options for the volume driver (`docker volume create --opt`), e.g. \
+                 `type=tmpfs,device=tmpfs` for the local driver. Used when an engine creates \
+                 the volume: an existing volume keeps the options it was created with. Only \
+                 with `storage.volume`.",
+            ),
         };
         FieldDoc {
             type_: type_.to_string(),

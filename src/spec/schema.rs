@@ -61,12 +61,28 @@ mod tests {
         };
         let definition = |name: &str| &value["$defs"][name];
 
+        // A dotted name (`storage.volume`) is a field of a nested mapping.
         let mut spec_fields: Vec<String> = Field::ALL
             .iter()
-            .map(|f| f.yaml_name().to_string())
+            .map(|f| {
+                f.yaml_name()
+                    .split('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect();
         spec_fields.sort();
+        spec_fields.dedup();
         assert_eq!(keys(definition("ClusterSpec")), spec_fields);
+        let mut storage_fields: Vec<String> = Field::ALL
+            .iter()
+            .filter_map(|f| f.yaml_name().strip_prefix("storage."))
+            .map(str::to_string)
+            .collect();
+        storage_fields.sort();
+        assert_eq!(keys(definition("StorageSpec")), storage_fields);
+        assert_eq!(definition("StorageSpec")["additionalProperties"], false);
 
         let mut status_fields: Vec<String> = StatusField::ALL
             .iter()

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::names;
-use super::{ClusterSpec, Edition, Field, COMMUNITY_MAX_REPLICAS, MAX_REPLICAS};
+use super::{ClusterSpec, Edition, Field, StorageSpec, COMMUNITY_MAX_REPLICAS, MAX_REPLICAS};
 
 /// Where a problem is: a service label, or a field of a YAML document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,8 +168,6 @@ pub(crate) fn build_spec(
         "is required: it gives the server version, used as the image tag (e.g. 7.1.0.0)",
         |v| names::check_tag(v).map(|()| v.to_string()),
     );
-    let text =
-        |check: fn(&str) -> Result<(), String>| move |v: &str| check(v).map(|()| v.to_string());
     let image = fields.optional(Field::Image, text(names::check_repository));
     let config_secret = fields.optional(Field::ConfigSecret, text(names::check_secret_name));
     let config_target = fields.optional(Field::ConfigTarget, text(check_absolute_path));
@@ -179,6 +177,7 @@ pub(crate) fn build_spec(
     let fabric_port = fields.optional(Field::FabricPort, parse_port);
     let network = fields.optional(Field::Network, text(names::check_network_name));
     let edition = fields.optional(Field::Edition, parse_edition);
+    let storage = storage(&mut fields, config_target.as_deref());
 
     // Compare ports only when every given one is valid: a collision with
     // a port that is wrong anyway would be noise.
@@ -227,7 +226,135 @@ pub(crate) fn build_spec(
         fabric_port,
         network,
         edition,
+        storage,
     })
+}
+
+/// The storage fields: a volume, and where and how it is mounted. Only
+/// the volume enables storage, so the others without it are an error
+/// rather than silently nothing. `config_target` is the checked config
+/// target, if given: the data volume must not hide the config secret.
+fn storage(fields: &mut Fields<'_>, config_target: Option<&str>) -> Option<StorageSpec> {
+    let volume = fields.optional(Field::StorageVolume, text(names::check_volume_name));
+    let path = fields.optional(Field::StoragePath, text(check_mount_path));
+    let driver = fields.optional(Field::StorageDriver, text(names::check_volume_driver));
+    let driver_options = fields.optional(Field::StorageDriverOptions, parse_driver_options);
+    if !fields.given(Field::StorageVolume) {
+        for field in [
+            Field::StoragePath,
+            Field::StorageDriver,
+            Field::StorageDriverOptions,
+        ] {
+            if fields.given(field) {
+                fields.fail(
+                    field,
+                    format!(
+                        "is set but {} is not: name the volume to give the cluster storage, or \
+                         leave this out",
+                        Field::StorageVolume.label()
+                    ),
+                );
+            }
+        }
+        return None;
+    }
+    if let Some(path) = &path {
+        let config = config_target.unwrap_or(super::DEFAULT_CONFIG_TARGET);
+        let within = |inner: &str, outer: &str| {
+            inner == outer || inner.starts_with(&format!("{}/", outer.trim_end_matches('/')))
+        };
+        if within(config, path) {
+            fields.fail(
+                Field::StoragePath,
+                format!(
+                    "would hide the config secret mounted at {config}; mount the data volume \
+                     elsewhere (the default is {})",
+                    super::DEFAULT_STORAGE_PATH
+                ),
+            );
+            return None;
+        }
+    }
+    let given_and_bad = |field: Field, parsed: bool| fields.given(field) && !parsed;
+    if given_and_bad(Field::StoragePath, path.is_some())
+        || given_and_bad(Field::StorageDriver, driver.is_some())
+        || given_and_bad(Field::StorageDriverOptions, driver_options.is_some())
+    {
+        return None;
+    }
+    Some(StorageSpec {
+        volume: volume?,
+        path,
+        driver,
+        driver_options: driver_options.unwrap_or_default(),
+    })
+}
+
+fn text(check: fn(&str) -> Result<(), String>) -> impl Fn(&str) -> Result<String, String> {
+    move |v: &str| check(v).map(|()| v.to_string())
+}
+
+/// A mount target: an absolute directory path. The root, `..`, control
+/// characters and the `,` and `:` of Docker's mount syntax are refused.
+fn check_mount_path(value: &str) -> Result<(), String> {
+    if !value.starts_with('/') {
+        return Err("is not an absolute path (it must start with '/')".into());
+    }
+    if value.trim_end_matches('/').is_empty() {
+        return Err("is the root directory; give the directory the data goes in".into());
+    }
+    if value.split('/').any(|part| part == "..") {
+        return Err("may not contain '..'".into());
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == ',' || c == ':')
+    {
+        return Err("contains a control character, ',' or ':'".into());
+    }
+    Ok(())
+}
+
+/// `key=value,key=value`: keys non-empty, without whitespace, `=` or `,`;
+/// values without `,` (they cannot be told from the separator); each key
+/// once.
+pub(crate) fn parse_driver_options(value: &str) -> Result<BTreeMap<String, String>, String> {
+    if value.is_empty() {
+        return Err("is empty; give key=value pairs separated by commas, or leave it out".into());
+    }
+    let mut options = BTreeMap::new();
+    for pair in value.split(',') {
+        let Some((key, option)) = pair.split_once('=') else {
+            return Err(format!(
+                "has {pair:?}, which is not key=value; give key=value pairs separated by commas \
+                 (a value cannot contain a comma)"
+            ));
+        };
+        check_option_key(key)?;
+        if options
+            .insert(key.to_string(), option.to_string())
+            .is_some()
+        {
+            return Err(format!("gives the option {key:?} twice"));
+        }
+    }
+    Ok(options)
+}
+
+/// A driver option's name: non-empty, without whitespace, `=` or `,`.
+pub(crate) fn check_option_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("has an option with an empty name".into());
+    }
+    if key
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '=' || c == ',')
+    {
+        return Err(format!(
+            "has the option name {key:?}, which contains whitespace, '=' or ','"
+        ));
+    }
+    Ok(())
 }
 
 /// The fields being checked, and where their problems go.

@@ -321,7 +321,7 @@ fn a_cold_start_keeps_every_port_closed_until_it_is_done() {
     let node = Node::start(&spec, 100_000.0);
     assert!(wait_until(Duration::from_secs(10), || node
         .try_info("namespace/test")
-        .is_some_and(|s| field(&s, "sim_lineage") != "")));
+        .is_some_and(|s| !field(&s, "sim_lineage").is_empty())));
     std::thread::sleep(Duration::from_millis(150));
     node.embedded.stop();
 
@@ -348,7 +348,7 @@ fn a_cold_start_keeps_every_port_closed_until_it_is_done() {
     assert!(!closed(spec.heartbeat) && !closed(spec.fabric));
     assert!(wait_until(Duration::from_secs(5), || node
         .try_info("namespace/test")
-        .is_some_and(|s| field(&s, "sim_lineage") != "")));
+        .is_some_and(|s| !field(&s, "sim_lineage").is_empty())));
     let console = node.console();
     assert!(
         console.iter().any(|l| l.ends_with(&format!(

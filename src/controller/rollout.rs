@@ -61,6 +61,43 @@ pub fn valve_policy() -> UpdatePolicy {
     }
 }
 
+/// The wait between tasks of [`released_policy`].
+pub const RELEASED_DELAY: Duration = Duration::from_secs(30);
+
+/// How long after each replacement a failure of the new task pauses the
+/// update, in [`released_policy`].
+pub const RELEASED_MONITOR: Duration = Duration::from_secs(30);
+
+/// The update (and rollback) policy the operator puts back on a service it
+/// lets go (its `aerospike.cluster.replicas` label removed, or no longer
+/// matched by the cluster selector), in place of the valve, which would
+/// otherwise hold the next `docker service update --image` after one node
+/// for a year.
+///
+/// It is the valve without the operator: still one task at a time,
+/// stop-first (as with the valve: a node's slot never runs two copies at
+/// once), pausing on failure (a node that does not
+/// come up stops the update instead of taking the next one down or rolling
+/// back behind the user's back), with [`RELEASED_DELAY`] between tasks and
+/// a [`RELEASED_MONITOR`] window in which a task that fails counts as a
+/// failed update (a server that dies on a bad config or image does so
+/// within seconds). Swarm knows nothing of migrations: 30 s lets a
+/// restarted node rejoin before the next goes, not finish migrating; who
+/// needs that waits between updates by hand, or keeps the operator.
+///
+/// A service let go in the middle of a rollout (tasks still on the old
+/// template) is, by this write, handed to swarm's updater: it replaces the
+/// remaining tasks at this pace without the operator's checks.
+pub fn released_policy() -> UpdatePolicy {
+    UpdatePolicy {
+        parallelism: 1,
+        delay_ns: RELEASED_DELAY.as_nanos() as u64,
+        failure_action: "pause".into(),
+        monitor_ns: RELEASED_MONITOR.as_nanos() as u64,
+        order: "stop-first".into(),
+    }
+}
+
 /// Whether `policy` holds swarm after each task: one at a time, stop-first
 /// (start-first would run two copies of a node's slot), pausing on failure,
 /// and a delay of at least a day.

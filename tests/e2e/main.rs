@@ -339,6 +339,10 @@ fn tests() -> Vec<E2e> {
             reconciler::an_operator_restart_mid_convergence_converges_without_conflicts,
         ),
         parallel(
+            "reconciler::a_cluster_let_go_gets_the_plain_update_policy_back",
+            reconciler::a_cluster_let_go_gets_the_plain_update_policy_back,
+        ),
+        parallel(
             "cli::apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say",
             cli::apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say,
         ),

@@ -468,3 +468,97 @@ pub fn an_operator_back_from_zero_replicas_acts_once_on_the_missed_change(
     }
     Ok(())
 }
+
+/// `UpdateConfig` or `RollbackConfig` of a service's spec, as
+/// `(parallelism, delay s, order, failure action, monitor s)`.
+fn policy_of(spec: &serde_json::Value, key: &str) -> (u64, u64, String, String, u64) {
+    let p = &spec[key];
+    let secs = |field: &str| p[field].as_u64().unwrap_or(0) / 1_000_000_000;
+    (
+        p["Parallelism"].as_u64().unwrap_or(0),
+        secs("Delay"),
+        p["Order"].as_str().unwrap_or_default().to_string(),
+        p["FailureAction"].as_str().unwrap_or_default().to_string(),
+        secs("Monitor"),
+    )
+}
+
+/// A converged cluster whose `aerospike.cluster.*` labels are removed is
+/// let go: the operator replaces its valve (a year between tasks) with the
+/// plain policy — one task at a time, stop-first, pause on failure, 30 s
+/// apart, 30 s monitor — as update and rollback policy, logs
+/// `action=release-policy` once, and leaves the status labels.
+pub fn a_cluster_let_go_gets_the_plain_update_policy_back(sandbox: &Sandbox) -> TestResult {
+    let name = "e2e-rec-letgo";
+    let operator = Operator::deploy()?;
+    let _cluster = create_cluster(name, 1, false, &spec_labels("1"))?;
+    wait_ready(sandbox, name, 1, CONVERGE)?;
+    let valve = policy_of(&service_spec(name)?, "UpdateConfig");
+    if valve.1 < 24 * 3600 {
+        return Err(format!("a managed cluster without the valve: {valve:?}").into());
+    }
+    let status_before = crate::operator::labels(name)?
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("aerospike.status."))
+        .collect::<Vec<_>>();
+
+    // Every aerospike.cluster.* label (a spec left without its replicas is
+    // an invalid one: still managed, with an Error status).
+    let spec_keys: Vec<String> = crate::operator::labels(name)?
+        .into_keys()
+        .filter(|k| k.starts_with("aerospike.cluster."))
+        .collect();
+    let mut update = vec!["service", "update", "--detach"];
+    for key in &spec_keys {
+        update.extend(["--label-rm", key.as_str()]);
+    }
+    update.push(name);
+    docker(&update)?;
+    let plain = (1, 30, "stop-first".to_string(), "pause".to_string(), 30);
+    let released = wait_until(
+        "the plain update and rollback policy",
+        Duration::from_secs(10),
+        || {
+            let spec = service_spec(name)?;
+            Ok((policy_of(&spec, "UpdateConfig") == plain
+                && policy_of(&spec, "RollbackConfig") == plain)
+                .then_some(()))
+        },
+    );
+    if let Err(e) = released {
+        let spec = service_spec(name)?;
+        return Err(format!(
+            "{}: update {:?}, rollback {:?}, labels {}; the operator's actions: {:?}",
+            e.message().unwrap_or("?"),
+            policy_of(&spec, "UpdateConfig"),
+            policy_of(&spec, "RollbackConfig"),
+            spec["Labels"],
+            operator.actions_for(name)?
+        )
+        .into());
+    }
+    // The pass the release triggers, and later ones, write nothing more.
+    std::thread::sleep(Duration::from_secs(3));
+    let releases: Vec<_> = operator
+        .actions_for(name)?
+        .into_iter()
+        .filter(|l| l["action"] == "release-policy")
+        .collect();
+    if releases.len() != 1 {
+        return Err(format!("expected one release-policy line: {releases:?}").into());
+    }
+    let reason = releases[0]["reason"].as_str().unwrap_or_default();
+    if !reason.contains("one task at a time") || !reason.contains("30 s") {
+        return Err(format!("the release line does not say the policy: {reason:?}").into());
+    }
+    let status_after = crate::operator::labels(name)?
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("aerospike.status."))
+        .collect::<Vec<_>>();
+    if status_after != status_before {
+        return Err(
+            format!("the status labels changed: {status_before:?} -> {status_after:?}").into(),
+        );
+    }
+    Ok(())
+}

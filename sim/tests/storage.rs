@@ -358,3 +358,65 @@ fn a_cold_start_keeps_every_port_closed_until_it_is_done() {
         "{console:?}"
     );
 }
+
+#[test]
+fn the_binary_flushes_on_sigterm_and_says_so_as_the_server_does() {
+    let spec = Spec::new(Some(60_000));
+    let config_path = spec.dir.join("aerospike.conf");
+    // The node's config as text: the Spec builds it for in-process nodes.
+    let text = format!(
+        "service {{\n  cluster-name sim-test\n}}\n\
+         network {{\n\
+           service {{\n    address 127.0.0.1\n    port {}\n  }}\n\
+           heartbeat {{\n    mode mesh\n    address 127.0.0.1\n    port {}\n    \
+             interval {INTERVAL_MS}\n    timeout {TIMEOUT}\n  }}\n\
+           fabric {{\n    address 127.0.0.1\n    port {}\n  }}\n\
+         }}\n\
+         namespace test {{\n  replication-factor 2\n  storage-engine device {{\n    \
+           file {}\n    filesize 1G\n    flush-max-ms 60000\n  }}\n}}\n",
+        spec.service,
+        spec.heartbeat,
+        spec.fabric,
+        spec.file().display()
+    );
+    std::fs::write(&config_path, text).unwrap();
+    let stderr_path = spec.dir.join("stderr.log");
+    let mut child = std::process::Command::new(support::binary())
+        .arg("--config-file")
+        .arg(&config_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || info(
+        spec.service,
+        "namespace/test"
+    )
+    .is_some_and(|s| !field(&s, "sim_lineage").is_empty())));
+    // Not flushed yet (flush-max-ms is a minute): the file holds no lineage.
+    let before = std::fs::read_to_string(spec.file()).unwrap();
+    assert!(before.contains("lineage none"), "{before}");
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let after = std::fs::read_to_string(spec.file()).unwrap();
+    assert!(!after.contains("lineage none"), "{after}");
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            " GMT: INFO (socket): (socket.c:839) Started client endpoint 127.0.0.1:{}\n",
+            spec.service
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(" GMT: INFO (as): (as.c:445) finished clean shutdown - exiting\n"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&spec.dir);
+}

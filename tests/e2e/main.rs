@@ -31,6 +31,7 @@
 
 mod cli;
 mod deploy;
+mod failures;
 mod ha;
 mod metrics;
 mod operator;
@@ -261,6 +262,10 @@ fn tests() -> Vec<E2e> {
             "rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing",
             rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing,
             "grows the swarm to five nodes",
+        ),
+        parallel(
+            "failures::a_killed_container_leaves_ready_within_2_s_on_any_node",
+            failures::a_killed_container_leaves_ready_within_2_s_on_any_node,
         ),
         parallel(
             "settle::the_example_config_resizes_3_2_3_and_each_end_is_settled_and_quiet",

@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::aerospike::{NodeReport, StabilityCheck};
 use crate::spec::{ClusterSpec, ClusterStatus, CONFIG_SECRET, IMAGE, VERSION};
-use crate::swarm::{SecretMount, ServiceChange, ServiceInfo, TaskInfo, UpdatePolicy};
+use crate::swarm::{SecretMount, ServiceChange, ServiceInfo, TaskInfo, UpdatePolicy, VolumeMount};
 
 /// The updater's sleep after each replaced task: a year, i.e. until the
 /// operator's next write.
@@ -110,7 +110,8 @@ pub fn is_valve(policy: Option<&UpdatePolicy>) -> bool {
     })
 }
 
-/// What the task template should run: the image and the config secret.
+/// What the task template should run: the image, the config secret and
+/// the storage volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// Full image reference.
@@ -118,15 +119,29 @@ pub struct Target {
     /// The secret mounted at the config target; `None` when the spec names
     /// no config secret (the operator then leaves secrets alone).
     pub config_secret: Option<String>,
+    /// The named volume mounted at the storage path; `None` when the spec
+    /// declares no storage (the operator then leaves mounts alone).
+    pub storage: Option<VolumeMount>,
 }
 
 impl Target {
-    /// `aerospike/aerospike-server:7.2.0.0`, or with `config-secret=NAME`.
+    /// `aerospike/aerospike-server:7.2.0.0`, with `config-secret=NAME` and
+    /// `storage=VOLUME:PATH` when they are managed.
     pub fn describe(&self) -> String {
-        match &self.config_secret {
-            Some(secret) => format!("{} config-secret={secret}", self.image),
-            None => self.image.clone(),
+        let mut out = self.image.clone();
+        if let Some(secret) = &self.config_secret {
+            out.push_str(&format!(" config-secret={secret}"));
         }
+        if let Some(volume) = &self.storage {
+            out.push_str(&format!(" storage={}:{}", volume.source, volume.target));
+            if let Some(driver) = &volume.driver {
+                out.push_str(&format!(" driver={driver}"));
+            }
+            for (key, value) in &volume.driver_options {
+                out.push_str(&format!(" {key}={value}"));
+            }
+        }
+        out
     }
 
     /// Adds to `change` what turns the template from `from` into this
@@ -143,6 +158,16 @@ impl Target {
                 });
             }
         }
+        match (&self.storage, &from.storage) {
+            (Some(volume), from) if Some(volume) != from.as_ref() => {
+                change.volume_at_target = Some(volume.clone());
+            }
+            // `from` has a volume only where the spec manages storage: no
+            // volume in the target is a rollback to the template before
+            // the volume was added.
+            (None, Some(volume)) => change.mount_remove_at = Some(volume.target.clone()),
+            _ => {}
+        }
     }
 
     /// What the spec asks for.
@@ -150,11 +175,17 @@ impl Target {
         Target {
             image: spec.image_reference(service.image.as_deref()),
             config_secret: spec.config_secret.clone(),
+            storage: spec.storage.as_ref().map(|s| VolumeMount {
+                source: s.volume.clone(),
+                target: s.path().to_string(),
+                driver: s.driver.clone(),
+                driver_options: s.driver_options.clone(),
+            }),
         }
     }
 
-    /// What the service's template runs (the config secret only when the
-    /// spec manages one).
+    /// What the service's template runs (the config secret and the
+    /// storage volume only when the spec manages them).
     pub fn of_template(spec: &ClusterSpec, service: &ServiceInfo) -> Target {
         Target {
             image: service.image.clone().unwrap_or_default(),
@@ -165,20 +196,48 @@ impl Target {
                     .find(|m| m.is_at(spec.config_target()))
                     .map(|m| m.name.clone())
             }),
+            storage: storage_at(spec, &service.volume_mounts),
         }
     }
 
     /// What every node ran when the cluster last converged, from the
-    /// status labels.
-    pub fn converged(spec: &ClusterSpec, status: &ClusterStatus) -> Option<Target> {
+    /// status labels. The status does not record the storage volume: it
+    /// is the one the tasks of the older template mount (`tasks` still
+    /// running a template other than the service's), and with none of
+    /// those, the template's own.
+    pub fn converged(
+        spec: &ClusterSpec,
+        status: &ClusterStatus,
+        service: &ServiceInfo,
+        tasks: &[TaskInfo],
+    ) -> Option<Target> {
+        let older = tasks
+            .iter()
+            .find(|t| wanted(t) && is_stale(t, service))
+            .map(|t| storage_at(spec, &t.volume_mounts));
         Some(Target {
             image: status.image.clone()?,
             config_secret: spec
                 .config_secret
                 .as_ref()
                 .and(status.config_secret.clone()),
+            storage: older.unwrap_or_else(|| storage_at(spec, &service.volume_mounts)),
         })
     }
+}
+
+/// The volume mounted at the spec's storage path, when the spec declares
+/// storage.
+fn storage_at(spec: &ClusterSpec, mounts: &[VolumeMount]) -> Option<VolumeMount> {
+    let path = spec.storage.as_ref()?.path();
+    let trimmed = |p: &str| p.trim_end_matches('/').to_string();
+    mounts
+        .iter()
+        .find(|m| trimmed(&m.target) == trimmed(path))
+        .map(|m| VolumeMount {
+            target: path.to_string(),
+            ..m.clone()
+        })
 }
 
 /// Everything one pass knows that a rollout decision needs.
@@ -325,7 +384,7 @@ pub fn decide(facts: &RolloutFacts<'_>) -> Step {
     let service = facts.service;
     let desired = Target::desired(spec, service);
     let template = Target::of_template(spec, service);
-    let converged = Target::converged(spec, facts.previous);
+    let converged = Target::converged(spec, facts.previous, service, facts.tasks);
     let running: Vec<&TaskInfo> = facts.tasks.iter().filter(|t| wanted(t)).collect();
     let stale = running.iter().filter(|t| is_stale(t, service)).count();
     let address = |t: &TaskInfo| t.address_on(facts.network_id);

@@ -10,7 +10,8 @@ use futures::stream::BoxStream;
 
 use super::error::SwarmError;
 use super::types::{
-    NetworkInfo, NodeInfo, SecretMount, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo, UpdatePolicy,
+    NetworkInfo, NodeInfo, SecretMount, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo,
+    UpdatePolicy, VolumeMount,
 };
 
 /// An edit of an existing service: every field left empty is left alone.
@@ -34,6 +35,12 @@ pub struct ServiceChange {
     /// Mounts this secret at its target instead of whatever secret is
     /// mounted there now (rolls every task). The engine resolves the name.
     pub secret_at_target: Option<SecretMount>,
+    /// Mounts this named volume at its target in place of whatever is
+    /// mounted there now; other mounts are left alone (rolls every task).
+    pub volume_at_target: Option<VolumeMount>,
+    /// Removes whatever is mounted at this path (rolls every task): how a
+    /// rollback takes out a volume the failed template added.
+    pub mount_remove_at: Option<String>,
     /// Sets `UpdateConfig` and `RollbackConfig` (service-level: restarts no
     /// task by itself).
     pub update_policy: Option<UpdatePolicy>,
@@ -54,6 +61,8 @@ impl ServiceChange {
             && self.labels_remove.is_empty()
             && self.image.is_none()
             && self.secret_at_target.is_none()
+            && self.volume_at_target.is_none()
+            && self.mount_remove_at.is_none()
             && self.update_policy.is_none()
             && self.constraints.is_none()
             && self.networks_add.is_empty()
@@ -65,6 +74,8 @@ impl ServiceChange {
         self.max_replicas_per_node.is_some()
             || self.image.is_some()
             || self.secret_at_target.is_some()
+            || self.volume_at_target.is_some()
+            || self.mount_remove_at.is_some()
             || !self.networks_add.is_empty()
     }
 }
@@ -84,6 +95,8 @@ pub struct NewService {
     pub networks: Vec<String>,
     /// Secrets to mount.
     pub secrets: Vec<SecretMount>,
+    /// Named volumes to mount.
+    pub volumes: Vec<VolumeMount>,
     /// Arguments passed to the image's entrypoint.
     pub args: Vec<String>,
     /// DNS round robin instead of a virtual IP: clients need the real node

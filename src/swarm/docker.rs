@@ -275,6 +275,14 @@ impl SwarmApi for DockerSwarm {
                 secret_name: Some(name),
             });
         }
+        // Our mount type speaks the engine's JSON too; bollard's model reads it.
+        let mounts = service
+            .volumes
+            .iter()
+            .map(|m| {
+                serde_json::from_value(m.to_json()).map_err(|e| decode("mount", &e.to_string()))
+            })
+            .collect::<Result<Vec<bollard::models::Mount>, _>>()?;
         // Our policy type speaks the engine's JSON; bollard's models read it.
         let policy_as = |what: &str| {
             let what = what.to_string();
@@ -300,6 +308,7 @@ impl SwarmApi for DockerSwarm {
                     image: Some(service.image.clone()),
                     args: (!service.args.is_empty()).then(|| service.args.clone()),
                     secrets: (!secrets.is_empty()).then_some(secrets),
+                    mounts: (!mounts.is_empty()).then_some(mounts),
                     ..Default::default()
                 }),
                 placement: Some(TaskSpecPlacement {
@@ -466,6 +475,40 @@ fn apply_change(
         secrets.push(json!({"File": file, "SecretID": secret_id, "SecretName": name}));
     }
 
+    let at = |target: &str| {
+        let target = target.trim_end_matches('/').to_string();
+        move |m: &Value| {
+            m.get("Target")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.trim_end_matches('/') == target)
+        }
+    };
+    if let Some(path) = &change.mount_remove_at {
+        let container = template_part(spec_obj, "ContainerSpec")
+            .ok_or_else(|| invalid("its task template is not an object"))?;
+        if let Some(mounts) = container.get_mut("Mounts").and_then(Value::as_array_mut) {
+            let here = at(path);
+            mounts.retain(|m| !here(m));
+        }
+    }
+
+    if let Some(mount) = &change.volume_at_target {
+        let container = template_part(spec_obj, "ContainerSpec")
+            .ok_or_else(|| invalid("its task template is not an object"))?;
+        let mounts = container.entry("Mounts").or_insert_with(|| json!([]));
+        if mounts.is_null() {
+            *mounts = json!([]);
+        }
+        let mounts = mounts
+            .as_array_mut()
+            .ok_or_else(|| invalid("its mounts are not a list"))?;
+        // Whatever is mounted at the target (a volume, a bind, a tmpfs)
+        // gives way; mounts elsewhere stay as they are.
+        let here = at(&mount.target);
+        mounts.retain(|m| !here(m));
+        mounts.push(mount.to_json());
+    }
+
     if !change.networks_add.is_empty() {
         // Old clients kept the networks in Spec.Networks (deprecated);
         // add to wherever they are, so the service keeps one list.
@@ -601,6 +644,80 @@ mod tests {
             assert_eq!(back["Monitor"], 5_000_000_000u64);
             assert_eq!(back["Order"], "stop-first");
         }
+    }
+
+    #[test]
+    fn a_volume_replaces_the_mount_at_its_target_and_leaves_the_others() {
+        let mount = crate::swarm::VolumeMount {
+            source: "aerospike-data".into(),
+            target: "/opt/aerospike/data".into(),
+            driver: Some("local".into()),
+            driver_options: BTreeMap::from([("type".into(), "tmpfs".into())]),
+        };
+        let change = ServiceChange {
+            volume_at_target: Some(mount.clone()),
+            ..ServiceChange::default()
+        };
+        // Added where there were no mounts.
+        let mut spec = stored_spec();
+        apply_change(&mut spec, &change, None, "db").unwrap();
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Mounts"],
+            json!([{"Type": "volume", "Source": "aerospike-data", "Target": "/opt/aerospike/data",
+                    "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}}])
+        );
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Unknown"],
+            json!({"kept": true})
+        );
+        // A bind at the target gives way; a mount elsewhere stays.
+        let mut spec = stored_spec();
+        spec["TaskTemplate"]["ContainerSpec"]["Mounts"] = json!([
+            {"Type": "bind", "Source": "/srv/logs", "Target": "/var/log/aerospike"},
+            {"Type": "bind", "Source": "/srv/data", "Target": "/opt/aerospike/data/"}
+        ]);
+        apply_change(&mut spec, &change, None, "db").unwrap();
+        let mounts = spec["TaskTemplate"]["ContainerSpec"]["Mounts"]
+            .as_array()
+            .unwrap();
+        assert_eq!(mounts.len(), 2, "{mounts:?}");
+        assert_eq!(mounts[0]["Target"], "/var/log/aerospike");
+        assert_eq!(
+            crate::swarm::VolumeMount::from_json(&mounts[1]),
+            Some(mount)
+        );
+        // Without a driver or options, no VolumeOptions: the engine's default.
+        let plain = crate::swarm::VolumeMount {
+            source: "d".into(),
+            target: "/d".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            plain.to_json(),
+            json!({"Type": "volume", "Source": "d", "Target": "/d"})
+        );
+        assert_eq!(
+            crate::swarm::VolumeMount::from_json(&plain.to_json()),
+            Some(plain)
+        );
+        // bollard's model reads it (what create_service sends).
+        let model: bollard::models::Mount =
+            serde_json::from_value(change.volume_at_target.as_ref().unwrap().to_json()).unwrap();
+        assert_eq!(
+            serde_json::to_value(model).unwrap()["VolumeOptions"]["DriverConfig"]["Name"],
+            "local"
+        );
+        assert!(change.rolls_tasks());
+        // A rollback takes the volume out again, and only it.
+        let remove = ServiceChange {
+            mount_remove_at: Some("/opt/aerospike/data".into()),
+            ..ServiceChange::default()
+        };
+        apply_change(&mut spec, &remove, None, "db").unwrap();
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Mounts"],
+            json!([{"Type": "bind", "Source": "/srv/logs", "Target": "/var/log/aerospike"}])
+        );
     }
 
     #[test]

@@ -95,13 +95,16 @@ impl Default for FakeSwarm {
     }
 }
 
-/// The template fingerprint the fake gives a service: its image and
-/// secrets, the parts of the task template the operator changes that make
+/// The template fingerprint the fake gives a service: its image,
+/// secrets and volume mounts, the parts of the task template the operator changes that make
 /// swarm replace tasks (placement does not: see
 /// [`crate::swarm::template_fingerprint`]). Tests give a task the same
 /// value to say it runs that template.
 pub fn fake_fingerprint(service: &ServiceInfo) -> String {
-    format!("{:?}|{:?}", service.image, service.secret_mounts)
+    format!(
+        "{:?}|{:?}|{:?}",
+        service.image, service.secret_mounts, service.volume_mounts
+    )
 }
 
 /// A Ready, Active worker node with no labels: the node most tests need.
@@ -362,6 +365,13 @@ impl SwarmApi for FakeSwarm {
                 .map(|m| m.name.clone())
                 .collect();
         }
+        if let Some(path) = &change.mount_remove_at {
+            service.volume_mounts.retain(|m| &m.target != path);
+        }
+        if let Some(mount) = &change.volume_at_target {
+            service.volume_mounts.retain(|m| m.target != mount.target);
+            service.volume_mounts.push(mount.clone());
+        }
         for network in &change.networks_add {
             if !service.network_ids.contains(network) {
                 service.network_ids.push(network.clone());
@@ -449,6 +459,7 @@ impl SwarmApi for FakeSwarm {
             update_status: None,
             status_only_update: false,
             secret_mounts: new.secrets.clone(),
+            volume_mounts: new.volumes.clone(),
             update_policy: new.update_policy.clone(),
             rollback_policy: new.update_policy.clone(),
             ..ServiceInfo::default()

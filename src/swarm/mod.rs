@@ -36,4 +36,5 @@ pub use placement::{eligible_nodes, Constraint, ConstraintError};
 pub use types::{
     template_fingerprint, Availability, EventKind, NetworkInfo, NodeInfo, NodeRole, NodeState,
     Platform, SecretMount, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo, UpdatePolicy,
+    VolumeMount,
 };

@@ -51,6 +51,9 @@ pub struct ServiceInfo {
     pub template_fingerprint: String,
     /// Secrets mounted into tasks, with their targets.
     pub secret_mounts: Vec<SecretMount>,
+    /// Named volumes mounted into tasks (`ContainerSpec.Mounts` of type
+    /// `volume`). Empty when unknown (service lists).
+    pub volume_mounts: Vec<VolumeMount>,
     /// `Spec.UpdateConfig`, if set.
     pub update_policy: Option<UpdatePolicy>,
     /// `Spec.RollbackConfig`, if set.
@@ -82,6 +85,97 @@ impl SecretMount {
         };
         full(&self.target) == full(path)
     }
+}
+
+/// A named volume mounted into a service's tasks: a
+/// `TaskTemplate.ContainerSpec.Mounts` entry of type `volume`. Each node's
+/// engine has its own volume of that name (created, with the driver and
+/// options, when a task first mounts it there).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeMount {
+    /// `Source`: the volume's name.
+    pub source: String,
+    /// `Target`: the path in the container.
+    pub target: String,
+    /// `VolumeOptions.DriverConfig.Name`; `None` for the engine's default
+    /// (`local`).
+    pub driver: Option<String>,
+    /// `VolumeOptions.DriverConfig.Options`.
+    pub driver_options: BTreeMap<String, String>,
+}
+
+impl VolumeMount {
+    /// The mount as the engine's JSON. `VolumeOptions` only when a driver
+    /// or options are given: an engine-stored mount without them reads
+    /// back the same.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut mount = serde_json::json!({
+            "Type": "volume",
+            "Source": self.source,
+            "Target": self.target,
+        });
+        if self.driver.is_some() || !self.driver_options.is_empty() {
+            let mut config = serde_json::Map::new();
+            if let Some(driver) = &self.driver {
+                config.insert("Name".into(), driver.clone().into());
+            }
+            if !self.driver_options.is_empty() {
+                config.insert("Options".into(), serde_json::json!(self.driver_options));
+            }
+            mount["VolumeOptions"] = serde_json::json!({ "DriverConfig": config });
+        }
+        mount
+    }
+
+    /// A `Mounts` entry of type `volume`; `None` for other types.
+    pub fn from_json(mount: &serde_json::Value) -> Option<VolumeMount> {
+        if mount.get("Type")?.as_str()? != "volume" {
+            return None;
+        }
+        let config = mount.pointer("/VolumeOptions/DriverConfig");
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        Some(VolumeMount {
+            source: mount.get("Source").and_then(text).unwrap_or_default(),
+            target: mount.get("Target").and_then(text)?,
+            driver: config
+                .and_then(|c| c.get("Name"))
+                .and_then(text)
+                .filter(|d| !d.is_empty()),
+            driver_options: config
+                .and_then(|c| c.get("Options"))
+                .and_then(serde_json::Value::as_object)
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    /// `aerospike-data at /opt/aerospike/data (driver local, type=tmpfs)`.
+    pub fn describe(&self) -> String {
+        let mut out = format!("{} at {}", self.source, self.target);
+        let mut extra = Vec::new();
+        if let Some(driver) = &self.driver {
+            extra.push(format!("driver {driver}"));
+        }
+        extra.extend(self.driver_options.iter().map(|(k, v)| format!("{k}={v}")));
+        if !extra.is_empty() {
+            out.push_str(&format!(" ({})", extra.join(", ")));
+        }
+        out
+    }
+}
+
+/// The volume mounts of a task spec (`ContainerSpec.Mounts`).
+fn volume_mounts(spec: &serde_json::Value) -> Vec<VolumeMount> {
+    spec.pointer("/ContainerSpec/Mounts")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(VolumeMount::from_json)
+        .collect()
 }
 
 /// How swarm rolls a task-template change (`UpdateConfig`, and the same
@@ -297,6 +391,8 @@ pub struct TaskInfo {
     pub image: Option<String>,
     /// The secrets of the task's own spec.
     pub secret_mounts: Vec<SecretMount>,
+    /// The named volumes of the task's own spec.
+    pub volume_mounts: Vec<VolumeMount>,
     /// When the task was created (RFC 3339, as Docker sends it).
     pub created_at: Option<String>,
 }
@@ -472,6 +568,7 @@ impl From<bollard::models::Service> for ServiceInfo {
             status_only_update: false,
             template_fingerprint: String::new(),
             secret_mounts: Vec::new(),
+            volume_mounts: Vec::new(),
             update_policy: None,
             rollback_policy: None,
             update_message: None,
@@ -487,6 +584,7 @@ impl ServiceInfo {
         let spec = &json["Spec"];
         self.template_fingerprint = template_fingerprint(&spec["TaskTemplate"]);
         self.secret_mounts = secret_mounts(&spec["TaskTemplate"]);
+        self.volume_mounts = volume_mounts(&spec["TaskTemplate"]);
         self.update_policy = UpdatePolicy::from_json(&spec["UpdateConfig"]);
         self.rollback_policy = UpdatePolicy::from_json(&spec["RollbackConfig"]);
         self.update_message = json
@@ -671,6 +769,7 @@ impl From<RawTask> for TaskInfo {
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_string),
             secret_mounts: secret_mounts(&task.spec),
+            volume_mounts: volume_mounts(&task.spec),
             created_at: task.created_at,
         }
     }

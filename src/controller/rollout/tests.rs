@@ -6,7 +6,7 @@ use crate::aerospike::NodeReport;
 use crate::controller::mesh::tests::report;
 use crate::controller::plan::tests::node;
 use crate::spec::ReadyCount;
-use crate::swarm::{fake_fingerprint, SecretMount};
+use crate::swarm::{fake_fingerprint, SecretMount, VolumeMount};
 
 const OLD: &str = "aerospike/aerospike-server:7.1.0.0";
 const NEW: &str = "aerospike/aerospike-server:7.2.0.0";
@@ -188,6 +188,7 @@ fn target(image: &str) -> Target {
     Target {
         image: image.into(),
         config_secret: None,
+        storage: None,
     }
 }
 
@@ -440,6 +441,7 @@ fn a_new_config_secret_rolls_like_a_new_version() {
     let with = |secret: &str| Target {
         image: OLD.into(),
         config_secret: Some(secret.into()),
+        storage: None,
     };
     assert_eq!(
         scene.decide(),
@@ -447,6 +449,138 @@ fn a_new_config_secret_rolls_like_a_new_version() {
             from: with("conf-v1"),
             to: with("conf-v2"),
             progress: Progress { done: 0, total: 3 }
+        }
+    );
+}
+
+fn data_volume() -> VolumeMount {
+    VolumeMount {
+        source: "aerospike-data".into(),
+        target: "/opt/aerospike/data".into(),
+        driver: None,
+        driver_options: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn adding_storage_to_a_memory_cluster_rolls_the_mount_like_a_config() {
+    let scene = Scene::new("7.1.0.0").label("aerospike.cluster.storage.volume", "aerospike-data");
+    let step = scene.decide();
+    let with = Target {
+        storage: Some(data_volume()),
+        ..target(OLD)
+    };
+    assert_eq!(
+        step,
+        Step::Start {
+            from: target(OLD),
+            to: with.clone(),
+            progress: Progress { done: 0, total: 3 }
+        }
+    );
+    assert_eq!(
+        with.describe(),
+        format!("{OLD} storage=aerospike-data:/opt/aerospike/data")
+    );
+    // The template write adds the mount, and nothing else.
+    let mut change = ServiceChange::default();
+    with.write_template(&target(OLD), "/run/secrets/aerospike.conf", &mut change);
+    assert_eq!(
+        change,
+        ServiceChange {
+            volume_at_target: Some(data_volume()),
+            ..ServiceChange::default()
+        }
+    );
+    // Written the same again, nothing.
+    let mut change = ServiceChange::default();
+    with.write_template(&with, "/run/secrets/aerospike.conf", &mut change);
+    assert!(change.is_empty());
+    // Another driver is another target: rolled again.
+    let local = Target {
+        storage: Some(VolumeMount {
+            driver: Some("local".into()),
+            ..data_volume()
+        }),
+        ..target(OLD)
+    };
+    let mut change = ServiceChange::default();
+    local.write_template(&with, "/run/secrets/aerospike.conf", &mut change);
+    assert_eq!(change.volume_at_target, local.storage);
+}
+
+#[test]
+fn a_storage_rollout_releases_node_by_node_and_rolls_back_by_removing_the_mount() {
+    let scene = Scene::new("7.1.0.0")
+        .label("aerospike.cluster.storage.volume", "aerospike-data")
+        .service(|s| s.volume_mounts = vec![data_volume()]);
+    // The template now mounts the volume: every task is on the older one.
+    let old = fake_fingerprint(&Scene::new("7.1.0.0").service);
+    let mut scene = scene;
+    scene.service.template_fingerprint = fake_fingerprint(&scene.service);
+    for task in &mut scene.tasks {
+        if task.template_fingerprint == old {
+            task.template_fingerprint = "older".into();
+        }
+    }
+    // Node .2 replaced and back in the cluster, migrations done: release.
+    let step = scene
+        .clone()
+        .task(2, "running", true)
+        .meshed(&[2, 3, 4], "BB")
+        .previous(|p| {
+            p.rollout = Some(ReadyCount {
+                ready: 0,
+                desired: 3,
+            })
+        })
+        .decide();
+    let with = Target {
+        storage: Some(data_volume()),
+        ..target(OLD)
+    };
+    assert!(
+        matches!(&step, Step::Release { to, progress, adopt } if *to == with && progress.done == 1 && adopt.is_empty()),
+        "{step:?}"
+    );
+    // Still migrating: hold.
+    let step = scene
+        .clone()
+        .task(2, "running", true)
+        .meshed(&[2, 3, 4], "BB")
+        .migrating(3, 100)
+        .previous(|p| {
+            p.rollout = Some(ReadyCount {
+                ready: 0,
+                desired: 3,
+            })
+        })
+        .decide();
+    assert!(matches!(step, Step::Hold { .. }), "{step:?}");
+    // Node .2 never joins: roll back to the template without the volume,
+    // which the older tasks show.
+    let step = scene
+        .task(2, "running", true)
+        .meshed(&[3, 4], "BB")
+        .previous(|p| {
+            p.rollout = Some(ReadyCount {
+                ready: 0,
+                desired: 3,
+            })
+        })
+        .at("2026-12-01T12:05:00Z")
+        .decide();
+    let Step::RollBack { from, to, .. } = &step else {
+        panic!("{step:?}");
+    };
+    assert_eq!((from, to), (&with, &target(OLD)));
+    let mut change = ServiceChange::default();
+    to.write_template(from, "/run/secrets/aerospike.conf", &mut change);
+    assert_eq!(
+        change,
+        ServiceChange {
+            mount_remove_at: Some("/opt/aerospike/data".into()),
+            ..ServiceChange::default()
         }
     );
 }

@@ -4,14 +4,16 @@
 //!
 //! A service that does not exist is created as the published recipe runs
 //! it (image `<image>:<version>`, the overlay network, the config secret
-//! and `--config-file`, DNS round robin, one task per node) with the
+//! and `--config-file`, the storage volume mounted at its path, DNS round
+//! robin, one task per node) with the
 //! operator's update policy already in place, so its first update is gated.
 //! A service that exists has only its labels changed: its
 //! `aerospike.cluster.*` labels become exactly the document's `spec`, and
 //! the labels under `metadata.labels` are added or changed (a label left
 //! out of `metadata.labels` stays: apply cannot tell it from a label that
-//! someone else put there). Never its image, which the operator rolls one
-//! node at a time from the version label. The diff is printed first;
+//! someone else put there). Never its image or mounts, which the operator
+//! rolls one node at a time from the version and storage labels. The diff
+//! is printed first;
 //! `--dry-run` stops there.
 //!
 //! The logic is written against [`SwarmApi`] so the tests run it on
@@ -26,13 +28,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use aerospike_swarm_operator::controller::rollout::valve_policy;
+use aerospike_swarm_operator::controller::rollout::{valve_policy, Target};
 use aerospike_swarm_operator::spec::{
     ClusterDocument, ClusterSpec, ClusterStatus, Field, Phase, SpecErrors, CLUSTER_PREFIX,
 };
 use aerospike_swarm_operator::swarm::{
     update_service_retrying, NewService, SecretMount, ServiceChange, ServiceInfo, SwarmApi,
-    SwarmError,
+    SwarmError, VolumeMount,
 };
 
 use super::{connect, exit, no_such_service, parse_duration, swarm_error_hint};
@@ -135,6 +137,9 @@ pub enum Plan {
         /// The image the operator will roll the nodes to, when the new
         /// spec asks for another one than the service runs.
         rolls_to: Option<String>,
+        /// The storage volume the operator will roll into the nodes'
+        /// template, when the new spec asks for another mount at its path.
+        rolls_storage: Option<VolumeMount>,
     },
     /// The service already has exactly these spec labels, and the
     /// document's `metadata.labels`.
@@ -228,6 +233,12 @@ pub fn new_service(document: &ClusterDocument, network: &str) -> NewService {
         });
         service.args = vec!["--config-file".into(), spec.config_target().to_string()];
     }
+    // The storage volume as the operator would roll it in: each node's
+    // engine creates its own volume when the first task mounts it.
+    let template = ServiceInfo::default();
+    service
+        .volumes
+        .extend(Target::desired(spec, &template).storage);
     service
 }
 
@@ -281,12 +292,16 @@ pub async fn plan<A: SwarmApi>(api: &A, document: &ClusterDocument) -> Result<Pl
     let target = spec.image_reference(current.image.as_deref());
     let running = current.image.as_deref().map(without_digest);
     let rolls_to = (running != Some(target.as_str())).then_some(target);
+    let rolls_storage = Target::desired(&spec, &current)
+        .storage
+        .filter(|wanted| Target::of_template(&spec, &current).storage.as_ref() != Some(wanted));
     Ok(Plan::Update {
         id: current.id,
         version: current.version,
         change,
         diff,
         rolls_to,
+        rolls_storage,
     })
 }
 
@@ -334,16 +349,34 @@ pub fn render_plan(name: &str, plan: &Plan) -> Vec<String> {
                     mount.name, mount.target, mount.target
                 ));
             }
+            for volume in &service.volumes {
+                lines.push(format!(
+                    "+ volume {} (node-local: each node's engine creates its own)",
+                    volume.describe()
+                ));
+            }
             for (key, value) in &service.labels {
                 lines.push(format!("+ {key}: {value:?}"));
             }
             lines
         }
-        Plan::Update { diff, rolls_to, .. } => {
+        Plan::Update {
+            diff,
+            rolls_to,
+            rolls_storage,
+            ..
+        } => {
             let mut lines: Vec<String> = diff.iter().map(|d| d.to_string()).collect();
             if let Some(image) = rolls_to {
                 lines.push(format!(
                     "  (the operator then rolls the nodes to {image}, one at a time)"
+                ));
+            }
+            if let Some(volume) = rolls_storage {
+                lines.push(format!(
+                    "  (the operator then rolls the volume {} into the nodes, one at a time; \
+                     each starts on an empty volume and migrations refill it)",
+                    volume.describe()
                 ));
             }
             lines
@@ -815,6 +848,81 @@ mod tests {
             plan(&fake, &document).await.unwrap(),
             Plan::Unchanged { version }
         );
+    }
+
+    #[tokio::test]
+    async fn storage_is_mounted_on_create_and_rolled_in_on_update() {
+        let fake = swarm();
+        let storage = "  storage:\n    volume: aerospike-data\n";
+        let persistent = doc(&format!(
+            "  replicas: 3\n  version: \"7.1.0.0\"\n  configSecret: aerospike.conf\n  network: aerospike\n{storage}"
+        ));
+        let planned = plan(&fake, &persistent).await.unwrap();
+        let Plan::Create(service) = &planned else {
+            panic!("expected create, got {planned:?}")
+        };
+        let volume = VolumeMount {
+            source: "aerospike-data".into(),
+            target: "/opt/aerospike/data".into(),
+            ..VolumeMount::default()
+        };
+        assert_eq!(service.volumes, [volume.clone()]);
+        let shown = render_plan("aerospikedb", &planned);
+        assert!(
+            shown.contains(
+                &"+ volume aerospike-data at /opt/aerospike/data (node-local: each node's \
+                  engine creates its own)"
+                    .to_string()
+            ),
+            "{shown:?}"
+        );
+        assert!(
+            shown.contains(&"+ aerospike.cluster.storage.volume: \"aerospike-data\"".to_string())
+        );
+        execute(&fake, &planned).await.unwrap();
+        assert_eq!(
+            fake.service("aerospikedb").unwrap().volume_mounts,
+            [volume.clone()]
+        );
+        assert!(matches!(
+            plan(&fake, &persistent).await.unwrap(),
+            Plan::Unchanged { .. }
+        ));
+
+        // A memory cluster given storage: only labels change; the diff says
+        // the operator rolls the volume in.
+        let fake = swarm();
+        execute(&fake, &plan(&fake, &full_doc()).await.unwrap())
+            .await
+            .unwrap();
+        fake.clear_writes();
+        let planned = plan(&fake, &persistent).await.unwrap();
+        let Plan::Update {
+            change,
+            rolls_storage,
+            rolls_to,
+            ..
+        } = &planned
+        else {
+            panic!("expected update, got {planned:?}")
+        };
+        assert_eq!(rolls_storage.as_ref(), Some(&volume));
+        assert_eq!(rolls_to, &None);
+        assert!(
+            !change.rolls_tasks(),
+            "apply never writes the template itself"
+        );
+        assert_eq!(
+            render_plan("aerospikedb", &planned),
+            [
+                "+ aerospike.cluster.storage.volume: \"aerospike-data\"",
+                "  (the operator then rolls the volume aerospike-data at /opt/aerospike/data \
+                 into the nodes, one at a time; each starts on an empty volume and migrations \
+                 refill it)",
+            ]
+        );
+        // Planning wrote nothing.
+        assert!(fake.writes().is_empty());
     }
 
     #[tokio::test]

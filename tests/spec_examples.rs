@@ -223,6 +223,50 @@ fn example_config_starts_a_real_7_1_server_and_binds_the_overlay() {
     );
 }
 
+#[test]
+fn device_config_is_the_memory_one_with_its_data_on_the_storage_volume() {
+    let memory = config_lines(&read(&example("aerospike.conf")));
+    let device = config_lines(&read(&example("aerospike-device.conf")));
+    let outside_storage = |lines: &[(String, Vec<String>)]| -> Vec<(String, Vec<String>)> {
+        lines
+            .iter()
+            .filter(|(context, _)| !context.ends_with(".storage-engine"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(outside_storage(&device), outside_storage(&memory));
+    let storage: Vec<&Vec<String>> = device
+        .iter()
+        .filter(|(context, _)| context == "namespace.storage-engine")
+        .map(|(_, words)| words)
+        .collect();
+    let conf = read(&example("aerospike-device.conf"));
+    assert!(conf.contains("storage-engine device {"), "{conf}");
+    assert!(!conf.contains("storage-engine memory"));
+    let file = storage
+        .iter()
+        .find(|w| w[0] == "file")
+        .map(|w| w[1].clone())
+        .expect("a data file");
+    assert!(storage.iter().any(|w| *w == &["filesize", "1G"]));
+    assert!(storage.iter().any(|w| *w == &["flush-max-ms", "1000"]));
+
+    // The cluster that uses it mounts the storage volume where the file is.
+    let document = ClusterDocument::from_yaml(&read(&example("cluster-persistent.yaml")), None)
+        .expect("cluster-persistent.yaml is valid");
+    let storage = document.spec.storage.expect("it declares storage");
+    assert_eq!(storage.volume, "aerospike-data");
+    assert!(
+        file.starts_with(&format!("{}/", storage.path())),
+        "{file} is not on the volume at {}",
+        storage.path()
+    );
+    assert_eq!(
+        document.spec.config_secret.as_deref(),
+        Some("aerospike-device.conf")
+    );
+}
+
 fn checked_in_schema() -> serde_json::Value {
     serde_json::from_str(&read(&specs_dir().join("aerospikecluster.schema.json")))
         .expect("schema is JSON")
@@ -234,15 +278,14 @@ fn examples_agree_with_the_json_schema() {
     let as_json = |name: &str| -> serde_json::Value {
         serde_norway::from_str(&read(&example(name))).expect("example is YAML")
     };
-    let cluster = as_json("cluster.yaml");
-    let problems: Vec<String> = validator
-        .iter_errors(&cluster)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        problems.is_empty(),
-        "cluster.yaml fails the schema: {problems:?}"
-    );
+    for name in ["cluster.yaml", "cluster-persistent.yaml"] {
+        let cluster = as_json(name);
+        let problems: Vec<String> = validator
+            .iter_errors(&cluster)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(problems.is_empty(), "{name} fails the schema: {problems:?}");
+    }
     // The schema has teeth too: it rejects the structural mistakes.
     assert!(!validator.is_valid(&as_json("invalid-replicas.yaml")));
     assert!(!validator.is_valid(&as_json("invalid-typos.yaml")));

@@ -20,8 +20,9 @@ pub enum Verdict {
     Valid {
         /// The cluster (service) name.
         name: String,
-        /// The validated spec.
-        spec: ClusterSpec,
+        /// The validated spec (boxed: it is much larger than the other
+        /// variants).
+        spec: Box<ClusterSpec>,
     },
     /// The spec has problems; every one is listed.
     Invalid {
@@ -108,7 +109,7 @@ pub fn check_file(path: &Path) -> Result<Verdict, CheckError> {
     Ok(match ClusterDocument::from_yaml(&text, None) {
         Ok(document) => Verdict::Valid {
             name: document.metadata.name,
-            spec: document.spec,
+            spec: Box::new(document.spec),
         },
         Err(errors) => Verdict::Invalid {
             name: path.display().to_string(),
@@ -139,7 +140,10 @@ pub async fn check_service(name: &str) -> Result<Verdict, CheckError> {
     };
     Ok(
         match ClusterSpec::from_labels(&service.labels, service.image.as_deref()) {
-            Ok(Some(spec)) => Verdict::Valid { name: shown, spec },
+            Ok(Some(spec)) => Verdict::Valid {
+                name: shown,
+                spec: Box::new(spec),
+            },
             Ok(None) => Verdict::Unmanaged { name: shown },
             Err(errors) => Verdict::Invalid {
                 name: shown,

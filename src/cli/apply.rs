@@ -130,8 +130,8 @@ pub enum Plan {
         id: String,
         /// The version the diff was made against.
         version: u64,
-        /// The labels to set and remove.
-        change: ServiceChange,
+        /// The labels to set and remove (boxed: the largest part).
+        change: Box<ServiceChange>,
         /// What changes, for the user.
         diff: Vec<LabelDiff>,
         /// The image the operator will roll the nodes to, when the new
@@ -298,7 +298,7 @@ pub async fn plan<A: SwarmApi>(api: &A, document: &ClusterDocument) -> Result<Pl
     Ok(Plan::Update {
         id: current.id,
         version: current.version,
-        change,
+        change: Box::new(change),
         diff,
         rolls_to,
         rolls_storage,
@@ -866,7 +866,7 @@ mod tests {
             target: "/opt/aerospike/data".into(),
             ..VolumeMount::default()
         };
-        assert_eq!(service.volumes, [volume.clone()]);
+        assert_eq!(service.volumes, std::slice::from_ref(&volume));
         let shown = render_plan("aerospikedb", &planned);
         assert!(
             shown.contains(
@@ -882,7 +882,7 @@ mod tests {
         execute(&fake, &planned).await.unwrap();
         assert_eq!(
             fake.service("aerospikedb").unwrap().volume_mounts,
-            [volume.clone()]
+            std::slice::from_ref(&volume)
         );
         assert!(matches!(
             plan(&fake, &persistent).await.unwrap(),

@@ -292,6 +292,10 @@ fn tests() -> Vec<E2e> {
             rollout::config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing,
         ),
         parallel(
+            "rollout::adding_a_storage_volume_rolls_it_in_one_node_at_a_time",
+            rollout::adding_a_storage_volume_rolls_it_in_one_node_at_a_time,
+        ),
+        parallel(
             "rollout::upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing",
             rollout::upgrade_through_the_version_label_is_one_node_at_a_time_and_loses_nothing,
         ),

@@ -1304,6 +1304,179 @@ pub fn config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing(
     Ok(())
 }
 
+/// Where the storage volume is mounted by default
+/// (`aerospike.cluster.storage.path`).
+const DATA_PATH: &str = "/opt/aerospike/data";
+
+/// A named volume on every sandbox node, removed when dropped (after the
+/// services that mount it: declare it before them). Each node's engine
+/// creates its own when a task first mounts it, so there is nothing to
+/// create.
+struct VolumeGuard {
+    name: String,
+    sockets: BTreeMap<String, String>,
+}
+
+impl Drop for VolumeGuard {
+    fn drop(&mut self) {
+        for socket in self.sockets.values() {
+            // The containers of a removed service go a moment later.
+            let _ = wait_until(
+                &format!("volume {} removed at {socket}", self.name),
+                Duration::from_secs(30),
+                || {
+                    let gone = docker_at(socket, &["volume", "rm", &self.name]).is_ok()
+                        || docker_at(socket, &["volume", "inspect", &self.name]).is_err();
+                    Ok(gone.then_some(()))
+                },
+            );
+        }
+    }
+}
+
+/// Volume mounts as `(source, target)`.
+type Mounts = Vec<(String, String)>;
+
+/// The `volume` mounts of a running task: from its spec (the tasks API)
+/// and from its container (the node's engine), as `(source, target)`.
+fn task_volume_mounts(
+    task: &Value,
+    sockets: &BTreeMap<String, String>,
+) -> Result<(Mounts, Mounts), Failed> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let spec = task["Spec"]["ContainerSpec"]["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "volume")
+        .map(|m| (text(&m["Source"]), text(&m["Target"])))
+        .collect();
+    let view = TaskView::from_json(task);
+    let socket = sockets
+        .get(&view.node_id)
+        .ok_or_else(|| format!("no sandbox daemon is swarm node {}", view.node_id))?;
+    let inspected = docker_at(
+        socket,
+        &[
+            "inspect",
+            "--format",
+            "{{json .Mounts}}",
+            &view.container_id,
+        ],
+    )?;
+    let mounts: Value = serde_json::from_str(inspected.trim())
+        .map_err(|e| format!("container {} mounts: {e}: {inspected}", view.container_id))?;
+    let container = mounts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "volume")
+        .map(|m| (text(&m["Name"]), text(&m["Destination"])))
+        .collect();
+    Ok((spec, container))
+}
+
+/// A memory-only cluster of 3 given `aerospike.cluster.storage.volume`:
+/// the mount is a task-template change, rolled one node at a time (never
+/// two out, nothing lost), the cluster ends Ready, and every running task
+/// mounts the named volume at `/opt/aerospike/data`, in its spec and in
+/// its container on its node.
+pub fn adding_a_storage_volume_rolls_it_in_one_node_at_a_time(sandbox: &Sandbox) -> TestResult {
+    let name = "e2e-rollout-storage";
+    let volume = format!("{name}-data");
+    // Declared before the cluster: dropped after it.
+    let _volume = VolumeGuard {
+        name: volume.clone(),
+        sockets: sandbox.node_sockets()?,
+    };
+    let operator = Operator::deploy()?;
+    let _cluster = slow_cluster(name, "3")?;
+    with_log(
+        &operator,
+        name,
+        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
+    )?;
+    let before = task_ids(name)?;
+
+    let sampler = Sampler::start(sandbox, name, Expected::Nodes(3))?;
+    let started = Instant::now();
+    label_add(name, &[("aerospike.cluster.storage.volume", &volume)])?;
+    let sockets = sandbox.node_sockets()?;
+    let wanted = vec![(volume.clone(), DATA_PATH.to_string())];
+    let mut seen = String::new();
+    let mounted = wait_until(
+        &format!("{name}: 3 running tasks mounting {volume} at {DATA_PATH}"),
+        ROLLOUT,
+        || {
+            let tasks = crate::sandbox::running_task_json(name)?;
+            let mut all = tasks.len() == 3;
+            let mut shown = Vec::new();
+            for task in &tasks {
+                let view = TaskView::from_json(task);
+                let mounts = if view.state == "running" && !view.container_id.is_empty() {
+                    task_volume_mounts(task, &sockets).ok()
+                } else {
+                    None
+                };
+                all &= mounts
+                    .as_ref()
+                    .is_some_and(|(spec, container)| *spec == wanted && *container == wanted);
+                shown.push((short(&view.id), view.state.clone(), mounts));
+            }
+            seen = format!("{shown:?}");
+            Ok(all.then_some(()))
+        },
+    )
+    .map_err(|e| {
+        Failed::from(format!(
+            "{} (last seen: {seen})",
+            e.message().unwrap_or("?")
+        ))
+    })
+    .and_then(|()| wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()));
+    let took = started.elapsed();
+    let report = sampler.finish();
+    with_log(&operator, name, mounted)?;
+    check_safe(
+        sandbox,
+        &operator,
+        name,
+        "storage volume added",
+        &report,
+        took,
+    )?;
+    check_upgrading_seen(&report, 3).map_err(Failed::from)?;
+
+    // Every node was replaced (the mount is in the template), and each
+    // running task mounts the volume, read once more after Ready.
+    let after = task_ids(name)?;
+    if let Some(kept) = after.iter().find(|t| before.contains(t)) {
+        return Err(format!("task {kept} was not replaced: {before:?} -> {after:?}").into());
+    }
+    for task in crate::sandbox::running_task_json(name)? {
+        let (spec, container) = task_volume_mounts(&task, &sockets)?;
+        if spec != wanted || container != wanted {
+            return Err(format!(
+                "task {} mounts {spec:?} in its spec and {container:?} in its container; \
+                 wanted {wanted:?}",
+                TaskView::from_json(&task).id
+            )
+            .into());
+        }
+    }
+    let s = status(name)?;
+    if s.phase != "Ready" {
+        return Err(format!("{name} ended {} ({}), not Ready", s.phase, s.message).into());
+    }
+    eprintln!(
+        "storage volume added: every task mounts {volume} at {DATA_PATH}; {} tasks replaced in \
+         {:.1}s",
+        before.len(),
+        took.as_secs_f64()
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // 5. A version whose nodes never join
 // ---------------------------------------------------------------------------

@@ -60,6 +60,49 @@ fn explain_shows_one_label_or_exits_1_with_the_closest() {
 }
 
 #[test]
+fn explain_and_validate_know_the_storage_labels() {
+    for name in [
+        "spec.storage.volume",
+        "aerospike.cluster.storage.volume",
+        "storage.volume",
+    ] {
+        let ran = cli(&["explain", name]);
+        assert_eq!(ran.code, Some(0), "{name}: {}", ran.stderr);
+        assert!(
+            ran.stdout
+                .starts_with("aerospike.cluster.storage.volume  (YAML spec.storage.volume)"),
+            "{}",
+            ran.stdout
+        );
+        assert!(ran.stdout.contains("node-local"), "{}", ran.stdout);
+    }
+    let ran = cli(&["explain", "spec.storage.driverOptions"]);
+    assert!(ran.stdout.starts_with(
+        "aerospike.cluster.storage.driver-options  (YAML spec.storage.driverOptions)"
+    ));
+    let ran = cli(&["explain"]);
+    for label in [
+        "aerospike.cluster.storage.volume",
+        "aerospike.cluster.storage.path",
+        "aerospike.cluster.storage.driver",
+        "aerospike.cluster.storage.driver-options",
+    ] {
+        assert!(ran.stdout.contains(label), "{label} not listed");
+    }
+    let ran = cli(&[
+        "validate",
+        "crd-like-specs/examples/cluster-persistent.yaml",
+    ]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout
+            .contains("storage volume aerospike-data at /opt/aerospike/data"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
 fn validate_f_reads_a_file_as_the_positional_form_does() {
     let ran = cli(&["validate", "-f", "crd-like-specs/examples/cluster.yaml"]);
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);

@@ -838,6 +838,40 @@ mod tests {
     }
 
     #[test]
+    fn volume_mounts_are_read_from_the_service_and_task_specs() {
+        let template = serde_json::json!({
+            "ContainerSpec": {"Image": "img", "Mounts": [
+                {"Type": "bind", "Source": "/srv/logs", "Target": "/var/log"},
+                {"Type": "volume", "Source": "aerospike-data", "Target": "/opt/aerospike/data",
+                 "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}},
+                {"Type": "volume", "Source": "other", "Target": "/other"}
+            ]}
+        });
+        let wanted = vec![
+            VolumeMount {
+                source: "aerospike-data".into(),
+                target: "/opt/aerospike/data".into(),
+                driver: Some("local".into()),
+                driver_options: BTreeMap::from([("type".into(), "tmpfs".into())]),
+            },
+            VolumeMount {
+                source: "other".into(),
+                target: "/other".into(),
+                ..VolumeMount::default()
+            },
+        ];
+        let service = ServiceInfo::default()
+            .with_raw(&serde_json::json!({"Spec": {"TaskTemplate": template}}));
+        assert_eq!(service.volume_mounts, wanted);
+        assert_eq!(volume_mounts(&template), wanted);
+        assert_eq!(
+            wanted[0].describe(),
+            "aerospike-data at /opt/aerospike/data (driver local, type=tmpfs)"
+        );
+        assert!(volume_mounts(&serde_json::json!({"ContainerSpec": {}})).is_empty());
+    }
+
+    #[test]
     fn service_conversion_reads_mode_placement_networks_secrets() {
         let json = r#"{
             "ID": "s1", "Version": {"Index": 42},

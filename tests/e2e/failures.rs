@@ -136,3 +136,137 @@ pub fn a_killed_container_leaves_ready_within_2_s_on_any_node(sandbox: &Sandbox)
     }
     Ok(())
 }
+
+/// The example's device config (namespace `test` in a file on the storage
+/// volume, `flush-max-ms 1000`).
+fn device_config() -> Result<String, Failed> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crd-like-specs/examples/aerospike-device.conf"
+    );
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}").into())
+}
+
+/// Every node's `namespace/test` as `(sim_lineage, dead_partitions)`: the
+/// sim's own loss oracle (never read by the operator; a real server has
+/// no `sim_lineage`).
+fn lineages(sandbox: &Sandbox, name: &str) -> Result<Vec<(String, u64)>, Failed> {
+    let mut out = Vec::new();
+    for task in running_tasks(name)? {
+        let reply = crate::sandbox::asinfo(sandbox, &task, None, "namespace/test")?;
+        let get = |key: &str| {
+            reply
+                .trim()
+                .split(';')
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        out.push((
+            get("sim_lineage"),
+            get("dead_partitions").parse().unwrap_or(0),
+        ));
+    }
+    Ok(out)
+}
+
+/// Removes the volume `name` from every node (best effort: a run that
+/// crashed may have left it; a node may hold none).
+fn remove_volume_everywhere(sandbox: &Sandbox, name: &str) {
+    if let Ok(sockets) = sandbox.node_sockets() {
+        for socket in sockets.values() {
+            let _ = crate::sandbox::docker_at(socket, &["volume", "rm", "-f", name]);
+        }
+    }
+}
+
+/// Kills every running container of `name` at once (kill -9 on each
+/// node's engine); the task ids killed.
+fn kill_all(sandbox: &Sandbox, name: &str) -> Result<usize, Failed> {
+    let tasks = running_tasks(name)?;
+    for task in &tasks {
+        let socket = sandbox.socket_of(&task.node_id)?;
+        let code = api_post_at(
+            &socket,
+            &format!("/containers/{}/kill?signal=KILL", task.container_id),
+        )?;
+        if code != 204 {
+            return Err(format!("kill of {} answered {code}", task.container_id).into());
+        }
+    }
+    Ok(tasks.len())
+}
+
+/// A whole-cluster kill: every container killed at once, 3 s after the
+/// cluster was Ready (its device files flushed, `flush-max-ms 1000`).
+/// With `persistent`, the cluster declares the storage volume and runs
+/// the device config: it comes back by itself, Ready 3/3, with the same
+/// lineage and no partition lost. Without (the control, the example's
+/// memory config), it comes back too, but as a new lineage: everything
+/// written before is gone. Returns how long it took to be Ready again.
+fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result<Duration, Failed> {
+    let volume = format!("{name}-data");
+    remove_volume_everywhere(sandbox, &volume);
+    let _operator = Operator::deploy()?;
+    let mut labels = spec_labels("3");
+    let mount = format!("type=volume,source={volume},target=/opt/aerospike/data");
+    let (config, extra): (String, Vec<&str>) = if persistent {
+        labels.push(("aerospike.cluster.storage.volume", volume.as_str()));
+        (device_config()?, vec!["--mount", mount.as_str()])
+    } else {
+        (crate::operator::example_config()?, vec![])
+    };
+    let cluster =
+        crate::operator::create_cluster_with_config(name, 3, true, &labels, &config, &extra)?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
+    std::thread::sleep(Duration::from_secs(3));
+    let before = lineages(sandbox, name)?;
+    let lineage = before[0].0.clone();
+    if lineage.is_empty() || before.iter().any(|(l, dead)| *l != lineage || *dead != 0) {
+        return Err(format!("before the kill the nodes disagree or lost data: {before:?}").into());
+    }
+    let killed = Instant::now();
+    let n = kill_all(sandbox, name)?;
+    // Every task is replaced by swarm; the status leaves Ready, then the
+    // cluster must come back by itself.
+    crate::sandbox::wait_until("the status to leave Ready", Duration::from_secs(10), || {
+        Ok((status(name)?.phase != "Ready").then_some(()))
+    })?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
+    let back = killed.elapsed();
+    let after = lineages(sandbox, name)?;
+    eprintln!(
+        "{name}: killed {n} containers at once; Ready 3/3 again after {back:?}; lineage before \
+         {lineage}, after {after:?}"
+    );
+    drop(cluster);
+    remove_volume_everywhere(sandbox, &volume);
+    let same = after.iter().all(|(l, _)| *l == lineage);
+    let dead: u64 = after.iter().map(|(_, d)| *d).max().unwrap_or(0);
+    match (persistent, same, dead) {
+        (true, true, 0) => Ok(back),
+        (true, _, _) => Err(format!(
+            "with persistent storage the restart lost data: lineage {lineage} before, {after:?} \
+             after (lineage, dead partitions)"
+        )
+        .into()),
+        (false, false, _) => Ok(back),
+        (false, true, _) => Err(format!(
+            "the memory control kept its lineage {lineage} through a whole-cluster kill: the \
+             oracle cannot see a loss ({after:?})"
+        )
+        .into()),
+    }
+}
+
+/// Issue 15 item 4: every node killed at once, with persistent storage —
+/// the cluster meshes itself back without a person and loses nothing.
+pub fn a_whole_cluster_kill_with_persistent_storage_loses_nothing(sandbox: &Sandbox) -> TestResult {
+    whole_cluster_kill(sandbox, "e2e-fail-wholedev", true).map(|_| ())
+}
+
+/// The control: the same kill with memory storage loses everything (a new
+/// lineage), which shows the test above can fail.
+pub fn a_whole_cluster_kill_with_memory_storage_loses_everything(sandbox: &Sandbox) -> TestResult {
+    whole_cluster_kill(sandbox, "e2e-fail-wholemem", false).map(|_| ())
+}

@@ -264,6 +264,14 @@ fn tests() -> Vec<E2e> {
             "grows the swarm to five nodes",
         ),
         parallel(
+            "failures::a_whole_cluster_kill_with_persistent_storage_loses_nothing",
+            failures::a_whole_cluster_kill_with_persistent_storage_loses_nothing,
+        ),
+        parallel(
+            "failures::a_whole_cluster_kill_with_memory_storage_loses_everything",
+            failures::a_whole_cluster_kill_with_memory_storage_loses_everything,
+        ),
+        parallel(
             "failures::a_killed_container_leaves_ready_within_2_s_on_any_node",
             failures::a_killed_container_leaves_ready_within_2_s_on_any_node,
         ),

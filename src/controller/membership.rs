@@ -200,9 +200,12 @@ async fn watch_cluster(
 }
 
 /// Holds a connection to every member and probes them in turn; returns the
-/// first sign of change.
+/// first sign of change. An empty set never changes: it waits forever.
 pub async fn watch_until_change(set: &WatchSet, counters: &Counters) -> Wake {
     let size = set.members.len();
+    if size == 0 {
+        return std::future::pending().await;
+    }
     let command = format!("cluster-stable:size={size};ignore-migrations=true");
     let mut conns: Vec<TcpStream> = Vec::with_capacity(size);
     for addr in &set.members {

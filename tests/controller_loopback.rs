@@ -107,6 +107,36 @@ fn status(fake: &FakeSwarm) -> (String, String) {
     (get(PHASE), get(READY))
 }
 
+/// Runs the control loop over `fake` and in-process nodes with `options`
+/// (a 200 ms fast poll, 4 reconciles at once and the counters line a
+/// minute apart whatever `options` say); the sender stops it.
+fn start_loop(
+    fake: &FakeSwarm,
+    counters: &Arc<Counters>,
+    options: RunOptions,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let controller = Controller::new(
+        fake.clone(),
+        CountingInfo::new(InfoClient::new(), counters.clone()),
+        counters.clone(),
+        RunOptions {
+            poll_fast: Duration::from_millis(200),
+            counters_interval: Duration::from_secs(60),
+            max_parallel: 4,
+            ..options
+        },
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let loop_task = tokio::spawn(async move {
+        controller
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (stop, loop_task)
+}
+
 /// The in-memory swarm of these tests: 4 ready workers, the overlay
 /// `net1`, and the 3-node service `s1` on it (no tasks yet).
 fn cluster_scene(service_port: u16, heartbeat_port: u16) -> FakeSwarm {
@@ -175,28 +205,16 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up(build: &
     }
 
     let counters = Arc::new(Counters::default());
-    let controller = Controller::new(
-        fake.clone(),
-        CountingInfo::new(InfoClient::new(), counters.clone()),
-        counters.clone(),
+    let started = Instant::now();
+    let (stop, loop_task) = start_loop(
+        &fake,
+        &counters,
         RunOptions {
             resync_interval: Duration::from_secs(5),
-            poll_fast: Duration::from_millis(200),
             poll_slow: Duration::from_secs(1),
-            counters_interval: Duration::from_secs(60),
-            max_parallel: 4,
             ..RunOptions::default()
         },
     );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let started = Instant::now();
-    let loop_task = tokio::spawn(async move {
-        controller
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
 
     // 1. One cluster, Ready 3/3, and the status key is the nodes' key.
     wait_for(Duration::from_secs(20), "Ready 3/3", || {
@@ -356,28 +374,16 @@ async fn dies_unannounced(watch: bool, net: u8) {
     let fake = cluster_scene(service_port, heartbeat_port);
     fake.set_tasks(ips.iter().map(|ip| task(*ip)).collect());
     let counters = Arc::new(Counters::default());
-    let controller = Controller::new(
-        fake.clone(),
-        CountingInfo::new(InfoClient::new(), counters.clone()),
-        counters.clone(),
+    let (stop, loop_task) = start_loop(
+        &fake,
+        &counters,
         RunOptions {
             resync_interval: Duration::from_secs(60),
-            poll_fast: Duration::from_millis(200),
             poll_slow: Duration::from_secs(60),
-            counters_interval: Duration::from_secs(60),
-            max_parallel: 4,
             membership_watch: watch,
             ..RunOptions::default()
         },
     );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let loop_task = tokio::spawn(async move {
-        controller
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
     wait_for(Duration::from_secs(20), "Ready 3/3", || {
         status(&fake) == ("Ready".into(), "3/3".into())
     })

@@ -42,6 +42,20 @@ fn api_post_at(socket: &str, path: &str) -> Result<u16, Failed> {
         .ok_or_else(|| format!("POST {path}: bad answer {head:?}").into())
 }
 
+/// kill -9 of `task`'s container, sent to its own node's engine as
+/// `docker kill` sends it.
+fn kill(sandbox: &Sandbox, task: &crate::sandbox::TaskView) -> Result<(), Failed> {
+    let socket = sandbox.socket_of(&task.node_id)?;
+    let code = api_post_at(
+        &socket,
+        &format!("/containers/{}/kill?signal=KILL", task.container_id),
+    )?;
+    if code != 204 {
+        return Err(format!("kill of {} answered {code}", task.container_id).into());
+    }
+    Ok(())
+}
+
 fn median(values: &mut [Duration]) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -74,15 +88,8 @@ pub fn a_killed_container_leaves_ready_within_2_s_on_any_node(sandbox: &Sandbox)
         if task.container_id.is_empty() {
             return Err(format!("task {} has no container yet", task.id).into());
         }
-        let socket = sandbox.socket_of(&task.node_id)?;
         let killed = Instant::now();
-        let code = api_post_at(
-            &socket,
-            &format!("/containers/{}/kill?signal=KILL", task.container_id),
-        )?;
-        if code != 204 {
-            return Err(format!("kill of {} answered {code}", task.container_id).into());
-        }
+        kill(sandbox, &task)?;
         loop {
             let now = status(name)?;
             if now.phase != "Ready" {
@@ -181,18 +188,11 @@ fn remove_volume_everywhere(sandbox: &Sandbox, name: &str) {
 }
 
 /// Kills every running container of `name` at once (kill -9 on each
-/// node's engine); the task ids killed.
+/// node's engine); how many.
 fn kill_all(sandbox: &Sandbox, name: &str) -> Result<usize, Failed> {
     let tasks = running_tasks(name)?;
     for task in &tasks {
-        let socket = sandbox.socket_of(&task.node_id)?;
-        let code = api_post_at(
-            &socket,
-            &format!("/containers/{}/kill?signal=KILL", task.container_id),
-        )?;
-        if code != 204 {
-            return Err(format!("kill of {} answered {code}", task.container_id).into());
-        }
+        kill(sandbox, task)?;
     }
     Ok(tasks.len())
 }

@@ -107,14 +107,27 @@ fn status(fake: &FakeSwarm) -> (String, String) {
     (get(PHASE), get(READY))
 }
 
+/// A control loop running in this process; [`Loop::stop`] stops it.
+struct Loop {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Loop {
+    /// SIGTERM-like stop: the loop must finish and return within 10 s.
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the loop stops")
+            .unwrap();
+    }
+}
+
 /// Runs the control loop over `fake` and in-process nodes with `options`
 /// (a 200 ms fast poll, 4 reconciles at once and the counters line a
-/// minute apart whatever `options` say); the sender stops it.
-fn start_loop(
-    fake: &FakeSwarm,
-    counters: &Arc<Counters>,
-    options: RunOptions,
-) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+/// minute apart whatever `options` say).
+fn start_loop(fake: &FakeSwarm, counters: &Arc<Counters>, options: RunOptions) -> Loop {
     let controller = Controller::new(
         fake.clone(),
         CountingInfo::new(InfoClient::new(), counters.clone()),
@@ -134,7 +147,10 @@ fn start_loop(
             })
             .await;
     });
-    (stop, loop_task)
+    Loop {
+        stop,
+        task: loop_task,
+    }
 }
 
 /// The in-memory swarm of these tests: 4 ready workers, the overlay
@@ -206,7 +222,7 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up(build: &
 
     let counters = Arc::new(Counters::default());
     let started = Instant::now();
-    let (stop, loop_task) = start_loop(
+    let running = start_loop(
         &fake,
         &counters,
         RunOptions {
@@ -317,11 +333,7 @@ async fn unmeshed_nodes_become_one_cluster_and_survivors_are_cleaned_up(build: &
     );
 
     // 5. SIGTERM-like stop: the loop finishes and returns.
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), loop_task)
-        .await
-        .expect("the loop stops")
-        .unwrap();
+    running.stop().await;
     drop(sims);
 }
 
@@ -374,7 +386,7 @@ async fn dies_unannounced(watch: bool, net: u8) {
     let fake = cluster_scene(service_port, heartbeat_port);
     fake.set_tasks(ips.iter().map(|ip| task(*ip)).collect());
     let counters = Arc::new(Counters::default());
-    let (stop, loop_task) = start_loop(
+    let running = start_loop(
         &fake,
         &counters,
         RunOptions {
@@ -417,8 +429,7 @@ async fn dies_unannounced(watch: bool, net: u8) {
             ("Ready".into(), "3/3".into()),
             "without the watch nothing should have looked"
         );
-        stop.send(()).unwrap();
-        let _ = tokio::time::timeout(Duration::from_secs(10), loop_task).await;
+        running.stop().await;
         return;
     }
     wait_for(Duration::from_secs(10), "the status to leave Ready", || {
@@ -441,10 +452,6 @@ async fn dies_unannounced(watch: bool, net: u8) {
         status(&fake) == ("Ready".into(), "3/3".into())
     })
     .await;
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), loop_task)
-        .await
-        .expect("the loop stops")
-        .unwrap();
+    running.stop().await;
     drop(sims);
 }

@@ -322,10 +322,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 .swarm
                 .list_tasks(&TaskFilter::services([service.id.clone()]))
                 .await?;
-            let stale = tasks
-                .iter()
-                .filter(|t| t.desired_state == "running" && rollout::is_stale(t, service))
-                .count();
+            let stale = rollout::stale_running(&tasks, service);
             let (delay, monitor) = (
                 rollout::RELEASED_DELAY.as_secs(),
                 rollout::RELEASED_MONITOR.as_secs(),
@@ -439,9 +436,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             .swarm
             .list_tasks(&TaskFilter::services([service.id.clone()]))
             .await?;
-        let changing = all_tasks
-            .iter()
-            .any(|t| t.desired_state == "running" && rollout::is_stale(t, &service));
+        let changing = rollout::stale_running(&all_tasks, &service) > 0;
         let pause_config = self
             .swarm
             .config_exists(&rollout::pause_config_name(&service.name))
@@ -865,12 +860,13 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         let settled = Outcome { gauges, ..settled };
         let changing = match changing {
             Some(changing) => changing,
-            None => self
-                .swarm
-                .list_tasks(&TaskFilter::services([service.id.clone()]))
-                .await?
-                .iter()
-                .any(|t| t.desired_state == "running" && rollout::is_stale(t, service)),
+            None => {
+                let tasks = self
+                    .swarm
+                    .list_tasks(&TaskFilter::services([service.id.clone()]))
+                    .await?;
+                rollout::stale_running(&tasks, service) > 0
+            }
         };
         if changing {
             warn!(

@@ -356,6 +356,16 @@ pub fn is_stale(task: &TaskInfo, service: &ServiceInfo) -> bool {
         && task.template_fingerprint != service.template_fingerprint
 }
 
+/// How many of `tasks` that swarm wants running still run an older
+/// template than `service`'s: nodes of a rollout not yet replaced (the one
+/// changing among them). More than 0: a service write releases the next.
+pub fn stale_running(tasks: &[TaskInfo], service: &ServiceInfo) -> usize {
+    tasks
+        .iter()
+        .filter(|t| t.desired_state == "running" && is_stale(t, service))
+        .count()
+}
+
 /// Parses Docker's RFC 3339 time (`2026-12-01T11:37:21.933483306Z`).
 pub fn parse_time(text: &str) -> Option<SystemTime> {
     let (date, time) = text.split_once('T')?;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::Failed;
 
 use crate::operator::{create_cluster, spec_labels, status, wait_ready, Operator, CONVERGE};
-use crate::sandbox::{running_tasks, Sandbox};
+use crate::sandbox::{running_tasks, Sandbox, VolumeGuard};
 use crate::TestResult;
 
 /// How soon the status must leave Ready after a kill (issue 15).
@@ -177,16 +177,6 @@ fn lineages(sandbox: &Sandbox, name: &str) -> Result<Vec<(String, u64)>, Failed>
     Ok(out)
 }
 
-/// Removes the volume `name` from every node (best effort: a run that
-/// crashed may have left it; a node may hold none).
-fn remove_volume_everywhere(sandbox: &Sandbox, name: &str) {
-    if let Ok(sockets) = sandbox.node_sockets() {
-        for socket in sockets.values() {
-            let _ = crate::sandbox::docker_at(socket, &["volume", "rm", "-f", name]);
-        }
-    }
-}
-
 /// Kills every running container of `name` at once (kill -9 on each
 /// node's engine); how many.
 fn kill_all(sandbox: &Sandbox, name: &str) -> Result<usize, Failed> {
@@ -206,7 +196,10 @@ fn kill_all(sandbox: &Sandbox, name: &str) -> Result<usize, Failed> {
 /// written before is gone. Returns how long it took to be Ready again.
 fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result<Duration, Failed> {
     let volume = format!("{name}-data");
-    remove_volume_everywhere(sandbox, &volume);
+    // One left by a crashed run goes first; this one goes after the
+    // cluster (declared before it), pass or fail.
+    drop(VolumeGuard::new(sandbox, &volume)?);
+    let _volume = VolumeGuard::new(sandbox, &volume)?;
     let _operator = Operator::deploy()?;
     let mut labels = spec_labels("3");
     let mount = format!("type=volume,source={volume},target=/opt/aerospike/data");
@@ -216,7 +209,7 @@ fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result
     } else {
         (crate::operator::example_config()?, vec![])
     };
-    let cluster =
+    let _cluster =
         crate::operator::create_cluster_with_config(name, 3, true, &labels, &config, &extra)?;
     wait_ready(sandbox, name, 3, CONVERGE)?;
     std::thread::sleep(Duration::from_secs(3));
@@ -239,8 +232,6 @@ fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result
         "{name}: killed {n} containers at once; Ready 3/3 again after {back:?}; lineage before \
          {lineage}, after {after:?}"
     );
-    drop(cluster);
-    remove_volume_everywhere(sandbox, &volume);
     let same = after.iter().all(|(l, _)| *l == lineage);
     let dead: u64 = after.iter().map(|(_, d)| *d).max().unwrap_or(0);
     match (persistent, same, dead) {

@@ -32,7 +32,9 @@ use crate::operator::{
     check_every_node_settled, create_cluster_with_config, example_config, labels, spec_labels,
     status, task_ids, wait_meshed, wait_ready, Operator, CONVERGE,
 };
-use crate::sandbox::{docker, docker_at, ready_node_count, wait_until, Sandbox, TaskView};
+use crate::sandbox::{
+    docker, docker_at, ready_node_count, wait_until, Sandbox, TaskView, VolumeGuard,
+};
 use crate::TestResult;
 
 /// The image rollouts go to (they start from the harness's 7.1.0.0), and
@@ -1308,32 +1310,6 @@ pub fn config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing(
 /// (`aerospike.cluster.storage.path`).
 const DATA_PATH: &str = "/opt/aerospike/data";
 
-/// A named volume on every sandbox node, removed when dropped (after the
-/// services that mount it: declare it before them). Each node's engine
-/// creates its own when a task first mounts it, so there is nothing to
-/// create.
-struct VolumeGuard {
-    name: String,
-    sockets: BTreeMap<String, String>,
-}
-
-impl Drop for VolumeGuard {
-    fn drop(&mut self) {
-        for socket in self.sockets.values() {
-            // The containers of a removed service go a moment later.
-            let _ = wait_until(
-                &format!("volume {} removed at {socket}", self.name),
-                Duration::from_secs(30),
-                || {
-                    let gone = docker_at(socket, &["volume", "rm", &self.name]).is_ok()
-                        || docker_at(socket, &["volume", "inspect", &self.name]).is_err();
-                    Ok(gone.then_some(()))
-                },
-            );
-        }
-    }
-}
-
 /// Volume mounts as `(source, target)`.
 type Mounts = Vec<(String, String)>;
 
@@ -1385,10 +1361,7 @@ pub fn adding_a_storage_volume_rolls_it_in_one_node_at_a_time(sandbox: &Sandbox)
     let name = "e2e-rollout-storage";
     let volume = format!("{name}-data");
     // Declared before the cluster: dropped after it.
-    let _volume = VolumeGuard {
-        name: volume.clone(),
-        sockets: sandbox.node_sockets()?,
-    };
+    let _volume = VolumeGuard::new(sandbox, &volume)?;
     let operator = Operator::deploy()?;
     let _cluster = slow_cluster(name, "3")?;
     with_log(

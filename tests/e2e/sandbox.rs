@@ -217,6 +217,42 @@ impl Drop for ServiceGuard {
     }
 }
 
+/// A named volume on every sandbox node, removed when dropped (after the
+/// services that mount it: declare it before them). Each node's engine
+/// creates its own when a task first mounts it, so there is nothing to
+/// create.
+pub struct VolumeGuard {
+    name: String,
+    sockets: BTreeMap<String, String>,
+}
+
+impl VolumeGuard {
+    /// A guard for the volume `name` on every node of `sandbox`.
+    pub fn new(sandbox: &Sandbox, name: &str) -> Result<VolumeGuard, Failed> {
+        Ok(VolumeGuard {
+            name: name.to_string(),
+            sockets: sandbox.node_sockets()?,
+        })
+    }
+}
+
+impl Drop for VolumeGuard {
+    fn drop(&mut self) {
+        for socket in self.sockets.values() {
+            // The containers of a removed service go a moment later.
+            let _ = wait_until(
+                &format!("volume {} removed at {socket}", self.name),
+                Duration::from_secs(30),
+                || {
+                    let gone = docker_at(socket, &["volume", "rm", &self.name]).is_ok()
+                        || docker_at(socket, &["volume", "inspect", &self.name]).is_err();
+                    Ok(gone.then_some(()))
+                },
+            );
+        }
+    }
+}
+
 /// One task of a service as the tasks API reports it.
 #[derive(Debug, Clone)]
 pub struct TaskView {

@@ -38,12 +38,14 @@ impl Ran {
 /// Runs the operator binary. DOCKER_HOST points nowhere, so every command
 /// works only because `--docker-host` wins over it.
 fn cli(args: &[&str]) -> Result<Ran, Failed> {
-    let out = Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
-        .args(args)
-        .args(["--docker-host", "unix:///var/run/docker.sock"])
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .output()
-        .map_err(|e| format!("cannot run the operator binary: {e}"))?;
+    let out = crate::sandbox::output_within(
+        Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
+            .args(args)
+            .args(["--docker-host", "unix:///var/run/docker.sock"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        std::time::Duration::from_secs(300),
+    )
+    .map_err(|e| format!("cannot run the operator binary: {e}"))?;
     Ok(Ran {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -201,10 +203,15 @@ pub fn apply_and_status_drive_a_cluster_to_ready_and_report_what_the_nodes_say(
     }
 
     // Docker unreachable: the message names the endpoint and the way out.
-    let out = Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
-        .args(["status", "--docker-host", "unix:///nonexistent/docker.sock"])
-        .output()
-        .map_err(|e| format!("cannot run the operator binary: {e}"))?;
+    let out = crate::sandbox::output_within(
+        Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator")).args([
+            "status",
+            "--docker-host",
+            "unix:///nonexistent/docker.sock",
+        ]),
+        std::time::Duration::from_secs(60),
+    )
+    .map_err(|e| format!("cannot run the operator binary: {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() != Some(2)
         || !stderr.contains("cannot reach Docker at unix:///nonexistent/docker.sock")

@@ -84,14 +84,16 @@ fn remove_stacks() {
 /// `docker stack deploy --resolve-image never -c FILE STACK` with `env`.
 fn stack_deploy(file: &str, stack: &str, env: &[(&str, &str)]) -> Result<(), Failed> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("docker")
-        .args(["-H", "unix:///var/run/docker.sock", "stack", "deploy"])
-        .args(["--resolve-image", "never", "--detach=true", "-c"])
-        .arg(repo.join(file))
-        .arg(stack)
-        .envs(env.iter().copied())
-        .output()
-        .map_err(|e| format!("docker stack deploy: {e}"))?;
+    let out = crate::sandbox::output_within(
+        Command::new("docker")
+            .args(["-H", "unix:///var/run/docker.sock", "stack", "deploy"])
+            .args(["--resolve-image", "never", "--detach=true", "-c"])
+            .arg(repo.join(file))
+            .arg(stack)
+            .envs(env.iter().copied()),
+        crate::sandbox::DOCKER_CLI_LIMIT,
+    )
+    .map_err(|e| format!("docker stack deploy: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "docker stack deploy -c {file} {stack} failed: {}",
@@ -255,13 +257,15 @@ pub fn the_operator_stack_attaches_itself_to_the_example_stacks_network_and_conv
     }
     let file = std::env::temp_dir().join("asw-e2e-deploy-cluster.yaml");
     std::fs::write(&file, labelled).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    let out = Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
-        .args(["apply", "-f"])
-        .arg(&file)
-        .args(["--wait", "--timeout", "3m"])
-        .env("DOCKER_HOST", "unix:///var/run/docker.sock")
-        .output()
-        .map_err(|e| format!("cannot run apply: {e}"))?;
+    let out = crate::sandbox::output_within(
+        Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
+            .args(["apply", "-f"])
+            .arg(&file)
+            .args(["--wait", "--timeout", "3m"])
+            .env("DOCKER_HOST", "unix:///var/run/docker.sock"),
+        Duration::from_secs(240),
+    )
+    .map_err(|e| format!("cannot run apply: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "apply --wait of the example cluster exited {:?}: {}{}",

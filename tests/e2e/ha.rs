@@ -40,10 +40,11 @@ fn containers(service: &str) -> Result<Vec<String>, Failed> {
 
 /// Every JSON line one container logged (stopped containers too).
 fn container_logs(id: &str) -> Result<Vec<Value>, Failed> {
-    let out = Command::new("docker")
-        .args(["-H", "unix:///var/run/docker.sock", "logs", id])
-        .output()
-        .map_err(|e| format!("cannot run docker logs: {e}"))?;
+    let out = crate::sandbox::output_within(
+        Command::new("docker").args(["-H", "unix:///var/run/docker.sock", "logs", id]),
+        crate::sandbox::DOCKER_CLI_LIMIT,
+    )
+    .map_err(|e| format!("cannot run docker logs: {e}"))?;
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),

@@ -25,6 +25,12 @@
 //! and appended to the file `ASW_E2E_TIMES` names, if set (`scripts/test`
 //! reads it for its table): `name<TAB>group<TAB>seconds<TAB>outcome`.
 //!
+//! **No hang.** A watchdog ends the run as failed, naming the test, once
+//! any test has run longer than `ASW_E2E_TEST_LIMIT` seconds (default
+//! 600); every child process the tests start (the Docker CLI, the
+//! operator's CLI, `scripts/sandbox`) is killed after its own limit
+//! ([`sandbox::output_within`]).
+//!
 //! Needs root (the sandbox runs daemons and network namespaces). Set
 //! `ASW_E2E=skip` to mark these tests ignored on a machine that cannot run
 //! them; `scripts/test` and CI never set it.
@@ -45,9 +51,10 @@ mod sim_mesh;
 mod swarm_basics;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Condvar, Mutex, Once, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sandbox::Sandbox;
@@ -115,6 +122,11 @@ static SERIAL_DONE: Condvar = Condvar::new();
 static STALE: Once = Once::new();
 /// (name, group, seconds, outcome) of every test that ran.
 static TIMES: Mutex<Vec<(String, &'static str, f64, &'static str)>> = Mutex::new(Vec::new());
+/// The tests running now and when each started (after its turn came).
+static RUNNING: Mutex<BTreeMap<&'static str, Instant>> = Mutex::new(BTreeMap::new());
+/// How long one test may run before the watchdog ends the whole run
+/// (`ASW_E2E_TEST_LIMIT`, seconds). The longest test takes about 2 min.
+const DEFAULT_TEST_LIMIT: Duration = Duration::from_secs(600);
 
 fn main() {
     let mut args = Arguments::from_args();
@@ -148,6 +160,7 @@ fn main() {
         .filter(|t| t.kind() == "serial" && !args.is_filtered_out(t) && !args.is_ignored(t))
         .count();
 
+    start_watchdog();
     let conclusion = libtest_mimic::run(&args, trials);
     print_times();
     Sandbox::finish();
@@ -171,6 +184,7 @@ fn run_one(name: &'static str, test: Test, group: Group) -> TestResult {
     // Counts this serial test done when it ends, also by a panic.
     let _done = (matches!(group, Group::Serial(_))).then_some(SerialDone);
     let _scope = scope::enter(name);
+    let _running = Running::start(name);
     let started = Instant::now();
     let result = Sandbox::shared().and_then(|sandbox| {
         // Once, before the first test acts: no operator of an earlier run
@@ -202,6 +216,62 @@ impl Drop for SerialDone {
             SERIAL_DONE.notify_all();
         }
     }
+}
+
+/// One test in [`RUNNING`] while it lives.
+struct Running(&'static str);
+
+impl Running {
+    fn start(name: &'static str) -> Running {
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, Instant::now());
+        Running(name)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(self.0);
+    }
+}
+
+/// A thread that ends the run, with a failure that names the test, once
+/// any test has run longer than the limit. A test blocks in calls to
+/// Docker and to the nodes, which cannot be cancelled from outside; a hang
+/// in one must fail the suite in minutes, not run out CI's clock.
+fn start_watchdog() {
+    let limit = std::env::var("ASW_E2E_TEST_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TEST_LIMIT);
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some((name, started)) = running.iter().find(|(_, s)| s.elapsed() > limit) else {
+            continue;
+        };
+        eprintln!(
+            "\ne2e: WATCHDOG: {name} has run for {:.0} s, over the limit of {} s \
+             (ASW_E2E_TEST_LIMIT): ending the run as failed",
+            started.elapsed().as_secs_f64(),
+            limit.as_secs()
+        );
+        for (other, since) in &running {
+            eprintln!(
+                "e2e: still running: {other} ({:.0} s)",
+                since.elapsed().as_secs_f64()
+            );
+        }
+        print_times();
+        Sandbox::finish();
+        std::process::exit(101);
+    });
 }
 
 /// A turn on the swarm: shared or alone.

@@ -22,11 +22,13 @@ fn http_get(sandbox: &Sandbox, from: &TaskView, url: &str) -> Result<(u16, Strin
         &socket,
         &["inspect", "--format", "{{.State.Pid}}", &from.container_id],
     )?;
-    let out = Command::new("nsenter")
-        .arg(format!("--net=/proc/{}/ns/net", pid.trim()))
-        .args(["curl", "-sS", "-m", "5", "-w", "\n%{http_code}", url])
-        .output()
-        .map_err(|e| format!("cannot run nsenter curl: {e}"))?;
+    let out = crate::sandbox::output_within(
+        Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", pid.trim()))
+            .args(["curl", "-sS", "-m", "5", "-w", "\n%{http_code}", url]),
+        Duration::from_secs(30),
+    )
+    .map_err(|e| format!("cannot run nsenter curl: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "GET {url} from {}: {}",

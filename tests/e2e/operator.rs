@@ -181,17 +181,18 @@ impl Drop for Operator {
 pub fn read_service_logs(service: &str) -> Result<Vec<Value>, Failed> {
     // The operator logs to stderr, which `docker service logs` passes
     // through on its own stderr: read both.
-    let out = Command::new("docker")
-        .args([
+    let out = crate::sandbox::output_within(
+        Command::new("docker").args([
             "-H",
             "unix:///var/run/docker.sock",
             "service",
             "logs",
             "--raw",
             service,
-        ])
-        .output()
-        .map_err(|e| format!("cannot run docker service logs: {e}"))?;
+        ]),
+        crate::sandbox::DOCKER_CLI_LIMIT,
+    )
+    .map_err(|e| format!("cannot run docker service logs: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "docker service logs {service} failed: {}",

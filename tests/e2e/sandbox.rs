@@ -65,9 +65,7 @@ impl Sandbox {
         if std::env::var("ASW_IMAGES_BUILT").is_ok_and(|v| v == "1") {
             up.push("--no-images".into());
         }
-        let out = Command::new(script())
-            .args(&up)
-            .output()
+        let out = output_within(Command::new(script()).args(&up), Duration::from_secs(900))
             .map_err(|e| format!("cannot run {}: {e}", script().display()))?;
         if !out.status.success() {
             return Err(format!(
@@ -144,9 +142,7 @@ impl Sandbox {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
+    output_within(Command::new("id").arg("-u"), Duration::from_secs(30))
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
@@ -169,6 +165,67 @@ fn check(args: &[&str], out: std::io::Result<Output>) -> Result<String, Failed> 
     }
 }
 
+/// How long one Docker CLI call may take before it is killed. No call of
+/// the suite's takes a second in a healthy sandbox; `docker service logs`
+/// is known to hang when an engine it asks stops answering.
+pub const DOCKER_CLI_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs `command` to its end, its output captured, or kills it (by the
+/// PID this call started) once it has run for `limit`: a hung child
+/// fails its test with its name instead of hanging the suite.
+pub fn output_within(command: &mut Command, limit: Duration) -> std::io::Result<Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let what = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let pid = child.id();
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{what} (pid {pid}) had not ended after {limit:?}: killed it"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
 /// Runs the Docker CLI against the manager; stdout on success.
 pub fn docker(args: &[&str]) -> Result<String, Failed> {
     docker_at("/var/run/docker.sock", args)
@@ -176,12 +233,9 @@ pub fn docker(args: &[&str]) -> Result<String, Failed> {
 
 /// Runs the Docker CLI against the daemon on `socket`.
 pub fn docker_at(socket: &str, args: &[&str]) -> Result<String, Failed> {
-    let out = Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{socket}"))
-        .args(args)
-        .output();
-    check(args, out)
+    let mut command = Command::new("docker");
+    command.arg("-H").arg(format!("unix://{socket}")).args(args);
+    check(args, output_within(&mut command, DOCKER_CLI_LIMIT))
 }
 
 /// Polls `probe` until it returns `Some`, or fails after `timeout` with
@@ -508,9 +562,7 @@ fn info_over(
 
 /// Runs `scripts/sandbox ARGS...` (e.g. `stop-node 3`); its stdout.
 pub fn sandbox_script(args: &[&str]) -> Result<String, Failed> {
-    let out = Command::new(script())
-        .args(args)
-        .output()
+    let out = output_within(Command::new(script()).args(args), Duration::from_secs(300))
         .map_err(|e| format!("cannot run {}: {e}", script().display()))?;
     if !out.status.success() {
         return Err(format!(

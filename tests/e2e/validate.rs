@@ -7,11 +7,13 @@ use crate::sandbox::{docker, Sandbox, ServiceGuard};
 use crate::TestResult;
 
 fn validate(service: &str) -> Result<(i32, String), libtest_mimic::Failed> {
-    let out = Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
-        .args(["validate", "--service", service])
-        .env("DOCKER_HOST", "unix:///var/run/docker.sock")
-        .output()
-        .map_err(|e| format!("cannot run the operator binary: {e}"))?;
+    let out = crate::sandbox::output_within(
+        Command::new(env!("CARGO_BIN_EXE_aerospike-swarm-operator"))
+            .args(["validate", "--service", service])
+            .env("DOCKER_HOST", "unix:///var/run/docker.sock"),
+        std::time::Duration::from_secs(60),
+    )
+    .map_err(|e| format!("cannot run the operator binary: {e}"))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -1,18 +1,28 @@
 //! Test fixtures shared by the controller's unit tests (as controller-rs's
 //! `fixtures.rs`): a cluster service, quiet run options, a controller run
-//! in the background, and a log sink — one copy each instead of one per
-//! test module.
+//! in the background, a log sink — one copy each instead of one per test
+//! module — and [`Scene`], the observed cluster the decision tests start
+//! from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::swarm::{EventKind, ServiceInfo, SwarmEvent};
+use crate::aerospike::{ClusterView, NodeReport};
+use crate::spec::{ClusterSpec, STATUS_PREFIX};
+use crate::swarm::{EventKind, NetworkInfo, ServiceInfo, SwarmEvent, TaskInfo};
 
+use super::decide::{decide, Decision, Settings, Write};
+use super::mesh::tests::report;
+use super::observe::{ClusterObservation, Observed, Silence};
+use super::plan::tests::node;
+use super::plan::{self, TaskSummary};
+use super::rollout;
 use super::RunOptions;
 
 /// A replicated service `s1` named `db` (1 replica), with `labels`.
@@ -102,5 +112,228 @@ impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for LogSink {
     type Writer = LogSink;
     fn make_writer(&'w self) -> LogSink {
         self.clone()
+    }
+}
+
+/// A scene for [`super::decide::decide`]: one managed cluster as a pass
+/// observed it, built by chained steps so that a decision test reads like
+/// the situation it describes:
+///
+/// ```ignore
+/// let scene = Scene::cluster(3).after_a_pass().silent(4);
+/// ```
+///
+/// Nodes are named by the last byte of their address (10.0.0.2 …, tasks
+/// `t2` … on swarm nodes `n2` …); the service `s1` (`db`) runs
+/// 7.1.0.0 with the operator's valve policy on network `net1`.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    /// The observation the scene stands for.
+    pub cluster: ClusterObservation,
+}
+
+/// The addresses of a scene's nodes: `10.0.0.<last>`.
+pub fn ip(last: u8) -> IpAddr {
+    IpAddr::from([10, 0, 0, last])
+}
+
+/// The service endpoint of a scene's node.
+pub fn addr(last: u8) -> SocketAddr {
+    SocketAddr::new(ip(last), 3000)
+}
+
+impl Scene {
+    /// `n` nodes that run and answer, meshed in one cluster (key `AA`) with
+    /// 0 migrations, on a service whose labels ask for `n` replicas; the
+    /// service carries no status yet (the operator has not written one).
+    pub fn cluster(n: u8) -> Scene {
+        let lasts: Vec<u8> = (2..2 + n).collect();
+        let tasks: Vec<TaskInfo> = lasts
+            .iter()
+            .map(|last| TaskInfo {
+                id: format!("t{last}"),
+                service_id: "s1".into(),
+                node_id: format!("n{last}"),
+                desired_state: "running".into(),
+                state: "running".into(),
+                addresses: vec![("net1".into(), ip(*last))],
+                template_fingerprint: "v1".into(),
+                image: Some("aerospike/aerospike-server:7.1.0.0".into()),
+                ..TaskInfo::default()
+            })
+            .collect();
+        let service = ServiceInfo {
+            id: "s1".into(),
+            name: "db".into(),
+            version: 10,
+            labels: [
+                ("aerospike.cluster.replicas".to_string(), n.to_string()),
+                ("aerospike.cluster.version".into(), "7.1.0.0".into()),
+            ]
+            .into_iter()
+            .collect(),
+            image: Some("aerospike/aerospike-server:7.1.0.0".into()),
+            replicas: Some(u64::from(n)),
+            max_replicas_per_node: Some(1),
+            network_ids: vec!["net1".into()],
+            template_fingerprint: "v1".into(),
+            update_policy: Some(rollout::valve_policy()),
+            rollback_policy: Some(rollout::valve_policy()),
+            ..ServiceInfo::default()
+        };
+        let mut scene = Scene {
+            cluster: ClusterObservation {
+                spec: spec_of(&service),
+                service,
+                all_tasks: tasks,
+                changing: false,
+                pause_config: false,
+                network: NetworkInfo::overlay("net1", "aerospike"),
+                eligible: usize::from(n),
+                last_set: None,
+                tasks: TaskSummary::default(),
+                addrs: Vec::new(),
+                reports: Vec::new(),
+                unreachable: Vec::new(),
+                silence: Silence::default(),
+                view: ClusterView::default(),
+                answered: BTreeSet::new(),
+                stalled: None,
+                quiesce: None,
+                now: SystemTime::now(),
+            },
+        };
+        for last in &lasts {
+            let peers: Vec<u8> = lasts.iter().copied().filter(|l| l != last).collect();
+            scene = scene.answering(report(node(*last, "AA", u32::from(n)), &peers));
+        }
+        scene.derive()
+    }
+
+    /// The same cluster after the operator's earlier pass wrote the status
+    /// that pass decided (as the labels carry it now).
+    pub fn after_a_pass(mut self) -> Scene {
+        let decision = self.decide();
+        if let Write::Service {
+            status: Some(status),
+            ..
+        } = decision.write
+        {
+            let labels = &mut self.cluster.service.labels;
+            labels.retain(|k, _| !k.starts_with(STATUS_PREFIX));
+            labels.extend(status.to_labels());
+            self.cluster.service.status_only_update = true;
+        }
+        self
+    }
+
+    /// Sets label `key` to `value` on the service (a user's
+    /// `docker service update --label-add`).
+    pub fn label(mut self, key: &str, value: &str) -> Scene {
+        self.cluster
+            .service
+            .labels
+            .insert(key.to_string(), value.to_string());
+        self.cluster.service.status_only_update = false;
+        self.cluster.service.version += 1;
+        self.derive()
+    }
+
+    /// Node `last` does not answer: its report is gone and the pass could
+    /// not reach it (it answered the pass before: a crash, not a start).
+    pub fn silent(mut self, last: u8) -> Scene {
+        self.cluster
+            .reports
+            .retain(|r| r.observation.addr != addr(last));
+        self.cluster
+            .unreachable
+            .push((addr(last), "connection refused".into()));
+        self.derive()
+    }
+
+    /// Node `last` answers from a cluster of its own (key `key`, size 1).
+    pub fn outsider(mut self, last: u8, key: &str) -> Scene {
+        self.cluster
+            .reports
+            .retain(|r| r.observation.addr != addr(last));
+        self.answering(report(node(last, key, 1), &[])).derive()
+    }
+
+    /// Node `last` has `remaining` partitions left to migrate.
+    pub fn migrating(mut self, last: u8, remaining: u64) -> Scene {
+        for r in &mut self.cluster.reports {
+            if r.observation.addr == addr(last) {
+                r.observation.stats.migrate_partitions_remaining = remaining;
+            }
+        }
+        self.derive()
+    }
+
+    /// Only `n` swarm nodes may run the service's tasks.
+    pub fn eligible(mut self, n: usize) -> Scene {
+        self.cluster.eligible = n;
+        self
+    }
+
+    /// The observation, as [`super::observe`] returns it.
+    pub fn observed(&self) -> Observed {
+        Observed::Cluster(Box::new(self.cluster.clone()))
+    }
+
+    /// What [`super::decide::decide`] makes of the scene, with a fast poll
+    /// of 1 s and the default join timeout.
+    pub fn decide(&self) -> Decision {
+        decide(&self.observed(), &scene_settings())
+    }
+
+    /// The labels the service carries, as the status code reads them.
+    pub fn labels(&self) -> HashMap<String, String> {
+        self.cluster
+            .service
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn answering(mut self, report: NodeReport) -> Scene {
+        self.cluster.reports.push(report);
+        self
+    }
+
+    /// Recomputes what follows from the parts a step changed: the spec
+    /// from the labels, the task summary, the addresses, the view.
+    fn derive(mut self) -> Scene {
+        let c = &mut self.cluster;
+        c.spec = spec_of(&c.service);
+        c.tasks = plan::summarise_tasks(&c.all_tasks, &c.network.id, &BTreeSet::new());
+        c.addrs = c
+            .tasks
+            .up
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, 3000))
+            .collect();
+        c.view = ClusterView::from(
+            c.reports
+                .iter()
+                .map(|r| r.observation.clone())
+                .collect::<Vec<_>>(),
+        );
+        self
+    }
+}
+
+/// The spec `service`'s labels declare (a scene's labels always parse).
+fn spec_of(service: &ServiceInfo) -> ClusterSpec {
+    ClusterSpec::from_labels(&service.labels, service.image.as_deref())
+        .expect("a scene's labels parse")
+        .expect("a scene's service declares a cluster")
+}
+
+/// The settings [`Scene::decide`] decides with.
+pub fn scene_settings() -> Settings {
+    Settings {
+        poll_fast: Duration::from_secs(1),
+        join_timeout: rollout::DEFAULT_JOIN_TIMEOUT,
     }
 }

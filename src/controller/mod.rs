@@ -12,7 +12,9 @@
 //!   triggers, runs one reconcile per cluster at a time and many clusters
 //!   in parallel; and the error policy (per-cluster exponential backoff
 //!   with jitter, from `backon`);
-//! - [`reconcile`]: one pass over one cluster, returning an [`Action`];
+//! - [`reconcile`]: one pass over one cluster, returning an [`Action`]:
+//!   [`observe`] reads everything into one value, [`decide`] decides from
+//!   it alone, and the reconciler applies the decision;
 //! - [`plan`] and [`mesh`]: the pure decisions a pass makes (replicas,
 //!   placement, status; tips, clean-up of departed nodes, stray
 //!   addresses);
@@ -25,6 +27,7 @@
 //! drive it against an in-memory swarm and in-process Aerospike nodes.
 
 pub mod attach;
+pub mod decide;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod http;
@@ -33,6 +36,7 @@ pub mod membership;
 pub mod mesh;
 pub mod metrics;
 pub mod nodes;
+pub mod observe;
 pub mod plan;
 pub mod reconcile;
 pub mod rollout;

@@ -1,7 +1,8 @@
-//! One reconcile of one cluster: read everything afresh, decide with
-//! [`super::plan`], act, report.
+//! One reconcile of one cluster, in three steps: [`super::observe`] reads
+//! everything afresh into one value, [`super::decide`] decides from it
+//! alone, and [`Reconciler::apply`] here carries the decision out.
 //!
-//! The steps, each skipped when there is nothing to do:
+//! What a pass looks at and does, each skipped when there is nothing to do:
 //!
 //! 1. read the service; a service the cluster selector does not match is
 //!    unmanaged ([`super::selector::managed_spec`]); parse its spec
@@ -26,30 +27,27 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use futures::future::join_all;
 use tracing::{debug, info, warn};
 
-use crate::aerospike::{ClusterView, InfoError, NodeReport, TipOutcome};
-use crate::spec::{ClusterSpec, ClusterStatus, Edition, Phase, STATUS_PREFIX};
-use crate::swarm::{
-    eligible_nodes, update_service_retrying, NetworkInfo, NodeState, ServiceChange, ServiceInfo,
-    SwarmApi, SwarmError, TaskFilter, TaskInfo,
-};
+use crate::aerospike::TipOutcome;
+use crate::spec::{ClusterStatus, STATUS_PREFIX};
+use crate::swarm::{update_service_retrying, ServiceChange, ServiceInfo, SwarmApi, SwarmError};
 
-use super::attach::{self, OperatorService};
+use super::attach::OperatorService;
+use super::decide::{decide, Act, Decision, Next, NodeOrder, Settings, TipOrder, Write};
 use super::membership::WatchSet;
 use super::mesh;
-use super::metrics::{ClusterGauges, NodeGauges};
+use super::metrics::ClusterGauges;
 use super::nodes::NodeApi;
-use super::plan::{self, Settle, StatusFacts};
-use super::rollout::{self, RolloutFacts, Step};
-use super::scaledown::{self, ScaleFacts, ScaleStep};
+use super::observe::Observed;
+use super::plan;
+use super::rollout;
 use super::selector::{managed_spec, ClusterSelector};
 
 /// What to do with a cluster after a reconcile.
@@ -78,8 +76,10 @@ pub struct Outcome {
     pub watch: Option<WatchSet>,
 }
 
+#[cfg(test)]
 impl Outcome {
-    fn unmanaged() -> Outcome {
+    /// What a pass over a service that is gone or not managed returns.
+    pub(crate) fn unmanaged() -> Outcome {
         Outcome {
             action: Action::AwaitChange,
             managed: None,
@@ -112,12 +112,12 @@ impl ReconcileError {
 /// How long to wait before looking again at a cluster whose nodes cannot
 /// be reached at all: long enough not to hammer a network the operator is
 /// not on, short enough to notice soon after it is attached.
-const UNREACHABLE_RECHECK: Duration = Duration::from_secs(10);
+pub(super) const UNREACHABLE_RECHECK: Duration = Duration::from_secs(10);
 
 /// How soon a cluster whose tasks are starting is looked at again: while
 /// it scales, and while a node that has just started does not answer yet.
 /// The reads this costs stop when the tasks run and answer.
-const STARTING_RECHECK: Duration = Duration::from_millis(200);
+pub(super) const STARTING_RECHECK: Duration = Duration::from_millis(200);
 
 /// How long no node of a cluster may go unanswered before the status calls
 /// it an error ("is the operator attached to the network?"). A task that
@@ -134,7 +134,7 @@ const ORDER_GRACE: Duration = Duration::from_secs(3);
 /// How soon a cluster that needs watching (stalled migrations, stray
 /// addresses) is looked at again: nothing in the swarm changes when the
 /// nodes do.
-const WATCH_RECHECK: Duration = Duration::from_secs(10);
+pub(super) const WATCH_RECHECK: Duration = Duration::from_secs(10);
 
 /// How long a pass keeps trying a node that cannot be reached (see
 /// [`Reconciler::observe_patiently`]); a node that is really gone costs a
@@ -143,7 +143,7 @@ const WATCH_RECHECK: Duration = Duration::from_secs(10);
 const NODE_PATIENCE: Duration = Duration::from_millis(1500);
 
 /// The pause between two tries of a node that cannot be reached.
-const RETRY_GAP: Duration = Duration::from_millis(25);
+pub(super) const RETRY_GAP: Duration = Duration::from_millis(25);
 
 /// The default of `--migration-stall-timeout`.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -151,56 +151,56 @@ pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs reconciles against a swarm and the Aerospike nodes.
 #[derive(Debug)]
 pub struct Reconciler<S, N> {
-    swarm: S,
-    nodes: N,
-    poll_fast: Duration,
+    pub(super) swarm: S,
+    pub(super) nodes: N,
+    pub(super) poll_fast: Duration,
     /// Tips sent recently: (node, order) → when. In memory only: after a
     /// restart a tip may be sent once more, which is harmless.
-    recent: Mutex<HashMap<(SocketAddr, String), Instant>>,
+    pub(super) recent: Mutex<HashMap<(SocketAddr, String), Instant>>,
     /// The replica count this operator last set, per service id, so that a
     /// count changed by hand can be told apart in the log (see
     /// [`plan::plan_placement`]).
-    last_set: Mutex<HashMap<String, u64>>,
+    pub(super) last_set: Mutex<HashMap<String, u64>>,
     /// Per service id, since when each of its nodes that did not answer
     /// has been silent.
-    silent_since: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
+    pub(super) silent_since: Mutex<HashMap<String, HashMap<SocketAddr, Instant>>>,
     /// Per service id, the nodes that answered its last pass. Only a node
     /// not among them is observed patiently (a task that has just
     /// started); one that answered before and does not now has most likely
     /// died, and the pass reports that at once rather than after
     /// [`NODE_PATIENCE`].
-    answering: Mutex<HashMap<String, BTreeSet<SocketAddr>>>,
+    pub(super) answering: Mutex<HashMap<String, BTreeSet<SocketAddr>>>,
     /// See [`UNREACHABLE_GRACE`].
-    unreachable_grace: Duration,
+    pub(super) unreachable_grace: Duration,
     /// See [`NODE_PATIENCE`].
-    patience: Duration,
+    pub(super) patience: Duration,
     /// Per service id, the `(node, heartbeat endpoint)` tip-clears a node
     /// has answered: final, never sent again. In memory: after a restart
     /// one may be sent once more (and answered "not found"), which is
     /// harmless.
-    answered: Mutex<HashMap<String, BTreeSet<(SocketAddr, SocketAddr)>>>,
+    pub(super) answered: Mutex<HashMap<String, BTreeSet<(SocketAddr, SocketAddr)>>>,
     /// Per service id, each node's migration count across passes.
-    progress: Mutex<HashMap<String, plan::MigrationProgress>>,
+    pub(super) progress: Mutex<HashMap<String, plan::MigrationProgress>>,
     /// How long a node's migration count may stay unchanged before the
     /// status calls the migrations stalled.
-    stall_timeout: Duration,
+    pub(super) stall_timeout: Duration,
     /// How long a task of a new template may take to start and join before
     /// the rollout is rolled back.
-    join_timeout: Duration,
+    pub(super) join_timeout: Duration,
     /// The operator's own service, attached to the clusters' networks.
-    operator: Option<OperatorService>,
+    pub(super) operator: Option<OperatorService>,
     /// The networks the operator's service was last seen on. A network in
     /// it needs no read: networks are attached, not detached, while this
     /// process lives (a stack redeploy that drops one restarts it).
-    operator_networks: Mutex<Vec<String>>,
+    pub(super) operator_networks: Mutex<Vec<String>>,
     /// Which services this operator manages (`--cluster-selector`);
     /// `None`: every one that declares a cluster.
-    selector: Option<ClusterSelector>,
+    pub(super) selector: Option<ClusterSelector>,
 }
 
 /// Locks `mutex`, also after a panic elsewhere (the maps it guards are
 /// always consistent between statements).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -265,26 +265,27 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         self
     }
 
-    fn last_set(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+    pub(super) fn last_set(&self) -> MutexGuard<'_, HashMap<String, u64>> {
         lock(&self.last_set)
     }
 
-    fn answered(&self) -> MutexGuard<'_, HashMap<String, BTreeSet<(SocketAddr, SocketAddr)>>> {
+    pub(super) fn answered(
+        &self,
+    ) -> MutexGuard<'_, HashMap<String, BTreeSet<(SocketAddr, SocketAddr)>>> {
         lock(&self.answered)
     }
 
     /// Forgets what this reconciler remembers of service `id`: it is gone,
     /// or no longer managed.
-    fn forget(&self, id: &str) -> Outcome {
+    fn forget(&self, id: &str) {
         self.last_set().remove(id);
         lock(&self.silent_since).remove(id);
         lock(&self.answering).remove(id);
         self.answered().remove(id);
         self.progress().remove(id);
-        Outcome::unmanaged()
     }
 
-    fn progress(&self) -> MutexGuard<'_, HashMap<String, plan::MigrationProgress>> {
+    pub(super) fn progress(&self) -> MutexGuard<'_, HashMap<String, plan::MigrationProgress>> {
         lock(&self.progress)
     }
 
@@ -303,56 +304,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         }
     }
 
-    /// Lets go of `service`, which exists but is not managed (no spec, or
-    /// not selected): when it still carries the valve and was managed —
-    /// see [`Reconciler::was_managed`] — one write puts back
-    /// [`rollout::released_policy`] (update and rollback), so that the next
-    /// template change is not held for a year; then it is forgotten. A
-    /// service with a policy of its own is not written.
-    async fn let_go(&self, service: &ServiceInfo) -> Result<Outcome, ReconcileError> {
-        let valve = rollout::is_valve(service.update_policy.as_ref())
-            || rollout::is_valve(service.rollback_policy.as_ref());
-        if valve && self.was_managed(service) {
-            let why = if self.declares_cluster(service) {
-                "it is no longer matched by the cluster selector"
-            } else {
-                "it no longer has an aerospike.cluster.replicas label"
-            };
-            let tasks = self
-                .swarm
-                .list_tasks(&TaskFilter::services([service.id.clone()]))
-                .await?;
-            let stale = rollout::stale_running(&tasks, service);
-            let (delay, monitor) = (
-                rollout::RELEASED_DELAY.as_secs(),
-                rollout::RELEASED_MONITOR.as_secs(),
-            );
-            let mut reason = format!(
-                "not managed any more ({why}): sets the service's update and rollback policy from \
-                 the operator's valve (a year between tasks) to one task at a time, stop-first, \
-                 pause on failure, {delay} s between tasks, failures counted for {monitor} s: \
-                 swarm now rolls template changes by itself, without the operator's checks; the \
-                 aerospike.status.* labels stay as last written and are no longer kept up to date"
-            );
-            if stale > 0 {
-                reason.push_str(&format!(
-                    "; {stale} task(s) still run the old template of a rollout under way: swarm \
-                     replaces them now, one every {delay} s"
-                ));
-            }
-            act!(service.name, "release-policy", reason);
-            let change = ServiceChange {
-                update_policy: Some(rollout::released_policy()),
-                ..ServiceChange::default()
-            };
-            update_service_retrying(&self.swarm, &service.id, &change).await?;
-        }
-        Ok(self.forget(&service.id))
-    }
-
     /// Whether `service` declares a cluster at all, whichever operator's
     /// selector matches it.
-    fn declares_cluster(&self, service: &ServiceInfo) -> bool {
+    pub(super) fn declares_cluster(&self, service: &ServiceInfo) -> bool {
         !matches!(
             managed_spec(None, &service.labels, service.image.as_deref()),
             Ok(None)
@@ -373,7 +327,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     ///   labels, which only an operator writes, or this reconciler
     ///   remembers it. A stranger that happens to hold swarm for a day is
     ///   left alone.
-    fn was_managed(&self, service: &ServiceInfo) -> bool {
+    pub(super) fn was_managed(&self, service: &ServiceInfo) -> bool {
         let remembered = self.progress().contains_key(&service.id);
         if self.declares_cluster(service) {
             remembered
@@ -382,641 +336,104 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         }
     }
 
-    /// Reconciles service `id` (an id or a name).
-    ///
-    /// Observe (the service, its tasks, the nodes), decide (placement,
-    /// mesh, rollout, status: pure functions), apply (node orders, then at
-    /// most one service write). While a node of a rollout is changing the
-    /// service is not written at all: any write would let swarm replace
-    /// the next node (see [`rollout`]).
+    /// Reconciles service `id` (an id or a name): [`Reconciler::observe`]
+    /// reads everything, [`decide`] decides from that alone, and
+    /// [`Reconciler::apply`] carries the decision out — node orders, then
+    /// at most one service write. While a node of a rollout is changing
+    /// the service is not written at all: any write would let swarm
+    /// replace the next node (see [`rollout`]).
     pub async fn reconcile(&self, id: &str) -> Result<Outcome, ReconcileError> {
-        // 1. The service, its spec and its tasks.
-        let service = match self.swarm.inspect_service(id).await {
-            Err(e) if e.is_not_found() => return Ok(self.forget(id)),
-            result => result?,
+        let observed = self.observe(id).await?;
+        let decision = decide(
+            &observed,
+            &Settings {
+                poll_fast: self.poll_fast,
+                join_timeout: self.join_timeout,
+            },
+        );
+        self.apply(&observed, decision).await
+    }
+
+    /// Carries out `decision`, made from `observed`: the action lines, the
+    /// node orders (each tip only if not sent within [`ORDER_GRACE`]), the
+    /// one write, and what the reconciler remembers.
+    async fn apply(
+        &self,
+        observed: &Observed,
+        decision: Decision,
+    ) -> Result<Outcome, ReconcileError> {
+        let cluster = match observed.service() {
+            Some(service) => service.name.clone(),
+            None => String::new(),
         };
-        let name = service.name.clone();
-        let previous = ClusterStatus::from_labels(&service.labels);
-        let settled = Outcome {
-            action: Action::AwaitChange,
-            managed: Some(name.clone()),
-            gauges: None,
-            watch: None,
-        };
-        // Unmanaged (no spec, or not selected): its valve released if it
-        // was ours, then forgotten; status labels an earlier pass wrote
-        // stay as they are.
-        let spec = match managed_spec(
-            self.selector.as_ref(),
-            &service.labels,
-            service.image.as_deref(),
-        ) {
-            Ok(None) => return self.let_go(&service).await,
-            Ok(Some(spec)) => spec,
-            Err(errors) => {
-                let problems: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
-                let message = format!("invalid spec: {}", problems.join("; "));
-                let status = plan::error_status(&previous, message);
-                return self
-                    .write_unless_changing(&service, &status, settled, None)
-                    .await;
-            }
-        };
-        if previous.phase.is_none() {
-            act!(
-                name,
-                "adopt",
-                format!(
-                    "managing this service as an Aerospike cluster: {}",
-                    spec.summary()
+        for Act { action, reason } in &decision.acts {
+            act!(cluster, *action, reason);
+        }
+        let sent = match observed.service() {
+            Some(service) => {
+                self.mesh(
+                    &service.id,
+                    &cluster,
+                    &decision.tips,
+                    &decision.cleanups,
+                    decision.heartbeat_port,
                 )
-            );
-        }
-        let all_tasks = self
-            .swarm
-            .list_tasks(&TaskFilter::services([service.id.clone()]))
-            .await?;
-        let changing = rollout::stale_running(&all_tasks, &service) > 0;
-        let pause_config = self
-            .swarm
-            .config_exists(&rollout::pause_config_name(&service.name))
-            .await?;
-
-        // 2. Paused, with no rollout under way: change nothing. (During a
-        // rollout the pass goes on: the node that is changing is meshed
-        // in, and the next one is not released.)
-        if spec.paused() && !changing {
-            let status = plan::paused_status(&previous);
-            self.write_status(&service, &status, None).await?;
-            let gauges = Some(ClusterGauges::phase(status.phase));
-            return Ok(Outcome { gauges, ..settled });
-        }
-
-        // 3. What the spec refers to.
-        let network = match self.check_inputs(&service, &spec).await? {
-            Ok(network) => network,
-            Err(message) => {
-                let status = plan::error_status(&previous, message);
-                return self
-                    .write_unless_changing(&service, &status, settled, Some(changing))
-                    .await;
+                .await
             }
+            None => MeshDone::default(),
         };
-
-        // The operator reaches the nodes on that network: attach its own
-        // service if it is not on it (a write to the operator's service,
-        // never to the cluster's: it releases no node of a rollout).
-        match self.operator_reach(&network).await? {
-            attach::Reach::Attached => {}
-            attach::Reach::Attach {
-                service: operator,
-                network_id,
-                reason,
-            } => {
-                act!(name, "attach-network", reason);
-                let change = ServiceChange {
-                    networks_add: vec![network_id],
-                    ..ServiceChange::default()
-                };
-                update_service_retrying(&self.swarm, &operator, &change).await?;
-                // This process is replaced shortly; its successor looks
-                // again.
-                return Ok(Outcome {
-                    action: Action::Requeue(WATCH_RECHECK),
-                    ..settled
-                });
+        match &decision.node_order {
+            Some(NodeOrder::Quiesce { node, members }) => {
+                if let Err(e) = self.nodes.quiesce(*node, members).await {
+                    warn!(cluster = %cluster, error = %e, "quiesce failed; retrying on the next pass");
+                }
             }
-            attach::Reach::Forbidden(message) => {
-                let status = plan::error_status(&previous, message);
-                return self
-                    .write_unless_changing(&service, &status, settled, Some(changing))
-                    .await;
+            Some(NodeOrder::Recluster { node, members })
+                if self.may_send(*node, "recluster".into()) =>
+            {
+                debug!(cluster = %cluster, node = %node, "quiesce pending: recluster again");
+                if let Err(e) = self.nodes.recluster(members).await {
+                    warn!(cluster = %cluster, error = %e, "recluster failed; retrying on the next pass");
+                }
+            }
+            Some(NodeOrder::Recluster { .. }) | None => {}
+        }
+        match (&decision.write, observed.service()) {
+            (Write::Nothing, _) | (_, None) => {}
+            (Write::Service { status, change }, Some(service)) => {
+                self.write_status(service, status.as_ref(), change.clone())
+                    .await?;
+                if let Some(replicas) = change.replicas {
+                    self.last_set().insert(service.id.clone(), replicas);
+                }
+            }
+            (Write::Operator { service, change }, Some(_)) => {
+                update_service_retrying(&self.swarm, service, change).await?;
             }
         }
-
-        // 4. Placement and replicas (decided here, written with the rest).
-        let nodes = self.swarm.list_nodes().await?;
-        let eligible = match eligible_nodes(&nodes, &service.constraints) {
-            Ok(eligible) => eligible.len(),
-            Err(e) => {
-                let message = format!(
-                    "{e}; fix it with docker service update --constraint-rm/--constraint-add"
-                );
-                let status = plan::error_status(&previous, message);
-                return self
-                    .write_unless_changing(&service, &status, settled, Some(changing))
-                    .await;
-            }
-        };
-        let last_set = self.last_set().get(&service.id).copied();
-        let placement = plan::plan_placement(&spec, &service, eligible, &previous, last_set);
-
-        // 5. Tasks.
-        let lost: BTreeSet<&str> = nodes
-            .iter()
-            .filter(|n| n.state != NodeState::Ready)
-            .map(|n| n.id.as_str())
-            .collect();
-        let tasks = plan::summarise_tasks(&all_tasks, &network.id, &lost);
-
-        // 6. Mesh: observe every node (one request each, all at once),
-        // decide from what they said, send the orders.
-        let port = spec.service_port();
-        let expected = tasks.up.len() as u32;
-        let addrs: Vec<SocketAddr> = tasks
-            .up
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, port))
-            .collect();
-        let answered_before = lock(&self.answering)
-            .get(&service.id)
-            .cloned()
-            .unwrap_or_default();
-        let replies =
-            join_all(addrs.iter().map(|addr| {
-                self.observe_patiently(*addr, expected, !answered_before.contains(addr))
-            }))
-            .await;
-        let mut reports = Vec::new();
-        let mut unreachable = Vec::new();
-        for (addr, reply) in addrs.iter().zip(replies) {
-            match reply {
-                Ok(report) => reports.push(report),
-                Err(e) => unreachable.push((*addr, e.to_string())),
-            }
-        }
-        lock(&self.answering).insert(
-            service.id.clone(),
-            reports.iter().map(|r| r.observation.addr).collect(),
-        );
-        let silence = self.silence(&service.id, &unreachable);
-        let unreachable_persists = reports.is_empty() && silence.all_past_grace;
-        let view = ClusterView::from(
-            reports
-                .iter()
-                .map(|r| r.observation.clone())
-                .collect::<Vec<_>>(),
-        );
-        let tips = mesh::plan_tips(&view);
-        let cleanups = {
-            let mut answered = self.answered();
-            let answered = answered.entry(service.id.clone()).or_default();
-            answered.retain(|(node, _)| addrs.contains(node));
-            mesh::plan_cleanup(&reports, &tasks.present, spec.heartbeat_port(), answered)
-        };
-        let strays = mesh::stray_addresses(&reports);
-        let sent = self
-            .mesh(
-                &service.id,
-                &name,
-                &view,
-                &tips,
-                &cleanups,
-                spec.heartbeat_port(),
-            )
-            .await;
-        let stalled = self
-            .progress()
-            .entry(service.id.clone())
-            .or_default()
-            .observe(&reports, Instant::now(), self.stall_timeout);
-
-        // 7. The rollout, the replicas and the status: one write at most.
-        let members: BTreeSet<IpAddr> = view
-            .main_cluster()
-            .map(|m| m.members.iter().map(|n| n.addr.ip()).collect())
-            .unwrap_or_default();
-        let step = rollout::decide(&RolloutFacts {
-            spec: &spec,
-            service: &service,
-            tasks: &all_tasks,
-            network_id: &network.id,
-            reports: &reports,
-            members: &members,
-            target_replicas: placement.target,
-            previous: &previous,
-            now: SystemTime::now(),
-            join_timeout: self.join_timeout,
-            paused: spec.paused() || pause_config,
-        });
-        let mut change = ServiceChange::default();
-        let mut scale_wait = None;
-        if !changing && step.may_write() {
-            if let Some(reason) = &placement.set_max_replicas {
-                act!(name, "place", reason);
-                change.max_replicas_per_node = Some(1);
-            }
-            let current = service.replicas.unwrap_or(0);
-            let ours = service
-                .constraints
-                .iter()
-                .any(|c| c.replace(' ', "").starts_with(scaledown::EXCLUDE_PREFIX));
-            if placement.set_replicas.is_some() || ours {
-                let running_tasks: Vec<TaskInfo> = all_tasks
-                    .iter()
-                    .filter(|t| t.desired_state == "running")
-                    .cloned()
-                    .collect();
-                let enterprise = spec.edition(service.image.as_deref()) == Edition::Enterprise;
-                let quiesce = match scaledown::leaving(&running_tasks, &network.id) {
-                    Some(task)
-                        if enterprise
-                            && placement.target < current
-                            && tasks.running as u64 == current =>
-                    {
-                        match task.address_on(&network.id) {
-                            Some(ip) => self
-                                .nodes
-                                .quiesce_state(SocketAddr::new(ip, port))
-                                .await
-                                .map_err(|e| warn!(cluster = %name, error = %e, "cannot read the quiesce state"))
-                                .ok(),
-                            None => None,
-                        }
-                    }
-                    _ => None,
-                };
-                let reason = placement
-                    .set_replicas
-                    .as_ref()
-                    .map(|(_, r)| r.clone())
-                    .unwrap_or_default();
-                let step = scaledown::decide(&ScaleFacts {
-                    enterprise,
-                    target: placement.target,
-                    current,
-                    tasks: &running_tasks,
-                    network_id: &network.id,
-                    service_port: port,
-                    reports: &reports,
-                    summary: &tasks,
-                    constraints: &service.constraints,
-                    quiesce,
-                });
-                match step {
-                    ScaleStep::Replicas(next) if next != current => {
-                        act!(name, "scale", reason);
-                        change.replicas = Some(next);
-                    }
-                    ScaleStep::Replicas(_) | ScaleStep::Nothing => {}
-                    ScaleStep::Wait(why) => scale_wait = Some(format!("{reason}; {why}")),
-                    ScaleStep::Quiesce { node, task } => {
-                        act!(
-                            name,
-                            "quiesce",
-                            format!(
-                                "{reason}; node {node} (task {task}) leaves next: quiesce so \
-                                 that it hands its partitions off before it stops"
-                            )
-                        );
-                        if let Err(e) = self.nodes.quiesce(node, &addrs).await {
-                            warn!(cluster = %name, error = %e, "quiesce failed; retrying on the next pass");
-                        }
-                        scale_wait =
-                            Some(format!("{reason}; quiescing node {node} before it leaves"));
-                    }
-                    ScaleStep::Recluster { node } => {
-                        if self.may_send(node, "recluster".into()) {
-                            debug!(cluster = %name, node = %node, "quiesce pending: recluster again");
-                            if let Err(e) = self.nodes.recluster(&addrs).await {
-                                warn!(cluster = %name, error = %e, "recluster failed; retrying on the next pass");
-                            }
-                        }
-                        scale_wait = Some(format!(
-                            "{reason}; waiting for the quiesce of node {node} to take effect \
-                             (recluster)"
-                        ));
-                    }
-                    ScaleStep::Exclude { task, constraint } => {
-                        act!(
-                            name,
-                            "exclude",
-                            format!(
-                                "{reason}; task {task} is quiesced and every node is safe: \
-                                 adding the constraint {constraint} so that swarm stops exactly \
-                                 that task"
-                            )
-                        );
-                        let mut constraints = service.constraints.clone();
-                        constraints.push(constraint);
-                        change.constraints = Some(constraints);
-                    }
-                    ScaleStep::Unexclude { constraints } => {
-                        act!(
-                            name,
-                            "unexclude",
-                            format!(
-                                "{} nodes left as asked; removing the constraints {} (no task \
-                                 restarts)",
-                                current,
-                                constraints.join(", ")
-                            )
-                        );
-                        change.constraints = Some(
-                            service
-                                .constraints
-                                .iter()
-                                .filter(|c| !constraints.contains(c))
-                                .cloned()
-                                .collect(),
-                        );
+        if decision.forget {
+            match observed {
+                Observed::Gone { id } => self.forget(id),
+                other => {
+                    if let Some(service) = other.service() {
+                        self.forget(&service.id)
                     }
                 }
             }
         }
-        let scaled = change.replicas.is_some()
-            || change.max_replicas_per_node.is_some()
-            || change.constraints.is_some();
-        if !rollout::is_valve(service.update_policy.as_ref())
-            || !rollout::is_valve(service.rollback_policy.as_ref())
-        {
-            if !matches!(step, Step::FixPolicy { .. }) {
-                act!(
-                    name,
-                    "update-policy",
-                "sets the service's update and rollback policy to one task at a time, stop-first, \
-                 pause on failure, and a delay of a year: swarm then replaces one node per change \
-                 and waits for the operator to release the next (restarts nothing by itself)"
-                );
+        let action = match decision.next {
+            Next::Fixed(action) => action,
+            Next::SoonerIfOrdered(_) if sent.orders > 0 || sent.failures > 0 => {
+                Action::Requeue(self.poll_fast)
             }
-            change.update_policy = Some(rollout::valve_policy());
-        }
-
-        let observed = plan::observed_version(&service, &previous);
-        let facts = StatusFacts {
-            spec: &spec,
-            placement: &placement,
-            scaled,
-            tasks: &tasks,
-            view: &view,
-            reports: &reports,
-            unreachable: &unreachable,
-            unreachable_persists,
-            strays: &strays,
-            stalled,
-            previous: &previous,
-            network: &network.name,
+            Next::SoonerIfOrdered(action) => action,
         };
-        let (computed, settle) = plan::compute_status(&facts, Some(observed));
-        let mut status = rollout_status(&step, computed, &previous);
-        if let Some(wait) = &scale_wait {
-            status.phase = Some(Phase::Scaling);
-            status.message = Some(wait.clone());
-        }
-        let template_change = log_step(&name, &step, spec.config_target(), &mut change);
-
-        if step.may_write() {
-            let replicas = change.replicas;
-            self.write_status(&service, &status, Some(change)).await?;
-            if let Some(replicas) = replicas {
-                self.last_set().insert(service.id.clone(), replicas);
-            }
-        } else {
-            debug!(cluster = %name, step = ?step, "a node is changing: not writing the service");
-        }
-
-        let rolling = !matches!(step, Step::InSync { .. });
-        let action = if status.phase == Some(Phase::Error) && !unreachable.is_empty() {
-            Action::Requeue(UNREACHABLE_RECHECK)
-        } else if status.phase == Some(Phase::Scaling) && scale_wait.is_none() || silence.some_new {
-            // Swarm has no task events: look again soon, so that a task is
-            // tipped a moment after it starts (and listens) rather than a
-            // poll later.
-            Action::Requeue(STARTING_RECHECK.min(self.poll_fast))
-        } else if scaled
-            || template_change
-            || sent.orders > 0
-            || sent.failures > 0
-            || !tips.is_empty()
-        {
-            // Tips take effect within a few heartbeats: verify cluster_size
-            // and cluster_key on the next pass.
-            Action::Requeue(self.poll_fast)
-        } else if rolling && !matches!(step, Step::Failed { .. }) {
-            // Nothing in the swarm changes when migrations end.
-            Action::Requeue(self.poll_fast)
-        } else {
-            match settle {
-                Settle::Converging => Action::Requeue(self.poll_fast),
-                Settle::Watching => Action::Requeue(WATCH_RECHECK),
-                Settle::Settled => Action::AwaitChange,
-            }
-        };
-        debug!(
-            cluster = %name,
-            tasks_desired = tasks.desired,
-            tasks_running = tasks.running,
-            nodes_up = tasks.up.len(),
-            nodes_unreachable = unreachable.len(),
-            outsiders = view.outsiders().len(),
-            migrations_remaining = reports
-                .iter()
-                .map(|r| r.observation.stats.migrate_partitions_remaining)
-                .sum::<u64>(),
-            phase = ?status.phase,
-            next = ?action,
-            "pass done"
-        );
-        let gauges = ClusterGauges {
-            phase: status.phase,
-            nodes: Some(NodeGauges {
-                desired: tasks.desired as u64,
-                running: tasks.running as u64,
-                meshed: members.len() as u64,
-                migrations_remaining: reports
-                    .iter()
-                    .map(|r| r.observation.stats.migrate_partitions_remaining)
-                    .sum(),
-                rollout: status
-                    .rollout
-                    .map(|r| (u64::from(r.ready), u64::from(r.desired))),
-            }),
-        };
-        let watch = view.main_cluster().map(|main| WatchSet {
-            members: main.members.iter().map(|m| m.addr).collect(),
-            cluster_key: main.cluster_key.clone(),
-        });
         Ok(Outcome {
             action,
-            managed: Some(name),
-            gauges: Some(gauges),
-            watch,
+            managed: decision.managed,
+            gauges: decision.gauges,
+            watch: decision.watch,
         })
-    }
-
-    /// Writes `status` unless a node of a rollout is changing (then any
-    /// write would let swarm replace the next node): the problem is logged
-    /// instead, and looked at again soon.
-    /// `changing` is whether a task runs an older template, when the pass
-    /// knows it already; otherwise the tasks are read here.
-    async fn write_unless_changing(
-        &self,
-        service: &ServiceInfo,
-        status: &ClusterStatus,
-        settled: Outcome,
-        changing: Option<bool>,
-    ) -> Result<Outcome, ReconcileError> {
-        let gauges = Some(ClusterGauges::phase(status.phase));
-        let settled = Outcome { gauges, ..settled };
-        let changing = match changing {
-            Some(changing) => changing,
-            None => {
-                let tasks = self
-                    .swarm
-                    .list_tasks(&TaskFilter::services([service.id.clone()]))
-                    .await?;
-                rollout::stale_running(&tasks, service) > 0
-            }
-        };
-        if changing {
-            warn!(
-                cluster = %service.name,
-                problem = %status.message.clone().unwrap_or_default(),
-                "not writing the status while a node is changing (a write would let swarm \
-                 replace the next one)"
-            );
-            return Ok(Outcome {
-                action: Action::Requeue(WATCH_RECHECK),
-                ..settled
-            });
-        }
-        self.write_status(service, status, None).await?;
-        Ok(settled)
-    }
-
-    /// Observes the node at `addr`; one that cannot be reached is tried
-    /// again every [`RETRY_GAP`] for up to [`NODE_PATIENCE`]: a task that
-    /// has just started cannot be reached until its overlay endpoint is
-    /// wired, usually for a few hundred milliseconds, and waiting within
-    /// the pass tips it the moment it can be reached rather than a pass
-    /// later. Not `patient` (it answered the last pass): asked once.
-    async fn observe_patiently(
-        &self,
-        addr: SocketAddr,
-        expected: u32,
-        patient: bool,
-    ) -> Result<NodeReport, InfoError> {
-        if !patient {
-            return self.nodes.observe(addr, expected).await;
-        }
-        let deadline = Instant::now() + self.patience;
-        loop {
-            match self.nodes.observe(addr, expected).await {
-                Err(e) if e.is_unreachable() && Instant::now() + RETRY_GAP < deadline => {
-                    tokio::time::sleep(RETRY_GAP).await
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Records which of cluster `id`'s nodes did not answer this pass, and
-    /// for how long each has been silent.
-    fn silence(&self, id: &str, unreachable: &[(SocketAddr, String)]) -> Silence {
-        let mut all = lock(&self.silent_since);
-        let since = all.entry(id.to_string()).or_default();
-        let now = Instant::now();
-        since.retain(|addr, _| unreachable.iter().any(|(a, _)| a == addr));
-        let mut silence = Silence {
-            all_past_grace: !unreachable.is_empty(),
-            some_new: false,
-        };
-        for (addr, _) in unreachable {
-            let first = *since.entry(*addr).or_insert(now);
-            let past = now.duration_since(first) >= self.unreachable_grace;
-            silence.all_past_grace &= past;
-            silence.some_new |= !past;
-        }
-        silence
-    }
-
-    /// Whether the operator's own service is on `network` (see [`attach`]).
-    /// Outside swarm, or when its service cannot be read, the operator
-    /// was connected some other way: nothing to do. Reads the operator's
-    /// service only while the network is not among those it was last seen
-    /// on, so a settled cluster's pass costs no extra read.
-    async fn operator_reach(&self, network: &NetworkInfo) -> Result<attach::Reach, SwarmError> {
-        let Some(operator) = &self.operator else {
-            return Ok(attach::Reach::Attached);
-        };
-        if lock(&self.operator_networks).contains(&network.id) {
-            return Ok(attach::Reach::Attached);
-        }
-        let own = match self.swarm.inspect_service(&operator.name).await {
-            Err(e) if e.is_not_found() => {
-                debug!(service = %operator.name, "the operator's own service is gone");
-                return Ok(attach::Reach::Attached);
-            }
-            result => result?,
-        };
-        lock(&self.operator_networks).clone_from(&own.network_ids);
-        Ok(attach::decide(
-            operator,
-            &own.network_ids,
-            &network.id,
-            &network.name,
-        ))
-    }
-
-    /// Checks what the spec refers to. `Ok(Err(message))` is a problem for
-    /// the user; `Ok(Ok(network))` the cluster network.
-    async fn check_inputs(
-        &self,
-        service: &ServiceInfo,
-        spec: &ClusterSpec,
-    ) -> Result<Result<NetworkInfo, String>, SwarmError> {
-        if service.replicas.is_none() {
-            return Ok(Err(
-                "the service runs in global mode (one task on every node); the operator manages \
-                 replicated services only: recreate it with --mode replicated"
-                    .into(),
-            ));
-        }
-        let network = match &spec.network {
-            Some(wanted) => match self.swarm.network(wanted).await? {
-                None => {
-                    return Ok(Err(format!(
-                        "network {wanted:?} (aerospike.cluster.network) does not exist; create \
-                         it with docker network create --driver overlay --attachable {wanted}"
-                    )))
-                }
-                Some(network) if !service.network_ids.contains(&network.id) => {
-                    return Ok(Err(format!(
-                        "network {wanted:?} (aerospike.cluster.network) is not attached to the \
-                         service; attach it with docker service update --network-add {wanted}"
-                    )))
-                }
-                Some(network) => network,
-            },
-            None => {
-                let Some(first) = service.network_ids.first() else {
-                    return Ok(Err(
-                        "the service is attached to no network, so its nodes cannot reach each \
-                         other; attach an overlay network (docker service update --network-add \
-                         NAME) and name it in aerospike.cluster.network"
-                            .into(),
-                    ));
-                };
-                match self.swarm.network(first).await? {
-                    Some(network) => network,
-                    None => {
-                        return Ok(Err(format!(
-                            "the service's network {first} does not exist any more; attach an \
-                             overlay network and name it in aerospike.cluster.network"
-                        )))
-                    }
-                }
-            }
-        };
-        if let Some(secret) = &spec.config_secret {
-            if !self.swarm.secret_exists(secret).await? {
-                return Ok(Err(format!(
-                    "config secret {secret:?} (aerospike.cluster.config-secret) does not exist; \
-                     create it with docker secret create {secret} aerospike.conf"
-                )));
-            }
-        }
-        Ok(Ok(network))
     }
 
     /// Sends the tips and clean-ups decided for this pass, checking every
@@ -1025,26 +442,20 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         &self,
         id: &str,
         cluster: &str,
-        view: &ClusterView,
-        tips: &[mesh::Tip],
+        tips: &[TipOrder],
         cleanups: &[mesh::Cleanup],
         heartbeat_port: u16,
     ) -> MeshDone {
         let mut done = MeshDone::default();
-        let main = view.main_cluster();
-        for (node, target) in tips {
+        for TipOrder {
+            node,
+            target,
+            reason,
+        } in tips
+        {
             if !self.may_send(*node, format!("tip {target}")) {
                 continue;
             }
-            let reason = match main {
-                Some(main) => format!(
-                    "node {node} is not in the main cluster ({} nodes, key {}); tipping it toward \
-                     member {target}",
-                    main.members.len(),
-                    main.cluster_key
-                ),
-                None => format!("no node is in a cluster yet; tipping {node} toward {target}"),
-            };
             act!(cluster, "tip", reason);
             done.orders += 1;
             match self.nodes.tip(*node, *target, heartbeat_port).await {
@@ -1118,21 +529,20 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     async fn write_status(
         &self,
         service: &ServiceInfo,
-        status: &ClusterStatus,
-        with: Option<ServiceChange>,
+        status: Option<&ClusterStatus>,
+        mut change: ServiceChange,
     ) -> Result<(), SwarmError> {
         let labels: HashMap<String, String> = service
             .labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let mut change = with.unwrap_or_default();
-        if !status.would_change(&labels) {
+        let Some(status) = status.filter(|s| s.would_change(&labels)) else {
             if !change.is_empty() {
                 update_service_retrying(&self.swarm, &service.id, &change).await?;
             }
             return Ok(());
-        }
+        };
         let wanted = status.to_labels();
         change.labels_remove.extend(
             labels
@@ -1159,202 +569,6 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     }
 }
 
-/// Logs what `step` does and adds its template changes to `change`;
-/// whether it changes the template.
-fn log_step(cluster: &str, step: &Step, config_target: &str, change: &mut ServiceChange) -> bool {
-    match step {
-        Step::Start { from, to, progress } => {
-            act!(
-                cluster,
-                "rollout-start",
-                format!(
-                    "rolling {} nodes from {} to {}, one at a time: swarm replaces one node, \
-                     the next only once every node is back in one cluster with 0 migrations",
-                    progress.total,
-                    from.describe(),
-                    to.describe()
-                )
-            );
-            to.write_template(from, config_target, change);
-            true
-        }
-        Step::Release {
-            progress,
-            adopt,
-            to,
-            ..
-        } => {
-            if !adopt.is_empty() {
-                let labels: Vec<String> = adopt.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                act!(
-                    cluster,
-                    "adopt-template",
-                    format!(
-                        "the task template was changed outside the operator (docker service \
-                         update?) to {}; the spec follows it: {}",
-                        to.describe(),
-                        labels.join(", ")
-                    )
-                );
-                change.labels_set.extend(adopt.clone());
-            }
-            act!(
-                cluster,
-                "rollout-next",
-                format!(
-                    "{}/{} nodes run {}; every node is safe (one cluster, 0 migrations): \
-                     letting swarm replace the next node",
-                    progress.done,
-                    progress.total,
-                    to.describe()
-                )
-            );
-            false
-        }
-        Step::RollBack { from, to, why } => {
-            act!(
-                cluster,
-                "rollback",
-                format!(
-                    "the rollout to {} failed: {why}; rolling back to {}",
-                    from.describe(),
-                    to.describe()
-                )
-            );
-            to.write_template(from, config_target, change);
-            true
-        }
-        Step::FixPolicy { why } => {
-            act!(cluster, "update-policy", why);
-            change.update_policy = Some(rollout::valve_policy());
-            false
-        }
-        Step::Hold { progress, why } => {
-            debug!(cluster = %cluster, done = progress.done, total = progress.total, why = %why, "rollout: holding");
-            false
-        }
-        Step::PausedBetween { progress } => {
-            info!(cluster = %cluster, done = progress.done, total = progress.total, "rollout paused between nodes (aerospike.cluster.paused=true): not releasing the next node");
-            false
-        }
-        Step::InSync { .. }
-        | Step::Finishing { .. }
-        | Step::WaitToStart { .. }
-        | Step::Failed { .. } => false,
-    }
-}
-
-/// The status for this pass: the one [`plan::compute_status`] gave, with
-/// what the rollout step says on top.
-fn rollout_status(step: &Step, computed: ClusterStatus, previous: &ClusterStatus) -> ClusterStatus {
-    let next_step = Some(previous.rollout_step.unwrap_or(0) + 1);
-    let upgrading = |message: String| ClusterStatus {
-        phase: Some(Phase::Upgrading),
-        message: Some(message),
-        ..computed.clone()
-    };
-    match step {
-        Step::InSync { converged } => ClusterStatus {
-            image: Some(converged.image.clone()),
-            config_secret: converged.config_secret.clone(),
-            failed_rollout: None,
-            rollout: None,
-            rollout_step: None,
-            ..computed
-        },
-        Step::Finishing { to, progress } => ClusterStatus {
-            rollout: Some(progress.into()),
-            rollout_step: previous.rollout_step,
-            ..upgrading(format!(
-                "{}/{} nodes run {}; waiting for the last one: {}",
-                progress.done,
-                progress.total,
-                to.describe(),
-                computed.message.clone().unwrap_or_default()
-            ))
-        },
-        Step::Start { from, to, progress } => ClusterStatus {
-            rollout: Some(progress.into()),
-            rollout_step: next_step,
-            image: Some(from.image.clone()),
-            config_secret: from.config_secret.clone(),
-            ..upgrading(format!(
-                "rolling {} nodes to {}: replacing the first; each next one only once every node \
-                 is back in one cluster with 0 migrations",
-                progress.total,
-                to.describe()
-            ))
-        },
-        Step::WaitToStart { to, why } => match computed.phase {
-            Some(Phase::Error) | Some(Phase::Degraded) => ClusterStatus {
-                message: Some(format!(
-                    "{}; then rolling to {}",
-                    computed.message.clone().unwrap_or_default(),
-                    to.describe()
-                )),
-                ..computed
-            },
-            _ => upgrading(format!(
-                "waiting to start rolling to {}: {why}",
-                to.describe()
-            )),
-        },
-        Step::Failed { to, from } => ClusterStatus {
-            phase: Some(Phase::Error),
-            message: Some(match (&previous.phase, &previous.message) {
-                (Some(Phase::Error), Some(m)) if m.starts_with("the rollout to") => m.clone(),
-                _ => format!(
-                    "the rollout to {} failed and was rolled back; the nodes run {}; set another \
-                     version (or config secret) to roll again",
-                    to.describe(),
-                    from.describe()
-                ),
-            }),
-            ..computed
-        },
-        Step::Release { to, progress, .. } => ClusterStatus {
-            rollout: Some(progress.into()),
-            rollout_step: next_step,
-            ..upgrading(format!(
-                "{}/{} nodes run {}; replacing the next (one at a time, each only once every node \
-                 is back in one cluster with 0 migrations)",
-                progress.done,
-                progress.total,
-                to.describe()
-            ))
-        },
-        Step::RollBack { from, to, why } => ClusterStatus {
-            phase: Some(Phase::Error),
-            message: Some(format!(
-                "the rollout to {} failed: {why}; rolled back to {}; set another version (or \
-                 config secret) to roll again",
-                from.describe(),
-                to.describe()
-            )),
-            failed_rollout: Some(from.describe()),
-            rollout: None,
-            rollout_step: None,
-            ..computed
-        },
-        Step::FixPolicy { .. } | Step::Hold { .. } | Step::PausedBetween { .. } => ClusterStatus {
-            rollout: previous.rollout,
-            rollout_step: next_step,
-            ..upgrading(computed.message.clone().unwrap_or_default())
-        },
-    }
-}
-
-/// How long the nodes that did not answer have been silent.
-#[derive(Debug, Clone, Copy)]
-struct Silence {
-    /// Every silent node has been so for the whole grace (and there is
-    /// one).
-    all_past_grace: bool,
-    /// Some silent node went silent within the grace: most likely a task
-    /// that has just started and is not listening yet.
-    some_new: bool,
-}
-
 /// What [`Reconciler::mesh`] managed.
 #[derive(Debug, Default)]
 struct MeshDone {
@@ -1375,7 +589,8 @@ mod tests {
     use crate::controller::mesh::tests::report;
     use crate::controller::plan::tests::node;
     use crate::spec::status::{MESSAGE, PHASE, READY};
-    use crate::swarm::{ready_worker, FakeSwarm, TaskInfo, WriteCall};
+    use crate::spec::ClusterSpec;
+    use crate::swarm::{ready_worker, FakeSwarm, NetworkInfo, TaskInfo, WriteCall};
     use std::collections::BTreeMap;
     use std::net::IpAddr;
     use std::sync::{Arc, Mutex};

@@ -1,0 +1,520 @@
+//! Observe: every read of one pass over one cluster, into one value.
+//!
+//! [`Reconciler::observe`] reads the service, its tasks, the swarm's
+//! nodes, what the spec refers to (network, config secret, the operator's
+//! own service) and every Aerospike node, and returns an [`Observed`]. It
+//! reads no further than the facts allow: a service whose labels do not
+//! parse is not asked for its nodes, and a paused one is not either. It
+//! writes nothing to Docker or to a node; it updates only the reconciler's
+//! memory of what it saw (which nodes answered, since when a node is
+//! silent, each node's migration count), which is itself an observation
+//! across passes.
+//!
+//! [`super::decide`] turns the value into a decision; nothing there reads.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use futures::future::join_all;
+use tokio::time::Instant;
+use tracing::warn;
+
+use crate::aerospike::{ClusterView, InfoError, NodeReport};
+use crate::spec::{ClusterSpec, ClusterStatus, Edition};
+use crate::swarm::{
+    eligible_nodes, NetworkInfo, NodeState, ServiceInfo, SwarmApi, SwarmError, TaskFilter, TaskInfo,
+};
+
+use super::attach;
+use super::nodes::{NodeApi, QuiesceState};
+use super::plan::{self, Stall, TaskSummary};
+use super::reconcile::{lock, ReconcileError, Reconciler, RETRY_GAP};
+use super::rollout;
+use super::scaledown;
+use super::selector::managed_spec;
+
+/// What one pass saw of one service, as far as it could read.
+#[derive(Debug, Clone)]
+pub enum Observed {
+    /// The service does not exist (any more).
+    Gone {
+        /// The id the pass was asked about.
+        id: String,
+    },
+    /// It exists but this operator does not manage it: it declares no
+    /// cluster, or the selector does not match it.
+    Unmanaged {
+        /// The service.
+        service: ServiceInfo,
+        /// It still carries the operator's valve and this operator managed
+        /// it (see [`Reconciler::was_managed`]): the release is due. Then
+        /// how many of its tasks still run an older template.
+        release: Option<usize>,
+        /// It declares a cluster (another operator's selector may match it).
+        declares_cluster: bool,
+    },
+    /// Its `aerospike.cluster.*` labels do not parse.
+    Invalid {
+        /// The service.
+        service: ServiceInfo,
+        /// One line per bad label.
+        problems: Vec<String>,
+        /// Whether a task still runs an older template (a rollout's node is
+        /// changing).
+        changing: bool,
+    },
+    /// The spec parsed, but the pass could read no further: paused, a
+    /// problem the user must fix, or the operator not on the network.
+    Stopped {
+        /// The service.
+        service: ServiceInfo,
+        /// Its spec.
+        spec: Box<ClusterSpec>,
+        /// Whether a task still runs an older template.
+        changing: bool,
+        /// Why the pass stopped there.
+        why: Stop,
+    },
+    /// Everything was read.
+    Cluster(Box<ClusterObservation>),
+}
+
+/// Why a pass read no further than the spec.
+#[derive(Debug, Clone)]
+pub enum Stop {
+    /// `aerospike.cluster.paused=true` and no rollout under way.
+    Paused,
+    /// What the spec refers to is wrong (no such network, secret, global
+    /// mode, constraints that parse to nothing): the message for the
+    /// status.
+    Problem(String),
+    /// The operator's own service is not on the cluster's network:
+    /// [`attach::Reach::Attach`] or [`attach::Reach::Forbidden`].
+    Unreached(attach::Reach),
+}
+
+/// Every fact of a full pass over one managed cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterObservation {
+    /// The service.
+    pub service: ServiceInfo,
+    /// Its parsed spec.
+    pub spec: ClusterSpec,
+    /// Every task of the service, old ones included.
+    pub all_tasks: Vec<TaskInfo>,
+    /// Whether a task still runs an older template.
+    pub changing: bool,
+    /// Whether the pause config (`<service>.pause`) exists.
+    pub pause_config: bool,
+    /// The cluster network.
+    pub network: NetworkInfo,
+    /// Swarm nodes the service's tasks may run on.
+    pub eligible: usize,
+    /// The replica count this operator last set, if it remembers one.
+    pub last_set: Option<u64>,
+    /// The tasks, summarised (running, up with an address, on lost nodes).
+    pub tasks: TaskSummary,
+    /// The service endpoints asked: one per task that is up.
+    pub addrs: Vec<SocketAddr>,
+    /// What each node that answered said.
+    pub reports: Vec<NodeReport>,
+    /// The nodes that did not answer, with the error.
+    pub unreachable: Vec<(SocketAddr, String)>,
+    /// How long those have been silent.
+    pub silence: Silence,
+    /// The answers grouped into clusters.
+    pub view: ClusterView,
+    /// The tip-clears nodes have answered before (never sent again).
+    pub answered: BTreeSet<(SocketAddr, SocketAddr)>,
+    /// Migrations that have not moved for the stall timeout.
+    pub stalled: Option<Stall>,
+    /// The quiesce state of the node that leaves next in an Enterprise
+    /// scale-down, when one is due.
+    pub quiesce: Option<QuiesceState>,
+    /// When the pass read the tasks (wall clock, for the join timeout).
+    pub now: SystemTime,
+}
+
+/// How long the nodes that did not answer have been silent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Silence {
+    /// Every silent node has been so for the whole grace (and there is
+    /// one).
+    pub all_past_grace: bool,
+    /// Some silent node went silent within the grace: most likely a task
+    /// that has just started and is not listening yet.
+    pub some_new: bool,
+}
+
+impl Observed {
+    /// The service, when it exists.
+    pub fn service(&self) -> Option<&ServiceInfo> {
+        match self {
+            Observed::Gone { .. } => None,
+            Observed::Unmanaged { service, .. }
+            | Observed::Invalid { service, .. }
+            | Observed::Stopped { service, .. } => Some(service),
+            Observed::Cluster(cluster) => Some(&cluster.service),
+        }
+    }
+
+    /// The status the service's labels carry now.
+    pub fn previous(&self) -> ClusterStatus {
+        self.service()
+            .map(|s| ClusterStatus::from_labels(&s.labels))
+            .unwrap_or_default()
+    }
+}
+
+impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
+    /// Reads everything one pass over service `id` needs. See the module
+    /// docs.
+    pub(crate) async fn observe(&self, id: &str) -> Result<Observed, ReconcileError> {
+        let service = match self.swarm.inspect_service(id).await {
+            Err(e) if e.is_not_found() => return Ok(Observed::Gone { id: id.to_string() }),
+            result => result?,
+        };
+        let spec = match managed_spec(
+            self.selector.as_ref(),
+            &service.labels,
+            service.image.as_deref(),
+        ) {
+            Ok(None) => return self.observe_unmanaged(service).await,
+            Ok(Some(spec)) => spec,
+            Err(errors) => {
+                let problems = errors.errors().iter().map(|e| e.to_string()).collect();
+                let changing = self.changing(&service).await?;
+                return Ok(Observed::Invalid {
+                    service,
+                    problems,
+                    changing,
+                });
+            }
+        };
+        let all_tasks = self
+            .swarm
+            .list_tasks(&TaskFilter::services([service.id.clone()]))
+            .await?;
+        let changing = rollout::stale_running(&all_tasks, &service) > 0;
+        let pause_config = self
+            .swarm
+            .config_exists(&rollout::pause_config_name(&service.name))
+            .await?;
+        let stopped = |service, spec, why| {
+            Ok(Observed::Stopped {
+                service,
+                spec: Box::new(spec),
+                changing,
+                why,
+            })
+        };
+
+        // Paused, with no rollout under way: nothing more is needed. (During
+        // a rollout the pass goes on: the node that is changing is meshed
+        // in, and the next one is not released.)
+        if spec.paused() && !changing {
+            return stopped(service, spec, Stop::Paused);
+        }
+        let network = match self.check_inputs(&service, &spec).await? {
+            Ok(network) => network,
+            Err(message) => return stopped(service, spec, Stop::Problem(message)),
+        };
+        match self.operator_reach(&network).await? {
+            attach::Reach::Attached => {}
+            reach => return stopped(service, spec, Stop::Unreached(reach)),
+        }
+        let nodes = self.swarm.list_nodes().await?;
+        let eligible = match eligible_nodes(&nodes, &service.constraints) {
+            Ok(eligible) => eligible.len(),
+            Err(e) => {
+                let message = format!(
+                    "{e}; fix it with docker service update --constraint-rm/--constraint-add"
+                );
+                return stopped(service, spec, Stop::Problem(message));
+            }
+        };
+        let now = SystemTime::now();
+        let last_set = self.last_set().get(&service.id).copied();
+        let lost: BTreeSet<&str> = nodes
+            .iter()
+            .filter(|n| n.state != NodeState::Ready)
+            .map(|n| n.id.as_str())
+            .collect();
+        let tasks = plan::summarise_tasks(&all_tasks, &network.id, &lost);
+
+        // Every node, one request each, all at once.
+        let port = spec.service_port();
+        let expected = tasks.up.len() as u32;
+        let addrs: Vec<SocketAddr> = tasks
+            .up
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect();
+        let answered_before = lock(&self.answering)
+            .get(&service.id)
+            .cloned()
+            .unwrap_or_default();
+        let replies =
+            join_all(addrs.iter().map(|addr| {
+                self.observe_patiently(*addr, expected, !answered_before.contains(addr))
+            }))
+            .await;
+        let mut reports = Vec::new();
+        let mut unreachable = Vec::new();
+        for (addr, reply) in addrs.iter().zip(replies) {
+            match reply {
+                Ok(report) => reports.push(report),
+                Err(e) => unreachable.push((*addr, e.to_string())),
+            }
+        }
+        lock(&self.answering).insert(
+            service.id.clone(),
+            reports.iter().map(|r| r.observation.addr).collect(),
+        );
+        let silence = self.silence(&service.id, &unreachable);
+        let view = ClusterView::from(
+            reports
+                .iter()
+                .map(|r| r.observation.clone())
+                .collect::<Vec<_>>(),
+        );
+        let answered = {
+            let mut all = self.answered();
+            let answered = all.entry(service.id.clone()).or_default();
+            answered.retain(|(node, _)| addrs.contains(node));
+            answered.clone()
+        };
+        let stalled = self
+            .progress()
+            .entry(service.id.clone())
+            .or_default()
+            .observe(&reports, Instant::now(), self.stall_timeout);
+
+        // An Enterprise scale-down hands the leaving node's partitions off
+        // first (quiesce): read where that stands when a node is due to
+        // leave.
+        let previous = ClusterStatus::from_labels(&service.labels);
+        let target = plan::plan_placement(&spec, &service, eligible, &previous, last_set).target;
+        let current = service.replicas.unwrap_or(0);
+        let enterprise = spec.edition(service.image.as_deref()) == Edition::Enterprise;
+        let quiesce =
+            if !changing && enterprise && target < current && tasks.running as u64 == current {
+                self.leaving_quiesce(&service.name, &all_tasks, &network.id, port)
+                    .await
+            } else {
+                None
+            };
+
+        Ok(Observed::Cluster(Box::new(ClusterObservation {
+            service,
+            spec,
+            all_tasks,
+            changing,
+            pause_config,
+            network,
+            eligible,
+            last_set,
+            tasks,
+            addrs,
+            reports,
+            unreachable,
+            silence,
+            view,
+            answered,
+            stalled,
+            quiesce,
+            now,
+        })))
+    }
+
+    /// A service this operator does not manage: whether its valve is ours
+    /// to release, and if so how many tasks a rollout left on the old
+    /// template.
+    async fn observe_unmanaged(&self, service: ServiceInfo) -> Result<Observed, ReconcileError> {
+        let valve = rollout::is_valve(service.update_policy.as_ref())
+            || rollout::is_valve(service.rollback_policy.as_ref());
+        let release = if valve && self.was_managed(&service) {
+            let tasks = self
+                .swarm
+                .list_tasks(&TaskFilter::services([service.id.clone()]))
+                .await?;
+            Some(rollout::stale_running(&tasks, &service))
+        } else {
+            None
+        };
+        let declares_cluster = self.declares_cluster(&service);
+        Ok(Observed::Unmanaged {
+            service,
+            release,
+            declares_cluster,
+        })
+    }
+
+    /// Whether a task of `service` still runs an older template.
+    async fn changing(&self, service: &ServiceInfo) -> Result<bool, SwarmError> {
+        let tasks = self
+            .swarm
+            .list_tasks(&TaskFilter::services([service.id.clone()]))
+            .await?;
+        Ok(rollout::stale_running(&tasks, service) > 0)
+    }
+
+    /// The quiesce state of the task that leaves next, if it has an
+    /// address; a failed read is logged and counts as unknown.
+    async fn leaving_quiesce(
+        &self,
+        cluster: &str,
+        all_tasks: &[TaskInfo],
+        network_id: &str,
+        port: u16,
+    ) -> Option<QuiesceState> {
+        let running: Vec<TaskInfo> = all_tasks
+            .iter()
+            .filter(|t| t.desired_state == "running")
+            .cloned()
+            .collect();
+        let ip = scaledown::leaving(&running, network_id)?.address_on(network_id)?;
+        self.nodes
+            .quiesce_state(SocketAddr::new(ip, port))
+            .await
+            .map_err(|e| warn!(cluster = %cluster, error = %e, "cannot read the quiesce state"))
+            .ok()
+    }
+
+    /// Observes the node at `addr`; one that cannot be reached is tried
+    /// again every [`RETRY_GAP`] for up to the reconciler's patience: a
+    /// task that has just started cannot be reached until its overlay
+    /// endpoint is wired, usually for a few hundred milliseconds, and
+    /// waiting within the pass tips it the moment it can be reached rather
+    /// than a pass later. Not `patient` (it answered the last pass): asked
+    /// once.
+    async fn observe_patiently(
+        &self,
+        addr: SocketAddr,
+        expected: u32,
+        patient: bool,
+    ) -> Result<NodeReport, InfoError> {
+        if !patient {
+            return self.nodes.observe(addr, expected).await;
+        }
+        let deadline = Instant::now() + self.patience;
+        loop {
+            match self.nodes.observe(addr, expected).await {
+                Err(e) if e.is_unreachable() && Instant::now() + RETRY_GAP < deadline => {
+                    tokio::time::sleep(RETRY_GAP).await
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Records which of cluster `id`'s nodes did not answer this pass, and
+    /// for how long each has been silent.
+    fn silence(&self, id: &str, unreachable: &[(SocketAddr, String)]) -> Silence {
+        let mut all = lock(&self.silent_since);
+        let since = all.entry(id.to_string()).or_default();
+        let now = Instant::now();
+        since.retain(|addr, _| unreachable.iter().any(|(a, _)| a == addr));
+        let mut silence = Silence {
+            all_past_grace: !unreachable.is_empty(),
+            some_new: false,
+        };
+        for (addr, _) in unreachable {
+            let first = *since.entry(*addr).or_insert(now);
+            let past = now.duration_since(first) >= self.unreachable_grace;
+            silence.all_past_grace &= past;
+            silence.some_new |= !past;
+        }
+        silence
+    }
+
+    /// Whether the operator's own service is on `network` (see [`attach`]).
+    /// Outside swarm, or when its service cannot be read, the operator
+    /// was connected some other way: nothing to do. Reads the operator's
+    /// service only while the network is not among those it was last seen
+    /// on, so a settled cluster's pass costs no extra read.
+    async fn operator_reach(&self, network: &NetworkInfo) -> Result<attach::Reach, SwarmError> {
+        let Some(operator) = &self.operator else {
+            return Ok(attach::Reach::Attached);
+        };
+        if lock(&self.operator_networks).contains(&network.id) {
+            return Ok(attach::Reach::Attached);
+        }
+        let own = match self.swarm.inspect_service(&operator.name).await {
+            Err(e) if e.is_not_found() => {
+                tracing::debug!(service = %operator.name, "the operator's own service is gone");
+                return Ok(attach::Reach::Attached);
+            }
+            result => result?,
+        };
+        lock(&self.operator_networks).clone_from(&own.network_ids);
+        Ok(attach::decide(
+            operator,
+            &own.network_ids,
+            &network.id,
+            &network.name,
+        ))
+    }
+
+    /// Checks what the spec refers to. `Ok(Err(message))` is a problem for
+    /// the user; `Ok(Ok(network))` the cluster network.
+    async fn check_inputs(
+        &self,
+        service: &ServiceInfo,
+        spec: &ClusterSpec,
+    ) -> Result<Result<NetworkInfo, String>, SwarmError> {
+        if service.replicas.is_none() {
+            return Ok(Err(
+                "the service runs in global mode (one task on every node); the operator manages \
+                 replicated services only: recreate it with --mode replicated"
+                    .into(),
+            ));
+        }
+        let network = match &spec.network {
+            Some(wanted) => match self.swarm.network(wanted).await? {
+                None => {
+                    return Ok(Err(format!(
+                        "network {wanted:?} (aerospike.cluster.network) does not exist; create \
+                         it with docker network create --driver overlay --attachable {wanted}"
+                    )))
+                }
+                Some(network) if !service.network_ids.contains(&network.id) => {
+                    return Ok(Err(format!(
+                        "network {wanted:?} (aerospike.cluster.network) is not attached to the \
+                         service; attach it with docker service update --network-add {wanted}"
+                    )))
+                }
+                Some(network) => network,
+            },
+            None => {
+                let Some(first) = service.network_ids.first() else {
+                    return Ok(Err(
+                        "the service is attached to no network, so its nodes cannot reach each \
+                         other; attach an overlay network (docker service update --network-add \
+                         NAME) and name it in aerospike.cluster.network"
+                            .into(),
+                    ));
+                };
+                match self.swarm.network(first).await? {
+                    Some(network) => network,
+                    None => {
+                        return Ok(Err(format!(
+                            "the service's network {first} does not exist any more; attach an \
+                             overlay network and name it in aerospike.cluster.network"
+                        )))
+                    }
+                }
+            }
+        };
+        if let Some(secret) = &spec.config_secret {
+            if !self.swarm.secret_exists(secret).await? {
+                return Ok(Err(format!(
+                    "config secret {secret:?} (aerospike.cluster.config-secret) does not exist; \
+                     create it with docker secret create {secret} aerospike.conf"
+                )));
+            }
+        }
+        Ok(Ok(network))
+    }
+}

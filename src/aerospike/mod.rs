@@ -15,8 +15,11 @@
 //!   as methods of [`InfoClient`].
 //! - [`health`]: pure decisions over what the nodes said: which group of
 //!   nodes is the main cluster, and whether the cluster is safe to disturb.
+//! - [`coldstart`]: the one thing read from a node's console log instead:
+//!   a cold start under way (it refuses connections until it is over).
 
 pub mod client;
+pub mod coldstart;
 pub mod commands;
 pub mod error;
 pub mod frame;

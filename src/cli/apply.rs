@@ -33,8 +33,8 @@ use aerospike_swarm_operator::spec::{
     ClusterDocument, ClusterSpec, ClusterStatus, Field, Phase, SpecErrors, CLUSTER_PREFIX,
 };
 use aerospike_swarm_operator::swarm::{
-    update_service_retrying, NewService, SecretMount, ServiceChange, ServiceInfo, SwarmApi,
-    SwarmError, VolumeMount,
+    update_service_retrying, with_live_status, NewService, SecretMount, ServiceChange, ServiceInfo,
+    SwarmApi, SwarmError, VolumeMount,
 };
 
 use super::{connect, exit, no_such_service, parse_duration, swarm_error_hint};
@@ -445,7 +445,7 @@ pub async fn wait<A: SwarmApi>(
     let deadline = Instant::now() + timeout;
     loop {
         let service = match api.inspect_service(name).await {
-            Ok(service) => service,
+            Ok(service) => with_live_status(api, service).await?,
             Err(e) if e.is_not_found() => return Ok(WaitEnd::Gone),
             Err(e) => return Err(e),
         };

@@ -13,7 +13,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use aerospike_swarm_operator::spec::{self, ClusterStatus, STATUS_PREFIX};
-use aerospike_swarm_operator::swarm::{ServiceInfo, SwarmApi, SwarmError};
+use aerospike_swarm_operator::swarm::{with_live_status, ServiceInfo, SwarmApi, SwarmError};
 
 use super::{connect, exit, no_such_service, swarm_error_hint};
 
@@ -153,12 +153,25 @@ pub async fn collect<A: SwarmApi>(
                 }
                 Err(e) => return Err(StatusError::Swarm(e)),
             };
-            let row = row(&service).ok_or_else(|| StatusError::NotManaged(name.to_string()))?;
-            Ok(vec![row])
+            if row(&service).is_none() {
+                return Err(StatusError::NotManaged(name.to_string()));
+            }
+            let service = with_live_status(api, service)
+                .await
+                .map_err(StatusError::Swarm)?;
+            Ok(row(&service).into_iter().collect())
         }
         None => {
             let services = api.list_services().await.map_err(StatusError::Swarm)?;
-            let mut rows: Vec<ClusterRow> = services.iter().filter_map(row).collect();
+            let mut rows = Vec::new();
+            for service in services {
+                if row(&service).is_some() {
+                    let service = with_live_status(api, service)
+                        .await
+                        .map_err(StatusError::Swarm)?;
+                    rows.extend(row(&service));
+                }
+            }
             rows.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(rows)
         }

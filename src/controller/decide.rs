@@ -53,9 +53,16 @@ pub struct Decision {
     pub node_order: Option<NodeOrder>,
     /// The one write to Docker.
     pub write: Write,
+    /// The status to show now in the cluster's status config
+    /// (`<service>.status`), whatever `write` does: the live status, also
+    /// while a node is changing and the service must not be written.
+    pub shown: Option<ClusterStatus>,
     /// Forget what the reconciler remembers of the service (it is gone or
     /// no longer managed).
     pub forget: bool,
+    /// Remove the status config this reconciler wrote for the service (it
+    /// is gone, or declares no cluster any more).
+    pub remove_status_config: bool,
     /// When to look again.
     pub next: Next,
     /// The service's name when it is managed.
@@ -161,6 +168,7 @@ pub fn decide(observed: &Observed, settings: &Settings) -> Decision {
     match observed {
         Observed::Gone { .. } => Decision {
             forget: true,
+            remove_status_config: true,
             ..Decision::default()
         },
         Observed::Unmanaged {
@@ -170,6 +178,10 @@ pub fn decide(observed: &Observed, settings: &Settings) -> Decision {
         } => {
             let mut decision = Decision {
                 forget: true,
+                // Selected by no operator of ours any more: no status is
+                // kept. (One that another operator's selector matches keeps
+                // its config: that operator writes it.)
+                remove_status_config: !declares_cluster,
                 ..Decision::default()
             };
             if let Some(stale) = release {
@@ -204,6 +216,7 @@ pub fn decide(observed: &Observed, settings: &Settings) -> Decision {
                     let status = plan::paused_status(&previous);
                     Decision {
                         gauges: Some(ClusterGauges::phase(status.phase)),
+                        shown: Some(status.clone()),
                         write: Write::Service {
                             status: Some(status),
                             change: ServiceChange::default(),
@@ -303,15 +316,17 @@ fn release_reason(declares_cluster: bool, stale: usize) -> String {
 /// and looked at again soon.
 fn unless_changing(cluster: &str, status: ClusterStatus, changing: bool) -> Decision {
     let gauges = Some(ClusterGauges::phase(status.phase));
+    let shown = Some(status.clone());
     if changing {
         warn!(
             cluster = %cluster,
             problem = %status.message.clone().unwrap_or_default(),
-            "not writing the status while a node is changing (a write would let swarm replace \
-             the next one)"
+            "not writing the status to the service while a node is changing (a write would let \
+             swarm replace the next one): only to its status config"
         );
         return Decision {
             gauges,
+            shown,
             next: Next::Fixed(Action::Requeue(WATCH_RECHECK)),
             managed: Some(cluster.to_string()),
             ..Decision::default()
@@ -319,6 +334,7 @@ fn unless_changing(cluster: &str, status: ClusterStatus, changing: bool) -> Deci
     }
     Decision {
         gauges,
+        shown,
         write: Write::Service {
             status: Some(status),
             change: ServiceChange::default(),
@@ -347,6 +363,8 @@ fn decide_cluster(
         tasks,
         reports,
         unreachable,
+        cold_starting,
+        cold_progress,
         silence,
         view,
         answered,
@@ -401,6 +419,7 @@ fn decide_cluster(
         previous,
         now: *now,
         join_timeout: settings.join_timeout,
+        cold_starts: cold_progress,
         paused: spec.paused() || *pause_config,
     });
     let mut change = ServiceChange::default();
@@ -434,6 +453,10 @@ fn decide_cluster(
         view,
         reports,
         unreachable,
+        cold_starting: &cold_starting
+            .iter()
+            .map(|c| (c.addr, c.cold.describe()))
+            .collect::<Vec<_>>(),
         unreachable_persists,
         strays: &strays,
         stalled: *stalled,
@@ -503,6 +526,7 @@ fn decide_cluster(
         next = ?decision.next,
         "pass decided"
     );
+    decision.shown = Some(status.clone());
     if step.may_write() {
         decision.write = Write::Service {
             status: Some(status),
@@ -914,6 +938,26 @@ mod tests {
     }
 
     #[test]
+    fn a_cold_starting_member_is_named_with_its_progress_not_as_unreachable() {
+        let scene = Scene::cluster(3).after_a_pass().cold_starting(4, 1200);
+        let decision = scene.decide();
+        let status = status(&decision);
+        assert_eq!(status.phase, Some(Phase::Meshing), "{status:?}");
+        let message = status.message.unwrap_or_default();
+        assert!(
+            message.contains(
+                "10.0.0.4:3000 is cold-starting namespace test: 1200 objects loaded, device 40%"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("cannot reach"), "{message}");
+        assert_eq!(
+            decision.next,
+            Next::SoonerIfOrdered(Action::Requeue(fixtures::scene_settings().poll_fast))
+        );
+    }
+
+    #[test]
     fn migrations_under_way_are_not_ready_and_looked_at_again_soon() {
         let scene = Scene::cluster(3).after_a_pass().migrating(3, 120);
         let decision = scene.decide();
@@ -970,6 +1014,8 @@ mod tests {
 
         let decision = decide(&invalid(true), &settings);
         assert_eq!(decision.write, Write::Nothing);
+        // Shown live in the status config, which releases nothing.
+        assert_eq!(decision.shown.and_then(|s| s.phase), Some(Phase::Error));
         assert_eq!(decision.next, Next::Fixed(Action::Requeue(WATCH_RECHECK)));
     }
 

@@ -19,7 +19,7 @@ use crate::swarm::{EventKind, NetworkInfo, ServiceInfo, SwarmEvent, TaskInfo};
 
 use super::decide::{decide, Decision, Settings, Write};
 use super::mesh::tests::report;
-use super::observe::{ClusterObservation, Observed, Silence};
+use super::observe::{ClusterObservation, ColdStarting, Observed, Silence};
 use super::plan::tests::node;
 use super::plan::{self, TaskSummary};
 use super::rollout;
@@ -195,6 +195,8 @@ impl Scene {
                 addrs: Vec::new(),
                 reports: Vec::new(),
                 unreachable: Vec::new(),
+                cold_starting: Vec::new(),
+                cold_progress: BTreeMap::new(),
                 silence: Silence::default(),
                 view: ClusterView::default(),
                 answered: BTreeSet::new(),
@@ -248,6 +250,31 @@ impl Scene {
         self.cluster
             .unreachable
             .push((addr(last), "connection refused".into()));
+        self.derive()
+    }
+
+    /// Node `last` does not answer because it is cold-starting: its task
+    /// runs and its console reported `objects` loaded a moment ago.
+    pub fn cold_starting(mut self, last: u8, objects: u64) -> Scene {
+        self.cluster
+            .reports
+            .retain(|r| r.observation.addr != addr(last));
+        let lines = [
+            "{test} beginning cold start".to_string(),
+            format!("{{test}} loaded: objects {objects} device-pcts (40)"),
+        ];
+        let cold = crate::aerospike::coldstart::read(lines.iter().map(String::as_str))
+            .expect("a cold start");
+        let task = format!("t{last}");
+        self.cluster
+            .cold_progress
+            .insert(task.clone(), SystemTime::now());
+        self.cluster.cold_starting.push(ColdStarting {
+            addr: addr(last),
+            task,
+            cold,
+            progressed_at: SystemTime::now(),
+        });
         self.derive()
     }
 

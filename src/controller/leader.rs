@@ -914,6 +914,45 @@ impl<S: SwarmApi> SwarmApi for Fenced<S> {
         self.inner.config_exists(name).await
     }
 
+    async fn find_config(&self, name: &str) -> Result<Option<ConfigObject>, SwarmError> {
+        self.inner.find_config(name).await
+    }
+
+    async fn task_logs(&self, id: &str, tail: usize) -> Result<Vec<String>, SwarmError> {
+        self.inner.task_logs(id, tail).await
+    }
+
+    async fn create_config_with(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        body: &str,
+    ) -> Result<(), SwarmError> {
+        self.leadership
+            .check(&format!("create config {name}"))
+            .map_err(refused)?;
+        self.inner.create_config_with(name, labels, body).await
+    }
+
+    async fn relabel_config(
+        &self,
+        id: &str,
+        version: u64,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), SwarmError> {
+        self.leadership
+            .check(&format!("update config {id}"))
+            .map_err(refused)?;
+        self.inner.relabel_config(id, version, labels).await
+    }
+
+    async fn remove_config(&self, name: &str) -> Result<(), SwarmError> {
+        self.leadership
+            .check(&format!("remove config {name}"))
+            .map_err(refused)?;
+        self.inner.remove_config(name).await
+    }
+
     async fn update_service(
         &self,
         id: &str,

@@ -12,14 +12,15 @@
 //!
 //! [`super::decide`] turns the value into a decision; nothing there reads.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::future::join_all;
 use tokio::time::Instant;
 use tracing::warn;
 
+use crate::aerospike::coldstart::{self, ColdStart};
 use crate::aerospike::{ClusterView, InfoError, NodeReport};
 use crate::spec::{ClusterSpec, ClusterStatus, Edition};
 use crate::swarm::{
@@ -119,8 +120,16 @@ pub struct ClusterObservation {
     pub addrs: Vec<SocketAddr>,
     /// What each node that answered said.
     pub reports: Vec<NodeReport>,
-    /// The nodes that did not answer, with the error.
+    /// The nodes that did not answer, with the error (cold-starting ones
+    /// not among them).
     pub unreachable: Vec<(SocketAddr, String)>,
+    /// The nodes that did not answer because they are cold-starting: their
+    /// task runs and its console says it is reading its storage back.
+    pub cold_starting: Vec<ColdStarting>,
+    /// Every task whose cold start this reconciler followed (under way or
+    /// over, while the task is meant to run), with when it last made
+    /// progress: a rollout's join clock runs from then.
+    pub cold_progress: BTreeMap<String, SystemTime>,
     /// How long those have been silent.
     pub silence: Silence,
     /// The answers grouped into clusters.
@@ -135,6 +144,37 @@ pub struct ClusterObservation {
     /// When the pass read the tasks (wall clock, for the join timeout).
     pub now: SystemTime,
 }
+
+/// A node reading its storage back (see [`crate::aerospike::coldstart`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdStarting {
+    /// Its service endpoint.
+    pub addr: SocketAddr,
+    /// Its task.
+    pub task: String,
+    /// Where its cold start stands, as last read.
+    pub cold: ColdStart,
+    /// When its progress last grew (or its cold start was first seen).
+    pub progressed_at: SystemTime,
+}
+
+/// A cold start as the reconciler follows it across passes.
+#[derive(Debug, Clone)]
+pub(crate) struct ColdWatch {
+    cold: ColdStart,
+    read_at: Instant,
+    progressed_at: SystemTime,
+    /// The node answers: its cold start is over (`progressed_at` is when
+    /// that was seen).
+    over: bool,
+}
+
+/// How often a cold-starting node's log is read again: the server writes
+/// its progress line every 5 s.
+const COLD_START_REREAD: Duration = Duration::from_secs(5);
+
+/// How many of a task's last log lines are read for its cold start.
+const COLD_START_TAIL: usize = 200;
 
 /// How long the nodes that did not answer have been silent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -272,6 +312,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             service.id.clone(),
             reports.iter().map(|r| r.observation.addr).collect(),
         );
+        let (cold_starting, cold_progress) = self
+            .cold_starts(&service.id, &all_tasks, &network.id, &mut unreachable)
+            .await;
         let silence = self.silence(&service.id, &unreachable);
         let view = ClusterView::from(
             reports
@@ -319,6 +362,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             addrs,
             reports,
             unreachable,
+            cold_starting,
+            cold_progress,
             silence,
             view,
             answered,
@@ -349,6 +394,106 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             release,
             declares_cluster,
         })
+    }
+
+    /// Which of the `unreachable` nodes are cold-starting: their task runs,
+    /// and its console log (read at most every [`COLD_START_REREAD`])
+    /// shows a cold start under way. Those are taken out of `unreachable`.
+    /// A log that cannot be read leaves the node unreachable (logged at
+    /// debug: the pass goes on).
+    async fn cold_starts(
+        &self,
+        service_id: &str,
+        tasks: &[TaskInfo],
+        network_id: &str,
+        unreachable: &mut Vec<(SocketAddr, String)>,
+    ) -> (Vec<ColdStarting>, BTreeMap<String, SystemTime>) {
+        let before = lock(&self.cold_starts)
+            .get(service_id)
+            .cloned()
+            .unwrap_or_default();
+        let mut now_watched = HashMap::new();
+        let mut found = Vec::new();
+        let mut still = Vec::new();
+        for (addr, error) in unreachable.drain(..) {
+            let task = tasks.iter().find(|t| {
+                t.desired_state == "running"
+                    && t.state == "running"
+                    && t.address_on(network_id) == Some(addr.ip())
+            });
+            let Some(task) = task else {
+                still.push((addr, error));
+                continue;
+            };
+            let mut watch = before.get(&task.id).cloned();
+            if watch
+                .as_ref()
+                .is_none_or(|w| w.read_at.elapsed() >= COLD_START_REREAD)
+            {
+                match self.swarm.task_logs(&task.id, COLD_START_TAIL).await {
+                    Ok(lines) => {
+                        let cold = coldstart::read(lines.iter().map(String::as_str))
+                            .filter(ColdStart::in_progress);
+                        watch = cold.map(|cold| {
+                            let progressed_at = match &watch {
+                                Some(w) if w.cold.progress_mark() >= cold.progress_mark() => {
+                                    w.progressed_at
+                                }
+                                _ => SystemTime::now(),
+                            };
+                            ColdWatch {
+                                cold,
+                                read_at: Instant::now(),
+                                progressed_at,
+                                over: false,
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::debug!(task = %task.id, error = %e, "cannot read the task's log for a cold start");
+                    }
+                }
+            }
+            match watch {
+                Some(w) => {
+                    found.push(ColdStarting {
+                        addr,
+                        task: task.id.clone(),
+                        cold: w.cold.clone(),
+                        progressed_at: w.progressed_at,
+                    });
+                    now_watched.insert(task.id.clone(), w);
+                }
+                None => still.push((addr, error)),
+            }
+        }
+        *unreachable = still;
+        // A node whose cold start ended answers now but may not have joined
+        // yet: its join clock runs from the end of the cold start (progress
+        // too), for as long as its task is meant to run.
+        for (id, mut watch) in before {
+            let running = tasks
+                .iter()
+                .any(|t| t.id == id && t.desired_state == "running");
+            if running && !now_watched.contains_key(&id) {
+                if !watch.over {
+                    watch.over = true;
+                    watch.progressed_at = SystemTime::now();
+                }
+                now_watched.insert(id, watch);
+            }
+        }
+        let progress = now_watched
+            .iter()
+            .map(|(id, w)| (id.clone(), w.progressed_at))
+            .collect();
+        let mut all = lock(&self.cold_starts);
+        if now_watched.is_empty() {
+            all.remove(service_id);
+        } else {
+            all.insert(service_id.to_string(), now_watched);
+        }
+        (found, progress)
     }
 
     /// Whether a task of `service` still runs an older template.

@@ -215,6 +215,9 @@ pub struct StatusFacts<'a> {
     pub reports: &'a [NodeReport],
     /// Nodes that could not be asked, with why.
     pub unreachable: &'a [(SocketAddr, String)],
+    /// Nodes that do not answer because they are cold-starting, each
+    /// with where its cold start stands (for the message).
+    pub cold_starting: &'a [(SocketAddr, String)],
     /// Whether no node has answered for longer than a starting node takes.
     pub unreachable_persists: bool,
     /// Nodes publishing addresses off the cluster network.
@@ -435,7 +438,7 @@ pub fn compute_status(
         return (status(Phase::Degraded, message, shown), Settle::Watching);
     }
     let outsiders = facts.view.outsiders().len();
-    if outsiders > 0 || !facts.unreachable.is_empty() {
+    if outsiders > 0 || !facts.unreachable.is_empty() || !facts.cold_starting.is_empty() {
         let mut message = format!(
             "{} of {} nodes in the main cluster",
             main.map_or(0, |m| m.members.len()),
@@ -445,6 +448,9 @@ pub fn compute_status(
             // Not "tipped N": a pass that waits for a tip just sent would
             // say something else and cost a status write for nothing.
             message.push_str("; tipping the others toward it");
+        }
+        for (node, cold) in facts.cold_starting {
+            message.push_str(&format!("; {node} is {cold}"));
         }
         if !facts.unreachable.is_empty() {
             message.push_str(&format!(
@@ -858,6 +864,7 @@ pub(crate) mod tests {
     /// What a status test may change beyond the nodes.
     struct Knobs {
         scaled: bool,
+        cold_starting: Vec<(SocketAddr, String)>,
         unreachable_persists: bool,
         strays: Vec<Stray>,
         stalled: Option<Stall>,
@@ -888,6 +895,7 @@ pub(crate) mod tests {
             .collect();
         let mut knobs = Knobs {
             scaled: false,
+            cold_starting: Vec::new(),
             unreachable_persists: true,
             strays: Vec::new(),
             stalled: None,
@@ -903,6 +911,7 @@ pub(crate) mod tests {
             view: &view,
             reports: &reports,
             unreachable,
+            cold_starting: &knobs.cold_starting,
             unreachable_persists: knobs.unreachable_persists,
             strays: &knobs.strays,
             stalled: knobs.stalled,

@@ -26,7 +26,7 @@
 //! retrying may cure (Docker unreachable), and go to the error policy.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::aerospike::TipOutcome;
-use crate::spec::{ClusterStatus, STATUS_PREFIX};
+use crate::spec::{status_config_name, ClusterStatus, STATUS_OF, STATUS_PREFIX};
 use crate::swarm::{update_service_retrying, ServiceChange, ServiceInfo, SwarmApi, SwarmError};
 
 use super::attach::OperatorService;
@@ -45,7 +45,7 @@ use super::membership::WatchSet;
 use super::mesh;
 use super::metrics::ClusterGauges;
 use super::nodes::NodeApi;
-use super::observe::Observed;
+use super::observe::{ColdWatch, Observed};
 use super::plan;
 use super::rollout;
 use super::selector::{managed_spec, ClusterSelector};
@@ -196,7 +196,30 @@ pub struct Reconciler<S, N> {
     /// Which services this operator manages (`--cluster-selector`);
     /// `None`: every one that declares a cluster.
     pub(super) selector: Option<ClusterSelector>,
+    /// Per service id, what its status config carries as this reconciler
+    /// last wrote or read it: a status that did not change costs no call.
+    pub(super) status_homes: Mutex<HashMap<String, StatusHome>>,
+    /// Per service id, its cold-starting nodes' progress by task id (see
+    /// [`super::observe`]).
+    pub(super) cold_starts: Mutex<HashMap<String, HashMap<String, ColdWatch>>>,
 }
+
+/// A cluster's status config (`<service>.status`) as last written or read.
+#[derive(Debug, Clone)]
+pub(super) struct StatusHome {
+    /// The config's name.
+    name: String,
+    /// Its id and the version it was read at; `None` after a write of ours
+    /// (the next write reads it first).
+    at: Option<(String, u64)>,
+    /// Its labels.
+    labels: BTreeMap<String, String>,
+}
+
+/// The data of a status config; swarm requires some, nothing reads it.
+const STATUS_CONFIG_BODY: &str =
+    "aerospike-swarm-operator: the live status of the service this config is named after is \
+     in its labels (aerospike.status.*)\n";
 
 /// Locks `mutex`, also after a panic elsewhere (the maps it guards are
 /// always consistent between statements).
@@ -232,6 +255,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             operator: None,
             operator_networks: Mutex::new(Vec::new()),
             selector: None,
+            status_homes: Mutex::new(HashMap::new()),
+            cold_starts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -283,6 +308,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         lock(&self.answering).remove(id);
         self.answered().remove(id);
         self.progress().remove(id);
+        lock(&self.status_homes).remove(id);
+        lock(&self.cold_starts).remove(id);
     }
 
     pub(super) fn progress(&self) -> MutexGuard<'_, HashMap<String, plan::MigrationProgress>> {
@@ -398,6 +425,16 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             }
             Some(NodeOrder::Recluster { .. }) | None => {}
         }
+        if let (Some(status), Some(service)) = (&decision.shown, observed.service()) {
+            let wrote = self.show(service, status).await;
+            if wrote && decision.write == Write::Nothing {
+                log_status(
+                    &cluster,
+                    status,
+                    "its status config only: a node is changing",
+                );
+            }
+        }
         match (&decision.write, observed.service()) {
             (Write::Nothing, _) | (_, None) => {}
             (Write::Service { status, change }, Some(service)) => {
@@ -410,6 +447,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             (Write::Operator { service, change }, Some(_)) => {
                 update_service_retrying(&self.swarm, service, change).await?;
             }
+        }
+        if decision.remove_status_config {
+            self.remove_status_config(observed).await;
         }
         if decision.forget {
             match observed {
@@ -553,20 +593,105 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         change
             .labels_set
             .extend(wanted.into_iter().filter(|(k, v)| labels.get(k) != Some(v)));
-        let phase = status.phase.map(|p| p.to_string()).unwrap_or_default();
-        let ready = status.ready.map(|r| r.to_string()).unwrap_or_default();
-        let message = status.message.clone().unwrap_or_default();
-        info!(
-            cluster = %service.name,
-            action = "status",
-            reason = %format!("{phase} {ready}: {message}"),
-            phase = %phase,
-            ready = %ready,
-            "status"
-        );
+        log_status(&service.name, status, "the service's labels");
         update_service_retrying(&self.swarm, &service.id, &change).await?;
         Ok(())
     }
+
+    /// Writes `status` to the status config of `service` when it differs
+    /// from what the config carries; whether it wrote. A failure is logged
+    /// and tried again on the next pass: the service's labels still carry
+    /// the status at each safe point.
+    async fn show(&self, service: &ServiceInfo, status: &ClusterStatus) -> bool {
+        let mut wanted = status.to_labels();
+        wanted.insert(STATUS_OF.to_string(), service.name.clone());
+        let known = lock(&self.status_homes).get(&service.id).cloned();
+        if known.as_ref().is_some_and(|home| home.labels == wanted) {
+            return false;
+        }
+        let name = status_config_name(&service.name);
+        // Where the config stands: as remembered, else as read now.
+        let at = match known.and_then(|home| home.at) {
+            Some(at) => Ok(Some(at)),
+            None => match self.swarm.find_config(&name).await {
+                Ok(Some(config)) if config.labels == wanted => {
+                    let home = StatusHome {
+                        name,
+                        at: Some((config.id, config.version)),
+                        labels: wanted,
+                    };
+                    lock(&self.status_homes).insert(service.id.clone(), home);
+                    return false;
+                }
+                Ok(found) => Ok(found.map(|config| (config.id, config.version))),
+                Err(e) => Err(e),
+            },
+        };
+        let written = match at {
+            Ok(Some((id, version))) => self.swarm.relabel_config(&id, version, &wanted).await,
+            Ok(None) => {
+                self.swarm
+                    .create_config_with(&name, &wanted, STATUS_CONFIG_BODY)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {
+                let home = StatusHome {
+                    name,
+                    at: None,
+                    labels: wanted,
+                };
+                lock(&self.status_homes).insert(service.id.clone(), home);
+                true
+            }
+            Err(e) => {
+                warn!(cluster = %service.name, config = %name, error = %e, "cannot write the status config; trying again on the next pass");
+                lock(&self.status_homes).remove(&service.id);
+                false
+            }
+        }
+    }
+
+    /// Removes the status config this reconciler wrote for the service of
+    /// `observed`, if it remembers one.
+    async fn remove_status_config(&self, observed: &Observed) {
+        let id = match observed {
+            Observed::Gone { id } => id.clone(),
+            other => match other.service() {
+                Some(service) => service.id.clone(),
+                None => return,
+            },
+        };
+        let Some(home) = lock(&self.status_homes).remove(&id) else {
+            return;
+        };
+        match self.swarm.remove_config(&home.name).await {
+            Ok(()) => {
+                info!(config = %home.name, action = "remove-status-config", reason = "its service is gone or declares no cluster any more", "remove-status-config")
+            }
+            Err(e) => {
+                warn!(config = %home.name, error = %e, "cannot remove the status config; remove it with docker config rm")
+            }
+        }
+    }
+}
+
+/// The `action=status` line of a status written to `home`.
+fn log_status(cluster: &str, status: &ClusterStatus, home: &str) {
+    let phase = status.phase.map(|p| p.to_string()).unwrap_or_default();
+    let ready = status.ready.map(|r| r.to_string()).unwrap_or_default();
+    let message = status.message.clone().unwrap_or_default();
+    info!(
+        cluster = %cluster,
+        action = "status",
+        reason = %format!("{phase} {ready}: {message}"),
+        phase = %phase,
+        ready = %ready,
+        written_to = %home,
+        "status"
+    );
 }
 
 /// What [`Reconciler::mesh`] managed.
@@ -811,6 +936,38 @@ mod tests {
         assert_eq!(nodes.orders(), Vec::<String>::new(), "no tips, no clears");
     }
 
+    #[tokio::test]
+    async fn the_status_config_carries_the_live_status_and_goes_with_its_service() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        meshed_cluster(&fake, &nodes);
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        let live = fake.config_labels("db.status").expect("the status config");
+        let labels = fake.service("s1").unwrap().labels;
+        for key in [PHASE, READY, MESSAGE] {
+            assert_eq!(live[key], labels[key], "{key}");
+        }
+        assert_eq!(live[STATUS_OF], "db");
+
+        // Settled: neither this reconciler (it remembers) nor a fresh one
+        // (a new leader: it reads the config once) writes it again.
+        fake.clear_writes();
+        r.reconcile("s1").await.unwrap();
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        assert_eq!(fake.writes(), vec![]);
+
+        // The service removed: its status config goes too.
+        fake.remove_service("s1").await.unwrap();
+        fake.clear_writes();
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.config_labels("db.status"), None);
+        assert_eq!(
+            fake.writes(),
+            vec![WriteCall::RemoveConfig("db.status".into())]
+        );
+    }
+
     /// The operator's own service `ops` (o1), on no network yet.
     fn with_operator_service(fake: &FakeSwarm) {
         fake.put_service(ServiceInfo {
@@ -861,7 +1018,8 @@ mod tests {
         r.reconcile("s1").await.unwrap();
         assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Ready");
         // Pass 3 skips the read of the operator's service that a fresh
-        // reconciler (the control) makes.
+        // reconciler (the control) makes; the fresh one also reads the
+        // status config once, which the first remembers.
         let mut reads = Vec::new();
         for r in [r, make()] {
             let before = counters.snapshot().docker_reads;
@@ -869,7 +1027,7 @@ mod tests {
             reads.push(counters.snapshot().docker_reads - before);
         }
         let (cached, fresh) = (reads[0], reads[1]);
-        assert_eq!(fresh, cached + 1, "cached {cached}, fresh {fresh}");
+        assert_eq!(fresh, cached + 2, "cached {cached}, fresh {fresh}");
     }
 
     #[tokio::test]
@@ -1486,6 +1644,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn nodes_reading_their_storage_back_are_cold_starting_not_unreachable() {
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        fake.set_tasks(vec![
+            task(2, "running"),
+            task(3, "running"),
+            task(4, "running"),
+        ]);
+        for id in ["t2", "t3", "t4"] {
+            fake.set_task_logs(
+                id,
+                &[
+                    "Dec 02 2026 13:31:26 GMT: INFO (namespace): (namespace_ce.c:97) {test} beginning cold start",
+                    "Dec 02 2026 13:31:31 GMT: INFO (drv_ssd): (drv_ssd.c:2932) {test} loaded: objects 500 device-pcts (12)",
+                ],
+            );
+        }
+        let mut r = reconciler(&fake, &nodes);
+        r.unreachable_grace = Duration::from_millis(200);
+        r.reconcile("s1").await.unwrap();
+        // Past the grace in which silent nodes become an Error (the
+        // control: unreachable_nodes_say_so_in_the_status), they are still
+        // cold-starting, and the status says how far.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        r.reconcile("s1").await.unwrap();
+        let labels = fake.service("s1").unwrap().labels;
+        assert_eq!(labels[PHASE], "Meshing", "{labels:?}");
+        assert!(
+            labels[MESSAGE].contains(
+                "10.0.0.2:3000 is cold-starting namespace test: 500 objects loaded, device 12%"
+            ),
+            "{}",
+            labels[MESSAGE]
+        );
+        // Once a node listens its log says so, and it is asked as any other.
+        fake.set_task_logs(
+            "t2",
+            &[
+                "{test} beginning cold start",
+                "Started client endpoint 10.0.0.2:3000",
+            ],
+        );
+        let again = reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        assert!(matches!(again.action, Action::Requeue(_)));
+        let message = fake.service("s1").unwrap().labels[MESSAGE].clone();
+        assert!(
+            !message.contains("10.0.0.2:3000 is cold-starting"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_new_task_that_does_not_answer_yet_is_asked_again_soon() {
         let fake = scene(3, 3, SPEC3);
         let nodes = ScriptedNodes::default();
@@ -1594,7 +1804,11 @@ mod tests {
         // team=a: converged as ever.
         let outcome = r.reconcile("s1").await.unwrap();
         assert_eq!(outcome.managed.as_deref(), Some("db"));
-        let writes = fake.writes();
+        let writes: Vec<WriteCall> = fake
+            .writes()
+            .into_iter()
+            .filter(|w| !matches!(w, WriteCall::Config { name, .. } if name == "db.status"))
+            .collect();
         assert_eq!(writes.len(), 1, "one status write: {writes:?}");
         assert!(matches!(&writes[0], WriteCall::Update { id, .. } if id == "s1"));
         assert_eq!(fake.service("s1").unwrap().labels[PHASE], "Ready");
@@ -1803,7 +2017,16 @@ mod tests {
         for _ in 0..3 {
             r.reconcile("s1").await.unwrap();
         }
-        assert_eq!(fake.writes(), vec![], "no write while a node changes");
+        assert_eq!(
+            label_writes(&fake),
+            vec![],
+            "no service write while a node changes"
+        );
+        // The problem is shown live in the status config, which releases
+        // nothing.
+        let live = fake.config_labels("db.status").expect("a status config");
+        assert_eq!(live[PHASE], "Error", "{live:?}");
+        assert!(live[MESSAGE].contains("\"conf\""), "{live:?}");
         // The control: with no node changing, the same problem is written.
         let (fresh, fresh_nodes) = rolled_scene();
         fresh.edit_service("s1", |s| {

@@ -259,6 +259,10 @@ pub struct RolloutFacts<'a> {
     pub previous: &'a ClusterStatus,
     pub now: SystemTime,
     pub join_timeout: Duration,
+    /// Tasks that are cold-starting, by id, with when their cold start
+    /// last made progress: their join clock runs from then, not from their
+    /// creation.
+    pub cold_starts: &'a BTreeMap<String, SystemTime>,
     /// `aerospike.cluster.paused=true`, or the pause config exists (see
     /// [`pause_config_name`]).
     pub paused: bool,
@@ -585,6 +589,13 @@ fn failure(facts: &RolloutFacts<'_>, changing: &[&TaskInfo]) -> Option<String> {
         }
     }
     for task in changing {
+        // Waiting for a node to take it (its own node is down, every other
+        // one has a task of the cluster): nothing is wrong with the new
+        // template, and a node lost during a change is not a failed
+        // rollout. It counts once it is placed.
+        if task.state == "pending" {
+            continue;
+        }
         // The slot's tasks since it last ran another template: an older
         // era of this same template (a rollout back to it) does not count.
         let mut slot: Vec<(SystemTime, bool)> = facts
@@ -604,12 +615,16 @@ fn failure(facts: &RolloutFacts<'_>, changing: &[&TaskInfo]) -> Option<String> {
             .map(|(created, _)| *created)
             .last();
         let Some(first) = first else { continue };
-        let waited = facts.now.duration_since(first).unwrap_or_default();
+        // Reading its storage back is not failing to join: the clock
+        // starts again at each step of progress its console reports.
+        let progressed = facts.cold_starts.get(&task.id).copied();
+        let since = progressed.map_or(first, |at| at.max(first));
+        let waited = facts.now.duration_since(since).unwrap_or_default();
         if waited > facts.join_timeout {
-            let what = if task.state == "running" {
-                "has not joined the cluster"
-            } else {
-                "has not started"
+            let what = match (task.state.as_str(), progressed) {
+                ("running", Some(_)) => "has made no cold-start progress and has not joined",
+                ("running", None) => "has not joined the cluster",
+                _ => "has not started",
             };
             return Some(format!(
                 "the node of slot {} on the new template {what} within {} s (task {}, {})",

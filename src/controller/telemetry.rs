@@ -6,6 +6,7 @@
 //! that no call site can forget to count and the figures are what actually
 //! went over the wire.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use super::http::Health;
 use super::metrics::{Endpoint, Metrics};
 
 use crate::swarm::{
-    NetworkInfo, NewService, NodeInfo, ServiceChange, ServiceInfo, SwarmApi, SwarmError,
-    SwarmEvent, TaskFilter, TaskInfo,
+    ConfigObject, NetworkInfo, NewService, NodeInfo, ServiceChange, ServiceInfo, SwarmApi,
+    SwarmError, SwarmEvent, TaskFilter, TaskInfo,
 };
 
 /// How log lines are written.
@@ -284,6 +285,43 @@ impl<S: SwarmApi> SwarmApi for Instrumented<S> {
     async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
         let endpoint = Endpoint::read("GET /configs", "config_exists");
         self.call(endpoint, self.inner.config_exists(name)).await
+    }
+
+    async fn task_logs(&self, id: &str, tail: usize) -> Result<Vec<String>, SwarmError> {
+        let endpoint = Endpoint::read("GET /tasks/{id}/logs", "task_logs");
+        self.call(endpoint, self.inner.task_logs(id, tail)).await
+    }
+
+    async fn find_config(&self, name: &str) -> Result<Option<ConfigObject>, SwarmError> {
+        let endpoint = Endpoint::read("GET /configs/{id}", "find_config");
+        self.call(endpoint, self.inner.find_config(name)).await
+    }
+
+    async fn create_config_with(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        body: &str,
+    ) -> Result<(), SwarmError> {
+        let endpoint = Endpoint::write("POST /configs/create", "create_config");
+        self.call(endpoint, self.inner.create_config_with(name, labels, body))
+            .await
+    }
+
+    async fn relabel_config(
+        &self,
+        id: &str,
+        version: u64,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), SwarmError> {
+        let endpoint = Endpoint::write("POST /configs/{id}/update", "relabel_config");
+        self.call(endpoint, self.inner.relabel_config(id, version, labels))
+            .await
+    }
+
+    async fn remove_config(&self, name: &str) -> Result<(), SwarmError> {
+        let endpoint = Endpoint::write("DELETE /configs/{id}", "remove_config");
+        self.call(endpoint, self.inner.remove_config(name)).await
     }
 
     async fn update_service(

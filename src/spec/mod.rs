@@ -29,7 +29,10 @@ use serde::Serialize;
 
 pub use document::{ClusterDocument, Metadata, API_VERSION, KIND};
 pub use reference::{FieldDoc, Label};
-pub use status::{ClusterStatus, Phase, ReadyCount, STATUS_PREFIX};
+pub use status::{
+    overlay_live_status, status_config_name, ClusterStatus, Phase, ReadyCount, STATUS_OF,
+    STATUS_PREFIX,
+};
 pub use validate::{Location, SpecError, SpecErrors};
 
 /// Prefix of every spec label on a cluster's service.

@@ -21,6 +21,38 @@ use super::FieldKind;
 
 /// Prefix of every status label.
 pub const STATUS_PREFIX: &str = "aerospike.status.";
+
+/// The swarm config holding the live status of the cluster `service`:
+/// `<service>.status`. The operator writes its labels (the same
+/// `aerospike.status.*` keys) on every pass that changes the status, also
+/// while a node of a rollout is changing — when a write to the service
+/// would let swarm replace the next node — and the service's own labels at
+/// each safe point. `status` and `apply --wait` read the config first.
+pub fn status_config_name(service: &str) -> String {
+    format!("{service}.status")
+}
+
+/// The label of a status config that names its service.
+pub const STATUS_OF: &str = "aerospike-swarm-operator.status-of";
+
+/// Replaces the `aerospike.status.*` labels of `labels` with those of
+/// `live` (a status config's labels), when `live` carries any; whether it
+/// did.
+pub fn overlay_live_status(
+    labels: &mut std::collections::BTreeMap<String, String>,
+    live: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    if !live.keys().any(|k| k.starts_with(STATUS_PREFIX)) {
+        return false;
+    }
+    labels.retain(|k, _| !k.starts_with(STATUS_PREFIX));
+    labels.extend(
+        live.iter()
+            .filter(|(k, _)| k.starts_with(STATUS_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    true
+}
 /// Where the cluster is in its life, see [`Phase`].
 pub const PHASE: &str = "aerospike.status.phase";
 /// Nodes ready out of desired, as `3/4`.

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use futures::stream::BoxStream;
 
 use super::error::SwarmError;
+use super::lease::ConfigObject;
 use super::types::{
     NetworkInfo, NodeInfo, SecretMount, ServiceInfo, SwarmEvent, TaskFilter, TaskInfo,
     UpdatePolicy, VolumeMount,
@@ -143,8 +144,47 @@ pub trait SwarmApi: Send + Sync + 'static {
     /// Whether a secret named `name` exists.
     fn secret_exists(&self, name: &str) -> impl Future<Output = Result<bool, SwarmError>> + Send;
 
+    /// The last `tail` lines task `id` wrote (stdout and stderr), oldest
+    /// first: what its container logged, fetched by the manager from the
+    /// task's node. Bounded in time: a node that is down gives an error
+    /// soon rather than never.
+    fn task_logs(
+        &self,
+        id: &str,
+        tail: usize,
+    ) -> impl Future<Output = Result<Vec<String>, SwarmError>> + Send;
+
     /// Whether a swarm config named `name` exists.
     fn config_exists(&self, name: &str) -> impl Future<Output = Result<bool, SwarmError>> + Send;
+
+    /// The swarm config named exactly `name` (its id, version and
+    /// labels), or `None`.
+    fn find_config(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ConfigObject>, SwarmError>> + Send;
+
+    /// Creates config `name` with `labels` and `body` as its data. A name
+    /// that is taken gives [`SwarmError::Api`] with status 409.
+    fn create_config_with(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        body: &str,
+    ) -> impl Future<Output = Result<(), SwarmError>> + Send;
+
+    /// Replaces the labels of config `id`, which the caller read at
+    /// `version` (only a config's labels may change). A stale version
+    /// gives [`SwarmError::OutOfSequence`] and changes nothing.
+    fn relabel_config(
+        &self,
+        id: &str,
+        version: u64,
+        labels: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), SwarmError>> + Send;
+
+    /// Removes config `name`; one that does not exist is not an error.
+    fn remove_config(&self, name: &str) -> impl Future<Output = Result<(), SwarmError>> + Send;
 
     /// Applies `change` to service `id`, which the caller read at `version`.
     /// Returns the service's new version; when the change would leave the
@@ -179,6 +219,22 @@ pub trait SwarmApi: Send + Sync + 'static {
         &self,
         since: Option<SystemTime>,
     ) -> BoxStream<'static, Result<SwarmEvent, SwarmError>>;
+}
+
+/// `service` with the live status of its status config
+/// ([`crate::spec::status_config_name`]) in place of the status labels on
+/// the service itself, when that config exists and carries one: the
+/// operator writes the config on every pass, the service's labels only at
+/// the safe points of a change.
+pub async fn with_live_status<A: SwarmApi>(
+    api: &A,
+    mut service: ServiceInfo,
+) -> Result<ServiceInfo, SwarmError> {
+    let name = crate::spec::status_config_name(&service.name);
+    if let Some(config) = api.find_config(&name).await? {
+        crate::spec::overlay_live_status(&mut service.labels, &config.labels);
+    }
+    Ok(service)
 }
 
 /// How often [`update_service_retrying`] re-reads and retries before giving

@@ -5,7 +5,7 @@
 //! JSON that bollard's models drop (`NetworksAttachments`, `PreviousSpec`)
 //! or might rewrite (a spec written back).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::models::{
@@ -14,7 +14,8 @@ use bollard::models::{
     TaskSpecContainerSpecSecrets, TaskSpecPlacement,
 };
 use bollard::query_parameters::{
-    EventsOptions, InspectNetworkOptions, ListNodesOptions, ListSecretsOptions, ListServicesOptions,
+    EventsOptions, InspectNetworkOptions, ListNodesOptions, ListSecretsOptions,
+    ListServicesOptions, LogsOptionsBuilder,
 };
 use bollard::Docker;
 use futures::stream::BoxStream;
@@ -22,7 +23,12 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::api::{NewService, ServiceChange, SwarmApi};
+
+/// How long a task's logs may take to arrive: the manager fetches them from
+/// the task's node, and one that is down would keep the call open.
+const TASK_LOGS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 use super::error::SwarmError;
+use super::lease::{ConfigObject, LeaseStore};
 use super::raw::RawClient;
 use super::types::SecretMount;
 use super::types::{
@@ -187,6 +193,69 @@ impl SwarmApi for DockerSwarm {
         Ok(configs
             .iter()
             .any(|c| c.pointer("/Spec/Name").and_then(Value::as_str) == Some(name)))
+    }
+
+    async fn task_logs(&self, id: &str, tail: usize) -> Result<Vec<String>, SwarmError> {
+        use futures::TryStreamExt;
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.to_string())
+            .build();
+        let what = format!("logs of task {id:?}");
+        let read = self
+            .docker()
+            .task_logs(id, Some(options))
+            .map_ok(|chunk| chunk.to_string())
+            .try_collect::<Vec<String>>();
+        match tokio::time::timeout(TASK_LOGS_TIMEOUT, read).await {
+            Err(_) => Err(SwarmError::Api {
+                status: 504,
+                message: format!(
+                    "the {what} did not arrive within {} s (is its node up?)",
+                    TASK_LOGS_TIMEOUT.as_secs()
+                ),
+            }),
+            Ok(Err(e)) => Err(SwarmError::from_bollard(e, self.host(), &what)),
+            Ok(Ok(chunks)) => Ok(chunks.concat().lines().map(str::to_string).collect()),
+        }
+    }
+
+    async fn find_config(&self, name: &str) -> Result<Option<ConfigObject>, SwarmError> {
+        LeaseStore::read_config(self, name).await
+    }
+
+    async fn create_config_with(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        body: &str,
+    ) -> Result<(), SwarmError> {
+        super::lease::create_config_with_body(self, name, labels, body).await
+    }
+
+    async fn relabel_config(
+        &self,
+        id: &str,
+        version: u64,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), SwarmError> {
+        LeaseStore::update_config_labels(self, id, version, labels).await
+    }
+
+    async fn remove_config(&self, name: &str) -> Result<(), SwarmError> {
+        let what = format!("config {name:?}");
+        match self.docker().delete_config(name).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let error = SwarmError::from_bollard(e, self.host(), &what);
+                if error.is_not_found() {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+        }
     }
 
     async fn update_service(

@@ -117,6 +117,12 @@ pub const ENDPOINTS: &[DockerEndpoint] = &[
     ),
     ep(
         "GET",
+        "/tasks/{id}/logs",
+        Use::Run,
+        "a node that refuses connections: whether its console says it is cold-starting, and how far",
+    ),
+    ep(
+        "GET",
         "/secrets",
         Use::Run,
         "whether the config secret exists (by name; no secret data is read)",
@@ -127,18 +133,30 @@ pub const ENDPOINTS: &[DockerEndpoint] = &[
         Use::Run,
         "the pause config <service>.paused and the leader lease (by name)",
     ),
-    ep("GET", "/configs/{id}", Use::Run, "read the leader lease"),
+    ep(
+        "GET",
+        "/configs/{id}",
+        Use::Run,
+        "read the leader lease and a cluster's status config <service>.status",
+    ),
     ep(
         "POST",
         "/configs/create",
         Use::Run,
-        "create the leader lease",
+        "create the leader lease and a cluster's status config",
     ),
     ep(
         "POST",
         "/configs/{id}/update",
         Use::Run,
-        "renew or take the leader lease (version-checked)",
+        "renew or take the leader lease; write a cluster's live status (labels only, \
+         version-checked)",
+    ),
+    ep(
+        "DELETE",
+        "/configs/{id}",
+        Use::Run,
+        "remove the status config of a cluster that is gone or let go",
     ),
     ep(
         "GET",

@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 
 use super::api::{NewService, ServiceChange, SwarmApi};
 use super::error::SwarmError;
+use super::lease::ConfigObject;
 use super::types::{
     Availability, NetworkInfo, NodeInfo, NodeRole, NodeState, ServiceInfo, SwarmEvent, TaskFilter,
     TaskInfo,
@@ -36,6 +37,15 @@ pub enum WriteCall {
     Create(NewService),
     /// `remove_service`.
     Remove(String),
+    /// A config created or relabelled: its name and the labels written.
+    Config {
+        /// The config's name.
+        name: String,
+        /// Its labels after the write.
+        labels: BTreeMap<String, String>,
+    },
+    /// `remove_config`.
+    RemoveConfig(String),
 }
 
 #[derive(Default)]
@@ -48,7 +58,8 @@ struct State {
     tasks: Vec<TaskInfo>,
     networks: Vec<NetworkInfo>,
     secrets: BTreeSet<String>,
-    configs: BTreeSet<String>,
+    configs: BTreeMap<String, ConfigObject>,
+    task_logs: BTreeMap<String, Vec<String>>,
     writes: Vec<WriteCall>,
     reads: u64,
     out_of_sequence_once: bool,
@@ -186,7 +197,29 @@ impl FakeSwarm {
 
     /// Adds a swarm config by name (`docker config create`).
     pub fn add_config(&self, name: &str) {
-        self.lock().configs.insert(name.to_string());
+        let mut state = self.lock();
+        let version = state.bump();
+        state.configs.insert(
+            name.to_string(),
+            ConfigObject {
+                id: format!("cfg-{name}"),
+                version,
+                labels: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Sets what task `id` has logged (its console lines), oldest first.
+    pub fn set_task_logs(&self, id: &str, lines: &[&str]) {
+        self.lock().task_logs.insert(
+            id.to_string(),
+            lines.iter().map(|l| l.to_string()).collect(),
+        );
+    }
+
+    /// The labels of config `name`, if it exists.
+    pub fn config_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.lock().configs.get(name).map(|c| c.labels.clone())
     }
 
     /// Removes a secret by name (`docker secret rm`).
@@ -299,7 +332,85 @@ impl SwarmApi for FakeSwarm {
     }
 
     async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
-        self.read(|s| Ok(s.configs.contains(name)))
+        self.read(|s| Ok(s.configs.contains_key(name)))
+    }
+
+    async fn find_config(&self, name: &str) -> Result<Option<ConfigObject>, SwarmError> {
+        self.read(|s| Ok(s.configs.get(name).cloned()))
+    }
+
+    async fn task_logs(&self, id: &str, tail: usize) -> Result<Vec<String>, SwarmError> {
+        self.read(|s| {
+            let lines = s.task_logs.get(id).cloned().unwrap_or_default();
+            Ok(lines[lines.len().saturating_sub(tail)..].to_vec())
+        })
+    }
+
+    async fn create_config_with(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        _body: &str,
+    ) -> Result<(), SwarmError> {
+        let mut state = self.lock();
+        state.check_reachable()?;
+        if state.configs.contains_key(name) {
+            return Err(SwarmError::Api {
+                status: 409,
+                message: format!("config {name:?} exists"),
+            });
+        }
+        let version = state.bump();
+        state.configs.insert(
+            name.to_string(),
+            ConfigObject {
+                id: format!("cfg-{name}"),
+                version,
+                labels: labels.clone(),
+            },
+        );
+        state.writes.push(WriteCall::Config {
+            name: name.to_string(),
+            labels: labels.clone(),
+        });
+        Ok(())
+    }
+
+    async fn relabel_config(
+        &self,
+        id: &str,
+        version: u64,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), SwarmError> {
+        let mut state = self.lock();
+        state.check_reachable()?;
+        let next = state.bump();
+        let Some((name, config)) = state.configs.iter_mut().find(|(_, c)| c.id == id) else {
+            return Err(SwarmError::NotFound {
+                what: format!("config {id:?}"),
+            });
+        };
+        if config.version != version {
+            return Err(SwarmError::OutOfSequence {
+                service: format!("config {id}"),
+            });
+        }
+        config.version = next;
+        config.labels = labels.clone();
+        let name = name.clone();
+        state.writes.push(WriteCall::Config {
+            name,
+            labels: labels.clone(),
+        });
+        Ok(())
+    }
+
+    async fn remove_config(&self, name: &str) -> Result<(), SwarmError> {
+        let mut state = self.lock();
+        state.check_reachable()?;
+        state.configs.remove(name);
+        state.writes.push(WriteCall::RemoveConfig(name.to_string()));
+        Ok(())
     }
 
     async fn update_service(
@@ -608,6 +719,31 @@ mod tests {
             }
             async fn config_exists(&self, n: &str) -> Result<bool, SwarmError> {
                 self.0.config_exists(n).await
+            }
+            async fn find_config(&self, n: &str) -> Result<Option<ConfigObject>, SwarmError> {
+                self.0.find_config(n).await
+            }
+            async fn task_logs(&self, i: &str, t: usize) -> Result<Vec<String>, SwarmError> {
+                self.0.task_logs(i, t).await
+            }
+            async fn create_config_with(
+                &self,
+                n: &str,
+                l: &BTreeMap<String, String>,
+                b: &str,
+            ) -> Result<(), SwarmError> {
+                self.0.create_config_with(n, l, b).await
+            }
+            async fn relabel_config(
+                &self,
+                i: &str,
+                v: u64,
+                l: &BTreeMap<String, String>,
+            ) -> Result<(), SwarmError> {
+                self.0.relabel_config(i, v, l).await
+            }
+            async fn remove_config(&self, n: &str) -> Result<(), SwarmError> {
+                self.0.remove_config(n).await
             }
             async fn update_service(
                 &self,

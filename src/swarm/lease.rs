@@ -109,18 +109,7 @@ impl LeaseStore for DockerSwarm {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<(), SwarmError> {
-        use base64_body::encode;
-        let spec = ConfigSpec {
-            name: Some(name.to_string()),
-            labels: Some(labels.clone().into_iter().collect::<HashMap<_, _>>()),
-            data: Some(encode(LEASE_BODY.as_bytes())),
-            ..ConfigSpec::default()
-        };
-        self.docker()
-            .create_config(spec)
-            .await
-            .map(|_| ())
-            .map_err(|e| SwarmError::from_bollard(e, self.host(), &format!("config {name:?}")))
+        create_config_with_body(self, name, labels, LEASE_BODY).await
     }
 
     async fn update_config_labels(
@@ -144,6 +133,28 @@ impl LeaseStore for DockerSwarm {
             .await
             .map_err(|e| SwarmError::from_bollard(e, self.host(), &what))
     }
+}
+
+/// Creates config `name` with `labels` and `body` as its data.
+pub(super) async fn create_config_with_body(
+    docker: &DockerSwarm,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    body: &str,
+) -> Result<(), SwarmError> {
+    use base64_body::encode;
+    let spec = ConfigSpec {
+        name: Some(name.to_string()),
+        labels: Some(labels.clone().into_iter().collect::<HashMap<_, _>>()),
+        data: Some(encode(body.as_bytes())),
+        ..ConfigSpec::default()
+    };
+    docker
+        .docker()
+        .create_config(spec)
+        .await
+        .map(|_| ())
+        .map_err(|e| SwarmError::from_bollard(e, docker.host(), &format!("config {name:?}")))
 }
 
 /// Standard base64 of a short constant, without a dependency for it.

@@ -24,7 +24,9 @@ pub mod placement;
 mod raw;
 pub mod types;
 
-pub use api::{update_service_retrying, NewService, ServiceChange, SwarmApi, UPDATE_ATTEMPTS};
+pub use api::{
+    update_service_retrying, with_live_status, NewService, ServiceChange, SwarmApi, UPDATE_ATTEMPTS,
+};
 pub use connect::{
     connect, connect_from_env, preflight, Endpoint, EngineIdentity, TlsFiles, DEFAULT_DOCKER_HOST,
 };

@@ -11,12 +11,18 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::Failed;
 
-use crate::operator::{create_cluster, spec_labels, status, wait_ready, Operator, CONVERGE};
-use crate::sandbox::{running_tasks, Sandbox, VolumeGuard};
+use crate::operator::{
+    check_quiet_for, create_cluster, spec_labels, status, wait_meshed, wait_ready, wait_status,
+    Operator, CONVERGE, QUIET, QUIET_FLAGS,
+};
+use crate::reconciler::{status_phases, RestartNode, NODE_FAULT};
+use crate::sandbox::{node_id_of, running_tasks, sandbox_script, wait_until, Sandbox, VolumeGuard};
 use crate::TestResult;
 
 /// How soon the status must leave Ready after a kill (issue 15).
 const SEEN_WITHIN: Duration = Duration::from_secs(2);
+/// How long a node stays stopped while a rollout holds another.
+const HOLD: Duration = Duration::from_secs(12);
 
 /// `POST path` on the engine at `socket`; the status code.
 fn api_post_at(socket: &str, path: &str) -> Result<u16, Failed> {
@@ -260,4 +266,353 @@ pub fn a_whole_cluster_kill_with_persistent_storage_loses_nothing(sandbox: &Sand
 /// lineage), which shows the test above can fail.
 pub fn a_whole_cluster_kill_with_memory_storage_loses_everything(sandbox: &Sandbox) -> TestResult {
     whole_cluster_kill(sandbox, "e2e-fail-wholemem", false).map(|_| ())
+}
+
+/// [`device_config`] with a second namespace, `mem`, in memory: one
+/// cluster, one rollout and one lost node for both kinds of storage, so
+/// that the memory namespace is the control under the very same event.
+fn device_and_memory_config() -> Result<String, Failed> {
+    Ok(format!(
+        "{}\nnamespace mem {{\n\treplication-factor 2\n\tdefault-ttl 0\n\n\tstorage-engine memory \
+         {{\n\t\tdata-size 1G\n\t}}\n}}\n",
+        device_config()?
+    ))
+}
+
+/// The sim's loss oracle for namespace `ns` over the running nodes:
+/// (lineages seen, largest `dead_partitions`).
+fn namespace_loss(sandbox: &Sandbox, name: &str, ns: &str) -> Result<(Vec<String>, u64), Failed> {
+    let mut lineages = Vec::new();
+    let mut dead = 0;
+    for task in running_tasks(name)? {
+        let reply = crate::sandbox::asinfo(sandbox, &task, None, &format!("namespace/{ns}"))?;
+        let get = |key: &str| {
+            reply
+                .trim()
+                .split(';')
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        lineages.push(get("sim_lineage"));
+        dead = dead.max(get("dead_partitions").parse().unwrap_or(0));
+    }
+    Ok((lineages, dead))
+}
+
+/// The running tasks of `name` on image tag `tag`: (task id, node id).
+fn tasks_on(name: &str, tag: &str) -> Result<Vec<(String, String)>, Failed> {
+    Ok(crate::sandbox::running_task_json(name)?
+        .iter()
+        .filter(|t| {
+            t["Status"]["State"] == "running"
+                && t["Spec"]["ContainerSpec"]["Image"]
+                    .as_str()
+                    .is_some_and(|i| {
+                        i.split('@')
+                            .next()
+                            .unwrap_or(i)
+                            .ends_with(&format!(":{tag}"))
+                    })
+        })
+        .map(|t| {
+            (
+                t["ID"].as_str().unwrap_or_default().to_string(),
+                t["NodeID"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
+}
+
+/// How many action lines `action` the operator logged about `cluster`.
+fn actions(operator: &Operator, cluster: &str, action: &str) -> Result<usize, Failed> {
+    Ok(operator
+        .logs()?
+        .iter()
+        .filter(|l| l["action"] == action && l["cluster"] == cluster)
+        .count())
+}
+
+/// A worker's engine stopped, felt by two clusters at once (one engine
+/// stop serves both, the suite's serial time being the scarce thing):
+///
+/// - **settled** (`e2e-fail-stop`): the two survivors form a cluster of two
+///   and the status is Degraded; the node comes back: the status is
+///   Migrating, never Ready, until every node's migrations are done, then
+///   Ready 3/3, and the operator stays quiet ([`QUIET`], every kind of pass
+///   run several times in it).
+/// - **rolling** (`e2e-fail-hold`, issue 15 item 5): stopped while the
+///   rollout is changing another node (the first one replaced, migrations
+///   refilling it). Within 2 s the live status (the status config, whose
+///   write releases nothing) names the lost node; while it is away nothing
+///   more is released, nothing is rolled back and the service is not
+///   written; once it returns the rollout finishes by itself. The device
+///   namespace (on the storage volume) loses nothing; the memory namespace
+///   beside it, under the same event, loses the partitions whose two copies
+///   were on the replaced node and the stopped one (the control).
+pub fn an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_loss(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let (settled, name) = ("e2e-fail-stop", "e2e-fail-hold");
+    let volume = format!("{name}-data");
+    drop(VolumeGuard::new(sandbox, &volume)?);
+    let _volume = VolumeGuard::new(sandbox, &volume)?;
+    let operator = Operator::deploy_with(&QUIET_FLAGS)?;
+    let _settled = create_cluster(settled, 3, true, &spec_labels("3"))?;
+    let mut labels = spec_labels("3");
+    labels.push(("aerospike.cluster.storage.volume", volume.as_str()));
+    let mount = format!("type=volume,source={volume},target=/opt/aerospike/data");
+    let _cluster = crate::operator::create_cluster_with_config(
+        name,
+        3,
+        true,
+        &labels,
+        &device_and_memory_config()?,
+        &["--mount", &mount, "--env", "AEROSPIKE_SIM_MIGRATE_RATE=200"],
+    )?;
+    wait_status(settled, "Ready", "3/3", CONVERGE)?;
+    wait_meshed(sandbox, settled, 3, None, CONVERGE)?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let (before, dead_before) = namespace_loss(sandbox, name, "test")?;
+    if before.iter().any(|l| l.is_empty() || *l != before[0]) || dead_before != 0 {
+        return Err(format!("before the rollout: lineages {before:?}, dead {dead_before}").into());
+    }
+    let workers = [(2, node_id_of(2)?), (3, node_id_of(3)?)];
+
+    // The rollout; the first node replaced and just running (its
+    // migrations take about 7 s at this rate): stop a worker that is not
+    // that node.
+    crate::sandbox::docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        "aerospike.cluster.version=7.2.0.0",
+        name,
+    ])?;
+    let (first, (n, node)) =
+        wait_until("the first node on 7.2.0.0", Duration::from_secs(60), || {
+            let new = tasks_on(name, "7.2.0.0")?;
+            Ok(match new.as_slice() {
+                [(task, on)] => workers
+                    .iter()
+                    .find(|(_, id)| id != on)
+                    .map(|w| (task.clone(), w.clone())),
+                _ => None,
+            })
+        })?;
+    let lost_ip = running_tasks(name)?
+        .into_iter()
+        .find(|t| t.node_id == node)
+        .and_then(|t| t.address)
+        .ok_or_else(|| format!("no task address on node {n}"))?;
+    let released = actions(&operator, name, "rollout-next")?;
+    let settled_statuses = status_phases(&operator, settled)?.len();
+    let labels_then = crate::operator::labels(name)?;
+    let _restart = RestartNode(n);
+    sandbox_script(&["stop-node", &n.to_string()])?;
+    let stopped = Instant::now();
+
+    // Rolling: said live, within 2 s.
+    let mut last = String::new();
+    let said = wait_until(
+        "the live status to name the stopped node",
+        Duration::from_secs(15),
+        || {
+            let live = crate::operator::live_status(name)?.unwrap_or_default();
+            last = format!("{} {}: {}", live.phase, live.ready, live.message);
+            Ok(live.message.contains(&lost_ip).then(|| stopped.elapsed()))
+        },
+    )?;
+    eprintln!(
+        "{name}: node {n} stopped while task {first} changed; the live status said so after \
+         {said:?}: {last}"
+    );
+    // Settled: Degraded 2/3, the stopped node out.
+    wait_meshed(sandbox, settled, 2, Some(&node), NODE_FAULT)?;
+    let st = wait_status(settled, "Degraded", "2/3", NODE_FAULT)?;
+    if st.message.is_empty() {
+        return Err("Degraded status without a message".into());
+    }
+    // Rolling, for 12 s in all: nothing more released (the first node's
+    // task is the only one on the new version off the stopped node),
+    // nothing rolled back, and the service labels not written at all.
+    while stopped.elapsed() < HOLD {
+        let moved: Vec<(String, String)> = tasks_on(name, "7.2.0.0")?
+            .into_iter()
+            .filter(|(task, on)| *on != node && *task != first)
+            .collect();
+        if !moved.is_empty() {
+            return Err(format!(
+                "a node was replaced while node {n} was away: {moved:?} (status {last})"
+            )
+            .into());
+        }
+        let live = crate::operator::live_status(name)?.unwrap_or_default();
+        if live.phase == "Ready" || live.phase == "Error" {
+            return Err(format!(
+                "live status {} while node {n} was away: {}",
+                live.phase, live.message
+            )
+            .into());
+        }
+        last = format!("{} {}: {}", live.phase, live.ready, live.message);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    if crate::operator::labels(name)? != labels_then {
+        return Err("the service's labels were written while a node was changing".into());
+    }
+    eprintln!("{name}: {HOLD:?} with node {n} away, nothing released; live status {last}");
+    sandbox_script(&["start-node", &n.to_string()])?;
+
+    // Settled: back to Ready through Migrating, with a task on the node.
+    let (_, meshed) = wait_ready(sandbox, settled, 3, NODE_FAULT)?;
+    if !meshed.tasks.iter().any(|t| t.node_id == node) {
+        return Err(format!("after node {n} returned, no task of {settled} runs on it").into());
+    }
+    // The returning node started empty: its copies had to migrate in, and
+    // the status said so before it said Ready.
+    let phases = status_phases(&operator, settled)?;
+    let after = &phases[settled_statuses.min(phases.len())..];
+    let first_ready = after.iter().position(|p| p == "Ready");
+    if !after[..first_ready.unwrap_or(after.len())]
+        .iter()
+        .any(|p| p == "Migrating")
+    {
+        return Err(format!(
+            "after the node's return {settled} went {after:?}: no Migrating before Ready"
+        )
+        .into());
+    }
+
+    // Rolling: the rollout finishes by itself.
+    wait_until("every node on 7.2.0.0", Duration::from_secs(240), || {
+        Ok((tasks_on(name, "7.2.0.0")?.len() == 3).then_some(()))
+    })?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
+    let took = stopped.elapsed();
+    if actions(&operator, name, "rollout-next")? < released {
+        return Err("the operator's log lost lines".into());
+    }
+    let rollbacks = actions(&operator, name, "rollback")?;
+    let (device, device_dead) = namespace_loss(sandbox, name, "test")?;
+    let (_, memory_dead) = namespace_loss(sandbox, name, "mem")?;
+    eprintln!(
+        "{name}: Ready on 7.2.0.0 {took:?} after the stop; device namespace: lineages {device:?} \
+         (before {}), {device_dead} dead partitions; memory namespace: {memory_dead} dead \
+         partitions; rollbacks {rollbacks}",
+        before[0]
+    );
+    if rollbacks > 0 {
+        return Err("a lost node was taken for a failed rollout: rolled back".into());
+    }
+    if device_dead != 0 || device.iter().any(|l| *l != before[0]) {
+        return Err("the device namespace lost data".into());
+    }
+    if memory_dead == 0 {
+        return Err("the memory control lost nothing: the test cannot see a loss".into());
+    }
+    if said > SEEN_WITHIN {
+        return Err(format!("the live status named the lost node after {said:?}").into());
+    }
+    check_quiet_for(
+        &operator,
+        QUIET,
+        "both clusters Ready after a node's return",
+    )?;
+    Ok(())
+}
+
+/// Issue 15 item 3: an upgrade of a cluster on the storage volume whose
+/// nodes each cold-start for about 18 s (`AEROSPIKE_SIM_COLD_START_RATE`
+/// 150 copies/s), under `--node-join-timeout 12s`: each cold start is
+/// longer than the join timeout, but it makes progress (the server's
+/// ticker line every 5 s, read from the task's log), so nothing is rolled
+/// back; the live status says a node is cold-starting on the way; the
+/// upgrade completes and the device namespace loses nothing. (A node that
+/// truly never joins is still rolled back:
+/// `rollout::a_version_that_never_joins_is_rolled_back_after_the_join_timeout`.)
+pub fn an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let name = "e2e-fail-cold";
+    let volume = format!("{name}-data");
+    drop(VolumeGuard::new(sandbox, &volume)?);
+    let _volume = VolumeGuard::new(sandbox, &volume)?;
+    let operator = Operator::deploy_with(&["--node-join-timeout", "12s"])?;
+    let mut labels = spec_labels("3");
+    labels.push(("aerospike.cluster.storage.volume", volume.as_str()));
+    let mount = format!("type=volume,source={volume},target=/opt/aerospike/data");
+    let _cluster = crate::operator::create_cluster_with_config(
+        name,
+        3,
+        true,
+        &labels,
+        &device_config()?,
+        &[
+            "--mount",
+            &mount,
+            "--env",
+            "AEROSPIKE_SIM_COLD_START_RATE=150",
+        ],
+    )?;
+    wait_ready(sandbox, name, 3, CONVERGE)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let (before, dead_before) = namespace_loss(sandbox, name, "test")?;
+    if before.iter().any(|l| l.is_empty() || *l != before[0]) || dead_before != 0 {
+        return Err(format!("before the upgrade: lineages {before:?}, dead {dead_before}").into());
+    }
+    let started = Instant::now();
+    crate::sandbox::docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        "aerospike.cluster.version=7.2.0.0",
+        name,
+    ])?;
+    let (mut cold_seen, mut error_seen) = (None, None);
+    let mut last = String::new();
+    wait_until(
+        "every node on 7.2.0.0, Ready",
+        Duration::from_secs(240),
+        || {
+            let live = crate::operator::live_status(name)?.unwrap_or_default();
+            if live.message.contains("is cold-starting") && cold_seen.is_none() {
+                cold_seen = Some(live.message.clone());
+            }
+            if live.phase == "Error" && error_seen.is_none() {
+                error_seen = Some(live.message.clone());
+            }
+            last = format!("{} {}: {}", live.phase, live.ready, live.message);
+            let rolled = tasks_on(name, "7.2.0.0")?.len() == 3;
+            Ok((rolled && live.phase == "Ready").then_some(()))
+        },
+    )
+    .map_err(|e| format!("{} (last status {last})", e.message().unwrap_or("?")))?;
+    let took = started.elapsed();
+    wait_ready(sandbox, name, 3, CONVERGE)?;
+    let rollbacks = actions(&operator, name, "rollback")?;
+    let (after, dead) = namespace_loss(sandbox, name, "test")?;
+    eprintln!(
+        "{name}: upgraded in {took:?} with each node cold-starting longer than the 12 s join \
+         timeout; rollbacks {rollbacks}; status on the way: {cold_seen:?}; lineages {after:?} \
+         (before {}), {dead} dead partitions",
+        before[0]
+    );
+    if rollbacks > 0 || error_seen.is_some() {
+        return Err(format!(
+            "a cold start was taken for a failed join: {rollbacks} rollbacks, status Error \
+             {error_seen:?}"
+        )
+        .into());
+    }
+    if cold_seen.is_none() {
+        return Err("the status never said a node was cold-starting".into());
+    }
+    if dead != 0 || after.iter().any(|l| *l != before[0]) {
+        return Err("the upgrade lost data".into());
+    }
+    Ok(())
 }

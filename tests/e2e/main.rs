@@ -314,11 +314,6 @@ fn print_times() {
 fn tests() -> Vec<E2e> {
     vec![
         serial(
-            "reconciler::a_stopped_node_degrades_the_cluster_and_its_return_heals_it",
-            reconciler::a_stopped_node_degrades_the_cluster_and_its_return_heals_it,
-            "stops a node's engine, which every other cluster would feel",
-        ),
-        serial(
             "settle::address_any_is_named_reported_stalled_and_left_alone",
             settle::address_any_is_named_reported_stalled_and_left_alone,
             "lines up the workers' docker_gwbridge addresses, which any other task's start shifts",
@@ -329,9 +324,18 @@ fn tests() -> Vec<E2e> {
             "adds a fourth node to the swarm and removes it again",
         ),
         serial(
+            "failures::an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_loss",
+            failures::an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_loss,
+            "stops a node's engine, which every other cluster would feel",
+        ),
+        serial(
             "rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing",
             rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing,
             "grows the swarm to five nodes",
+        ),
+        parallel(
+            "failures::an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss",
+            failures::an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss,
         ),
         parallel(
             "failures::a_whole_cluster_kill_with_persistent_storage_loses_nothing",

@@ -481,20 +481,43 @@ pub struct Status {
     pub cluster_key: String,
 }
 
+/// The status the service's labels carry (written at each safe point).
 pub fn status(service: &str) -> Result<Status, Failed> {
-    let labels = labels(service)?;
+    Ok(status_from(&labels(service)?))
+}
+
+/// The live status: the labels of the status config `<service>.status`,
+/// which the operator writes on every pass that changes the status, also
+/// while a node of a rollout is changing; `None` when there is none.
+pub fn live_status(service: &str) -> Result<Option<Status>, Failed> {
+    let name = format!("{service}.status");
+    let Ok(out) = docker(&[
+        "config",
+        "inspect",
+        "--format",
+        "{{json .Spec.Labels}}",
+        &name,
+    ]) else {
+        return Ok(None);
+    };
+    let labels: BTreeMap<String, String> = serde_json::from_str(out.trim())
+        .map_err(|e| format!("config {name} labels {out:?}: {e}"))?;
+    Ok(Some(status_from(&labels)))
+}
+
+fn status_from(labels: &BTreeMap<String, String>) -> Status {
     let get = |k: &str| {
         labels
             .get(&format!("aerospike.status.{k}"))
             .cloned()
             .unwrap_or_default()
     };
-    Ok(Status {
+    Status {
         phase: get("phase"),
         ready: get("ready"),
         message: get("message"),
         cluster_key: get("cluster-key"),
-    })
+    }
 }
 
 /// Waits until the service's status is `phase` with `ready`; the status.

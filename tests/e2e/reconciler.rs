@@ -14,9 +14,9 @@ use std::time::Duration;
 use libtest_mimic::Failed;
 
 use crate::operator::{
-    check_log_contract, check_quiet_for, check_status_key, create_cluster, scale_target,
-    service_replicas, service_spec, spec_labels, status, task_ids, wait_meshed, wait_ready,
-    wait_status, Operator, CONVERGE, QUIET, QUIET_FLAGS,
+    check_log_contract, check_status_key, create_cluster, scale_target, service_replicas,
+    service_spec, spec_labels, status, task_ids, wait_meshed, wait_ready, wait_status, Operator,
+    CONVERGE,
 };
 use crate::sandbox::{
     asinfo, docker, node_id_of, ready_node_count, sandbox_script, wait_until, Sandbox, NODES,
@@ -24,7 +24,7 @@ use crate::sandbox::{
 use crate::TestResult;
 
 /// Node loss and return: swarm's heartbeat grace, then rescheduling.
-const NODE_FAULT: Duration = Duration::from_secs(300);
+pub(crate) const NODE_FAULT: Duration = Duration::from_secs(300);
 
 /// `replicas=3` on a service created the plain way (1 replica, no placement
 /// limit): the operator adopts it, sets one task per node and 3 replicas,
@@ -136,7 +136,7 @@ pub fn replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins(
 
 /// Starts sandbox node `n` again when dropped and waits until all nodes
 /// are Ready, so the next test finds the full swarm.
-struct RestartNode(usize);
+pub(crate) struct RestartNode(pub(crate) usize);
 
 impl Drop for RestartNode {
     fn drop(&mut self) {
@@ -149,55 +149,8 @@ impl Drop for RestartNode {
     }
 }
 
-/// A worker's daemon stops: the two survivors form a cluster of two and the
-/// status is Degraded; it comes back: the status is Migrating, never Ready,
-/// until every node's migrations are done (checked on every node the
-/// moment it says Ready), then Ready 3/3, and the operator stays quiet
-/// ([`QUIET`], with every kind of pass run several times in it).
-pub fn a_stopped_node_degrades_the_cluster_and_its_return_heals_it(
-    sandbox: &Sandbox,
-) -> TestResult {
-    let name = "e2e-rec-fault";
-    let operator = Operator::deploy_with(&QUIET_FLAGS)?;
-    let _cluster = create_cluster(name, 3, true, &spec_labels("3"))?;
-    wait_status(name, "Ready", "3/3", CONVERGE)?;
-    wait_meshed(sandbox, name, 3, None, CONVERGE)?;
-
-    let node3 = node_id_of(3)?;
-    let _restart = RestartNode(3);
-    sandbox_script(&["stop-node", "3"])?;
-    wait_meshed(sandbox, name, 2, Some(&node3), NODE_FAULT)?;
-    let st = wait_status(name, "Degraded", "2/3", NODE_FAULT)?;
-    if st.message.is_empty() {
-        return Err("Degraded status without a message".into());
-    }
-
-    let statuses_before = status_phases(&operator, name)?.len();
-    sandbox_script(&["start-node", "3"])?;
-    let (_, meshed) = wait_ready(sandbox, name, 3, NODE_FAULT)?;
-    if !meshed.tasks.iter().any(|t| t.node_id == node3) {
-        return Err("after node 3 returned, no task of the cluster runs on it".into());
-    }
-    // The returning node started empty: its copies had to migrate in, and
-    // the status said so before it said Ready.
-    let phases = status_phases(&operator, name)?;
-    let after = &phases[statuses_before.min(phases.len())..];
-    let first_ready = after.iter().position(|p| p == "Ready");
-    if !after[..first_ready.unwrap_or(after.len())]
-        .iter()
-        .any(|p| p == "Migrating")
-    {
-        return Err(format!(
-            "after the node's return the status went {after:?}: no Migrating before Ready"
-        )
-        .into());
-    }
-    check_quiet_for(&operator, QUIET, "Ready 3/3 after a node's return")?;
-    Ok(())
-}
-
 /// The phases of the operator's status lines about `cluster`, in order.
-fn status_phases(operator: &Operator, cluster: &str) -> Result<Vec<String>, Failed> {
+pub(crate) fn status_phases(operator: &Operator, cluster: &str) -> Result<Vec<String>, Failed> {
     Ok(operator
         .actions_for(cluster)?
         .iter()

@@ -268,6 +268,8 @@ pub struct ServiceGuard(pub String);
 impl Drop for ServiceGuard {
     fn drop(&mut self) {
         let _ = docker(&["service", "rm", &self.0]);
+        // Its status config, should its operator be gone before it.
+        let _ = docker(&["config", "rm", &format!("{}.status", self.0)]);
     }
 }
 

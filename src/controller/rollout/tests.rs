@@ -25,6 +25,7 @@ struct Scene {
     previous: ClusterStatus,
     now: SystemTime,
     pause_config: bool,
+    cold_starts: BTreeMap<String, SystemTime>,
 }
 
 impl Scene {
@@ -57,6 +58,7 @@ impl Scene {
             },
             now: parse_time("2026-12-01T12:00:20Z").unwrap(),
             pause_config: false,
+            cold_starts: BTreeMap::new(),
         };
         for last in [2, 3, 4] {
             scene = scene.task(last, "running", true);
@@ -179,6 +181,7 @@ impl Scene {
             previous: &self.previous,
             now: self.now,
             join_timeout: Duration::from_secs(60),
+            cold_starts: &self.cold_starts,
             paused: spec.paused() || self.pause_config,
         })
     }
@@ -335,6 +338,55 @@ fn a_node_that_never_joins_is_rolled_back_once_the_rest_is_safe() {
         matches!(&step, Step::Hold { why, .. } if why.contains("rolling back")),
         "{step:?}"
     );
+}
+
+#[test]
+fn a_cold_start_that_makes_progress_is_not_a_failed_join() {
+    // Slot 2's new task was created at 12:00:00; at 12:01:01 it is past the
+    // 60 s join timeout, still reading its storage back.
+    let cold = |progressed: &str| {
+        let mut scene = Scene::new("7.2.0.0")
+            .template(NEW)
+            .task(2, "running", true)
+            .meshed(&[3, 4], "AA")
+            .at("2026-12-01T12:01:01Z");
+        let at = parse_time(progressed).unwrap();
+        scene.cold_starts.insert("t2new".into(), at);
+        scene
+    };
+    // Progress 5 s ago: held, not rolled back.
+    let step = cold("2026-12-01T12:00:56Z").decide();
+    assert!(
+        matches!(&step, Step::Hold { why, .. } if !why.contains("failed")),
+        "{step:?}"
+    );
+    // No progress for longer than the join timeout: rolled back, saying so.
+    let step = cold("2026-12-01T11:59:59Z").decide();
+    assert!(
+        matches!(&step, Step::RollBack { why, .. } if why.contains("no cold-start progress")),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn a_task_no_node_can_take_is_not_a_failed_join() {
+    // The slot's node went down during the rollout and its new task waits
+    // for a node: past the join timeout it is held, not rolled back.
+    let scene = |state| {
+        Scene::new("7.2.0.0")
+            .template(NEW)
+            .task(2, state, true)
+            .meshed(&[3, 4], "AA")
+            .at("2026-12-01T12:01:01Z")
+    };
+    let step = scene("pending").decide();
+    assert!(
+        matches!(&step, Step::Hold { why, .. } if !why.contains("has not")),
+        "{step:?}"
+    );
+    // The control: the same task placed and running but not joined.
+    let step = scene("running").decide();
+    assert!(matches!(step, Step::RollBack { .. }), "{step:?}");
 }
 
 #[test]

@@ -313,7 +313,13 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             reports.iter().map(|r| r.observation.addr).collect(),
         );
         let (cold_starting, cold_progress) = self
-            .cold_starts(&service.id, &all_tasks, &network.id, &mut unreachable)
+            .cold_starts(
+                &service.id,
+                &all_tasks,
+                &network.id,
+                &answered_before,
+                &mut unreachable,
+            )
             .await;
         let silence = self.silence(&service.id, &unreachable);
         let view = ClusterView::from(
@@ -397,77 +403,104 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
     }
 
     /// Which of the `unreachable` nodes are cold-starting: their task runs,
-    /// and its console log (read at most every [`COLD_START_REREAD`])
-    /// shows a cold start under way. Those are taken out of `unreachable`.
-    /// A log that cannot be read leaves the node unreachable (logged at
-    /// debug: the pass goes on).
+    /// it has not answered since it started (a node that answered the last
+    /// pass and does not now has died: no log is read for it, so that a
+    /// crash is reported at once), and its console log (read at most every
+    /// [`COLD_START_REREAD`], all at once, each bounded in time) shows a
+    /// cold start under way. Those are taken out of `unreachable`. A log
+    /// that cannot be read leaves the node unreachable (logged at debug:
+    /// the pass goes on). Also every followed task's last progress.
     async fn cold_starts(
         &self,
         service_id: &str,
         tasks: &[TaskInfo],
         network_id: &str,
+        answered_before: &BTreeSet<SocketAddr>,
         unreachable: &mut Vec<(SocketAddr, String)>,
     ) -> (Vec<ColdStarting>, BTreeMap<String, SystemTime>) {
         let before = lock(&self.cold_starts)
             .get(service_id)
             .cloned()
             .unwrap_or_default();
-        let mut now_watched = HashMap::new();
-        let mut found = Vec::new();
-        let mut still = Vec::new();
-        for (addr, error) in unreachable.drain(..) {
-            let task = tasks.iter().find(|t| {
-                t.desired_state == "running"
-                    && t.state == "running"
-                    && t.address_on(network_id) == Some(addr.ip())
-            });
-            let Some(task) = task else {
-                still.push((addr, error));
-                continue;
-            };
-            let mut watch = before.get(&task.id).cloned();
-            if watch
-                .as_ref()
+        // The silent nodes that may be cold-starting, and their tasks.
+        let candidates: Vec<(SocketAddr, &TaskInfo)> = unreachable
+            .iter()
+            .filter(|(addr, _)| !answered_before.contains(addr))
+            .filter_map(|(addr, _)| {
+                tasks
+                    .iter()
+                    .find(|t| {
+                        t.desired_state == "running"
+                            && t.state == "running"
+                            && t.address_on(network_id) == Some(addr.ip())
+                    })
+                    .map(|t| (*addr, t))
+            })
+            .collect();
+        let due = |task: &TaskInfo| {
+            before
+                .get(&task.id)
                 .is_none_or(|w| w.read_at.elapsed() >= COLD_START_REREAD)
-            {
-                match self.swarm.task_logs(&task.id, COLD_START_TAIL).await {
-                    Ok(lines) => {
-                        let cold = coldstart::read(lines.iter().map(String::as_str))
-                            .filter(ColdStart::in_progress);
-                        watch = cold.map(|cold| {
-                            let progressed_at = match &watch {
-                                Some(w) if w.cold.progress_mark() >= cold.progress_mark() => {
-                                    w.progressed_at
-                                }
-                                _ => SystemTime::now(),
-                            };
-                            ColdWatch {
-                                cold,
-                                read_at: Instant::now(),
-                                progressed_at,
-                                over: false,
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::debug!(task = %task.id, error = %e, "cannot read the task's log for a cold start");
-                    }
+        };
+        let logs = join_all(
+            candidates
+                .iter()
+                .filter(|(_, t)| due(t))
+                .map(|(_, t)| async {
+                    (
+                        t.id.clone(),
+                        self.swarm.task_logs(&t.id, COLD_START_TAIL).await,
+                    )
+                }),
+        )
+        .await;
+        let mut read: HashMap<String, Option<ColdStart>> = HashMap::new();
+        for (id, result) in logs {
+            match result {
+                Ok(lines) => {
+                    let cold = coldstart::read(lines.iter().map(String::as_str))
+                        .filter(ColdStart::in_progress);
+                    read.insert(id, cold);
                 }
-            }
-            match watch {
-                Some(w) => {
-                    found.push(ColdStarting {
-                        addr,
-                        task: task.id.clone(),
-                        cold: w.cold.clone(),
-                        progressed_at: w.progressed_at,
-                    });
-                    now_watched.insert(task.id.clone(), w);
+                Err(e) => {
+                    tracing::debug!(task = %id, error = %e, "cannot read the task's log for a cold start");
                 }
-                None => still.push((addr, error)),
             }
         }
-        *unreachable = still;
+        let mut now_watched = HashMap::new();
+        let mut found = Vec::new();
+        for (addr, task) in &candidates {
+            let earlier = before.get(&task.id);
+            let watch = match read.remove(&task.id) {
+                // Read now: in progress or not.
+                Some(cold) => cold.map(|cold| {
+                    let progressed_at = match earlier {
+                        Some(w) if w.cold.progress_mark() >= cold.progress_mark() => {
+                            w.progressed_at
+                        }
+                        _ => SystemTime::now(),
+                    };
+                    ColdWatch {
+                        cold,
+                        read_at: Instant::now(),
+                        progressed_at,
+                        over: false,
+                    }
+                }),
+                // Not due, or unreadable: as last read.
+                None => earlier.filter(|w| !w.over).cloned(),
+            };
+            if let Some(w) = watch {
+                found.push(ColdStarting {
+                    addr: *addr,
+                    task: task.id.clone(),
+                    cold: w.cold.clone(),
+                    progressed_at: w.progressed_at,
+                });
+                now_watched.insert(task.id.clone(), w);
+            }
+        }
+        unreachable.retain(|(addr, _)| !found.iter().any(|c| c.addr == *addr));
         // A node whose cold start ended answers now but may not have joined
         // yet: its join clock runs from the end of the cold start (progress
         // too), for as long as its task is meant to run.

@@ -146,6 +146,9 @@ pub struct TaskSummary {
     /// `Some(image)` when tasks fail because a node lacks the image
     /// (`No such image: ...`) and none of them runs.
     pub missing_image: Option<String>,
+    /// Tasks meant to run that are away, for the message: on a swarm node
+    /// that is down, or waiting for a node to take them.
+    pub away: Vec<String>,
 }
 
 /// Sorts a cluster's tasks (its whole task list, history included) into a
@@ -170,7 +173,16 @@ pub fn summarise_tasks(
                 summary.present.insert(ip);
             }
             if lost_nodes.contains(task.node_id.as_str()) {
+                summary.away.push(format!(
+                    "task {} is on swarm node {}, which is down",
+                    task.id, task.node_id
+                ));
                 continue;
+            }
+            if task.state == "pending" {
+                summary
+                    .away
+                    .push(format!("task {} waits for a node to take it", task.id));
             }
             summary.desired += 1;
             if task.state == "running" {
@@ -343,6 +355,18 @@ pub fn compute_status(
     facts: &StatusFacts<'_>,
     observed_version: Option<u64>,
 ) -> (ClusterStatus, Settle) {
+    let (mut status, settle) = status_from(facts, observed_version);
+    // Whatever the cluster waits for, say which of its tasks are away
+    // (a node lost during a rollout: its message says why nothing moves).
+    if !facts.tasks.away.is_empty() {
+        if let Some(message) = &mut status.message {
+            message.push_str(&format!("; {}", facts.tasks.away.join("; ")));
+        }
+    }
+    (status, settle)
+}
+
+fn status_from(facts: &StatusFacts<'_>, observed_version: Option<u64>) -> (ClusterStatus, Settle) {
     let desired = u32::from(facts.spec.replicas);
     let main = facts.view.main_cluster();
     let ready = main.map_or(0, |m| {
@@ -840,6 +864,8 @@ pub(crate) mod tests {
         assert_eq!((s.desired, s.running), (2, 0));
         assert_eq!(s.up, vec![ip(3)]);
         assert!(s.present.contains(&ip(2)));
+        assert_eq!(s.away, ["task a is on swarm node down, which is down"]);
+        assert!(summarise_tasks(&tasks, "net", &none).away.is_empty());
 
         let mut rejected = task("e", "rejected", "shutdown", None);
         rejected.error = Some("No such image: aerospike/aerospike-server:9.9".into());
@@ -852,6 +878,7 @@ pub(crate) mod tests {
             s.missing_image.as_deref(),
             Some("aerospike/aerospike-server:9.9")
         );
+        assert_eq!(s.away, ["task f waits for a node to take it"]);
         // Once a task runs, old rejections are history.
         let s = summarise_tasks(
             &[rejected, task("g", "running", "running", Some(2))],
@@ -929,6 +956,7 @@ pub(crate) mod tests {
             running_addrs: lasts.iter().map(|l| ip(*l)).collect(),
             present: lasts.iter().map(|l| ip(*l)).collect(),
             missing_image: None,
+            away: Vec::new(),
         }
     }
 
@@ -1197,6 +1225,23 @@ pub(crate) mod tests {
                 "cannot reach 3 nodes on network aerospike: is the operator attached to it?"
             ),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn the_message_names_the_tasks_that_are_away() {
+        let (spec, placement) = (spec(3), placed(3, 3));
+        let mut tasks = tasks_at(&[2, 3, 4]);
+        let nodes = [node(2, "AA", 3), node(3, "AA", 3), node(4, "AA", 3)];
+        let (status, _) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {});
+        assert_eq!(status.phase, Some(Phase::Ready), "the control: {status:?}");
+        tasks.away = vec!["task t5 is on swarm node n5, which is down".into()];
+        let (status, _) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {});
+        assert!(
+            status
+                .message
+                .unwrap_or_default()
+                .ends_with("; task t5 is on swarm node n5, which is down"),
         );
     }
 

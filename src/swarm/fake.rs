@@ -72,6 +72,20 @@ impl State {
         self.next_index
     }
 
+    /// Stores config `name` (id `cfg-<name>`) with `labels`, at a new
+    /// version.
+    fn put_config(&mut self, name: &str, labels: &BTreeMap<String, String>) {
+        let version = self.bump();
+        self.configs.insert(
+            name.to_string(),
+            ConfigObject {
+                id: format!("cfg-{name}"),
+                version,
+                labels: labels.clone(),
+            },
+        );
+    }
+
     fn service_id(&self, id_or_name: &str) -> Option<String> {
         if self.services.contains_key(id_or_name) {
             return Some(id_or_name.to_string());
@@ -197,16 +211,7 @@ impl FakeSwarm {
 
     /// Adds a swarm config by name (`docker config create`).
     pub fn add_config(&self, name: &str) {
-        let mut state = self.lock();
-        let version = state.bump();
-        state.configs.insert(
-            name.to_string(),
-            ConfigObject {
-                id: format!("cfg-{name}"),
-                version,
-                labels: BTreeMap::new(),
-            },
-        );
+        self.lock().put_config(name, &BTreeMap::new());
     }
 
     /// Sets what task `id` has logged (its console lines), oldest first.
@@ -360,15 +365,7 @@ impl SwarmApi for FakeSwarm {
                 message: format!("config {name:?} exists"),
             });
         }
-        let version = state.bump();
-        state.configs.insert(
-            name.to_string(),
-            ConfigObject {
-                id: format!("cfg-{name}"),
-                version,
-                labels: labels.clone(),
-            },
-        );
+        state.put_config(name, labels);
         state.writes.push(WriteCall::Config {
             name: name.to_string(),
             labels: labels.clone(),

@@ -62,6 +62,27 @@ fn kill(sandbox: &Sandbox, task: &crate::sandbox::TaskView) -> Result<(), Failed
     Ok(())
 }
 
+/// How long after `task`'s node started listening (its `started` event) it
+/// accepted its first tip (`tip`, `accepted: true`), from its own log on its
+/// node's engine.
+fn tipped_after_listening(
+    sandbox: &Sandbox,
+    task: &crate::sandbox::TaskView,
+) -> Result<Duration, Failed> {
+    let socket = sandbox.socket_of(&task.node_id)?;
+    let log = crate::sandbox::docker_at(&socket, &["logs", &task.container_id])?;
+    let at = |event: &str| {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["event"] == event && (event != "tip" || v["accepted"] == true))
+            .and_then(|v| v["ts"].as_str().and_then(crate::ha::epoch))
+    };
+    match (at("started"), at("tip")) {
+        (Some(started), Some(tip)) if tip >= started => Ok(Duration::from_secs_f64(tip - started)),
+        other => Err(format!("task {}: started/tip at {other:?} in its log", task.id).into()),
+    }
+}
+
 fn median(values: &mut [Duration]) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -85,6 +106,7 @@ pub fn a_killed_container_leaves_ready_within_2_s_on_any_node(sandbox: &Sandbox)
         .to_string();
     let mut seen = Vec::new();
     let mut healed = Vec::new();
+    let mut tipped = Vec::new();
     let mut nodes_killed = Vec::new();
     for round in 0..5 {
         let mut tasks = running_tasks(name)?;
@@ -126,8 +148,20 @@ pub fn a_killed_container_leaves_ready_within_2_s_on_any_node(sandbox: &Sandbox)
             std::thread::sleep(Duration::from_millis(20));
         }
         nodes_killed.push(task.node_id.clone());
-        wait_ready(sandbox, name, 3, CONVERGE)?;
+        let (_, meshed) = wait_ready(sandbox, name, 3, CONVERGE)?;
         healed.push(killed.elapsed());
+        // The task swarm started in its place: how long after it listened
+        // it was tipped (its own log: `started`, then `tip`).
+        if let Some(new) = meshed
+            .tasks
+            .iter()
+            .find(|t| t.node_id == task.node_id && t.id != task.id)
+        {
+            match tipped_after_listening(sandbox, new) {
+                Ok(after) => tipped.push(after),
+                Err(e) => eprintln!("round {round}: {}", e.message().unwrap_or("?")),
+            }
+        }
     }
     let late: Vec<String> = seen
         .iter()
@@ -135,6 +169,13 @@ pub fn a_killed_container_leaves_ready_within_2_s_on_any_node(sandbox: &Sandbox)
         .filter(|(d, _)| **d > SEEN_WITHIN)
         .map(|(d, n)| format!("{d:?} on {n}"))
         .collect();
+    if !tipped.is_empty() {
+        eprintln!(
+            "kill -9 ×5: the restarted task was tipped {tipped:?} after it listened (median \
+             {:?})",
+            median(&mut tipped.clone())
+        );
+    }
     let (m_seen, m_healed) = (median(&mut seen.clone()), median(&mut healed.clone()));
     eprintln!(
         "kill -9 ×5: status left Ready after {seen:?} (median {m_seen:?}); Ready and settled \
@@ -158,29 +199,6 @@ fn device_config() -> Result<String, Failed> {
         "/crd-like-specs/examples/aerospike-device.conf"
     );
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}").into())
-}
-
-/// Every node's `namespace/test` as `(sim_lineage, dead_partitions)`: the
-/// sim's own loss oracle (never read by the operator; a real server has
-/// no `sim_lineage`).
-fn lineages(sandbox: &Sandbox, name: &str) -> Result<Vec<(String, u64)>, Failed> {
-    let mut out = Vec::new();
-    for task in running_tasks(name)? {
-        let reply = crate::sandbox::asinfo(sandbox, &task, None, "namespace/test")?;
-        let get = |key: &str| {
-            reply
-                .trim()
-                .split(';')
-                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-                .unwrap_or_default()
-                .to_string()
-        };
-        out.push((
-            get("sim_lineage"),
-            get("dead_partitions").parse().unwrap_or(0),
-        ));
-    }
-    Ok(out)
 }
 
 /// Kills every running container of `name` at once (kill -9 on each
@@ -219,10 +237,14 @@ fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result
         crate::operator::create_cluster_with_config(name, 3, true, &labels, &config, &extra)?;
     wait_ready(sandbox, name, 3, CONVERGE)?;
     std::thread::sleep(Duration::from_secs(3));
-    let before = lineages(sandbox, name)?;
-    let lineage = before[0].0.clone();
-    if lineage.is_empty() || before.iter().any(|(l, dead)| *l != lineage || *dead != 0) {
-        return Err(format!("before the kill the nodes disagree or lost data: {before:?}").into());
+    let (before, dead_before) = namespace_loss(sandbox, name, "test")?;
+    let lineage = before[0].clone();
+    if lineage.is_empty() || before.iter().any(|l| *l != lineage) || dead_before != 0 {
+        return Err(format!(
+            "before the kill the nodes disagree or lost data: lineages {before:?}, dead \
+             {dead_before}"
+        )
+        .into());
     }
     let killed = Instant::now();
     let n = kill_all(sandbox, name)?;
@@ -233,18 +255,17 @@ fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result
     })?;
     wait_ready(sandbox, name, 3, CONVERGE)?;
     let back = killed.elapsed();
-    let after = lineages(sandbox, name)?;
+    let (after, dead) = namespace_loss(sandbox, name, "test")?;
     eprintln!(
         "{name}: killed {n} containers at once; Ready 3/3 again after {back:?}; lineage before \
-         {lineage}, after {after:?}"
+         {lineage}, after {after:?}, {dead} dead partitions"
     );
-    let same = after.iter().all(|(l, _)| *l == lineage);
-    let dead: u64 = after.iter().map(|(_, d)| *d).max().unwrap_or(0);
+    let same = after.iter().all(|l| *l == lineage);
     match (persistent, same, dead) {
         (true, true, 0) => Ok(back),
         (true, _, _) => Err(format!(
             "with persistent storage the restart lost data: lineage {lineage} before, {after:?} \
-             after (lineage, dead partitions)"
+             after, {dead} dead partitions"
         )
         .into()),
         (false, false, _) => Ok(back),
@@ -298,6 +319,63 @@ fn namespace_loss(sandbox: &Sandbox, name: &str, ns: &str) -> Result<(Vec<String
         dead = dead.max(get("dead_partitions").parse().unwrap_or(0));
     }
     Ok((lineages, dead))
+}
+
+/// A 3-node cluster whose tasks mount the storage volume `<name>-data` at
+/// the data path (`aerospike.cluster.storage.volume`), on `config`, with
+/// `env` (`KEY=VALUE`) in its tasks; Ready, 2 s settled (its device files
+/// flushed), and with one lineage and nothing dead in namespace `test`,
+/// which it returns. The cluster goes before its volume, pass or fail.
+struct OnVolume {
+    _cluster: crate::operator::ClusterGuard,
+    _volume: VolumeGuard,
+    lineage: String,
+}
+
+impl OnVolume {
+    fn create(sandbox: &Sandbox, name: &str, config: &str, env: &str) -> Result<OnVolume, Failed> {
+        let volume = format!("{name}-data");
+        // One left by a crashed run goes first.
+        drop(VolumeGuard::new(sandbox, &volume)?);
+        let volume_guard = VolumeGuard::new(sandbox, &volume)?;
+        let mut labels = spec_labels("3");
+        labels.push(("aerospike.cluster.storage.volume", volume.as_str()));
+        let mount = format!("type=volume,source={volume},target=/opt/aerospike/data");
+        let cluster = crate::operator::create_cluster_with_config(
+            name,
+            3,
+            true,
+            &labels,
+            config,
+            &["--mount", &mount, "--env", env],
+        )?;
+        wait_ready(sandbox, name, 3, CONVERGE)?;
+        std::thread::sleep(Duration::from_secs(2));
+        let (lineages, dead) = namespace_loss(sandbox, name, "test")?;
+        if lineages.iter().any(|l| l.is_empty() || *l != lineages[0]) || dead != 0 {
+            return Err(
+                format!("{name} before the change: lineages {lineages:?}, dead {dead}").into(),
+            );
+        }
+        Ok(OnVolume {
+            _cluster: cluster,
+            _volume: volume_guard,
+            lineage: lineages[0].clone(),
+        })
+    }
+}
+
+/// `aerospike.cluster.version=7.2.0.0` on `name`: the upgrade a user types.
+fn upgrade(name: &str) -> TestResult {
+    crate::sandbox::docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        "aerospike.cluster.version=7.2.0.0",
+        name,
+    ])?;
+    Ok(())
 }
 
 /// The running tasks of `name` on image tag `tag`: (task id, node id).
@@ -354,43 +432,22 @@ pub fn an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_
     sandbox: &Sandbox,
 ) -> TestResult {
     let (settled, name) = ("e2e-fail-stop", "e2e-fail-hold");
-    let volume = format!("{name}-data");
-    drop(VolumeGuard::new(sandbox, &volume)?);
-    let _volume = VolumeGuard::new(sandbox, &volume)?;
     let operator = Operator::deploy_with(&QUIET_FLAGS)?;
     let _settled = create_cluster(settled, 3, true, &spec_labels("3"))?;
-    let mut labels = spec_labels("3");
-    labels.push(("aerospike.cluster.storage.volume", volume.as_str()));
-    let mount = format!("type=volume,source={volume},target=/opt/aerospike/data");
-    let _cluster = crate::operator::create_cluster_with_config(
+    let cluster = OnVolume::create(
+        sandbox,
         name,
-        3,
-        true,
-        &labels,
         &device_and_memory_config()?,
-        &["--mount", &mount, "--env", "AEROSPIKE_SIM_MIGRATE_RATE=200"],
+        "AEROSPIKE_SIM_MIGRATE_RATE=200",
     )?;
     wait_status(settled, "Ready", "3/3", CONVERGE)?;
     wait_meshed(sandbox, settled, 3, None, CONVERGE)?;
-    wait_ready(sandbox, name, 3, CONVERGE)?;
-    std::thread::sleep(Duration::from_secs(2));
-    let (before, dead_before) = namespace_loss(sandbox, name, "test")?;
-    if before.iter().any(|l| l.is_empty() || *l != before[0]) || dead_before != 0 {
-        return Err(format!("before the rollout: lineages {before:?}, dead {dead_before}").into());
-    }
     let workers = [(2, node_id_of(2)?), (3, node_id_of(3)?)];
 
     // The rollout; the first node replaced and just running (its
     // migrations take about 7 s at this rate): stop a worker that is not
     // that node.
-    crate::sandbox::docker(&[
-        "service",
-        "update",
-        "--detach",
-        "--label-add",
-        "aerospike.cluster.version=7.2.0.0",
-        name,
-    ])?;
+    upgrade(name)?;
     let (first, (n, node)) =
         wait_until("the first node on 7.2.0.0", Duration::from_secs(60), || {
             let new = tasks_on(name, "7.2.0.0")?;
@@ -502,12 +559,12 @@ pub fn an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_
         "{name}: Ready on 7.2.0.0 {took:?} after the stop; device namespace: lineages {device:?} \
          (before {}), {device_dead} dead partitions; memory namespace: {memory_dead} dead \
          partitions; rollbacks {rollbacks}",
-        before[0]
+        cluster.lineage
     );
     if rollbacks > 0 {
         return Err("a lost node was taken for a failed rollout: rolled back".into());
     }
-    if device_dead != 0 || device.iter().any(|l| *l != before[0]) {
+    if device_dead != 0 || device.iter().any(|l| *l != cluster.lineage) {
         return Err("the device namespace lost data".into());
     }
     if memory_dead == 0 {
@@ -537,41 +594,15 @@ pub fn an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_l
     sandbox: &Sandbox,
 ) -> TestResult {
     let name = "e2e-fail-cold";
-    let volume = format!("{name}-data");
-    drop(VolumeGuard::new(sandbox, &volume)?);
-    let _volume = VolumeGuard::new(sandbox, &volume)?;
     let operator = Operator::deploy_with(&["--node-join-timeout", "12s"])?;
-    let mut labels = spec_labels("3");
-    labels.push(("aerospike.cluster.storage.volume", volume.as_str()));
-    let mount = format!("type=volume,source={volume},target=/opt/aerospike/data");
-    let _cluster = crate::operator::create_cluster_with_config(
+    let cluster = OnVolume::create(
+        sandbox,
         name,
-        3,
-        true,
-        &labels,
         &device_config()?,
-        &[
-            "--mount",
-            &mount,
-            "--env",
-            "AEROSPIKE_SIM_COLD_START_RATE=150",
-        ],
+        "AEROSPIKE_SIM_COLD_START_RATE=150",
     )?;
-    wait_ready(sandbox, name, 3, CONVERGE)?;
-    std::thread::sleep(Duration::from_secs(2));
-    let (before, dead_before) = namespace_loss(sandbox, name, "test")?;
-    if before.iter().any(|l| l.is_empty() || *l != before[0]) || dead_before != 0 {
-        return Err(format!("before the upgrade: lineages {before:?}, dead {dead_before}").into());
-    }
     let started = Instant::now();
-    crate::sandbox::docker(&[
-        "service",
-        "update",
-        "--detach",
-        "--label-add",
-        "aerospike.cluster.version=7.2.0.0",
-        name,
-    ])?;
+    upgrade(name)?;
     let (mut cold_seen, mut error_seen) = (None, None);
     let mut last = String::new();
     wait_until(
@@ -599,7 +630,7 @@ pub fn an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_l
         "{name}: upgraded in {took:?} with each node cold-starting longer than the 12 s join \
          timeout; rollbacks {rollbacks}; status on the way: {cold_seen:?}; lineages {after:?} \
          (before {}), {dead} dead partitions",
-        before[0]
+        cluster.lineage
     );
     if rollbacks > 0 || error_seen.is_some() {
         return Err(format!(
@@ -611,7 +642,7 @@ pub fn an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_l
     if cold_seen.is_none() {
         return Err("the status never said a node was cold-starting".into());
     }
-    if dead != 0 || after.iter().any(|l| *l != before[0]) {
+    if dead != 0 || after.iter().any(|l| *l != cluster.lineage) {
         return Err("the upgrade lost data".into());
     }
     Ok(())

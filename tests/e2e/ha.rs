@@ -59,7 +59,7 @@ fn container_logs(id: &str) -> Result<Vec<Value>, Failed> {
 
 /// Seconds since the epoch of an RFC 3339 UTC timestamp
 /// (`2026-12-01T15:20:01.123456Z`).
-fn epoch(ts: &str) -> Option<f64> {
+pub(crate) fn epoch(ts: &str) -> Option<f64> {
     let num = |r: std::ops::Range<usize>| ts.get(r)?.parse::<i64>().ok();
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm) = (num(11..13)?, num(14..16)?);

@@ -1237,12 +1237,10 @@ pub(crate) mod tests {
         assert_eq!(status.phase, Some(Phase::Ready), "the control: {status:?}");
         tasks.away = vec!["task t5 is on swarm node n5, which is down".into()];
         let (status, _) = status_of(&spec, &placement, &tasks, &nodes, &[], |_, _| {});
-        assert!(
-            status
-                .message
-                .unwrap_or_default()
-                .ends_with("; task t5 is on swarm node n5, which is down"),
-        );
+        assert!(status
+            .message
+            .unwrap_or_default()
+            .ends_with("; task t5 is on swarm node n5, which is down"));
     }
 
     #[test]

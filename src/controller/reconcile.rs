@@ -216,6 +216,9 @@ pub(super) struct StatusHome {
     labels: BTreeMap<String, String>,
 }
 
+/// The longest name swarm gives a config (as a secret: 64 characters).
+const CONFIG_NAME_MAX: usize = 64;
+
 /// The data of a status config; swarm requires some, nothing reads it.
 const STATUS_CONFIG_BODY: &str =
     "aerospike-swarm-operator: the live status of the service this config is named after is \
@@ -610,6 +613,12 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             return false;
         }
         let name = status_config_name(&service.name);
+        if name.len() > CONFIG_NAME_MAX {
+            // Swarm refuses such a name; the service's labels carry the
+            // status at each safe point as before.
+            debug!(cluster = %service.name, config = %name, "no status config: the name is longer than swarm allows");
+            return false;
+        }
         // Where the config stands: as remembered, else as read now.
         let at = match known.and_then(|home| home.at) {
             Some(at) => Ok(Some(at)),
@@ -956,6 +965,22 @@ mod tests {
         r.reconcile("s1").await.unwrap();
         reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
         assert_eq!(fake.writes(), vec![]);
+
+        // A service whose config name would be too long for swarm gets
+        // none, and no call is made for it.
+        let long = "d".repeat(58);
+        fake.edit_service("s1", |s| s.name = long.clone());
+        fake.clear_writes();
+        r.reconcile("s1").await.unwrap();
+        assert!(
+            !fake
+                .writes()
+                .iter()
+                .any(|w| matches!(w, WriteCall::Config { .. })),
+            "{:?}",
+            fake.writes()
+        );
+        fake.edit_service("s1", |s| s.name = "db".into());
 
         // The service removed: its status config goes too.
         fake.remove_service("s1").await.unwrap();

@@ -273,7 +273,6 @@ impl Scene {
             addr: addr(last),
             task,
             cold,
-            progressed_at: SystemTime::now(),
         });
         self.derive()
     }

@@ -152,10 +152,9 @@ pub struct ColdStarting {
     pub addr: SocketAddr,
     /// Its task.
     pub task: String,
-    /// Where its cold start stands, as last read.
+    /// Where its cold start stands, as last read (when it last grew is in
+    /// [`ClusterObservation::cold_progress`]).
     pub cold: ColdStart,
-    /// When its progress last grew (or its cold start was first seen).
-    pub progressed_at: SystemTime,
 }
 
 /// A cold start as the reconciler follows it across passes.
@@ -224,7 +223,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             Ok(Some(spec)) => spec,
             Err(errors) => {
                 let problems = errors.errors().iter().map(|e| e.to_string()).collect();
-                let changing = self.changing(&service).await?;
+                let changing = self.stale_tasks(&service).await? > 0;
                 return Ok(Observed::Invalid {
                     service,
                     problems,
@@ -386,11 +385,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         let valve = rollout::is_valve(service.update_policy.as_ref())
             || rollout::is_valve(service.rollback_policy.as_ref());
         let release = if valve && self.was_managed(&service) {
-            let tasks = self
-                .swarm
-                .list_tasks(&TaskFilter::services([service.id.clone()]))
-                .await?;
-            Some(rollout::stale_running(&tasks, &service))
+            Some(self.stale_tasks(&service).await?)
         } else {
             None
         };
@@ -495,7 +490,6 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                     addr: *addr,
                     task: task.id.clone(),
                     cold: w.cold.clone(),
-                    progressed_at: w.progressed_at,
                 });
                 now_watched.insert(task.id.clone(), w);
             }
@@ -529,13 +523,14 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         (found, progress)
     }
 
-    /// Whether a task of `service` still runs an older template.
-    async fn changing(&self, service: &ServiceInfo) -> Result<bool, SwarmError> {
+    /// How many of `service`'s running tasks still run an older template
+    /// (a rollout's nodes not replaced yet), read afresh.
+    async fn stale_tasks(&self, service: &ServiceInfo) -> Result<usize, SwarmError> {
         let tasks = self
             .swarm
             .list_tasks(&TaskFilter::services([service.id.clone()]))
             .await?;
-        Ok(rollout::stale_running(&tasks, service) > 0)
+        Ok(rollout::stale_running(&tasks, service))
     }
 
     /// The quiesce state of the task that leaves next, if it has an

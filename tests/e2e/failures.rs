@@ -366,7 +366,7 @@ impl OnVolume {
 }
 
 /// `aerospike.cluster.version=7.2.0.0` on `name`: the upgrade a user types.
-fn upgrade(name: &str) -> TestResult {
+pub(crate) fn upgrade(name: &str) -> TestResult {
     crate::sandbox::docker(&[
         "service",
         "update",

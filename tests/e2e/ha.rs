@@ -208,14 +208,7 @@ pub fn a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollo
                 .into());
             }
             // The upgrade, which only the new leader can act on.
-            docker(&[
-                "service",
-                "update",
-                "--detach",
-                "--label-add",
-                "aerospike.cluster.version=7.2.0.0",
-                name,
-            ])?;
+            crate::failures::upgrade(name)?;
             wait_until(
                 "the new leader starts the rollout",
                 Duration::from_secs(30),

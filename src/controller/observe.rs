@@ -571,13 +571,30 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         if !patient {
             return self.nodes.observe(addr, expected).await;
         }
-        let deadline = Instant::now() + self.patience;
+        let started = Instant::now();
+        let deadline = started + self.patience;
+        let mut attempts = 0u32;
+        let mut last_error = None;
         loop {
+            attempts += 1;
             match self.nodes.observe(addr, expected).await {
                 Err(e) if e.is_unreachable() && Instant::now() + RETRY_GAP < deadline => {
+                    last_error = Some(e.to_string());
                     tokio::time::sleep(RETRY_GAP).await
                 }
-                other => return other,
+                other => {
+                    if let Some(last_error) = last_error {
+                        tracing::debug!(
+                            node = %addr,
+                            attempts,
+                            waited_ms = started.elapsed().as_millis() as u64,
+                            answered = other.is_ok(),
+                            %last_error,
+                            "a node asked patiently"
+                        );
+                    }
+                    return other;
+                }
             }
         }
     }

@@ -55,6 +55,16 @@ impl Operator {
         remove_operator(&name);
         let selector = crate::scope::selector()?;
         let scope_flags = ["--cluster-selector", selector.as_str()];
+        // ASW_E2E_OPERATOR_LOG: a RUST_LOG filter for the operators under
+        // test (e.g. `aerospike_swarm_operator=debug`), to trace a run.
+        let log_env = std::env::var("ASW_E2E_OPERATOR_LOG")
+            .ok()
+            .filter(|filter| !filter.is_empty())
+            .map(|filter| format!("RUST_LOG={filter}"));
+        let log_flags: Vec<&str> = log_env
+            .iter()
+            .flat_map(|env| ["--env", env.as_str()])
+            .collect();
         let args: Vec<&str> = [
             "service",
             "create",
@@ -65,6 +75,7 @@ impl Operator {
             "node.role==manager",
         ]
         .into_iter()
+        .chain(log_flags.iter().copied())
         .chain(create.iter().copied())
         .chain([
             OPERATOR_IMAGE,
@@ -172,6 +183,18 @@ pub fn task_count(service: &str) -> Result<usize, Failed> {
 
 impl Drop for Operator {
     fn drop(&mut self) {
+        // ASW_E2E_KEEP_LOGS=DIR: the operator's whole log, kept as
+        // DIR/<service>.log before the service goes (with
+        // ASW_E2E_OPERATOR_LOG, to trace a run afterwards).
+        if let Some(dir) = std::env::var_os("ASW_E2E_KEEP_LOGS").filter(|d| !d.is_empty()) {
+            if let Ok(lines) = self.logs() {
+                let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+                let file = std::path::Path::new(&dir).join(format!("{}.log", self.name));
+                if let Err(e) = std::fs::write(&file, text) {
+                    eprintln!("cannot keep the operator's log in {}: {e}", file.display());
+                }
+            }
+        }
         remove_operator(&self.name);
     }
 }
@@ -654,6 +677,10 @@ pub fn wait_ready(
     Ok((status, meshed))
 }
 
+/// How many times [`check_every_node_settled`] reads a node whose read
+/// failed (not one whose answer was wrong).
+const SETTLED_READS: usize = 3;
+
 /// Reads every running node of `service` at once, as a script would right
 /// after the status said Ready: each must report `cluster_size=size`,
 /// `migrate_allowed=true`, `migrate_partitions_remaining=0`, and answer
@@ -676,9 +703,23 @@ pub fn check_every_node_settled(
             .map(|task| {
                 let stable_command = &stable_command;
                 scope.spawn(move || {
-                    let stats = statistics(sandbox, task)?;
-                    let stable = asinfo(sandbox, task, None, stable_command)?;
-                    Ok((stats, stable.trim().to_string()))
+                    // A read that fails (a 2 s timeout on a loaded machine)
+                    // is asked again, as a script would; an answer that
+                    // says "not settled" is not.
+                    let read = || -> Answer {
+                        let stats = statistics(sandbox, task)?;
+                        let stable = asinfo(sandbox, task, None, stable_command)?;
+                        Ok((stats, stable.trim().to_string()))
+                    };
+                    let mut answer = read();
+                    for _ in 1..SETTLED_READS {
+                        if answer.is_ok() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(300));
+                        answer = read();
+                    }
+                    answer
                 })
             })
             .collect();

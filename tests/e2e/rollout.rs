@@ -863,14 +863,20 @@ fn operator_tail(operator: &Operator, cluster: &str, n: usize) -> String {
 
 /// Adds the operator's recent log lines to a failure.
 fn with_log<T>(operator: &Operator, cluster: &str, r: Result<T, Failed>) -> Result<T, Failed> {
-    r.map_err(|e| {
-        format!(
-            "{}\n{}",
-            e.message().unwrap_or("?"),
-            operator_tail(operator, cluster, 40)
-        )
-        .into()
-    })
+    r.map_err(|e| logged_failure(e.message().unwrap_or("?"), operator, cluster))
+}
+
+/// A failure `message` followed by the operator's last 40 lines about
+/// `cluster`, and then the message's first line again: a CI report that
+/// keeps only the end of a test's output still says what failed.
+fn logged_failure(message: &str, operator: &Operator, cluster: &str) -> Failed {
+    let first = message.lines().next().unwrap_or("?");
+    let first: String = first.chars().take(600).collect();
+    format!(
+        "{message}\n{}\nfailed: {first}",
+        operator_tail(operator, cluster, 40)
+    )
+    .into()
 }
 
 /// The checks every safe change ends with: at most one node out at any
@@ -912,12 +918,8 @@ fn check_safe(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{what}: {}\n{}",
-            problems.join("\n"),
-            operator_tail(operator, cluster, 40)
-        )
-        .into())
+        let message = format!("{what}: {}", problems.join("\n"));
+        Err(logged_failure(&message, operator, cluster))
     }
 }
 

@@ -3,6 +3,7 @@
 //! ```text
 //! aerospike-sim [--config-file PATH] [--foreground|-f] [--migrate-rate N]
 //! aerospike-sim asinfo [-h HOST] [-p PORT] [-v COMMAND] [-t SECONDS]
+//! aerospike-sim meshworker --service NAME [--interval SECONDS] [--service-port P] [--heartbeat-port P]
 //! ```
 //!
 //! Environment: `AEROSPIKE_SIM_BUILD` (version reported by `build`),
@@ -39,6 +40,8 @@ pub enum Invocation {
         /// Give up after this long.
         timeout: Duration,
     },
+    /// Run the recipe's DNS-polling sidecar (see [`crate::meshworker`]).
+    Meshworker(crate::meshworker::Options),
     /// Print usage.
     Help,
 }
@@ -48,6 +51,7 @@ pub const USAGE: &str = "\
 usage:
   aerospike-sim [--config-file PATH] [--foreground|-f] [--migrate-rate PARTITIONS_PER_SEC]
   aerospike-sim asinfo [-h HOST] [-p PORT] [-v COMMAND] [-t TIMEOUT_SECONDS]
+  aerospike-sim meshworker --service NAME [--interval SECONDS] [--service-port PORT] [--heartbeat-port PORT]
 environment:
   AEROSPIKE_SIM_BUILD         version reported by `build` (default 7.1.0.0)
   AEROSPIKE_SIM_EDITION       community (default) or enterprise
@@ -103,6 +107,9 @@ pub fn parse_args(args: &[String], settings: Settings) -> Result<Invocation, Str
     if args.first().map(String::as_str) == Some("asinfo") {
         return parse_asinfo(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("meshworker") {
+        return parse_meshworker(&args[1..]);
+    }
     let mut config_file = None;
     let mut settings = settings;
     let mut rest = args.iter();
@@ -133,6 +140,50 @@ pub fn parse_args(args: &[String], settings: Settings) -> Result<Invocation, Str
     })
 }
 
+fn parse_port(text: &str) -> Result<u16, String> {
+    text.parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("bad port '{text}'"))
+}
+
+fn parse_meshworker(args: &[String]) -> Result<Invocation, String> {
+    let mut options = crate::meshworker::Options {
+        service: String::new(),
+        interval: crate::meshworker::DEFAULT_INTERVAL,
+        service_port: 3000,
+        heartbeat_port: 3002,
+    };
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let mut value = || {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--service" => options.service = value()?,
+            "--interval" => {
+                let text = value()?;
+                let secs: f64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| format!("bad interval '{text}'"))?;
+                options.interval = Duration::from_secs_f64(secs);
+            }
+            "--service-port" => options.service_port = parse_port(&value()?)?,
+            "--heartbeat-port" => options.heartbeat_port = parse_port(&value()?)?,
+            "--help" => return Ok(Invocation::Help),
+            other => return Err(format!("unknown meshworker argument '{other}'")),
+        }
+    }
+    if options.service.is_empty() {
+        return Err("meshworker needs --service NAME".into());
+    }
+    Ok(Invocation::Meshworker(options))
+}
+
 fn parse_asinfo(args: &[String]) -> Result<Invocation, String> {
     let mut host = "127.0.0.1".to_string();
     let mut port = 3000;
@@ -147,14 +198,7 @@ fn parse_asinfo(args: &[String]) -> Result<Invocation, String> {
         };
         match flag.as_str() {
             "-h" | "--host" => host = value()?,
-            "-p" | "--port" => {
-                let text = value()?;
-                port = text
-                    .parse()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| format!("bad port '{text}'"))?;
-            }
+            "-p" | "--port" => port = parse_port(&value()?)?,
             "-v" | "--value" => command = Some(value()?),
             "-t" | "--timeout" => {
                 let text = value()?;
@@ -226,6 +270,36 @@ mod tests {
         );
         assert!(parse_args(&args(&["asinfo", "-p", "x"]), Settings::default()).is_err());
         assert!(parse_args(&args(&["asinfo", "-v"]), Settings::default()).is_err());
+    }
+
+    #[test]
+    fn meshworker_flags() {
+        let got = parse_args(
+            &args(&[
+                "meshworker",
+                "--service",
+                "aerospikedb",
+                "--interval",
+                "0.5",
+            ]),
+            Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            Invocation::Meshworker(crate::meshworker::Options {
+                service: "aerospikedb".into(),
+                interval: Duration::from_millis(500),
+                service_port: 3000,
+                heartbeat_port: 3002,
+            })
+        );
+        assert!(parse_args(&args(&["meshworker"]), Settings::default()).is_err());
+        assert!(parse_args(
+            &args(&["meshworker", "--service", "x", "--interval", "0"]),
+            Settings::default()
+        )
+        .is_err());
     }
 
     #[test]

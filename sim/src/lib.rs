@@ -22,6 +22,7 @@
 //! - [`events`]: the JSON-lines event log.
 //! - [`fabric`]: node-to-node connections carrying partition copies.
 //! - [`client`]: a small info client (`aerospike-sim asinfo`).
+//! - [`meshworker`]: the recipe's DNS-polling sidecar (`aerospike-sim meshworker`), for benchmarks.
 //! - [`cli`]: the binary's arguments and environment.
 
 #![warn(missing_docs)]
@@ -36,6 +37,7 @@ pub mod frame;
 pub mod heartbeat;
 pub mod ids;
 pub mod info;
+pub mod meshworker;
 pub mod netif;
 pub mod node;
 pub mod partitions;

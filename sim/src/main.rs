@@ -1,4 +1,5 @@
-//! The `aerospike-sim` binary: runs a node, or acts as `asinfo`.
+//! The `aerospike-sim` binary: runs a node, or acts as `asinfo` or as the
+//! recipe's `meshworker`.
 
 use std::process::ExitCode;
 
@@ -33,6 +34,10 @@ fn main() -> ExitCode {
         }
     };
     match invocation {
+        Invocation::Meshworker(options) => {
+            runtime.block_on(aerospike_sim::meshworker::run(options, events));
+            ExitCode::SUCCESS
+        }
         Invocation::Help => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -35,7 +35,49 @@ use crate::heartbeat::{
     Adjacent, ClusterView, DeadReport, Envelope, Heartbeat, Lineage, NamespaceReport,
 };
 use crate::ids::{new_cluster_key, random_u64, NodeId};
+use crate::msg::{self, result, Kind, Request};
 use crate::partitions::{effective_rf, ranking, Bitmap, OwnerTable, N_PARTITIONS};
+use crate::record::{Digest, Partition, Record, WireRecord};
+
+/// Where a data-plane transaction is served (see [`NodeState::route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Here: this node is the partition's working master (namespace index).
+    Local(usize),
+    /// At another node, the working master: the transaction is proxied.
+    Proxy(NodeId),
+    /// Nowhere: every copy of the partition is lost (namespace index).
+    Dead(usize),
+    /// Not now: no cluster, or no known copy yet.
+    Unavailable,
+    /// The namespace does not exist.
+    UnknownNamespace,
+}
+
+/// The outcome of a write at the working master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Result code for the client.
+    pub result: u8,
+    /// The record's generation after the write (0 when deleted or failed).
+    pub generation: u32,
+    /// The nodes the new version must reach before the client is answered.
+    pub replicas: Vec<NodeId>,
+    /// The new version, as replicas get it (`None`: deleted).
+    pub record: Option<WireRecord>,
+}
+
+/// Record counts of a namespace on this node (`objects`,
+/// `master_objects`, `prole_objects`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Objects {
+    /// Records in every partition copy held.
+    pub total: usize,
+    /// Records of partitions this node is final master of.
+    pub master: usize,
+    /// Records of partitions this node is a final replica (not master) of.
+    pub prole: usize,
+}
 
 /// Community or Enterprise behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +273,11 @@ pub(crate) struct NamespaceState {
     /// Remaining migrations as of the last tick.
     pub(crate) rx_remaining: usize,
     pub(crate) tx_remaining: usize,
+    /// Records by partition. A held partition's records are its copy; a
+    /// partition not held may have records on their way in (a migration's
+    /// chunks, replica writes to a new owner) until it is held, or until
+    /// the next cluster change drops them.
+    pub(crate) records: BTreeMap<usize, Partition>,
 }
 
 /// Counters reported by `statistics`.
@@ -337,6 +384,7 @@ impl NodeState {
                 received: 0,
                 rx_remaining: 0,
                 tx_remaining: 0,
+                records: BTreeMap::new(),
             })
             .collect();
         NodeState {
@@ -988,6 +1036,7 @@ impl NodeState {
             for ns in &mut self.namespaces {
                 ns.held = Bitmap::empty();
                 ns.dead = Bitmap::empty();
+                ns.records.clear();
             }
             self.lineage = Some(view.lineage);
         }
@@ -1033,6 +1082,10 @@ impl NodeState {
             }
             ns.received = 0;
             ns.migrating = false;
+            // Records of copies that were on their way belong to the old
+            // plan: a partition not held is received whole again.
+            let held = ns.held.clone();
+            ns.records.retain(|pid, _| held.get(*pid));
         }
         // Copies in flight belong to the old cluster's plan.
         self.in_flight.clear();
@@ -1215,6 +1268,7 @@ impl NodeState {
                 });
                 if all_owners_have_it {
                     self.namespaces[index].held.set(pid, false);
+                    self.namespaces[index].records.remove(&pid);
                 }
             }
         }
@@ -1382,9 +1436,16 @@ impl NodeState {
     /// What namespace `index` persists now: the lineage and the copies
     /// held (see [`crate::storage`]).
     pub fn stored(&self, index: usize) -> crate::storage::Stored {
+        let ns = &self.namespaces[index];
         crate::storage::Stored {
             lineage: self.lineage,
-            held: self.namespaces[index].held.clone(),
+            held: ns.held.clone(),
+            records: ns
+                .records
+                .iter()
+                .filter(|(pid, records)| ns.held.get(**pid) && !records.is_empty())
+                .map(|(pid, records)| (*pid, records.clone()))
+                .collect(),
         }
     }
 
@@ -1401,8 +1462,236 @@ impl NodeState {
         for (ns, stored) in self.namespaces.iter_mut().zip(stored) {
             if let Some(stored) = stored.as_ref().filter(|s| s.lineage == Some(lineage)) {
                 ns.held = stored.held.clone();
+                ns.records = stored
+                    .records
+                    .iter()
+                    .filter(|(pid, _)| ns.held.get(**pid))
+                    .map(|(pid, records)| (*pid, records.clone()))
+                    .collect();
             }
         }
+    }
+
+    // ----- data plane --------------------------------------------------------
+
+    fn namespace_index(&self, namespace: &str) -> Option<usize> {
+        self.namespaces
+            .iter()
+            .position(|n| n.config.name == namespace)
+    }
+
+    /// The partition's working master: the best-ranked member of the
+    /// current cluster (of its lineage) that holds a copy, as the
+    /// migration source is chosen. While a new owner still waits for its
+    /// copy, the node that has one serves (the server's acting master).
+    fn working_master(&self, index: usize, pid: usize) -> Option<NodeId> {
+        let cluster = self.cluster.as_ref()?;
+        let members: Vec<NodeId> = cluster.members.iter().map(|n| NodeId(*n)).collect();
+        let quiesced: Vec<NodeId> = cluster.quiesced.iter().map(|n| NodeId(*n)).collect();
+        let sources = self.sources();
+        ranking(pid, &members, &quiesced)
+            .into_iter()
+            .find(|n| sources.contains(n) && self.holds(*n, index, pid))
+    }
+
+    /// Where a transaction on `namespace`/`pid` is served. A client's map
+    /// may be stale (or name a final master still waiting for its copy):
+    /// the transaction is then proxied to the working master. A proxied
+    /// transaction is never proxied again: the node it reached serves it
+    /// when it holds a copy, and answers "unavailable" otherwise.
+    pub fn route(&self, namespace: &str, pid: usize, proxied: bool) -> Route {
+        let Some(index) = self.namespace_index(namespace) else {
+            return Route::UnknownNamespace;
+        };
+        if self.cluster.is_none() || pid >= N_PARTITIONS {
+            return Route::Unavailable;
+        }
+        let ns = &self.namespaces[index];
+        match self.working_master(index, pid) {
+            Some(node) if node == self.id => Route::Local(index),
+            Some(_) if proxied && ns.held.get(pid) => Route::Local(index),
+            Some(node) if !proxied => Route::Proxy(node),
+            Some(_) => Route::Unavailable,
+            None if ns.dead.get(pid) => Route::Dead(index),
+            None => Route::Unavailable,
+        }
+    }
+
+    /// The record `digest` of partition `pid` in namespace `index`, from
+    /// this node's copy.
+    pub fn read_record(&self, index: usize, pid: usize, digest: &Digest) -> Option<Record> {
+        let ns = self.namespaces.get(index)?;
+        if !ns.held.get(pid) {
+            return None;
+        }
+        ns.records.get(&pid)?.get(digest).cloned()
+    }
+
+    /// Applies a write (or delete) at the working master: the new version
+    /// is in this node's copy at once, and must reach every member that
+    /// owns the partition or holds a copy of it before the client is
+    /// answered (see `node.rs`).
+    pub fn write_record(
+        &mut self,
+        index: usize,
+        pid: usize,
+        digest: &Digest,
+        request: &Request,
+        now_ms: u64,
+    ) -> Written {
+        let failed = |code| Written {
+            result: code,
+            generation: 0,
+            replicas: Vec::new(),
+            record: None,
+        };
+        if index >= self.namespaces.len() || !self.namespaces[index].held.get(pid) {
+            return failed(result::PARTITION_UNAVAILABLE);
+        }
+        let existing = self.namespaces[index]
+            .records
+            .get(&pid)
+            .and_then(|p| p.get(digest));
+        let outcome = match request.kind() {
+            Ok(Kind::Delete) => msg::apply_delete(existing, request),
+            Ok(Kind::Write) => msg::apply_write(existing, request, now_ms),
+            Ok(_) => Err(result::PARAMETER),
+            Err(code) => Err(code),
+        };
+        let new = match outcome {
+            Ok(new) => new,
+            Err(code) => return failed(code),
+        };
+        let records = self.namespaces[index].records.entry(pid).or_default();
+        let generation = new.as_ref().map_or(0, |r| r.generation);
+        let wire = new.as_ref().map(|r| WireRecord::from_record(digest, r));
+        match new {
+            Some(record) => {
+                records.insert(*digest, record);
+            }
+            None => {
+                records.remove(digest);
+            }
+        }
+        let sources = self.sources();
+        let ns = &self.namespaces[index];
+        let replicas = self
+            .cluster
+            .as_ref()
+            .map(|c| {
+                c.members
+                    .iter()
+                    .map(|n| NodeId(*n))
+                    .filter(|n| *n != self.id)
+                    .filter(|n| {
+                        ns.owners.is_owner(pid, *n)
+                            || (sources.contains(n) && self.holds(*n, index, pid))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Written {
+            result: result::OK,
+            generation,
+            replicas,
+            record: wire,
+        }
+    }
+
+    /// A replica write from the working master: the record's new version
+    /// (or its deletion) replaces this node's. Applied whether or not the
+    /// copy is complete yet (a migration may still be on its way: it will
+    /// not overwrite the newer version). Returns whether it was applied.
+    pub fn on_replica_write(
+        &mut self,
+        namespace: &str,
+        pid: usize,
+        digest: &Digest,
+        record: Option<Record>,
+    ) -> bool {
+        let Some(index) = self.namespace_index(namespace) else {
+            return false;
+        };
+        if pid >= N_PARTITIONS || self.cluster.is_none() {
+            return false;
+        }
+        let records = self.namespaces[index].records.entry(pid).or_default();
+        match record {
+            Some(record) => {
+                records.insert(*digest, record);
+            }
+            None => {
+                records.remove(digest);
+            }
+        }
+        true
+    }
+
+    /// Records of a partition copy on their way to this node, decided in
+    /// cluster `key`: merged when this node is in that cluster and owns
+    /// the partition, each record kept only when newer than the one here.
+    pub fn on_records(&mut self, key: u64, namespace: &str, pid: usize, records: &[WireRecord]) {
+        if self.cluster.as_ref().map(|c| c.key) != Some(key) || pid >= N_PARTITIONS {
+            return;
+        }
+        let id = self.id;
+        let Some(index) = self.namespace_index(namespace) else {
+            return;
+        };
+        let ns = &mut self.namespaces[index];
+        if !ns.owners.is_owner(pid, id) {
+            return;
+        }
+        let partition = ns.records.entry(pid).or_default();
+        for wire in records {
+            let Some((digest, record)) = wire.to_record() else {
+                continue;
+            };
+            let newer = partition.get(&digest).is_none_or(|old| record.newer_than(old));
+            if newer {
+                partition.insert(digest, record);
+            }
+        }
+    }
+
+    /// The records of this node's copy of `namespace`/`pid`, to send with
+    /// a migration.
+    pub fn snapshot_records(&self, namespace: &str, pid: usize) -> Vec<WireRecord> {
+        let Some(index) = self.namespace_index(namespace) else {
+            return Vec::new();
+        };
+        let ns = &self.namespaces[index];
+        if !ns.held.get(pid) {
+            return Vec::new();
+        }
+        ns.records
+            .get(&pid)
+            .map(|p| {
+                p.iter()
+                    .map(|(d, r)| WireRecord::from_record(d, r))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Record counts of namespace `index` on this node.
+    pub fn objects(&self, index: usize) -> Objects {
+        let mut objects = Objects::default();
+        let Some(ns) = self.namespaces.get(index) else {
+            return objects;
+        };
+        for (pid, records) in &ns.records {
+            if !ns.held.get(*pid) {
+                continue;
+            }
+            objects.total += records.len();
+            match ns.owners.replica_index(*pid, self.id) {
+                Some(0) => objects.master += records.len(),
+                Some(_) => objects.prole += records.len(),
+                None => {}
+            }
+        }
+        objects
     }
 
     // ----- quiesce ---------------------------------------------------------

@@ -833,6 +833,7 @@ async fn read_message(
 /// applies replica writes, and serves proxied transactions. Answers go
 /// through one writer task, in the order they are ready.
 async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared, links: Links) {
+    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
@@ -971,6 +972,7 @@ async fn fabric_connect(
         }
     }
     let (endpoint, stream) = connected?;
+    let _ = stream.set_nodelay(true);
     let (read, mut writer) = stream.into_split();
     let mut reader = BufReader::new(read);
     let hello = fabric::Message::Hello {
@@ -1142,6 +1144,8 @@ fn copy_lines(state: &Shared, copy: Outgoing) -> Vec<String> {
 
 async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared, links: Links) {
     let _counted = Counted::new(&state, client_connections);
+    // Replies are single writes answered at once, as the server's.
+    let _ = stream.set_nodelay(true);
     let protocol_error = |reason: String| {
         lock(&state).events().emit(
             "protocol_error",

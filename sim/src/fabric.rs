@@ -68,6 +68,11 @@ pub enum Message {
         pid: usize,
         /// The records.
         records: Vec<crate::record::WireRecord>,
+        /// A merge push (a copy that came back from a device file sends
+        /// its records to the partition's source, which merges them into
+        /// the copy it holds) rather than a migration to an owner.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        merge: bool,
     },
     /// A replica write: the master's new version of a record (or its
     /// deletion), to be applied before the master answers the client.

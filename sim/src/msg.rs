@@ -207,7 +207,9 @@ pub fn parse(body: &[u8]) -> Result<Request, MsgError> {
     let mut c = Cursor { bytes: body, at: 0 };
     let header_sz = c.u8("header")?;
     if header_sz as usize != MSG_HEADER_LEN {
-        return err(format!("header size {header_sz}, expected {MSG_HEADER_LEN}"));
+        return err(format!(
+            "header size {header_sz}, expected {MSG_HEADER_LEN}"
+        ));
     }
     let info1 = c.u8("header")?;
     let info2 = c.u8("header")?;
@@ -260,14 +262,18 @@ pub fn parse(body: &[u8]) -> Result<Request, MsgError> {
     for i in 0..n_ops {
         let size = c.u32("op size")? as usize;
         if size < 4 {
-            return err(format!("op {i} has size {size}, less than its 4-byte header"));
+            return err(format!(
+                "op {i} has size {size}, less than its 4-byte header"
+            ));
         }
         let op = c.u8("op")?;
         let kind = c.u8("op")?;
         let _version = c.u8("op")?;
         let name_len = c.u8("op")? as usize;
         if name_len > size - 4 {
-            return err(format!("op {i}: bin name of {name_len} bytes in a {size}-byte op"));
+            return err(format!(
+                "op {i}: bin name of {name_len} bytes in a {size}-byte op"
+            ));
         }
         let name = text(c.take(name_len, "bin name")?, "bin name")?;
         let value = c.take(size - 4 - name_len, "op value")?.to_vec();
@@ -278,10 +284,7 @@ pub fn parse(body: &[u8]) -> Result<Request, MsgError> {
         });
     }
     if c.at != body.len() {
-        return err(format!(
-            "{} bytes after the last op",
-            body.len() - c.at
-        ));
+        return err(format!("{} bytes after the last op", body.len() - c.at));
     }
     Ok(request)
 }
@@ -614,7 +617,10 @@ mod tests {
         assert_eq!((second.generation, second.last_update_ms), (2, 101));
         let mut create = request.clone();
         create.info2 |= INFO2_CREATE_ONLY;
-        assert_eq!(apply_write(Some(&first), &create, 5), Err(result::KEY_EXISTS));
+        assert_eq!(
+            apply_write(Some(&first), &create, 5),
+            Err(result::KEY_EXISTS)
+        );
         let mut gen = request.clone();
         gen.info2 |= INFO2_GENERATION;
         gen.generation = 7;

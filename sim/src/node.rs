@@ -74,7 +74,11 @@ enum LinkMsg {
     /// A request that is answered (replica write, proxy): the message, its
     /// id, and where the answer goes. Dropping the sender (the link broke)
     /// fails the request.
-    Request(fabric::Message, u64, tokio::sync::oneshot::Sender<fabric::Message>),
+    Request(
+        fabric::Message,
+        u64,
+        tokio::sync::oneshot::Sender<fabric::Message>,
+    ),
 }
 
 type LinkMap = HashMap<NodeId, (mpsc::UnboundedSender<LinkMsg>, AbortOnDrop)>;
@@ -882,8 +886,9 @@ async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared, lin
                 ns,
                 pid,
                 records,
+                merge,
             })) => {
-                lock(&state).on_records(key, &ns, pid, &records);
+                lock(&state).on_records(key, &ns, pid, &records, merge);
             }
             Ok(Some(fabric::Message::Write {
                 id,
@@ -1121,8 +1126,13 @@ async fn fabric_link(
 
 /// The lines of one migrated copy: its records in chunks of
 /// [`fabric::RECORDS_PER_CHUNK`], as they are now, then the copy itself.
+/// A merge push is only its records.
 fn copy_lines(state: &Shared, copy: Outgoing) -> Vec<String> {
-    let records = lock(state).snapshot_records(&copy.namespace, copy.pid);
+    let merge = copy.push.is_some();
+    let records = match copy.push {
+        Some(records) => records,
+        None => lock(state).snapshot_records(&copy.namespace, copy.pid),
+    };
     let mut lines: Vec<String> = records
         .chunks(fabric::RECORDS_PER_CHUNK)
         .map(|chunk| {
@@ -1131,9 +1141,13 @@ fn copy_lines(state: &Shared, copy: Outgoing) -> Vec<String> {
                 ns: copy.namespace.clone(),
                 pid: copy.pid,
                 records: chunk.to_vec(),
+                merge,
             })
         })
         .collect();
+    if merge {
+        return lines;
+    }
     lines.push(fabric::encode(&fabric::Message::Part {
         key: copy.key,
         ns: copy.namespace,
@@ -1153,8 +1167,7 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared, li
         );
     };
     loop {
-        let (kind, body) = match tokio::time::timeout(IDLE_TIMEOUT, read_frame(&mut stream)).await
-        {
+        let (kind, body) = match tokio::time::timeout(IDLE_TIMEOUT, read_frame(&mut stream)).await {
             Err(_) | Ok(Ok(None)) => break,
             Ok(Err(e)) => {
                 protocol_error(e.to_string());

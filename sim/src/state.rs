@@ -244,6 +244,9 @@ pub struct Outgoing {
     pub namespace: String,
     /// Partition id.
     pub pid: usize,
+    /// `Some`: not a copy but a merge push of these records (taken when
+    /// it was decided) from a copy that came back from a device file.
+    pub push: Option<Vec<WireRecord>>,
 }
 
 /// What the node knows about a live peer.
@@ -255,6 +258,8 @@ struct Peer {
     held: Vec<Bitmap>,
     /// Dead partitions per namespace, in this node's namespace order.
     dead: Vec<Bitmap>,
+    /// Stale copies per namespace (see [`NamespaceState::stale`]).
+    stale: Vec<Bitmap>,
 }
 
 /// One namespace's partitions on this node.
@@ -265,6 +270,16 @@ pub(crate) struct NamespaceState {
     pub(crate) held: Bitmap,
     /// Partitions lost for good in this node's lineage.
     pub(crate) dead: Bitmap,
+    /// Held copies that came back from a device file and were not
+    /// refreshed since: they count as copies (a partition with one is not
+    /// dead) but are not current. While a current copy exists elsewhere,
+    /// a stale one serves nothing and its owner receives the partition
+    /// again (merged, newer record wins), as the server migrates to a
+    /// returning node whose partition version differs.
+    pub(crate) stale: Bitmap,
+    /// Stale copies whose records were pushed to the source in this
+    /// cluster.
+    pushed: Bitmap,
     pub(crate) owners: OwnerTable,
     pub(crate) rx_initial: usize,
     pub(crate) tx_initial: usize,
@@ -377,6 +392,8 @@ impl NodeState {
                 config: ns.clone(),
                 held: Bitmap::empty(),
                 dead: Bitmap::empty(),
+                stale: Bitmap::empty(),
+                pushed: Bitmap::empty(),
                 owners: OwnerTable::default(),
                 rx_initial: 0,
                 tx_initial: 0,
@@ -518,6 +535,7 @@ impl NodeState {
                     name: ns.config.name.clone(),
                     held: ns.held.to_hex(),
                     dead: ns.dead.to_hex(),
+                    stale: ns.stale.to_hex(),
                 })
                 .collect(),
             cluster: self.cluster.clone(),
@@ -554,6 +572,7 @@ impl NodeState {
         self.counters.heartbeat_received_foreign += 1;
         let mut held = Vec::with_capacity(self.namespaces.len());
         let mut dead = Vec::with_capacity(self.namespaces.len());
+        let mut stale = Vec::with_capacity(self.namespaces.len());
         for ns in &self.namespaces {
             let report = hb.namespaces.iter().find(|r| r.name == ns.config.name);
             let parse = |text: Option<&String>| match text {
@@ -563,6 +582,7 @@ impl NodeState {
             };
             held.push(parse(report.map(|r| &r.held))?);
             dead.push(parse(report.map(|r| &r.dead))?);
+            stale.push(parse(report.map(|r| &r.stale))?);
         }
         let id = NodeId(hb.node);
         if !self.peers.contains_key(&id) {
@@ -584,6 +604,7 @@ impl NodeState {
                 last_heard: now,
                 held,
                 dead,
+                stale,
             },
         );
         Ok(())
@@ -942,6 +963,45 @@ impl NodeState {
         }
     }
 
+    /// Whether `node` holds a current (not stale) copy of `pid`.
+    fn holds_current(&self, node: NodeId, ns: usize, pid: usize) -> bool {
+        if node == self.id {
+            self.namespaces[ns].held.get(pid) && !self.namespaces[ns].stale.get(pid)
+        } else {
+            self.acked.contains(&(node, ns, pid))
+                || self
+                    .peers
+                    .get(&node)
+                    .is_some_and(|p| p.held[ns].get(pid) && !p.stale[ns].get(pid))
+        }
+    }
+
+    /// The node a partition's copies come from (and its working master):
+    /// the best-ranked source holding a current copy, else the
+    /// best-ranked one holding a stale copy (every copy came back from a
+    /// device: the others merge into it, and it into the first owner
+    /// that turns current).
+    fn source_of(
+        &self,
+        index: usize,
+        pid: usize,
+        members: &[NodeId],
+        quiesced: &[NodeId],
+        sources: &[NodeId],
+    ) -> Option<NodeId> {
+        let ranked = ranking(pid, members, quiesced);
+        ranked
+            .iter()
+            .copied()
+            .find(|n| sources.contains(n) && self.holds_current(*n, index, pid))
+            .or_else(|| {
+                ranked
+                    .iter()
+                    .copied()
+                    .find(|n| sources.contains(n) && self.holds(*n, index, pid))
+            })
+    }
+
     /// The principal's decision: the new cluster's key, members, quiesced
     /// nodes, lineage and dead partitions.
     fn form(&self, members: &[NodeId]) -> ClusterView {
@@ -1036,6 +1096,7 @@ impl NodeState {
             for ns in &mut self.namespaces {
                 ns.held = Bitmap::empty();
                 ns.dead = Bitmap::empty();
+                ns.stale = Bitmap::empty();
                 ns.records.clear();
             }
             self.lineage = Some(view.lineage);
@@ -1082,6 +1143,7 @@ impl NodeState {
             }
             ns.received = 0;
             ns.migrating = false;
+            ns.pushed = Bitmap::empty();
             // Records of copies that were on their way belong to the old
             // plan: a partition not held is received whole again.
             let held = ns.held.clone();
@@ -1224,20 +1286,41 @@ impl NodeState {
                 if !ns.held.get(pid) || ns.dead.get(pid) {
                     continue;
                 }
-                // This node sends when it is the best-ranked holder.
-                let source = ranking(pid, &members, &quiesced)
-                    .into_iter()
-                    .find(|n| sources.contains(n) && self.holds(*n, index, pid));
+                // This node sends when it is the best-ranked holder (of a
+                // current copy, if any).
+                let source = self.source_of(index, pid, &members, &quiesced, &sources);
                 if source != Some(self.id) {
+                    // A stale copy pushes its records to the source once
+                    // per cluster, to be merged there.
+                    if let Some(source) =
+                        source.filter(|_| ns.stale.get(pid) && !ns.pushed.get(pid))
+                    {
+                        if self.in_current_cluster(source) {
+                            let push = self.snapshot_records(&ns.config.name, pid);
+                            let namespace = ns.config.name.clone();
+                            self.namespaces[index].pushed.set(pid, true);
+                            self.outgoing.push(Outgoing {
+                                to: source,
+                                key: cluster.key,
+                                namespace,
+                                pid,
+                                push: Some(push),
+                            });
+                        }
+                    }
                     continue;
                 }
+                // A stale source (no current copy anywhere) stays stale: it
+                // serves, and sends to the owners, which merge it into
+                // what they hold; a current copy that appears later (one
+                // of those owners) is sent back to it and merged.
                 let lacking: Vec<NodeId> = ns
                     .owners
                     .owners(pid)
                     .filter(|o| {
                         *o != self.id
                             && self.in_current_cluster(*o)
-                            && !self.holds(*o, index, pid)
+                            && !self.holds_current(*o, index, pid)
                             && !self.in_flight.contains_key(&(*o, index, pid))
                     })
                     .collect();
@@ -1251,6 +1334,7 @@ impl NodeState {
                         key: cluster.key,
                         namespace: self.namespaces[index].config.name.clone(),
                         pid,
+                        push: None,
                     });
                     self.migrate_tokens -= 1.0;
                 }
@@ -1264,11 +1348,14 @@ impl NodeState {
                 let all_owners_have_it = ns.owners.owners(pid).all(|owner| {
                     sources.contains(&owner)
                         && self.in_current_cluster(owner)
-                        && self.holds(owner, index, pid)
+                        && self.holds_current(owner, index, pid)
                 });
-                if all_owners_have_it {
-                    self.namespaces[index].held.set(pid, false);
-                    self.namespaces[index].records.remove(&pid);
+                let pushed = !ns.stale.get(pid) || ns.pushed.get(pid);
+                if all_owners_have_it && pushed {
+                    let ns = &mut self.namespaces[index];
+                    ns.held.set(pid, false);
+                    ns.stale.set(pid, false);
+                    ns.records.remove(&pid);
                 }
             }
         }
@@ -1322,20 +1409,25 @@ impl NodeState {
                 if ns.dead.get(pid) {
                     continue;
                 }
-                if ns.owners.is_owner(pid, self.id) && !ns.held.get(pid) {
+                // A stale copy is received again only from a current one.
+                let refresh = ns.stale.get(pid)
+                    && sources
+                        .iter()
+                        .any(|n| *n != self.id && self.holds_current(*n, index, pid));
+                if ns.owners.is_owner(pid, self.id) && (!ns.held.get(pid) || refresh) {
                     rx += 1;
                 }
                 if ns.held.get(pid) {
                     let someone_lacks = ns.owners.owners(pid).any(|o| {
-                        o != self.id && self.in_current_cluster(o) && !self.holds(o, index, pid)
+                        o != self.id
+                            && self.in_current_cluster(o)
+                            && !self.holds_current(o, index, pid)
                     });
-                    if someone_lacks {
-                        let source = ranking(pid, &members, &quiesced)
-                            .into_iter()
-                            .find(|n| sources.contains(n) && self.holds(*n, index, pid));
-                        if source == Some(self.id) {
-                            tx += 1;
-                        }
+                    if someone_lacks
+                        && self.source_of(index, pid, &members, &quiesced, &sources)
+                            == Some(self.id)
+                    {
+                        tx += 1;
                     }
                 }
             }
@@ -1380,8 +1472,9 @@ impl NodeState {
                 json!({"namespace": ns.config.name, "count": 1, "dead_partitions": ns.dead.count()}),
             );
         }
-        if !ns.held.get(pid) {
+        if !ns.held.get(pid) || ns.stale.get(pid) {
             ns.held.set(pid, true);
+            ns.stale.set(pid, false);
             ns.received += 1;
         }
         let _ = from;
@@ -1462,6 +1555,7 @@ impl NodeState {
         for (ns, stored) in self.namespaces.iter_mut().zip(stored) {
             if let Some(stored) = stored.as_ref().filter(|s| s.lineage == Some(lineage)) {
                 ns.held = stored.held.clone();
+                ns.stale = stored.held.clone();
                 ns.records = stored
                     .records
                     .iter()
@@ -1489,9 +1583,7 @@ impl NodeState {
         let members: Vec<NodeId> = cluster.members.iter().map(|n| NodeId(*n)).collect();
         let quiesced: Vec<NodeId> = cluster.quiesced.iter().map(|n| NodeId(*n)).collect();
         let sources = self.sources();
-        ranking(pid, &members, &quiesced)
-            .into_iter()
-            .find(|n| sources.contains(n) && self.holds(*n, index, pid))
+        self.source_of(index, pid, &members, &quiesced, &sources)
     }
 
     /// Where a transaction on `namespace`/`pid` is served. A client's map
@@ -1630,7 +1722,16 @@ impl NodeState {
     /// Records of a partition copy on their way to this node, decided in
     /// cluster `key`: merged when this node is in that cluster and owns
     /// the partition, each record kept only when newer than the one here.
-    pub fn on_records(&mut self, key: u64, namespace: &str, pid: usize, records: &[WireRecord]) {
+    /// A merge push (`merge`) is merged when this node holds the
+    /// partition, whether it owns it or not.
+    pub fn on_records(
+        &mut self,
+        key: u64,
+        namespace: &str,
+        pid: usize,
+        records: &[WireRecord],
+        merge: bool,
+    ) {
         if self.cluster.as_ref().map(|c| c.key) != Some(key) || pid >= N_PARTITIONS {
             return;
         }
@@ -1639,7 +1740,12 @@ impl NodeState {
             return;
         };
         let ns = &mut self.namespaces[index];
-        if !ns.owners.is_owner(pid, id) {
+        let wanted = if merge {
+            ns.held.get(pid)
+        } else {
+            ns.owners.is_owner(pid, id)
+        };
+        if !wanted {
             return;
         }
         let partition = ns.records.entry(pid).or_default();
@@ -1647,7 +1753,9 @@ impl NodeState {
             let Some((digest, record)) = wire.to_record() else {
                 continue;
             };
-            let newer = partition.get(&digest).is_none_or(|old| record.newer_than(old));
+            let newer = partition
+                .get(&digest)
+                .is_none_or(|old| record.newer_than(old));
             if newer {
                 partition.insert(digest, record);
             }
@@ -1814,6 +1922,12 @@ mod tests {
                     if !self.up[to] {
                         continue;
                     }
+                    if let Some(records) = &out.push {
+                        self.nodes[to].on_records(out.key, &out.namespace, out.pid, records, true);
+                        continue;
+                    }
+                    let records = self.nodes[from].snapshot_records(&out.namespace, out.pid);
+                    self.nodes[to].on_records(out.key, &out.namespace, out.pid, &records, false);
                     let kept =
                         self.nodes[to].on_partition(sender, out.key, &out.namespace, out.pid);
                     self.nodes[from].on_ack(out.to, out.to, out.key, &out.namespace, out.pid, kept);

@@ -119,7 +119,11 @@ pub fn decode(text: &str) -> Result<(Option<String>, Stored), String> {
                 let Some((pid, (digest, record))) = parsed else {
                     return Err(format!("bad record on line {}", number + 2));
                 };
-                stored.records.entry(pid).or_default().insert(digest, record);
+                stored
+                    .records
+                    .entry(pid)
+                    .or_default()
+                    .insert(digest, record);
             }
             "namespace" => namespace = Some(value.to_string()),
             "stripe" => {}
@@ -283,7 +287,10 @@ mod tests {
         let stored = with_records();
         let text = encode("test", 0, 1, &stored);
         assert_eq!(text.matches("\nrecord ").count(), 3, "{text}");
-        assert_eq!(decode(&text), Ok((Some("test".to_string()), stored.clone())));
+        assert_eq!(
+            decode(&text),
+            Ok((Some("test".to_string()), stored.clone()))
+        );
         // Cut anywhere: an error (no panic), never a silently shorter file.
         for cut in 1..text.len() - 1 {
             assert!(decode(&text[..cut]).is_err(), "cut at {cut}");

@@ -481,7 +481,10 @@ pub fn replica_partitions(replicas: &str) -> std::collections::BTreeSet<usize> {
     for map in entry.split(',').skip(2) {
         let bytes = base64_decode(map).expect("base64 replicas map");
         for pid in 0..4096 {
-            if bytes.get(pid / 8).is_some_and(|b| b & (0x80 >> (pid % 8)) != 0) {
+            if bytes
+                .get(pid / 8)
+                .is_some_and(|b| b & (0x80 >> (pid % 8)) != 0)
+            {
                 pids.insert(pid);
             }
         }

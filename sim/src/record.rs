@@ -139,7 +139,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Parses hex (either case); `None` on an odd length or a bad digit.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);

@@ -307,3 +307,39 @@ fn exchange_one(node: &SimNode, frame: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+#[test]
+fn reads_and_writes_during_migrations_reach_the_copy_that_has_the_data() {
+    if !python_client_available() {
+        return;
+    }
+    // Slow migrations: a joining node waits seconds for its copies, while
+    // the client's map already names it master of a third of them.
+    let options = Options {
+        migrate_rate: 300,
+        ..Options::default()
+    };
+    let nodes = start_cluster(2, &options);
+    let seed = vec![host(&nodes[0])];
+    write(&seed, 1000, "k");
+    let fresh = SimNode::start(&options);
+    assert_eq!(fresh.tip(&nodes[1]), "ok");
+    let three: Vec<&SimNode> = vec![&nodes[0], &nodes[1], &fresh];
+    assert!(wait_until(Duration::from_secs(10), || formed(&three, 3)));
+    let summary = check(&[host(&fresh)], 1000, "k");
+    assert_eq!(count(&summary, "found"), 1000, "{summary}");
+    // Overwrite everything while the copies are on their way.
+    let mut args = records_args("write", &seed, 1000, "k");
+    args.extend(["--value-tag".to_string(), "during".to_string()]);
+    let (status, summary) = records(&args);
+    assert_eq!(status, 0, "{summary}");
+    let remaining: u64 = fresh.stat("migrate_partitions_remaining").parse().unwrap();
+    assert!(remaining > 0, "the test must run during the migrations");
+    settle(&three, 3, "after the migrations");
+    // Every copy has the new values: the old holders can leave one by one.
+    let mut args = records_args("check", &[host(&fresh)], 1000, "k");
+    args.extend(["--value-tag".to_string(), "during".to_string()]);
+    let (status, summary) = records(&args);
+    assert_eq!((status, count(&summary, "found")), (0, 1000), "{summary}");
+    assert_eq!(ns_count(&three, "objects"), 2000);
+}

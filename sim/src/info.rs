@@ -280,6 +280,9 @@ fn namespace_stats(state: &NodeState, name: &str) -> String {
                 .map_or(String::new(), |l| format!("{:x}", l.id)),
         ),
     ];
+    for counter in crate::state::DATA_COUNTERS {
+        fields.push((counter, state.transactions(index, counter).to_string()));
+    }
     // The usual config echo: every line of the namespace stanza.
     let mut echo = String::new();
     for (key, value) in &ns.config.echo {

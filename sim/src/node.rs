@@ -1255,16 +1255,31 @@ async fn execute_request(
             };
             return match links.request(node, message, id, PROXY_TIMEOUT).await {
                 Some(fabric::Message::ProxyReply { frame, .. }) => {
+                    lock(state).count_transaction(namespace, "client_proxy_complete");
                     from_hex(&frame).unwrap_or_else(|| fail(result::SERVER_ERROR))
                 }
-                _ => fail(result::TIMEOUT),
+                _ => {
+                    lock(state).count_transaction(namespace, "client_proxy_timeout");
+                    fail(result::TIMEOUT)
+                }
             };
         }
         Route::Local(index) => index,
     };
     match kind {
         Kind::Read | Kind::Exists => {
-            let Some(record) = lock(state).read_record(index, pid, &digest) else {
+            let found = {
+                let mut st = lock(state);
+                let found = st.read_record(index, pid, &digest);
+                let counter = if found.is_some() {
+                    "client_read_success"
+                } else {
+                    "client_read_not_found"
+                };
+                st.count_transaction(namespace, counter);
+                found
+            };
+            let Some(record) = found else {
                 return fail(result::KEY_NOT_FOUND);
             };
             if kind == Kind::Exists {
@@ -1292,8 +1307,14 @@ async fn execute_request(
             msg::reply(result::OK, record.generation, &bins)
         }
         Kind::Write | Kind::Delete => {
+            let delete = kind == Kind::Delete;
             let written = lock(state).write_record(index, pid, &digest, &request, epoch_ms());
             if written.result != result::OK {
+                let counter = match (delete, written.result) {
+                    (true, result::KEY_NOT_FOUND) => "client_delete_not_found",
+                    _ => "client_write_error",
+                };
+                lock(state).count_transaction(namespace, counter);
                 return fail(written.result);
             }
             for node in &written.replicas {
@@ -1312,9 +1333,16 @@ async fn execute_request(
                 if !acked {
                     // Applied here, not everywhere: the client is told it
                     // timed out (in doubt), never that it succeeded.
+                    lock(state).count_transaction(namespace, "client_write_timeout");
                     return fail(result::TIMEOUT);
                 }
             }
+            let counter = if delete {
+                "client_delete_success"
+            } else {
+                "client_write_success"
+            };
+            lock(state).count_transaction(namespace, counter);
             msg::reply(result::OK, written.generation, &[])
         }
     }

@@ -293,7 +293,26 @@ pub(crate) struct NamespaceState {
     /// chunks, replica writes to a new owner) until it is held, or until
     /// the next cluster change drops them.
     pub(crate) records: BTreeMap<usize, Partition>,
+    /// Data-plane transaction counters by statistic name (see
+    /// [`DATA_COUNTERS`]).
+    pub(crate) transactions: BTreeMap<&'static str, u64>,
 }
+
+/// The namespace statistics counting data-plane transactions, in the
+/// order `namespace/<ns>` reports them (the server's names). Reads,
+/// writes and deletes count where they are executed; proxies where the
+/// client sent them.
+pub const DATA_COUNTERS: [&str; 9] = [
+    "client_read_success",
+    "client_read_not_found",
+    "client_write_success",
+    "client_write_error",
+    "client_write_timeout",
+    "client_delete_success",
+    "client_delete_not_found",
+    "client_proxy_complete",
+    "client_proxy_timeout",
+];
 
 /// Counters reported by `statistics`.
 #[derive(Debug, Clone, Default)]
@@ -402,6 +421,7 @@ impl NodeState {
                 rx_remaining: 0,
                 tx_remaining: 0,
                 records: BTreeMap::new(),
+                transactions: BTreeMap::new(),
             })
             .collect();
         NodeState {
@@ -1780,6 +1800,26 @@ impl NodeState {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Counts one data-plane transaction of namespace `namespace` under
+    /// `counter` (one of [`DATA_COUNTERS`]).
+    pub fn count_transaction(&mut self, namespace: &str, counter: &'static str) {
+        if let Some(index) = self.namespace_index(namespace) {
+            *self.namespaces[index]
+                .transactions
+                .entry(counter)
+                .or_default() += 1;
+        }
+    }
+
+    /// A data-plane counter of namespace `index` (0 when never counted).
+    pub fn transactions(&self, index: usize, counter: &str) -> u64 {
+        self.namespaces
+            .get(index)
+            .and_then(|ns| ns.transactions.get(counter))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Record counts of namespace `index` on this node.

@@ -75,9 +75,13 @@ fn the_python_client_puts_and_gets_two_thousand_records_from_one_seed() {
     let summary = check(&[host(&nodes[2])], 2000, "k");
     assert_eq!(count(&summary, "found"), 2000, "{summary}");
     // Two copies of each record, one of them the master's.
-    assert_eq!(ns_count(&refs, "objects"), 4000);
+    assert!(wait_until(Duration::from_secs(2), || ns_count(
+        &refs, "objects"
+    ) == 4000));
     assert_eq!(ns_count(&refs, "master_objects"), 2000);
     assert_eq!(ns_count(&refs, "prole_objects"), 2000);
+    assert_eq!(ns_count(&refs, "client_write_success"), 2000);
+    assert_eq!(ns_count(&refs, "client_read_success"), 2000);
     // A second run with another tag overwrites (generation 2).
     let mut args = records_args("write", &seed, 50, "k");
     args.extend(["--value-tag".to_string(), "two".to_string()]);
@@ -114,7 +118,13 @@ fn one_node_stopped_then_one_killed_loses_no_record() {
     let three: Vec<&SimNode> = vec![&nodes[0], &nodes[1], &fresh];
     settle(&three, 3, "with the new node");
     assert!(fresh.ns_stat("objects").parse::<u64>().unwrap() > 0);
-    assert_eq!(ns_count(&three, "objects"), 4000);
+    // Copies no longer owned go a heartbeat after their owners have them.
+    assert!(
+        wait_until(Duration::from_secs(2), || ns_count(&three, "objects")
+            == 4000),
+        "objects: {}",
+        ns_count(&three, "objects")
+    );
     nodes[1].kill();
     let two: Vec<&SimNode> = vec![&nodes[0], &fresh];
     settle(&two, 2, "after the kill");
@@ -336,10 +346,20 @@ fn reads_and_writes_during_migrations_reach_the_copy_that_has_the_data() {
     let remaining: u64 = fresh.stat("migrate_partitions_remaining").parse().unwrap();
     assert!(remaining > 0, "the test must run during the migrations");
     settle(&three, 3, "after the migrations");
+    // The new node, master in the client's map before it had the data,
+    // proxied to the old holders.
+    let proxied: u64 = fresh.ns_stat("client_proxy_complete").parse().unwrap();
+    assert!(proxied > 0, "no transaction was proxied");
+    assert_eq!(ns_count(&three, "client_proxy_timeout"), 0);
     // Every copy has the new values: the old holders can leave one by one.
     let mut args = records_args("check", &[host(&fresh)], 1000, "k");
     args.extend(["--value-tag".to_string(), "during".to_string()]);
     let (status, summary) = records(&args);
     assert_eq!((status, count(&summary, "found")), (0, 1000), "{summary}");
-    assert_eq!(ns_count(&three, "objects"), 2000);
+    assert!(
+        wait_until(Duration::from_secs(2), || ns_count(&three, "objects")
+            == 2000),
+        "objects: {}",
+        ns_count(&three, "objects")
+    );
 }

@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_LINE: usize = 4 * 1024 * 1024;
 
 /// Records per `records` message of a migration (a partition's records
-/// travel in chunks of at most this many, before its `part` message).
+/// travel in chunks of at most this many, and of about a quarter of
+/// [`MAX_LINE`], before its `part` message).
 pub const RECORDS_PER_CHUNK: usize = 256;
 
 /// One fabric message.

@@ -1126,6 +1126,35 @@ async fn fabric_link(
 
 /// The lines of one migrated copy: its records in chunks of
 /// [`fabric::RECORDS_PER_CHUNK`], as they are now, then the copy itself.
+/// Splits a copy's records into `records` messages of at most
+/// [`fabric::RECORDS_PER_CHUNK`] records and about a quarter of a fabric
+/// line each (a single record, at most a 1 MiB request in hex, always
+/// fits in a line).
+fn chunk_records(records: Vec<crate::record::WireRecord>) -> Vec<Vec<crate::record::WireRecord>> {
+    let mut chunks: Vec<Vec<crate::record::WireRecord>> = Vec::new();
+    let mut size = 0;
+    for record in records {
+        let bytes = record.d.len()
+            + record
+                .b
+                .iter()
+                .map(|b| b.0.len() + b.2.len() + 16)
+                .sum::<usize>();
+        let full = chunks.last().is_none_or(|c| {
+            c.len() >= fabric::RECORDS_PER_CHUNK || size + bytes > fabric::MAX_LINE / 4
+        });
+        if full {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += bytes;
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(record);
+        }
+    }
+    chunks
+}
+
 /// A merge push is only its records.
 fn copy_lines(state: &Shared, copy: Outgoing) -> Vec<String> {
     let merge = copy.push.is_some();
@@ -1133,14 +1162,15 @@ fn copy_lines(state: &Shared, copy: Outgoing) -> Vec<String> {
         Some(records) => records,
         None => lock(state).snapshot_records(&copy.namespace, copy.pid),
     };
-    let mut lines: Vec<String> = records
-        .chunks(fabric::RECORDS_PER_CHUNK)
-        .map(|chunk| {
+    let chunks = chunk_records(records);
+    let mut lines: Vec<String> = chunks
+        .into_iter()
+        .map(|records| {
             fabric::encode(&fabric::Message::Records {
                 key: copy.key,
                 ns: copy.namespace.clone(),
                 pid: copy.pid,
-                records: chunk.to_vec(),
+                records,
                 merge,
             })
         })
@@ -1549,6 +1579,35 @@ mod tests {
         assert_eq!(done["partitions"], 4096);
         assert_eq!(done["lineage"], "abc");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_travel_in_chunks_that_fit_a_fabric_line() {
+        let record = |i: usize, value_len: usize| crate::record::WireRecord {
+            d: format!("{i:040x}"),
+            g: 1,
+            l: 1,
+            b: vec![("v".to_string(), 4, "ab".repeat(value_len))],
+            k: None,
+        };
+        let small: Vec<_> = (0..600).map(|i| record(i, 10)).collect();
+        let sizes: Vec<usize> = chunk_records(small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![256, 256, 88]);
+        // Ten records of 512 KiB: a line holds at most about 1 MiB of them.
+        let big: Vec<_> = (0..10).map(|i| record(i, 512 * 1024)).collect();
+        let chunks = chunk_records(big);
+        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), 10);
+        for chunk in &chunks {
+            let line = fabric::encode(&fabric::Message::Records {
+                key: 1,
+                ns: "test".into(),
+                pid: 0,
+                records: chunk.clone(),
+                merge: false,
+            });
+            assert!(line.len() <= fabric::MAX_LINE, "{}", line.len());
+        }
+        assert!(chunk_records(Vec::new()).is_empty());
     }
 
     #[tokio::test]

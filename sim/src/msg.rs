@@ -68,6 +68,10 @@ pub const OP_READ: u8 = 1;
 pub const OP_WRITE: u8 = 2;
 /// Op: add to an integer bin.
 pub const OP_INCR: u8 = 5;
+/// Op: append to a string or blob bin.
+pub const OP_APPEND: u8 = 9;
+/// Op: prepend to a string or blob bin.
+pub const OP_PREPEND: u8 = 10;
 /// Op: touch the record.
 pub const OP_TOUCH: u8 = 11;
 /// Op: delete the record (inside an operate).
@@ -77,6 +81,10 @@ pub const OP_DELETE: u8 = 14;
 pub const PARTICLE_NULL: u8 = 0;
 /// Particle type: 64-bit integer.
 pub const PARTICLE_INTEGER: u8 = 1;
+/// Particle type: string.
+pub const PARTICLE_STRING: u8 = 3;
+/// Particle type: blob (bytes).
+pub const PARTICLE_BLOB: u8 = 4;
 
 /// Result codes of the server (`as/include/base/proto.h`) that the sim
 /// answers.
@@ -408,7 +416,10 @@ impl Request {
         self.ops.iter().find_map(|op| {
             let ok = match kind {
                 Kind::Read | Kind::Exists => op.op == OP_READ,
-                Kind::Write => matches!(op.op, OP_WRITE | OP_INCR | OP_TOUCH | OP_DELETE),
+                Kind::Write => matches!(
+                    op.op,
+                    OP_WRITE | OP_INCR | OP_APPEND | OP_PREPEND | OP_TOUCH | OP_DELETE
+                ),
                 Kind::Delete => false,
             };
             (!ok).then_some((op.op, "op not supported by the sim in this request"))
@@ -442,7 +453,8 @@ fn check_generation(existing: Option<&Record>, request: &Request) -> Result<(), 
 /// delete op or with no bin left) or the result code refusing the write.
 /// Honoured: create-only, update-only, replace, create-or-replace, the
 /// generation checks; `WRITE` (a nil particle deletes the bin), `INCR` on
-/// integers, `TOUCH`, `DELETE`. The record TTL is not honoured.
+/// integers, `APPEND` / `PREPEND` on strings and blobs, `TOUCH`, `DELETE`.
+/// The record TTL is not honoured.
 pub fn apply_write(
     existing: Option<&Record>,
     request: &Request,
@@ -486,6 +498,28 @@ pub fn apply_write(
                     Particle {
                         kind: PARTICLE_INTEGER,
                         value: old.wrapping_add(add).to_be_bytes().to_vec(),
+                    },
+                );
+            }
+            OP_APPEND | OP_PREPEND => {
+                if !matches!(op.particle.kind, PARTICLE_STRING | PARTICLE_BLOB) {
+                    return Err(result::PARAMETER);
+                }
+                let value = match record.bins.get(&op.name) {
+                    None => op.particle.value.clone(),
+                    Some(old) if old.kind != op.particle.kind => {
+                        return Err(result::BIN_INCOMPATIBLE_TYPE)
+                    }
+                    Some(old) if op.op == OP_APPEND => {
+                        [&old.value[..], &op.particle.value].concat()
+                    }
+                    Some(old) => [&op.particle.value[..], &old.value].concat(),
+                };
+                record.bins.insert(
+                    op.name.clone(),
+                    Particle {
+                        kind: op.particle.kind,
+                        value,
                     },
                 );
             }
@@ -650,6 +684,19 @@ mod tests {
             value: vec![],
         };
         assert_eq!(apply_write(Some(&first), &nil, 5), Ok(None), "no bin left");
+        let mut append = request.clone();
+        append.ops[0].op = OP_APPEND;
+        append.ops[0].particle.value = b"yz".to_vec();
+        let appended = apply_write(Some(&first), &append, 300).unwrap().unwrap();
+        assert_eq!(appended.bins["v"].value, b"xyz".to_vec());
+        append.ops[0].op = OP_PREPEND;
+        let prepended = apply_write(Some(&appended), &append, 301).unwrap().unwrap();
+        assert_eq!(prepended.bins["v"].value, b"yzxyz".to_vec());
+        append.ops[0].particle.kind = PARTICLE_BLOB;
+        assert_eq!(
+            apply_write(Some(&first), &append, 5),
+            Err(result::BIN_INCOMPATIBLE_TYPE)
+        );
         assert_eq!(apply_delete(None, &request), Err(result::KEY_NOT_FOUND));
         assert_eq!(apply_delete(Some(&first), &request), Ok(None));
     }

@@ -363,3 +363,82 @@ fn reads_and_writes_during_migrations_reach_the_copy_that_has_the_data() {
         ns_count(&three, "objects")
     );
 }
+
+const API_SCRIPT: &str = r#"
+import sys
+import aerospike
+from aerospike import exception as ex
+
+port = int(sys.argv[1])
+client = aerospike.client({"hosts": [("127.0.0.1", port)]}).connect()
+key = ("test", "s", "api")
+bins = {"s": "text", "n": 41, "f": 1.5, "b": b"\x00\x01", "l": [1, "two", {"3": 4}], "m": {"a": 1}}
+client.put(key, bins, policy={"key": aerospike.POLICY_KEY_SEND})
+_, meta, got = client.get(key)
+assert got == bins, got
+assert meta["gen"] == 1, meta
+client.increment(key, "n", 1)
+client.append(key, "s", "!")
+client.prepend(key, "s", ">")
+_, meta, got = client.get(key)
+assert got["n"] == 42 and got["s"] == ">text!" and meta["gen"] == 4, (meta, got)
+_, meta, got = client.select(key, ["n", "f"])
+assert got == {"n": 42, "f": 1.5}, got
+client.touch(key)
+_, meta = client.exists(key)
+assert meta["gen"] == 5, meta
+try:
+    client.put(key, {"n": 1}, policy={"exists": aerospike.POLICY_EXISTS_CREATE})
+    raise AssertionError("create-only accepted")
+except ex.RecordExistsError:
+    pass
+try:
+    client.put(key, {"n": 1}, meta={"gen": 1}, policy={"gen": aerospike.POLICY_GEN_EQ})
+    raise AssertionError("stale generation accepted")
+except ex.RecordGenerationError:
+    pass
+client.put(key, {"only": 1}, policy={"exists": aerospike.POLICY_EXISTS_REPLACE})
+_, meta, got = client.get(key)
+assert got == {"only": 1}, got
+try:
+    client.increment(key, "s2", 1) or client.append(key, "only", "x")
+    raise AssertionError("append to an integer accepted")
+except ex.BinIncompatibleType:
+    pass
+client.remove(key)
+_, meta = client.exists(key)
+assert meta is None
+try:
+    client.get(key)
+    raise AssertionError("removed record found")
+except ex.RecordNotFound:
+    pass
+try:
+    client.remove(key)
+    raise AssertionError("removed twice")
+except ex.RecordNotFound:
+    pass
+client.close()
+print("api ok")
+"#;
+
+#[test]
+fn the_python_client_api_for_single_records_works_across_two_nodes() {
+    if !python_client_available() {
+        return;
+    }
+    let nodes = start_cluster(2, &Options::default());
+    for node in &nodes {
+        let output = std::process::Command::new("python3")
+            .args(["-c", API_SCRIPT])
+            .arg(node.service_port.to_string())
+            .output()
+            .expect("run python3");
+        assert!(
+            output.status.success() && String::from_utf8_lossy(&output.stdout).contains("api ok"),
+            "stdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -9,6 +9,8 @@
 //!
 //! Reading order:
 //! - [`frame`]: the 8-byte header and the request/reply frames.
+//! - [`msg`]: the data plane's AS_MSG transactions (put, get, exists, remove).
+//! - [`record`]: records, digests and their conflict resolution.
 //! - [`command`]: splitting requests into commands and parsing one.
 //! - [`config`]: reading `aerospike.conf`.
 //! - [`ids`]: node ids and cluster keys.
@@ -38,8 +40,10 @@ pub mod heartbeat;
 pub mod ids;
 pub mod info;
 pub mod meshworker;
+pub mod msg;
 pub mod netif;
 pub mod node;
 pub mod partitions;
+pub mod record;
 pub mod state;
 pub mod storage;

@@ -1,6 +1,8 @@
 //! `SwarmApi` against a real swarm: the sandbox manager (or whatever
-//! `DOCKER_HOST` names). When no swarm manager answers, each test prints a
-//! skip line and passes; the end-to-end harness is the real gate.
+//! `DOCKER_HOST` names). Each test is `#[ignore]`d, so a plain `cargo test`
+//! on a machine without a swarm reports them ignored; `scripts/test` runs
+//! them (`--run-ignored all`) once its sandbox is up, and there a missing
+//! manager fails them.
 //!
 //! Services created here are named `swarmtest-*` and removed afterwards,
 //! also when a test fails (see [`ServiceGuard`]).
@@ -17,20 +19,15 @@ use futures::StreamExt;
 const IMAGE: &str = "aerospike/aerospike-server:7.1.0.0";
 const NETWORK: &str = "aerospike";
 
-/// The swarm, or `None` (after printing why) when there is none to test on.
-async fn swarm_or_skip(test: &str) -> Option<DockerSwarm> {
-    let skip = |why: String| {
-        println!("SKIP {test}: no swarm manager to test against ({why})");
-        None
-    };
-    let api = match swarm::connect_from_env().await {
-        Ok(api) => api,
-        Err(e) => return skip(e.to_string()),
-    };
-    match swarm::preflight(&api).await {
-        Ok(_) => Some(api),
-        Err(e) => skip(e.to_string()),
+/// The swarm to test against; a test without one fails, saying why.
+async fn swarm_under_test(test: &str) -> DockerSwarm {
+    let api = swarm::connect_from_env()
+        .await
+        .unwrap_or_else(|e| panic!("{test}: no swarm manager to test against: {e}"));
+    if let Err(e) = swarm::preflight(&api).await {
+        panic!("{test}: no swarm manager to test against: {e}");
     }
+    api
 }
 
 /// Removes the service when dropped, so a failing test leaves nothing
@@ -91,10 +88,9 @@ async fn wait_for_tasks(
 }
 
 #[tokio::test]
+#[ignore = "needs a swarm manager: scripts/sandbox up, then scripts/test swarm"]
 async fn nodes_are_listed_and_ready() {
-    let Some(api) = swarm_or_skip("nodes_are_listed_and_ready").await else {
-        return;
-    };
+    let api = swarm_under_test("nodes_are_listed_and_ready").await;
     let nodes = api.list_nodes().await.expect("list nodes");
     let ready = nodes.iter().filter(|n| n.state == NodeState::Ready).count();
     assert!(ready >= 3, "expected at least 3 Ready nodes: {nodes:#?}");
@@ -107,10 +103,9 @@ async fn nodes_are_listed_and_ready() {
 }
 
 #[tokio::test]
+#[ignore = "needs a swarm manager: scripts/sandbox up, then scripts/test swarm"]
 async fn lookups_of_absent_objects() {
-    let Some(api) = swarm_or_skip("lookups_of_absent_objects").await else {
-        return;
-    };
+    let api = swarm_under_test("lookups_of_absent_objects").await;
     let err = api
         .inspect_service("swarmtest-absent-service")
         .await
@@ -130,11 +125,10 @@ async fn lookups_of_absent_objects() {
 }
 
 #[tokio::test]
+#[ignore = "needs a swarm manager: scripts/sandbox up, then scripts/test swarm"]
 async fn service_lifecycle_placement_addresses_and_label_updates() {
     let test = "service_lifecycle_placement_addresses_and_label_updates";
-    let Some(api) = swarm_or_skip(test).await else {
-        return;
-    };
+    let api = swarm_under_test(test).await;
     let network = api
         .network(NETWORK)
         .await
@@ -284,11 +278,10 @@ async fn service_lifecycle_placement_addresses_and_label_updates() {
 }
 
 #[tokio::test]
+#[ignore = "needs a swarm manager: scripts/sandbox up, then scripts/test swarm"]
 async fn scale_changes_replicas_and_too_many_stay_pending() {
     let test = "scale_changes_replicas_and_too_many_stay_pending";
-    let Some(api) = swarm_or_skip(test).await else {
-        return;
-    };
+    let api = swarm_under_test(test).await;
     let name = unique_name("scale");
     let new = NewService {
         name: name.clone(),
@@ -344,11 +337,10 @@ async fn scale_changes_replicas_and_too_many_stay_pending() {
 }
 
 #[tokio::test]
+#[ignore = "needs a swarm manager: scripts/sandbox up, then scripts/test swarm"]
 async fn rejected_tasks_carry_swarms_error_text() {
     let test = "rejected_tasks_carry_swarms_error_text";
-    let Some(api) = swarm_or_skip(test).await else {
-        return;
-    };
+    let api = swarm_under_test(test).await;
     let name = unique_name("noimage");
     let image = "swarmtest-no-such-image:1";
     let new = NewService {

@@ -93,6 +93,17 @@ struct E2e {
     name: &'static str,
     test: Test,
     group: Group,
+    /// How many Ready swarm nodes it needs: with fewer it is reported
+    /// ignored (never run and passed).
+    min_nodes: usize,
+}
+
+impl E2e {
+    /// A test that needs at least `nodes` Ready swarm nodes.
+    fn needs_nodes(mut self, nodes: usize) -> E2e {
+        self.min_nodes = nodes;
+        self
+    }
 }
 
 fn parallel(name: &'static str, test: Test) -> E2e {
@@ -100,6 +111,7 @@ fn parallel(name: &'static str, test: Test) -> E2e {
         name,
         test,
         group: Group::Parallel,
+        min_nodes: 0,
     }
 }
 
@@ -108,6 +120,7 @@ fn serial(name: &'static str, test: Test, why: &'static str) -> E2e {
         name,
         test,
         group: Group::Serial(why),
+        min_nodes: 0,
     }
 }
 
@@ -142,16 +155,34 @@ fn main() {
 
     let skip = std::env::var("ASW_E2E").is_ok_and(|v| v == "skip");
     let mut tests = tests();
+    // A test that needs more nodes than the sandbox has is reported
+    // ignored, saying why (the harness brings up NODES when none is up).
+    let nodes = match sandbox::ready_node_count() {
+        0 => sandbox::NODES,
+        n => n,
+    };
     // Serial tests first (each alone), then the parallel ones in the
     // table's order, which lists the longest first.
     tests.sort_by_key(|t| t.group == Group::Parallel);
     let trials: Vec<Trial> = tests
         .into_iter()
         .map(|t| {
-            let E2e { name, test, group } = t;
+            let E2e {
+                name,
+                test,
+                group,
+                min_nodes,
+            } = t;
+            let too_few = nodes < min_nodes;
+            if too_few && !skip {
+                eprintln!(
+                    "e2e: {name} is ignored: it needs {min_nodes} Ready swarm nodes, the sandbox \
+                     has {nodes} (scripts/sandbox up --nodes {min_nodes})"
+                );
+            }
             Trial::test(name, move || run_one(name, test, group))
                 .with_kind(group.label())
-                .with_ignored_flag(skip)
+                .with_ignored_flag(skip || too_few)
         })
         .collect();
     // The serial tests this run will really run (not filtered out, not
@@ -332,8 +363,9 @@ fn tests() -> Vec<E2e> {
         serial(
             "rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing",
             rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing,
-            "grows the swarm to five nodes",
-        ),
+            "uses five nodes of the swarm",
+        )
+        .needs_nodes(5),
         parallel(
             "failures::an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss",
             failures::an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss,

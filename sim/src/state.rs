@@ -22,6 +22,11 @@
 //!   member that has it, at the migration rate; a non-owner drops its copy
 //!   once every owner has one. A partition with no copy left in the cluster
 //!   is dead for good.
+//! - Each copy holds its partition's records. Transactions are served by
+//!   the partition's working master (the migration source); writes reach
+//!   every owner and holder before they are acknowledged (see
+//!   [`NodeState::route`], [`NodeState::write_record`]). A copy read back
+//!   from a device is stale until a current copy is merged into it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};

@@ -107,6 +107,9 @@ pub enum Message {
     Proxy {
         /// Request id (answered by `proxy_reply`).
         id: u64,
+        /// How many times the transaction was proxied, this time included.
+        #[serde(default = "one")]
+        hops: u8,
         /// The request body (after the proto header), hex.
         body: String,
     },
@@ -130,6 +133,10 @@ pub enum Message {
         /// Whether the copy was kept.
         kept: bool,
     },
+}
+
+fn one() -> u8 {
+    1
 }
 
 /// One line, with its `\n`.

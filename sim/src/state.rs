@@ -1630,10 +1630,17 @@ impl NodeState {
             return Route::Unavailable;
         }
         let ns = &self.namespaces[index];
-        match self.working_master(index, pid) {
-            Some(node) if node == self.id => Route::Local(index),
+        // In a cluster formed fresh (empty nodes), every final owner holds
+        // its copy from the start: until their heartbeats say so, the
+        // final master stands for the working master.
+        let fresh = self.cluster.as_ref().is_some_and(|c| c.fresh);
+        let working = self
+            .working_master(index, pid)
+            .or_else(|| ns.owners.owners(pid).next().filter(|_| fresh));
+        match working {
+            Some(node) if node == self.id && ns.held.get(pid) => Route::Local(index),
             Some(_) if proxied && ns.held.get(pid) => Route::Local(index),
-            Some(node) if hops < MAX_PROXY_HOPS => Route::Proxy(node),
+            Some(node) if node != self.id && hops < MAX_PROXY_HOPS => Route::Proxy(node),
             Some(_) => Route::Unavailable,
             None if ns.dead.get(pid) => Route::Dead(index),
             None => Route::Unavailable,
@@ -2353,8 +2360,20 @@ mod tests {
         let mut cluster = Cluster::new(3, Edition::Community, 5000.0);
         cluster.tip_all_to_first();
         assert!(cluster.settled(100));
-        // A fresh cluster settles at once: one more heartbeat tells each
-        // node what the others hold.
+        // A fresh cluster settles at once; before the next heartbeat tells
+        // each node what the others hold, the final master stands in.
+        let outsider = (0..3)
+            .find(|i| !cluster.nodes[*i].namespaces[0].held.get(77))
+            .unwrap();
+        let master = cluster.nodes[outsider].namespaces[0]
+            .owners
+            .owners(77)
+            .next()
+            .unwrap();
+        assert_eq!(
+            cluster.nodes[outsider].route("test", 77, 0),
+            Route::Proxy(master)
+        );
         cluster.run(2);
         let pid = 77;
         let holders: Vec<usize> = (0..3)

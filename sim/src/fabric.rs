@@ -21,8 +21,11 @@
 //! node logs `fabric_wrong_node` and keeps the connection open, as the
 //! server does; one such connection stops the link: every copy meant for
 //! that peer is lost, so its migrations stall for good. Over a connection to the
-//! right node, each copy is a `part` message and the receiver marks the
-//! copy held only on receipt, answering `ack` with its own id.
+//! right node, each copy is a `part` message, preceded by its records in
+//! `records` messages, and the receiver marks the copy held only on
+//! receipt, answering `ack` with its own id. The data plane adds replica
+//! writes (`write`, answered by `write_ack`) and proxied transactions
+//! (`proxy`, answered by `proxy_reply`), correlated by request id.
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +107,9 @@ pub enum Message {
     Proxy {
         /// Request id (answered by `proxy_reply`).
         id: u64,
+        /// How many times the transaction was proxied, this time included.
+        #[serde(default = "one")]
+        hops: u8,
         /// The request body (after the proto header), hex.
         body: String,
     },
@@ -127,6 +133,10 @@ pub enum Message {
         /// Whether the copy was kept.
         kept: bool,
     },
+}
+
+fn one() -> u8 {
+    1
 }
 
 /// One line, with its `\n`.

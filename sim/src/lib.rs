@@ -1,10 +1,12 @@
 //! `aerospike-sim`: a stand-in Aerospike server for testing cluster
 //! operators.
 //!
-//! It speaks the real info protocol on the service port, meshes with other
-//! sim processes over TCP heartbeats, and models partitions and migrations
-//! closely enough that data loss caused by stopping nodes too early is
-//! measurable (`dead_partitions`). See `sim/README.md` for what it does and
+//! It speaks the real info protocol and single-record AS_MSG transactions
+//! (put, get, exists, remove) on the service port, meshes with other sim
+//! processes over TCP heartbeats, and models partitions, migrations and
+//! their records closely enough that data loss caused by stopping nodes
+//! too early is measurable: with a client (records not found) and with
+//! the sim's own oracle (`dead_partitions`). See `sim/README.md` for what it does and
 //! does not model.
 //!
 //! Reading order:

@@ -533,7 +533,8 @@ pub fn apply_write(
         return Ok(None);
     }
     record.generation = existing.map_or(1, |r| r.generation.wrapping_add(1).max(1));
-    record.last_update_ms = existing.map_or(now_ms, |r| now_ms.max(r.last_update_ms + 1));
+    record.last_update_ms =
+        existing.map_or(now_ms, |r| now_ms.max(r.last_update_ms.saturating_add(1)));
     if request.key.is_some() {
         record.key = request.key.clone();
     }

@@ -916,11 +916,11 @@ async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared, lin
                 };
                 let _ = out.send(fabric::encode(&ack));
             }
-            Ok(Some(fabric::Message::Proxy { id, body })) => {
+            Ok(Some(fabric::Message::Proxy { id, hops, body })) => {
                 let (state, links, out) = (state.clone(), links.clone(), out.clone());
                 tasks.spawn(async move {
                     let frame = match from_hex(&body) {
-                        Some(body) => execute(&state, &links, &body, true).await,
+                        Some(body) => execute(&state, &links, &body, hops.max(1)).await,
                         None => msg::reply(result::PARAMETER, 0, &[]),
                     };
                     let reply = fabric::Message::ProxyReply {
@@ -1229,7 +1229,7 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared, li
                     .await;
                 break;
             }
-            execute_request(&state, &links, request, &body, false).await
+            execute_request(&state, &links, request, &body, 0).await
         };
         if stream.write_all(&reply).await.is_err() {
             break;
@@ -1237,12 +1237,12 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared, li
     }
 }
 
-/// Serves one AS_MSG body (a proxied one, from the fabric): the complete
-/// reply frame.
-async fn execute(state: &Shared, links: &Links, body: &[u8], proxied: bool) -> Vec<u8> {
+/// Serves one AS_MSG body (a proxied one, from the fabric, `hops` times
+/// already): the complete reply frame.
+async fn execute(state: &Shared, links: &Links, body: &[u8], hops: u8) -> Vec<u8> {
     match msg::parse(body) {
         Ok(request) if request.unsupported_op().is_none() => {
-            execute_request(state, links, request, body, proxied).await
+            execute_request(state, links, request, body, hops).await
         }
         _ => msg::reply(result::PARAMETER, 0, &[]),
     }
@@ -1256,7 +1256,7 @@ async fn execute_request(
     links: &Links,
     request: Request,
     body: &[u8],
-    proxied: bool,
+    hops: u8,
 ) -> Vec<u8> {
     let fail = |code| msg::reply(code, 0, &[]);
     let kind = match request.kind() {
@@ -1267,7 +1267,7 @@ async fn execute_request(
         return fail(result::PARAMETER);
     };
     let pid = partition_id(&digest);
-    let route = lock(state).route(namespace, pid, proxied);
+    let route = lock(state).route(namespace, pid, hops);
     let index = match route {
         Route::UnknownNamespace => return fail(result::NAMESPACE),
         Route::Unavailable => return fail(result::PARTITION_UNAVAILABLE),
@@ -1281,6 +1281,7 @@ async fn execute_request(
             let id = next_request_id();
             let message = fabric::Message::Proxy {
                 id,
+                hops: hops + 1,
                 body: to_hex(body),
             };
             return match links.request(node, message, id, PROXY_TIMEOUT).await {

@@ -22,6 +22,11 @@
 //!   member that has it, at the migration rate; a non-owner drops its copy
 //!   once every owner has one. A partition with no copy left in the cluster
 //!   is dead for good.
+//! - Each copy holds its partition's records. Transactions are served by
+//!   the partition's working master (the migration source); writes reach
+//!   every owner and holder before they are acknowledged (see
+//!   [`NodeState::route`], [`NodeState::write_record`]). A copy read back
+//!   from a device is stale until a current copy is merged into it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -53,6 +58,9 @@ pub enum Route {
     /// The namespace does not exist.
     UnknownNamespace,
 }
+
+/// How many times a transaction may be proxied (see [`NodeState::route`]).
+pub const MAX_PROXY_HOPS: u8 = 2;
 
 /// The outcome of a write at the working master.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1608,10 +1616,13 @@ impl NodeState {
 
     /// Where a transaction on `namespace`/`pid` is served. A client's map
     /// may be stale (or name a final master still waiting for its copy):
-    /// the transaction is then proxied to the working master. A proxied
-    /// transaction is never proxied again: the node it reached serves it
-    /// when it holds a copy, and answers "unavailable" otherwise.
-    pub fn route(&self, namespace: &str, pid: usize, proxied: bool) -> Route {
+    /// the transaction is then proxied to the working master. `hops` is
+    /// how often it was proxied already: a proxied transaction is served
+    /// by the node it reached when that node holds a copy; otherwise (its
+    /// sender's picture was a heartbeat old) it is proxied once more, up
+    /// to [`MAX_PROXY_HOPS`], then answered "unavailable".
+    pub fn route(&self, namespace: &str, pid: usize, hops: u8) -> Route {
+        let proxied = hops > 0;
         let Some(index) = self.namespace_index(namespace) else {
             return Route::UnknownNamespace;
         };
@@ -1619,10 +1630,17 @@ impl NodeState {
             return Route::Unavailable;
         }
         let ns = &self.namespaces[index];
-        match self.working_master(index, pid) {
-            Some(node) if node == self.id => Route::Local(index),
+        // In a cluster formed fresh (empty nodes), every final owner holds
+        // its copy from the start: until their heartbeats say so, the
+        // final master stands for the working master.
+        let fresh = self.cluster.as_ref().is_some_and(|c| c.fresh);
+        let working = self
+            .working_master(index, pid)
+            .or_else(|| ns.owners.owners(pid).next().filter(|_| fresh));
+        match working {
+            Some(node) if node == self.id && ns.held.get(pid) => Route::Local(index),
             Some(_) if proxied && ns.held.get(pid) => Route::Local(index),
-            Some(node) if !proxied => Route::Proxy(node),
+            Some(node) if node != self.id && hops < MAX_PROXY_HOPS => Route::Proxy(node),
             Some(_) => Route::Unavailable,
             None if ns.dead.get(pid) => Route::Dead(index),
             None => Route::Unavailable,
@@ -2335,6 +2353,97 @@ mod tests {
         assert_eq!(lost, (N_PARTITIONS - stored[0].held.count()) as u64);
         assert_eq!(revived, lost);
         assert!(!events.iter().any(|e| e["event"] == "lineage_discarded"));
+    }
+
+    #[test]
+    fn transactions_go_to_the_working_master_and_dead_partitions_answer_dead() {
+        let mut cluster = Cluster::new(3, Edition::Community, 5000.0);
+        cluster.tip_all_to_first();
+        assert!(cluster.settled(100));
+        // A fresh cluster settles at once; before the next heartbeat tells
+        // each node what the others hold, the final master stands in.
+        let outsider = (0..3)
+            .find(|i| !cluster.nodes[*i].namespaces[0].held.get(77))
+            .unwrap();
+        let master = cluster.nodes[outsider].namespaces[0]
+            .owners
+            .owners(77)
+            .next()
+            .unwrap();
+        assert_eq!(
+            cluster.nodes[outsider].route("test", 77, 0),
+            Route::Proxy(master)
+        );
+        cluster.run(2);
+        let pid = 77;
+        let holders: Vec<usize> = (0..3)
+            .filter(|i| cluster.nodes[*i].namespaces[0].held.get(pid))
+            .collect();
+        assert_eq!(holders.len(), 2);
+        let outsider = (0..3).find(|i| !holders.contains(i)).unwrap();
+        let route = cluster.nodes[outsider].route("test", pid, 0);
+        let Route::Proxy(master) = route else {
+            panic!("the node without a copy proxies: {route:?}");
+        };
+        let master = cluster.nodes.iter().position(|n| n.id == master).unwrap();
+        assert!(holders.contains(&master));
+        assert_eq!(cluster.nodes[master].route("test", pid, 0), Route::Local(0));
+        assert_eq!(
+            cluster.nodes[master].namespaces[0]
+                .owners
+                .replica_index(pid, cluster.nodes[master].id),
+            Some(0),
+            "settled: the working master is the final master"
+        );
+        // A proxied transaction that reached a node without a copy goes on
+        // once, then is refused.
+        assert!(matches!(
+            cluster.nodes[outsider].route("test", pid, 1),
+            Route::Proxy(_)
+        ));
+        assert_eq!(
+            cluster.nodes[outsider].route("test", pid, MAX_PROXY_HOPS),
+            Route::Unavailable
+        );
+        assert_eq!(
+            cluster.nodes[outsider].route("nope", pid, 0),
+            Route::UnknownNamespace
+        );
+        // Write at the master: it must reach the other holder.
+        let request = crate::msg::Request {
+            info1: 0,
+            info2: crate::msg::INFO2_WRITE,
+            info3: 0,
+            generation: 0,
+            record_ttl: 0,
+            transaction_ttl: 0,
+            namespace: Some("test".into()),
+            set: None,
+            key: None,
+            digest: Some([0; 20]),
+            ops: vec![crate::msg::Op {
+                op: crate::msg::OP_WRITE,
+                name: "v".into(),
+                particle: crate::record::Particle {
+                    kind: 1,
+                    value: vec![0; 8],
+                },
+            }],
+        };
+        let written = cluster.nodes[master].write_record(0, pid, &[0; 20], &request, 5);
+        assert_eq!(written.result, result::OK);
+        let other = holders.iter().copied().find(|h| *h != master).unwrap();
+        assert_eq!(written.replicas, vec![cluster.nodes[other].id]);
+        // The two holders go at once: the partition is dead at the outsider.
+        for holder in &holders {
+            cluster.up[*holder] = false;
+        }
+        cluster.run(20);
+        assert!(cluster.nodes[outsider].namespaces[0].dead.get(pid));
+        assert_eq!(
+            cluster.nodes[outsider].route("test", pid, 0),
+            Route::Dead(0)
+        );
     }
 
     #[test]

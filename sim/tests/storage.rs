@@ -431,6 +431,10 @@ fn check_records(nodes: &[Node], count: usize) -> (u64, u64) {
     args.push("--allow-missing".into());
     let (status, summary) = support::records(&args);
     assert_eq!(status, 0, "{summary}");
+    assert_eq!(
+        summary["errors"], 0,
+        "every key must be answered: {summary}"
+    );
     assert_eq!(summary["wrong"], 0, "{summary}");
     (
         summary["found"].as_u64().unwrap(),

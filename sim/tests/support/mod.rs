@@ -427,7 +427,8 @@ pub fn records(args: &[String]) -> (i32, serde_json::Value) {
 }
 
 /// Arguments of `scripts/records <command>` for `count` keys `prefix0..`
-/// in namespace `test`, set `s`, seeded with `hosts` (`ip:port`).
+/// in namespace `test`, set `s`, seeded with `hosts` (`ip:port`), with
+/// 3 s timeouts (the machine running the tests may be busy).
 pub fn records_args(command: &str, hosts: &[String], count: usize, prefix: &str) -> Vec<String> {
     let mut args = vec![command.to_string()];
     for host in hosts {
@@ -439,6 +440,8 @@ pub fn records_args(command: &str, hosts: &[String], count: usize, prefix: &str)
         count.to_string(),
         "--prefix".into(),
         prefix.into(),
+        "--timeout-ms".into(),
+        "3000".into(),
     ]);
     args
 }

@@ -18,8 +18,8 @@ use std::time::Duration;
 use aerospike_sim::msg::{self, Op, Request};
 use aerospike_sim::record::Particle;
 use support::{
-    formed, migrations_done, python_client_available, records, records_args, replica_partitions,
-    start_cluster, wait_until, Options, SimNode,
+    formed, migrations_done, records, records_args, replica_partitions, start_cluster, wait_until,
+    Options, SimNode,
 };
 
 fn host(node: &SimNode) -> String {
@@ -70,9 +70,7 @@ fn ns_count(nodes: &[&SimNode], key: &str) -> u64 {
 
 #[test]
 fn the_python_client_puts_and_gets_two_thousand_records_from_one_seed() {
-    if !python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let nodes = start_cluster(3, &Options::default());
     let refs: Vec<&SimNode> = nodes.iter().collect();
     let seed = vec![host(&nodes[0])];
@@ -103,9 +101,7 @@ fn the_python_client_puts_and_gets_two_thousand_records_from_one_seed() {
 
 #[test]
 fn one_node_stopped_then_one_killed_loses_no_record() {
-    if !python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let mut nodes = start_cluster(3, &Options::default());
     let seed = vec![host(&nodes[0])];
     write(&seed, 2000, "k");
@@ -140,9 +136,7 @@ fn one_node_stopped_then_one_killed_loses_no_record() {
 
 #[test]
 fn two_nodes_killed_at_once_lose_the_records_of_the_partitions_both_held() {
-    if !python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let mut nodes = start_cluster(3, &Options::default());
     let seed = vec![host(&nodes[0])];
     write(&seed, 2000, "k");
@@ -199,9 +193,7 @@ fn two_nodes_killed_at_once_lose_the_records_of_the_partitions_both_held() {
 
 #[test]
 fn a_memory_cluster_killed_and_restarted_loses_every_record() {
-    if !python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let mut nodes = start_cluster(3, &Options::default());
     write(&[host(&nodes[0])], 500, "k");
     for node in &mut nodes {
@@ -325,9 +317,7 @@ fn exchange_one(node: &SimNode, frame: &[u8]) -> Vec<u8> {
 
 #[test]
 fn reads_and_writes_during_migrations_reach_the_copy_that_has_the_data() {
-    if !python_client_available() {
-        return;
-    }
+    support::require_python_client();
     // Slow migrations: a joining node waits seconds for its copies, while
     // the client's map already names it master of a third of them.
     let options = Options {
@@ -429,9 +419,7 @@ print("api ok")
 
 #[test]
 fn the_python_client_api_for_single_records_works_across_two_nodes() {
-    if !python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let nodes = start_cluster(2, &Options::default());
     for node in &nodes {
         let output = std::process::Command::new("python3")
@@ -484,17 +472,13 @@ fn rolling_restart(wait_for_migrations: bool) -> (u64, u64) {
 
 #[test]
 fn a_rolling_restart_that_waits_for_migrations_loses_nothing() {
-    if !python_client_available() {
-        return;
-    }
+    support::require_python_client();
     assert_eq!(rolling_restart(true), (0, 0));
 }
 
 #[test]
 fn a_rolling_restart_that_does_not_wait_loses_records_where_partitions_died() {
-    if !python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let (missing, dead) = rolling_restart(false);
     assert!(dead > 0 && missing > 0, "{missing} lost, {dead} dead");
 }

@@ -450,9 +450,7 @@ fn write_records(nodes: &[Node], count: usize) {
 
 #[test]
 fn device_records_survive_a_whole_cluster_kill_after_a_flush() {
-    if !support::python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let specs = specs(3, Some(1000));
     let nodes = start_all(&specs, 100_000.0);
     let lineage = wait_settled(&nodes, "first start");
@@ -479,9 +477,7 @@ fn device_records_survive_a_whole_cluster_kill_after_a_flush() {
 
 #[test]
 fn device_records_written_since_the_last_flush_die_with_a_kill() {
-    if !support::python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let specs = specs(3, Some(5000));
     let nodes = start_all(&specs, 100_000.0);
     let lineage = wait_settled(&nodes, "first start");
@@ -507,9 +503,7 @@ fn device_records_written_since_the_last_flush_die_with_a_kill() {
 
 #[test]
 fn a_device_node_that_comes_back_with_old_records_catches_up_before_it_serves() {
-    if !support::python_client_available() {
-        return;
-    }
+    support::require_python_client();
     let specs = specs(3, Some(100));
     let mut nodes = start_all(&specs, 100_000.0);
     let lineage = wait_settled(&nodes, "first start");

@@ -385,26 +385,19 @@ pub fn start_cluster(count: usize, options: &Options) -> Vec<SimNode> {
     nodes
 }
 
-/// Whether `python3` can import the official client (`pip install
-/// aerospike`). When it cannot, tests that need it skip with a message,
-/// unless `ASW_REQUIRE_PYTHON_CLIENT=1` (scripts/test sets it) makes
-/// that a failure.
-pub fn python_client_available() -> bool {
+/// Fails the test, saying how to fix it, when `python3` cannot import the
+/// official client (`pip install aerospike`; `scripts/test` installs it).
+/// A test that needs the client never passes without it.
+pub fn require_python_client() {
     let available = Command::new("python3")
         .args(["-c", "import aerospike"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !available {
-        assert!(
-            std::env::var("ASW_REQUIRE_PYTHON_CLIENT").map_or(true, |v| v != "1"),
-            "ASW_REQUIRE_PYTHON_CLIENT=1 but python3 cannot import aerospike"
-        );
-        eprintln!(
-            "SKIPPED: python3 with the `aerospike` package is not installed \
-             (pip install aerospike)"
-        );
-    }
-    available
+    assert!(
+        available,
+        "python3 cannot import the official Aerospike client: pip install aerospike \
+         (scripts/test installs it)"
+    );
 }
 
 /// Runs `scripts/records` with `args`; returns its exit status and the

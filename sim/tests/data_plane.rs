@@ -440,8 +440,10 @@ fn the_python_client_api_for_single_records_works_across_two_nodes() {
 /// node, then node 1 goes. Waiting for the migrations in between loses
 /// nothing; not waiting loses records, in partitions the oracle counts.
 fn rolling_restart(wait_for_migrations: bool) -> (u64, u64) {
+    // Fast enough to keep the test short, slow enough (about a second per
+    // step) that the second node dies mid-migration when nobody waits.
     let options = Options {
-        migrate_rate: 300,
+        migrate_rate: 1500,
         ..Options::default()
     };
     let mut nodes = start_cluster(3, &options);

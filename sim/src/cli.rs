@@ -147,6 +147,15 @@ fn parse_port(text: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("bad port '{text}'"))
 }
 
+/// A positive number of seconds (`what` names it in the error).
+fn parse_seconds(text: &str, what: &str) -> Result<Duration, String> {
+    text.parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("bad {what} '{text}'"))
+}
+
 fn parse_meshworker(args: &[String]) -> Result<Invocation, String> {
     let mut options = crate::meshworker::Options {
         service: String::new(),
@@ -163,15 +172,7 @@ fn parse_meshworker(args: &[String]) -> Result<Invocation, String> {
         };
         match flag.as_str() {
             "--service" => options.service = value()?,
-            "--interval" => {
-                let text = value()?;
-                let secs: f64 = text
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                    .ok_or_else(|| format!("bad interval '{text}'"))?;
-                options.interval = Duration::from_secs_f64(secs);
-            }
+            "--interval" => options.interval = parse_seconds(&value()?, "interval")?,
             "--service-port" => options.service_port = parse_port(&value()?)?,
             "--heartbeat-port" => options.heartbeat_port = parse_port(&value()?)?,
             "--help" => return Ok(Invocation::Help),
@@ -200,15 +201,7 @@ fn parse_asinfo(args: &[String]) -> Result<Invocation, String> {
             "-h" | "--host" => host = value()?,
             "-p" | "--port" => port = parse_port(&value()?)?,
             "-v" | "--value" => command = Some(value()?),
-            "-t" | "--timeout" => {
-                let text = value()?;
-                let secs: f64 = text
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                    .ok_or_else(|| format!("bad timeout '{text}'"))?;
-                timeout = Duration::from_secs_f64(secs);
-            }
+            "-t" | "--timeout" => timeout = parse_seconds(&value()?, "timeout")?,
             "--help" => return Ok(Invocation::Help),
             other => return Err(format!("unknown asinfo argument '{other}'")),
         }

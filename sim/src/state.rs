@@ -919,7 +919,20 @@ impl NodeState {
             // Wait for the candidate set to settle, so a burst of arrivals
             // makes one cluster change rather than several.
             let settled = now.duration_since(self.candidate_since) >= self.interval * 2;
-            if (changed && settled) || self.recluster_requested {
+            // And, as the server's clustering does, for a clique: every
+            // member hears every other one. A member adopts only a view
+            // equal to its own candidate set, so a view formed before a
+            // joiner is heard by all would leave the others on the old key
+            // (two clusters of one where the server keeps one of two).
+            let clique = members.iter().filter(|m| **m != self.id).all(|m| {
+                self.peers.get(m).is_some_and(|peer| {
+                    members
+                        .iter()
+                        .filter(|o| *o != m)
+                        .all(|o| peer.hb.adjacency.iter().any(|a| a.node == o.0))
+                })
+            });
+            if (changed && settled && clique) || self.recluster_requested {
                 self.recluster_requested = false;
                 let view = self.form(&members);
                 self.adopt(view, now);
@@ -1706,20 +1719,12 @@ impl NodeState {
         let sources = self.sources();
         let ns = &self.namespaces[index];
         let replicas = self
-            .cluster
-            .as_ref()
-            .map(|c| {
-                c.members
-                    .iter()
-                    .map(|n| NodeId(*n))
-                    .filter(|n| *n != self.id)
-                    .filter(|n| {
-                        ns.owners.is_owner(pid, *n)
-                            || (sources.contains(n) && self.holds(*n, index, pid))
-                    })
-                    .collect()
+            .present()
+            .into_iter()
+            .filter(|n| {
+                ns.owners.is_owner(pid, *n) || (sources.contains(n) && self.holds(*n, index, pid))
             })
-            .unwrap_or_default();
+            .collect();
         Written {
             result: result::OK,
             generation,

@@ -43,7 +43,6 @@ mod metrics;
 mod operator;
 mod proxy;
 mod reconciler;
-mod records;
 mod rollout;
 mod sandbox;
 mod scope;

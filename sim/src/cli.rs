@@ -147,6 +147,13 @@ fn parse_port(text: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("bad port '{text}'"))
 }
 
+/// The value after `flag` in a subcommand's arguments.
+fn value_of(rest: &mut std::slice::Iter<'_, String>, flag: &str) -> Result<String, String> {
+    rest.next()
+        .cloned()
+        .ok_or_else(|| format!("{flag} needs a value"))
+}
+
 /// A positive number of seconds (`what` names it in the error).
 fn parse_seconds(text: &str, what: &str) -> Result<Duration, String> {
     text.parse()
@@ -165,11 +172,7 @@ fn parse_meshworker(args: &[String]) -> Result<Invocation, String> {
     };
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+        let mut value = || value_of(&mut rest, flag);
         match flag.as_str() {
             "--service" => options.service = value()?,
             "--interval" => options.interval = parse_seconds(&value()?, "interval")?,
@@ -192,11 +195,7 @@ fn parse_asinfo(args: &[String]) -> Result<Invocation, String> {
     let mut timeout = Duration::from_secs(5);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+        let mut value = || value_of(&mut rest, flag);
         match flag.as_str() {
             "-h" | "--host" => host = value()?,
             "-p" | "--port" => port = parse_port(&value()?)?,

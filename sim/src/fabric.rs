@@ -21,13 +21,22 @@
 //! node logs `fabric_wrong_node` and keeps the connection open, as the
 //! server does; one such connection stops the link: every copy meant for
 //! that peer is lost, so its migrations stall for good. Over a connection to the
-//! right node, each copy is a `part` message and the receiver marks the
-//! copy held only on receipt, answering `ack` with its own id.
+//! right node, each copy is a `part` message, preceded by its records in
+//! `records` messages, and the receiver marks the copy held only on
+//! receipt, answering `ack` with its own id. The data plane adds replica
+//! writes (`write`, answered by `write_ack`) and proxied transactions
+//! (`proxy`, answered by `proxy_reply`), correlated by request id.
 
 use serde::{Deserialize, Serialize};
 
-/// Longest fabric line accepted.
-pub const MAX_LINE: usize = 64 * 1024;
+/// Longest fabric line accepted: a proxied request of the largest size
+/// the service port accepts, in hex, fits.
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
+
+/// Records per `records` message of a migration (a partition's records
+/// travel in chunks of at most this many, and of about a quarter of
+/// [`MAX_LINE`], before its `part` message).
+pub const RECORDS_PER_CHUNK: usize = 256;
 
 /// One fabric message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -51,6 +60,66 @@ pub enum Message {
         /// Partition id.
         pid: usize,
     },
+    /// Records of a partition copy on its way (before its `part`
+    /// message, on the same connection); the receiver merges them (newer
+    /// generation, then last-update time, wins).
+    Records {
+        /// Cluster key the migration was decided in.
+        key: u64,
+        /// Namespace name.
+        ns: String,
+        /// Partition id.
+        pid: usize,
+        /// The records.
+        records: Vec<crate::record::WireRecord>,
+        /// A merge push (a copy that came back from a device file sends
+        /// its records to the partition's source, which merges them into
+        /// the copy it holds) rather than a migration to an owner.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        merge: bool,
+    },
+    /// A replica write: the master's new version of a record (or its
+    /// deletion), to be applied before the master answers the client.
+    Write {
+        /// Request id (answered by `write_ack`).
+        id: u64,
+        /// Namespace name.
+        ns: String,
+        /// Partition id.
+        pid: usize,
+        /// Digest, hex.
+        digest: String,
+        /// The record's new version; `None` deletes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<crate::record::WireRecord>,
+    },
+    /// Answer to `write`.
+    WriteAck {
+        /// Request id.
+        id: u64,
+        /// The node that answers.
+        node: u64,
+        /// Whether the write was applied.
+        ok: bool,
+    },
+    /// A client transaction forwarded to the node that serves its
+    /// partition (the server's proxy): the AS_MSG body, hex.
+    Proxy {
+        /// Request id (answered by `proxy_reply`).
+        id: u64,
+        /// How many times the transaction was proxied, this time included.
+        #[serde(default = "one")]
+        hops: u8,
+        /// The request body (after the proto header), hex.
+        body: String,
+    },
+    /// Answer to `proxy`: the complete reply frame for the client, hex.
+    ProxyReply {
+        /// Request id.
+        id: u64,
+        /// The reply frame, hex.
+        frame: String,
+    },
     /// Answer to `part`.
     Ack {
         /// The node that answers.
@@ -64,6 +133,10 @@ pub enum Message {
         /// Whether the copy was kept.
         kept: bool,
     },
+}
+
+fn one() -> u8 {
+    1
 }
 
 /// One line, with its `\n`.

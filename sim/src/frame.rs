@@ -25,6 +25,9 @@ pub const PROTO_VERSION: u8 = 2;
 /// Message type of info requests and replies.
 pub const TYPE_INFO: u8 = 1;
 
+/// Message type of data-plane messages (AS_MSG, see [`crate::msg`]).
+pub const TYPE_MSG: u8 = 3;
+
 /// Largest request body the sim accepts.
 ///
 /// The real server sanity-checks every message against `PROTO_SIZE_MAX`
@@ -53,7 +56,8 @@ pub struct Header {
 pub enum FrameError {
     /// The version byte was not [`PROTO_VERSION`].
     BadVersion(u8),
-    /// The type byte was not [`TYPE_INFO`] (the sim serves no data plane).
+    /// The type byte was neither [`TYPE_INFO`] nor [`TYPE_MSG`] (the sim
+    /// serves no compressed messages and no admin protocol).
     BadType(u8),
     /// The announced body is larger than [`MAX_REQUEST_BODY`].
     TooLong(u64),
@@ -92,13 +96,14 @@ impl Header {
     }
 
     /// Parses and checks a request header the way the server does: wrong
-    /// version, a type other than info, or an oversized body are refused.
+    /// version, a type other than info or AS_MSG, or an oversized body are
+    /// refused.
     pub fn parse_request(bytes: &[u8; HEADER_LEN]) -> Result<Header, FrameError> {
         let header = Header::parse(bytes);
         if header.version != PROTO_VERSION {
             return Err(FrameError::BadVersion(header.version));
         }
-        if header.msg_type != TYPE_INFO {
+        if header.msg_type != TYPE_INFO && header.msg_type != TYPE_MSG {
             return Err(FrameError::BadType(header.msg_type));
         }
         if header.length > MAX_REQUEST_BODY {
@@ -141,14 +146,27 @@ pub fn encode_info(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads one info request from `reader`.
-///
-/// Returns `Ok(None)` when the peer closed the connection cleanly between
-/// frames, the body on success, and an error (after which the caller must
-/// close the connection) on a refused header or a truncated frame.
+/// Reads one info request from `reader`: [`read_frame`] refusing
+/// anything but an info frame.
 pub async fn read_request<R: AsyncRead + Unpin>(
     reader: &mut R,
 ) -> Result<Option<Vec<u8>>, FrameError> {
+    match read_frame(reader).await? {
+        None => Ok(None),
+        Some((TYPE_INFO, body)) => Ok(Some(body)),
+        Some((other, _)) => Err(FrameError::BadType(other)),
+    }
+}
+
+/// Reads one request frame (info or AS_MSG) from `reader`.
+///
+/// Returns `Ok(None)` when the peer closed the connection cleanly between
+/// frames, the type and body on success, and an error (after which the
+/// caller must close the connection) on a refused header or a truncated
+/// frame. The body is allocated only after the length was checked.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<(u8, Vec<u8>)>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     let mut filled = 0;
     while filled < HEADER_LEN {
@@ -175,7 +193,7 @@ pub async fn read_request<R: AsyncRead + Unpin>(
             FrameError::Io(e.to_string())
         }
     })?;
-    Ok(Some(body))
+    Ok(Some((header.msg_type, body)))
 }
 
 /// Reads one reply frame of any length up to `limit` (client side).
@@ -245,8 +263,14 @@ mod tests {
             Err(FrameError::BadVersion(3))
         );
         assert_eq!(
-            Header::parse_request(&[2, 3, 0, 0, 0, 0, 0, 1]),
-            Err(FrameError::BadType(3))
+            Header::parse_request(&[2, 4, 0, 0, 0, 0, 0, 1]),
+            Err(FrameError::BadType(4))
+        );
+        assert!(Header::parse_request(&[2, 3, 0, 0, 0, 0, 0, 1]).is_ok());
+        // 2^47 announced for an AS_MSG: refused before any allocation.
+        assert_eq!(
+            Header::parse_request(&[2, 3, 0x80, 0, 0, 0, 0, 0]),
+            Err(FrameError::TooLong(1 << 47))
         );
         let too_long = (MAX_REQUEST_BODY + 1).to_be_bytes();
         let mut bytes = [2u8, 1, 0, 0, 0, 0, 0, 0];

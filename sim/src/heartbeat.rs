@@ -83,6 +83,10 @@ pub struct NamespaceReport {
     pub held: String,
     /// Partitions known lost in this lineage.
     pub dead: String,
+    /// Held partitions whose copy came back from a device file and has
+    /// not been refreshed by a migration since (same form as `held`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stale: String,
 }
 
 /// A cluster as formed and announced by its principal.
@@ -159,6 +163,7 @@ mod tests {
                 id: 6,
             }),
             namespaces: vec![NamespaceReport {
+                stale: String::new(),
                 name: "test".into(),
                 held: String::new(),
                 dead: String::new(),

@@ -178,7 +178,13 @@ fn statistics(state: &NodeState, now: Instant) -> String {
         ("cluster_clock_skew_ms", "0".into()),
         ("cluster_clock_skew_outliers", "null".into()),
         ("uptime", state.uptime(now).to_string()),
-        ("objects", "0".into()),
+        (
+            "objects",
+            (0..state.namespaces.len())
+                .map(|i| state.objects(i).total)
+                .sum::<usize>()
+                .to_string(),
+        ),
         ("tombstones", "0".into()),
         (
             "client_connections",
@@ -233,13 +239,18 @@ fn namespace_stats(state: &NodeState, name: &str) -> String {
         (ns.config.replication_factor as usize).min(members)
     };
     let nodes_quiesced = state.cluster.as_ref().map_or(0, |c| c.quiesced.len());
-    let master_objects = 0;
+    let index = state
+        .namespaces
+        .iter()
+        .position(|n| n.config.name == name)
+        .unwrap_or(0);
+    let objects = state.objects(index);
     let mut fields: Vec<(&str, String)> = vec![
         ("ns_cluster_size", members.to_string()),
         ("effective_replication_factor", effective_rf.to_string()),
-        ("objects", "0".into()),
-        ("master_objects", master_objects.to_string()),
-        ("prole_objects", "0".into()),
+        ("objects", objects.total.to_string()),
+        ("master_objects", objects.master.to_string()),
+        ("prole_objects", objects.prole.to_string()),
         ("migrate_tx_partitions_initial", ns.tx_initial.to_string()),
         (
             "migrate_tx_partitions_remaining",
@@ -269,6 +280,9 @@ fn namespace_stats(state: &NodeState, name: &str) -> String {
                 .map_or(String::new(), |l| format!("{:x}", l.id)),
         ),
     ];
+    for counter in crate::state::DATA_COUNTERS {
+        fields.push((counter, state.transactions(index, counter).to_string()));
+    }
     // The usual config echo: every line of the namespace stanza.
     let mut echo = String::new();
     for (key, value) in &ns.config.echo {
@@ -399,16 +413,15 @@ fn tip_clear(state: &mut NodeState, command: &Command<'_>) -> String {
 /// map the base64 of a 512-byte bitmap of the partitions this node is
 /// replica `i` of (bit `0x80 >> (pid % 8)` of byte `pid / 8`), as the
 /// official clients parse it to build their partition tables. The regime is
-/// always 0 (no strong consistency).
+/// always 0 (no strong consistency). Dead partitions are listed under
+/// their final owners, as an AP server lists the empty partitions it
+/// re-creates: a client reading a lost record gets "not found".
 fn replicas(state: &NodeState) -> String {
     let mut out = Vec::new();
     for ns in &state.namespaces {
         let rf = ns.owners.rf();
         let mut maps = vec![vec![0u8; N_PARTITIONS / 8]; rf];
         for pid in 0..N_PARTITIONS {
-            if ns.dead.get(pid) {
-                continue;
-            }
             if let Some(index) = ns.owners.replica_index(pid, state.id) {
                 maps[index][pid / 8] |= 0x80 >> (pid % 8);
             }

@@ -1,14 +1,18 @@
 //! `aerospike-sim`: a stand-in Aerospike server for testing cluster
 //! operators.
 //!
-//! It speaks the real info protocol on the service port, meshes with other
-//! sim processes over TCP heartbeats, and models partitions and migrations
-//! closely enough that data loss caused by stopping nodes too early is
-//! measurable (`dead_partitions`). See `sim/README.md` for what it does and
+//! It speaks the real info protocol and single-record AS_MSG transactions
+//! (put, get, exists, remove) on the service port, meshes with other sim
+//! processes over TCP heartbeats, and models partitions, migrations and
+//! their records closely enough that data loss caused by stopping nodes
+//! too early is measurable: with a client (records not found) and with
+//! the sim's own oracle (`dead_partitions`). See `sim/README.md` for what it does and
 //! does not model.
 //!
 //! Reading order:
 //! - [`frame`]: the 8-byte header and the request/reply frames.
+//! - [`msg`]: the data plane's AS_MSG transactions (put, get, exists, remove).
+//! - [`record`]: records, digests and their conflict resolution.
 //! - [`command`]: splitting requests into commands and parsing one.
 //! - [`config`]: reading `aerospike.conf`.
 //! - [`ids`]: node ids and cluster keys.
@@ -38,8 +42,10 @@ pub mod heartbeat;
 pub mod ids;
 pub mod info;
 pub mod meshworker;
+pub mod msg;
 pub mod netif;
 pub mod node;
 pub mod partitions;
+pub mod record;
 pub mod state;
 pub mod storage;

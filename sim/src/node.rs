@@ -17,12 +17,14 @@ use tokio::time::MissedTickBehavior;
 use crate::config::{Address, Config};
 use crate::events::EventLog;
 use crate::fabric;
-use crate::frame::{encode_info, read_request};
+use crate::frame::{encode_info, read_frame, TYPE_INFO};
 use crate::heartbeat::{decode_line, encode_line, Heartbeat, MAX_LINE};
 use crate::ids::{random_u64, NodeId};
 use crate::info::handle_request;
+use crate::msg::{self, result, Kind, Request};
 use crate::netif;
-use crate::state::{Addresses, Fault, NodeState, Outgoing, Settings};
+use crate::record::{from_hex, partition_id, to_hex, Particle};
+use crate::state::{Addresses, Fault, NodeState, Outgoing, Route, Settings};
 use crate::storage::{self, Stored};
 
 /// Service connections idle this long are closed, like the server's
@@ -56,6 +58,109 @@ mod source {
 }
 
 type Shared = Arc<Mutex<NodeState>>;
+
+/// How long the working master waits for a replica's acknowledgement
+/// before it answers the client with a timeout (the write stays applied
+/// where it reached: "in doubt", as on the server).
+pub const REPLICA_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// How long a node waits for the answer to a transaction it proxied.
+pub const PROXY_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// What a fabric link is handed to send.
+enum LinkMsg {
+    /// A partition copy (a migration): its records, then the copy itself.
+    Copy(Outgoing),
+    /// A request that is answered (replica write, proxy): the message, its
+    /// id, and where the answer goes. Dropping the sender (the link broke)
+    /// fails the request.
+    Request(
+        fabric::Message,
+        u64,
+        tokio::sync::oneshot::Sender<fabric::Message>,
+    ),
+}
+
+type LinkMap = HashMap<NodeId, (mpsc::UnboundedSender<LinkMsg>, AbortOnDrop)>;
+
+/// The node's fabric links, one per peer, shared by the ticker
+/// (migrations) and the transactions (replica writes, proxies).
+#[derive(Clone)]
+struct Links {
+    map: Arc<Mutex<LinkMap>>,
+    state: Shared,
+    interval: Duration,
+}
+
+impl Links {
+    fn new(state: Shared, interval: Duration) -> Links {
+        Links {
+            map: Arc::new(Mutex::new(HashMap::new())),
+            state,
+            interval,
+        }
+    }
+
+    fn map(&self) -> MutexGuard<'_, LinkMap> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands `message` to the link to `to`, starting the link if needed.
+    /// Never locks the state while holding the map.
+    fn send(&self, to: NodeId, message: LinkMsg) {
+        let mut map = self.map();
+        if map.get(&to).is_some_and(|(_, link)| link.0.is_finished()) {
+            map.remove(&to);
+        }
+        let (tx, _) = map.entry(to).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let task = tokio::spawn(fabric_link(to, self.state.clone(), rx, self.interval));
+            (tx, AbortOnDrop(task))
+        });
+        let _ = tx.send(message);
+    }
+
+    /// Stops the links to nodes that are no longer peers.
+    fn retain_peers(&self) {
+        let peers: Vec<NodeId> = {
+            let map = self.map();
+            map.keys().copied().collect()
+        };
+        let gone: Vec<NodeId> = {
+            let st = lock(&self.state);
+            peers.into_iter().filter(|n| !st.is_peer(*n)).collect()
+        };
+        let mut map = self.map();
+        map.retain(|node, (_, link)| !gone.contains(node) && !link.0.is_finished());
+    }
+
+    /// Sends a request to `to` and waits for its answer; `None` when the
+    /// link broke or `timeout` passed.
+    async fn request(
+        &self,
+        to: NodeId,
+        message: fabric::Message,
+        id: u64,
+        timeout: Duration,
+    ) -> Option<fabric::Message> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(to, LinkMsg::Request(message, id, tx));
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()
+    }
+}
+
+/// A fresh id for a fabric request.
+fn next_request_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
 
 /// Locks the state. A panic while holding the lock cannot leave the state
 /// half-updated in a way that matters more than stopping would, so a
@@ -266,13 +371,15 @@ pub async fn run_until(
     node_state.restore(&stored);
     let state: Shared = Arc::new(Mutex::new(node_state));
     let (heartbeat_tx, heartbeat_rx) = watch::channel(Arc::new(lock(&state).heartbeat()));
+    let links = Links::new(state.clone(), lock(&state).interval());
 
     let mut tasks = Vec::new();
     for listener in service {
+        let links = links.clone();
         tasks.push(AbortOnDrop(tokio::spawn(serve(
             listener,
             state.clone(),
-            serve_client,
+            move |stream, peer, state| serve_client(stream, peer, state, links.clone()),
         ))));
     }
     for listener in heartbeat {
@@ -283,16 +390,18 @@ pub async fn run_until(
         ))));
     }
     for listener in fabric {
+        let links = links.clone();
         tasks.push(AbortOnDrop(tokio::spawn(serve(
             listener,
             state.clone(),
-            fabric_accepted,
+            move |stream, peer, state| fabric_accepted(stream, peer, state, links.clone()),
         ))));
     }
     tasks.push(AbortOnDrop(tokio::spawn(drive(
         state.clone(),
         heartbeat_tx,
         heartbeat_rx,
+        links.clone(),
     ))));
     for (index, name, device, written) in &devices {
         tasks.push(AbortOnDrop(tokio::spawn(flush_device(
@@ -310,6 +419,7 @@ pub async fn run_until(
     // instead is a kill: nothing is flushed.)
     events.emit("shutdown", json!({"signal": reason}));
     drop(tasks);
+    drop(links);
     // A clean shutdown flushes the write buffers.
     for (index, name, device, _) in &devices {
         let stored = lock(&state).stored(*index);
@@ -566,12 +676,12 @@ async fn drive(
     state: Shared,
     heartbeat_tx: watch::Sender<Arc<Heartbeat>>,
     heartbeat_rx: watch::Receiver<Arc<Heartbeat>>,
+    links: Links,
 ) {
     let interval = lock(&state).interval();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut dialers: HashMap<String, (Vec<String>, AbortOnDrop)> = HashMap::new();
-    let mut links: HashMap<NodeId, (mpsc::UnboundedSender<Outgoing>, AbortOnDrop)> = HashMap::new();
     loop {
         ticker.tick().await;
         let (heartbeat, targets, outgoing) = {
@@ -596,18 +706,9 @@ async fn drive(
                 (endpoints, AbortOnDrop(task))
             });
         }
-        {
-            let st = lock(&state);
-            links.retain(|node, (_, link)| st.is_peer(*node) && !link.0.is_finished());
-        }
+        links.retain_peers();
         for out in outgoing {
-            let to = out.to;
-            let (tx, _) = links.entry(to).or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let task = tokio::spawn(fabric_link(to, state.clone(), rx, interval));
-                (tx, AbortOnDrop(task))
-            });
-            let _ = tx.send(out);
+            links.send(out.to, LinkMsg::Copy(out));
         }
     }
 }
@@ -704,28 +805,39 @@ async fn read_heartbeats(stream: TcpStream, peer: SocketAddr, state: Shared) {
     }
 }
 
+/// Reads one fabric message. Cancel-safe (it runs in `select!`): a line
+/// read in part stays in `line`, and the next call goes on with it.
 async fn read_message(
     reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
     line: &mut Vec<u8>,
 ) -> Result<Option<fabric::Message>, String> {
-    line.clear();
+    let limit = (fabric::MAX_LINE + 1).saturating_sub(line.len()) as u64;
     let read = reader
-        .take(fabric::MAX_LINE as u64 + 1)
+        .take(limit)
         .read_until(b'\n', line)
         .await
         .map_err(|e| e.to_string())?;
-    if read == 0 {
-        return Ok(None);
-    }
     if line.len() > fabric::MAX_LINE {
         return Err("fabric line too long".to_string());
     }
-    fabric::decode(&String::from_utf8_lossy(line)).map(Some)
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') {
+        // The peer closed in the middle of a line.
+        return Ok(None);
+    }
+    let message = fabric::decode(&String::from_utf8_lossy(line));
+    line.clear();
+    message.map(Some)
 }
 
 /// The accepting side of a fabric connection: answers `hello` with this
-/// node's id, keeps the copies it owns, acknowledges each.
-async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared) {
+/// node's id, keeps the copies (and records) it owns, acknowledges each,
+/// applies replica writes, and serves proxied transactions. Answers go
+/// through one writer task, in the order they are ready.
+async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared, links: Links) {
+    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
@@ -745,7 +857,18 @@ async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared) {
     {
         return;
     }
+    let (out, mut out_rx) = mpsc::unbounded_channel::<String>();
+    // Owned here: returning aborts the writer and any proxied transaction.
+    let mut tasks = JoinSet::new();
+    tasks.spawn(async move {
+        while let Some(line) = out_rx.recv().await {
+            if write.write_all(line.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
     loop {
+        while tasks.try_join_next().is_some() {}
         match read_message(&mut reader, &mut line).await {
             Ok(Some(fabric::Message::Part { key, ns, pid })) => {
                 let kept = lock(&state).on_partition(from, key, &ns, pid);
@@ -756,13 +879,56 @@ async fn fabric_accepted(stream: TcpStream, peer: SocketAddr, state: Shared) {
                     pid,
                     kept,
                 };
-                if write
-                    .write_all(fabric::encode(&ack).as_bytes())
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
+                let _ = out.send(fabric::encode(&ack));
+            }
+            Ok(Some(fabric::Message::Records {
+                key,
+                ns,
+                pid,
+                records,
+                merge,
+            })) => {
+                lock(&state).on_records(key, &ns, pid, &records, merge);
+            }
+            Ok(Some(fabric::Message::Write {
+                id,
+                ns,
+                pid,
+                digest,
+                record,
+            })) => {
+                let digest: Option<crate::record::Digest> =
+                    from_hex(&digest).and_then(|d| d.try_into().ok());
+                let record = match record {
+                    Some(wire) => wire.to_record().map(|(_, r)| Some(r)),
+                    None => Some(None),
+                };
+                let ok = match (digest, record) {
+                    (Some(digest), Some(record)) => {
+                        lock(&state).on_replica_write(&ns, pid, &digest, record)
+                    }
+                    _ => false,
+                };
+                let ack = fabric::Message::WriteAck {
+                    id,
+                    node: self_id.0,
+                    ok,
+                };
+                let _ = out.send(fabric::encode(&ack));
+            }
+            Ok(Some(fabric::Message::Proxy { id, hops, body })) => {
+                let (state, links, out) = (state.clone(), links.clone(), out.clone());
+                tasks.spawn(async move {
+                    let frame = match from_hex(&body) {
+                        Some(body) => execute(&state, &links, &body, hops.max(1)).await,
+                        None => msg::reply(result::PARAMETER, 0, &[]),
+                    };
+                    let reply = fabric::Message::ProxyReply {
+                        id,
+                        frame: to_hex(&frame),
+                    };
+                    let _ = out.send(fabric::encode(&reply));
+                });
             }
             Ok(Some(_)) => {}
             Ok(None) => return,
@@ -811,6 +977,7 @@ async fn fabric_connect(
         }
     }
     let (endpoint, stream) = connected?;
+    let _ = stream.set_nodelay(true);
     let (read, mut writer) = stream.into_split();
     let mut reader = BufReader::new(read);
     let hello = fabric::Message::Hello {
@@ -844,7 +1011,7 @@ async fn fabric_connect(
 async fn fabric_link(
     dest: NodeId,
     state: Shared,
-    mut copies: mpsc::UnboundedReceiver<Outgoing>,
+    mut copies: mpsc::UnboundedReceiver<LinkMsg>,
     interval: Duration,
 ) {
     let connect_timeout = interval.max(Duration::from_millis(500));
@@ -897,21 +1064,34 @@ async fn fabric_link(
         let (first, _held) = connections.split_at_mut(1);
         let first = &mut first[0];
         let mut line = Vec::new();
+        // Requests waiting for their answer; dropped (failed) when the
+        // connection breaks.
+        let mut pending: HashMap<u64, tokio::sync::oneshot::Sender<fabric::Message>> =
+            HashMap::new();
         loop {
             tokio::select! {
-                copy = copies.recv() => {
-                    let Some(copy) = copy else { return };
+                message = copies.recv() => {
+                    let Some(message) = message else { return };
                     if !right {
                         // The server would send it to the wrong node and drop
                         // that node's answer ("unexpected source").
                         continue;
                     }
-                    let part = fabric::Message::Part {
-                        key: copy.key,
-                        ns: copy.namespace,
-                        pid: copy.pid,
+                    let lines = match message {
+                        LinkMsg::Copy(copy) => copy_lines(&state, copy),
+                        LinkMsg::Request(message, id, reply) => {
+                            pending.insert(id, reply);
+                            vec![fabric::encode(&message)]
+                        }
                     };
-                    if first.writer.write_all(fabric::encode(&part).as_bytes()).await.is_err() {
+                    let mut failed = false;
+                    for text in lines {
+                        if first.writer.write_all(text.as_bytes()).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed {
                         break;
                     }
                 }
@@ -919,11 +1099,23 @@ async fn fabric_link(
                     Ok(Some(fabric::Message::Ack { node, key, ns, pid, kept })) => {
                         lock(&state).on_ack(dest, NodeId(node), key, &ns, pid, kept);
                     }
+                    Ok(Some(answer @ fabric::Message::WriteAck { .. }))
+                    | Ok(Some(answer @ fabric::Message::ProxyReply { .. })) => {
+                        let id = match &answer {
+                            fabric::Message::WriteAck { id, .. }
+                            | fabric::Message::ProxyReply { id, .. } => *id,
+                            _ => 0,
+                        };
+                        if let Some(reply) = pending.remove(&id) {
+                            let _ = reply.send(answer);
+                        }
+                    }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => break,
                 },
             }
         }
+        drop(pending);
         lock(&state).events().emit(
             "fabric_closed",
             json!({"peer": dest.to_string(), "endpoint": first.endpoint}),
@@ -932,23 +1124,257 @@ async fn fabric_link(
     }
 }
 
-async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared) {
+/// The lines of one migrated copy: its records in chunks of
+/// [`fabric::RECORDS_PER_CHUNK`], as they are now, then the copy itself.
+/// Splits a copy's records into `records` messages of at most
+/// [`fabric::RECORDS_PER_CHUNK`] records and about a quarter of a fabric
+/// line each (a single record, at most a 1 MiB request in hex, always
+/// fits in a line).
+fn chunk_records(records: Vec<crate::record::WireRecord>) -> Vec<Vec<crate::record::WireRecord>> {
+    let mut chunks: Vec<Vec<crate::record::WireRecord>> = Vec::new();
+    let mut size = 0;
+    for record in records {
+        let bytes = record.d.len()
+            + record
+                .b
+                .iter()
+                .map(|b| b.0.len() + b.2.len() + 16)
+                .sum::<usize>();
+        let full = chunks.last().is_none_or(|c| {
+            c.len() >= fabric::RECORDS_PER_CHUNK || size + bytes > fabric::MAX_LINE / 4
+        });
+        if full {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += bytes;
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(record);
+        }
+    }
+    chunks
+}
+
+/// A merge push is only its records.
+fn copy_lines(state: &Shared, copy: Outgoing) -> Vec<String> {
+    let merge = copy.push.is_some();
+    let records = match copy.push {
+        Some(records) => records,
+        None => lock(state).snapshot_records(&copy.namespace, copy.pid),
+    };
+    let chunks = chunk_records(records);
+    let mut lines: Vec<String> = chunks
+        .into_iter()
+        .map(|records| {
+            fabric::encode(&fabric::Message::Records {
+                key: copy.key,
+                ns: copy.namespace.clone(),
+                pid: copy.pid,
+                records,
+                merge,
+            })
+        })
+        .collect();
+    if merge {
+        return lines;
+    }
+    lines.push(fabric::encode(&fabric::Message::Part {
+        key: copy.key,
+        ns: copy.namespace,
+        pid: copy.pid,
+    }));
+    lines
+}
+
+async fn serve_client(mut stream: TcpStream, peer: SocketAddr, state: Shared, links: Links) {
     let _counted = Counted::new(&state, client_connections);
+    // Replies are single writes answered at once, as the server's.
+    let _ = stream.set_nodelay(true);
+    let protocol_error = |reason: String| {
+        lock(&state).events().emit(
+            "protocol_error",
+            json!({"peer": peer.to_string(), "reason": reason}),
+        );
+    };
     loop {
-        let request = match tokio::time::timeout(IDLE_TIMEOUT, read_request(&mut stream)).await {
+        let (kind, body) = match tokio::time::timeout(IDLE_TIMEOUT, read_frame(&mut stream)).await {
             Err(_) | Ok(Ok(None)) => break,
             Ok(Err(e)) => {
-                lock(&state).events().emit(
-                    "protocol_error",
-                    json!({"peer": peer.to_string(), "reason": e.to_string()}),
-                );
+                protocol_error(e.to_string());
                 break;
             }
-            Ok(Ok(Some(body))) => body,
+            Ok(Ok(Some(frame))) => frame,
         };
-        let reply = handle_request(&mut lock(&state), &request, peer, Instant::now());
-        if stream.write_all(&encode_info(&reply)).await.is_err() {
+        let reply = if kind == TYPE_INFO {
+            encode_info(&handle_request(
+                &mut lock(&state),
+                &body,
+                peer,
+                Instant::now(),
+            ))
+        } else {
+            let request = match msg::parse(&body) {
+                Ok(request) => request,
+                Err(e) => {
+                    protocol_error(e.to_string());
+                    break;
+                }
+            };
+            if let Some((op, reason)) = request.unsupported_op() {
+                // A clear answer (parameter error), then the connection
+                // is closed.
+                protocol_error(format!("AS_MSG op {op}: {reason}"));
+                let _ = stream
+                    .write_all(&msg::reply(result::PARAMETER, 0, &[]))
+                    .await;
+                break;
+            }
+            execute_request(&state, &links, request, &body, 0).await
+        };
+        if stream.write_all(&reply).await.is_err() {
             break;
+        }
+    }
+}
+
+/// Serves one AS_MSG body (a proxied one, from the fabric, `hops` times
+/// already): the complete reply frame.
+async fn execute(state: &Shared, links: &Links, body: &[u8], hops: u8) -> Vec<u8> {
+    match msg::parse(body) {
+        Ok(request) if request.unsupported_op().is_none() => {
+            execute_request(state, links, request, body, hops).await
+        }
+        _ => msg::reply(result::PARAMETER, 0, &[]),
+    }
+}
+
+/// Serves one transaction: here when this node is the partition's
+/// working master, else proxied to it over the fabric. A write is
+/// answered once every replica acknowledged it (commit level `all`).
+async fn execute_request(
+    state: &Shared,
+    links: &Links,
+    request: Request,
+    body: &[u8],
+    hops: u8,
+) -> Vec<u8> {
+    let fail = |code| msg::reply(code, 0, &[]);
+    let kind = match request.kind() {
+        Ok(kind) => kind,
+        Err(code) => return fail(code),
+    };
+    let (Some(namespace), Some(digest)) = (request.namespace.as_deref(), request.digest) else {
+        return fail(result::PARAMETER);
+    };
+    let pid = partition_id(&digest);
+    let route = lock(state).route(namespace, pid, hops);
+    let index = match route {
+        Route::UnknownNamespace => return fail(result::NAMESPACE),
+        Route::Unavailable => return fail(result::PARTITION_UNAVAILABLE),
+        Route::Dead(_) => {
+            return match kind {
+                Kind::Read | Kind::Exists | Kind::Delete => fail(result::KEY_NOT_FOUND),
+                Kind::Write => fail(result::PARTITION_UNAVAILABLE),
+            }
+        }
+        Route::Proxy(node) => {
+            let id = next_request_id();
+            let message = fabric::Message::Proxy {
+                id,
+                hops: hops + 1,
+                body: to_hex(body),
+            };
+            return match links.request(node, message, id, PROXY_TIMEOUT).await {
+                Some(fabric::Message::ProxyReply { frame, .. }) => {
+                    lock(state).count_transaction(namespace, "client_proxy_complete");
+                    from_hex(&frame).unwrap_or_else(|| fail(result::SERVER_ERROR))
+                }
+                _ => {
+                    lock(state).count_transaction(namespace, "client_proxy_timeout");
+                    fail(result::TIMEOUT)
+                }
+            };
+        }
+        Route::Local(index) => index,
+    };
+    match kind {
+        Kind::Read | Kind::Exists => {
+            let found = {
+                let mut st = lock(state);
+                let found = st.read_record(index, pid, &digest);
+                let counter = if found.is_some() {
+                    "client_read_success"
+                } else {
+                    "client_read_not_found"
+                };
+                st.count_transaction(namespace, counter);
+                found
+            };
+            let Some(record) = found else {
+                return fail(result::KEY_NOT_FOUND);
+            };
+            if kind == Kind::Exists {
+                return msg::reply(result::OK, record.generation, &[]);
+            }
+            let all = request.info1 & msg::INFO1_GET_ALL != 0 || request.ops.is_empty();
+            let bins: Vec<(&str, &Particle)> = if all {
+                record
+                    .bins
+                    .iter()
+                    .map(|(name, p)| (name.as_str(), p))
+                    .collect()
+            } else {
+                request
+                    .ops
+                    .iter()
+                    .filter_map(|op| {
+                        record
+                            .bins
+                            .get_key_value(&op.name)
+                            .map(|(name, p)| (name.as_str(), p))
+                    })
+                    .collect()
+            };
+            msg::reply(result::OK, record.generation, &bins)
+        }
+        Kind::Write | Kind::Delete => {
+            let delete = kind == Kind::Delete;
+            let written = lock(state).write_record(index, pid, &digest, &request, epoch_ms());
+            if written.result != result::OK {
+                let counter = match (delete, written.result) {
+                    (true, result::KEY_NOT_FOUND) => "client_delete_not_found",
+                    _ => "client_write_error",
+                };
+                lock(state).count_transaction(namespace, counter);
+                return fail(written.result);
+            }
+            for node in &written.replicas {
+                let id = next_request_id();
+                let message = fabric::Message::Write {
+                    id,
+                    ns: namespace.to_string(),
+                    pid,
+                    digest: to_hex(&digest),
+                    record: written.record.clone(),
+                };
+                let acked = matches!(
+                    links.request(*node, message, id, REPLICA_TIMEOUT).await,
+                    Some(fabric::Message::WriteAck { ok: true, .. })
+                );
+                if !acked {
+                    // Applied here, not everywhere: the client is told it
+                    // timed out (in doubt), never that it succeeded.
+                    lock(state).count_transaction(namespace, "client_write_timeout");
+                    return fail(result::TIMEOUT);
+                }
+            }
+            let counter = if delete {
+                "client_delete_success"
+            } else {
+                "client_write_success"
+            };
+            lock(state).count_transaction(namespace, counter);
+            msg::reply(result::OK, written.generation, &[])
         }
     }
 }
@@ -1097,6 +1523,7 @@ mod tests {
         let stored = Stored {
             lineage: Some(lineage),
             held: crate::partitions::Bitmap::full(),
+            records: Default::default(),
         };
         let device = config.namespaces[0].device.clone().unwrap();
         storage::write_device(&device, "test", &stored).unwrap();
@@ -1153,6 +1580,35 @@ mod tests {
         assert_eq!(done["partitions"], 4096);
         assert_eq!(done["lineage"], "abc");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_travel_in_chunks_that_fit_a_fabric_line() {
+        let record = |i: usize, value_len: usize| crate::record::WireRecord {
+            d: format!("{i:040x}"),
+            g: 1,
+            l: 1,
+            b: vec![("v".to_string(), 4, "ab".repeat(value_len))],
+            k: None,
+        };
+        let small: Vec<_> = (0..600).map(|i| record(i, 10)).collect();
+        let sizes: Vec<usize> = chunk_records(small).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![256, 256, 88]);
+        // Ten records of 512 KiB: a line holds at most about 1 MiB of them.
+        let big: Vec<_> = (0..10).map(|i| record(i, 512 * 1024)).collect();
+        let chunks = chunk_records(big);
+        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), 10);
+        for chunk in &chunks {
+            let line = fabric::encode(&fabric::Message::Records {
+                key: 1,
+                ns: "test".into(),
+                pid: 0,
+                records: chunk.clone(),
+                merge: false,
+            });
+            assert!(line.len() <= fabric::MAX_LINE, "{}", line.len());
+        }
+        assert!(chunk_records(Vec::new()).is_empty());
     }
 
     #[tokio::test]

@@ -1,9 +1,9 @@
 //! Partitions: the 4096-bit maps nodes exchange, and the deterministic
 //! ranking that decides which nodes own which partition.
 //!
-//! The sim models no records, only which node holds a copy of which
-//! partition. That is enough to make data loss measurable: a partition
-//! whose every copy has left the cluster is lost.
+//! Which node holds a copy of which partition is what makes data loss
+//! measurable: a partition whose every copy has left the cluster is lost,
+//! with its records (see [`crate::record`]).
 
 use std::fmt;
 

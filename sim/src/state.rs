@@ -22,6 +22,11 @@
 //!   member that has it, at the migration rate; a non-owner drops its copy
 //!   once every owner has one. A partition with no copy left in the cluster
 //!   is dead for good.
+//! - Each copy holds its partition's records. Transactions are served by
+//!   the partition's working master (the migration source); writes reach
+//!   every owner and holder before they are acknowledged (see
+//!   [`NodeState::route`], [`NodeState::write_record`]). A copy read back
+//!   from a device is stale until a current copy is merged into it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -35,7 +40,52 @@ use crate::heartbeat::{
     Adjacent, ClusterView, DeadReport, Envelope, Heartbeat, Lineage, NamespaceReport,
 };
 use crate::ids::{new_cluster_key, random_u64, NodeId};
+use crate::msg::{self, result, Kind, Request};
 use crate::partitions::{effective_rf, ranking, Bitmap, OwnerTable, N_PARTITIONS};
+use crate::record::{Digest, Partition, Record, WireRecord};
+
+/// Where a data-plane transaction is served (see [`NodeState::route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Here: this node is the partition's working master (namespace index).
+    Local(usize),
+    /// At another node, the working master: the transaction is proxied.
+    Proxy(NodeId),
+    /// Nowhere: every copy of the partition is lost (namespace index).
+    Dead(usize),
+    /// Not now: no cluster, or no known copy yet.
+    Unavailable,
+    /// The namespace does not exist.
+    UnknownNamespace,
+}
+
+/// How many times a transaction may be proxied (see [`NodeState::route`]).
+pub const MAX_PROXY_HOPS: u8 = 2;
+
+/// The outcome of a write at the working master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Result code for the client.
+    pub result: u8,
+    /// The record's generation after the write (0 when deleted or failed).
+    pub generation: u32,
+    /// The nodes the new version must reach before the client is answered.
+    pub replicas: Vec<NodeId>,
+    /// The new version, as replicas get it (`None`: deleted).
+    pub record: Option<WireRecord>,
+}
+
+/// Record counts of a namespace on this node (`objects`,
+/// `master_objects`, `prole_objects`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Objects {
+    /// Records in every partition copy held.
+    pub total: usize,
+    /// Records of partitions this node is final master of.
+    pub master: usize,
+    /// Records of partitions this node is a final replica (not master) of.
+    pub prole: usize,
+}
 
 /// Community or Enterprise behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +252,9 @@ pub struct Outgoing {
     pub namespace: String,
     /// Partition id.
     pub pid: usize,
+    /// `Some`: not a copy but a merge push of these records (taken when
+    /// it was decided) from a copy that came back from a device file.
+    pub push: Option<Vec<WireRecord>>,
 }
 
 /// What the node knows about a live peer.
@@ -213,6 +266,8 @@ struct Peer {
     held: Vec<Bitmap>,
     /// Dead partitions per namespace, in this node's namespace order.
     dead: Vec<Bitmap>,
+    /// Stale copies per namespace (see [`NamespaceState::stale`]).
+    stale: Vec<Bitmap>,
 }
 
 /// One namespace's partitions on this node.
@@ -223,6 +278,16 @@ pub(crate) struct NamespaceState {
     pub(crate) held: Bitmap,
     /// Partitions lost for good in this node's lineage.
     pub(crate) dead: Bitmap,
+    /// Held copies that came back from a device file and were not
+    /// refreshed since: they count as copies (a partition with one is not
+    /// dead) but are not current. While a current copy exists elsewhere,
+    /// a stale one serves nothing and its owner receives the partition
+    /// again (merged, newer record wins), as the server migrates to a
+    /// returning node whose partition version differs.
+    pub(crate) stale: Bitmap,
+    /// Stale copies whose records were pushed to the source in this
+    /// cluster.
+    pushed: Bitmap,
     pub(crate) owners: OwnerTable,
     pub(crate) rx_initial: usize,
     pub(crate) tx_initial: usize,
@@ -231,7 +296,31 @@ pub(crate) struct NamespaceState {
     /// Remaining migrations as of the last tick.
     pub(crate) rx_remaining: usize,
     pub(crate) tx_remaining: usize,
+    /// Records by partition. A held partition's records are its copy; a
+    /// partition not held may have records on their way in (a migration's
+    /// chunks, replica writes to a new owner) until it is held, or until
+    /// the next cluster change drops them.
+    pub(crate) records: BTreeMap<usize, Partition>,
+    /// Data-plane transaction counters by statistic name (see
+    /// [`DATA_COUNTERS`]).
+    pub(crate) transactions: BTreeMap<&'static str, u64>,
 }
+
+/// The namespace statistics counting data-plane transactions, in the
+/// order `namespace/<ns>` reports them (the server's names). Reads,
+/// writes and deletes count where they are executed; proxies where the
+/// client sent them.
+pub const DATA_COUNTERS: [&str; 9] = [
+    "client_read_success",
+    "client_read_not_found",
+    "client_write_success",
+    "client_write_error",
+    "client_write_timeout",
+    "client_delete_success",
+    "client_delete_not_found",
+    "client_proxy_complete",
+    "client_proxy_timeout",
+];
 
 /// Counters reported by `statistics`.
 #[derive(Debug, Clone, Default)]
@@ -330,6 +419,8 @@ impl NodeState {
                 config: ns.clone(),
                 held: Bitmap::empty(),
                 dead: Bitmap::empty(),
+                stale: Bitmap::empty(),
+                pushed: Bitmap::empty(),
                 owners: OwnerTable::default(),
                 rx_initial: 0,
                 tx_initial: 0,
@@ -337,6 +428,8 @@ impl NodeState {
                 received: 0,
                 rx_remaining: 0,
                 tx_remaining: 0,
+                records: BTreeMap::new(),
+                transactions: BTreeMap::new(),
             })
             .collect();
         NodeState {
@@ -470,6 +563,7 @@ impl NodeState {
                     name: ns.config.name.clone(),
                     held: ns.held.to_hex(),
                     dead: ns.dead.to_hex(),
+                    stale: ns.stale.to_hex(),
                 })
                 .collect(),
             cluster: self.cluster.clone(),
@@ -506,6 +600,7 @@ impl NodeState {
         self.counters.heartbeat_received_foreign += 1;
         let mut held = Vec::with_capacity(self.namespaces.len());
         let mut dead = Vec::with_capacity(self.namespaces.len());
+        let mut stale = Vec::with_capacity(self.namespaces.len());
         for ns in &self.namespaces {
             let report = hb.namespaces.iter().find(|r| r.name == ns.config.name);
             let parse = |text: Option<&String>| match text {
@@ -515,6 +610,7 @@ impl NodeState {
             };
             held.push(parse(report.map(|r| &r.held))?);
             dead.push(parse(report.map(|r| &r.dead))?);
+            stale.push(parse(report.map(|r| &r.stale))?);
         }
         let id = NodeId(hb.node);
         if !self.peers.contains_key(&id) {
@@ -536,6 +632,7 @@ impl NodeState {
                 last_heard: now,
                 held,
                 dead,
+                stale,
             },
         );
         Ok(())
@@ -822,7 +919,20 @@ impl NodeState {
             // Wait for the candidate set to settle, so a burst of arrivals
             // makes one cluster change rather than several.
             let settled = now.duration_since(self.candidate_since) >= self.interval * 2;
-            if (changed && settled) || self.recluster_requested {
+            // And, as the server's clustering does, for a clique: every
+            // member hears every other one. A member adopts only a view
+            // equal to its own candidate set, so a view formed before a
+            // joiner is heard by all would leave the others on the old key
+            // (two clusters of one where the server keeps one of two).
+            let clique = members.iter().filter(|m| **m != self.id).all(|m| {
+                self.peers.get(m).is_some_and(|peer| {
+                    members
+                        .iter()
+                        .filter(|o| *o != m)
+                        .all(|o| peer.hb.adjacency.iter().any(|a| a.node == o.0))
+                })
+            });
+            if (changed && settled && clique) || self.recluster_requested {
                 self.recluster_requested = false;
                 let view = self.form(&members);
                 self.adopt(view, now);
@@ -892,6 +1002,45 @@ impl NodeState {
             self.acked.contains(&(node, ns, pid))
                 || self.peers.get(&node).is_some_and(|p| p.held[ns].get(pid))
         }
+    }
+
+    /// Whether `node` holds a current (not stale) copy of `pid`.
+    fn holds_current(&self, node: NodeId, ns: usize, pid: usize) -> bool {
+        if node == self.id {
+            self.namespaces[ns].held.get(pid) && !self.namespaces[ns].stale.get(pid)
+        } else {
+            self.acked.contains(&(node, ns, pid))
+                || self
+                    .peers
+                    .get(&node)
+                    .is_some_and(|p| p.held[ns].get(pid) && !p.stale[ns].get(pid))
+        }
+    }
+
+    /// The node a partition's copies come from (and its working master):
+    /// the best-ranked source holding a current copy, else the
+    /// best-ranked one holding a stale copy (every copy came back from a
+    /// device: the others merge into it, and it into the first owner
+    /// that turns current).
+    fn source_of(
+        &self,
+        index: usize,
+        pid: usize,
+        members: &[NodeId],
+        quiesced: &[NodeId],
+        sources: &[NodeId],
+    ) -> Option<NodeId> {
+        let ranked = ranking(pid, members, quiesced);
+        ranked
+            .iter()
+            .copied()
+            .find(|n| sources.contains(n) && self.holds_current(*n, index, pid))
+            .or_else(|| {
+                ranked
+                    .iter()
+                    .copied()
+                    .find(|n| sources.contains(n) && self.holds(*n, index, pid))
+            })
     }
 
     /// The principal's decision: the new cluster's key, members, quiesced
@@ -988,6 +1137,8 @@ impl NodeState {
             for ns in &mut self.namespaces {
                 ns.held = Bitmap::empty();
                 ns.dead = Bitmap::empty();
+                ns.stale = Bitmap::empty();
+                ns.records.clear();
             }
             self.lineage = Some(view.lineage);
         }
@@ -1033,6 +1184,11 @@ impl NodeState {
             }
             ns.received = 0;
             ns.migrating = false;
+            ns.pushed = Bitmap::empty();
+            // Records of copies that were on their way belong to the old
+            // plan: a partition not held is received whole again.
+            let held = ns.held.clone();
+            ns.records.retain(|pid, _| held.get(*pid));
         }
         // Copies in flight belong to the old cluster's plan.
         self.in_flight.clear();
@@ -1171,20 +1327,41 @@ impl NodeState {
                 if !ns.held.get(pid) || ns.dead.get(pid) {
                     continue;
                 }
-                // This node sends when it is the best-ranked holder.
-                let source = ranking(pid, &members, &quiesced)
-                    .into_iter()
-                    .find(|n| sources.contains(n) && self.holds(*n, index, pid));
+                // This node sends when it is the best-ranked holder (of a
+                // current copy, if any).
+                let source = self.source_of(index, pid, &members, &quiesced, &sources);
                 if source != Some(self.id) {
+                    // A stale copy pushes its records to the source once
+                    // per cluster, to be merged there.
+                    if let Some(source) =
+                        source.filter(|_| ns.stale.get(pid) && !ns.pushed.get(pid))
+                    {
+                        if self.in_current_cluster(source) {
+                            let push = self.snapshot_records(&ns.config.name, pid);
+                            let namespace = ns.config.name.clone();
+                            self.namespaces[index].pushed.set(pid, true);
+                            self.outgoing.push(Outgoing {
+                                to: source,
+                                key: cluster.key,
+                                namespace,
+                                pid,
+                                push: Some(push),
+                            });
+                        }
+                    }
                     continue;
                 }
+                // A stale source (no current copy anywhere) stays stale: it
+                // serves, and sends to the owners, which merge it into
+                // what they hold; a current copy that appears later (one
+                // of those owners) is sent back to it and merged.
                 let lacking: Vec<NodeId> = ns
                     .owners
                     .owners(pid)
                     .filter(|o| {
                         *o != self.id
                             && self.in_current_cluster(*o)
-                            && !self.holds(*o, index, pid)
+                            && !self.holds_current(*o, index, pid)
                             && !self.in_flight.contains_key(&(*o, index, pid))
                     })
                     .collect();
@@ -1198,6 +1375,7 @@ impl NodeState {
                         key: cluster.key,
                         namespace: self.namespaces[index].config.name.clone(),
                         pid,
+                        push: None,
                     });
                     self.migrate_tokens -= 1.0;
                 }
@@ -1211,10 +1389,14 @@ impl NodeState {
                 let all_owners_have_it = ns.owners.owners(pid).all(|owner| {
                     sources.contains(&owner)
                         && self.in_current_cluster(owner)
-                        && self.holds(owner, index, pid)
+                        && self.holds_current(owner, index, pid)
                 });
-                if all_owners_have_it {
-                    self.namespaces[index].held.set(pid, false);
+                let pushed = !ns.stale.get(pid) || ns.pushed.get(pid);
+                if all_owners_have_it && pushed {
+                    let ns = &mut self.namespaces[index];
+                    ns.held.set(pid, false);
+                    ns.stale.set(pid, false);
+                    ns.records.remove(&pid);
                 }
             }
         }
@@ -1268,20 +1450,25 @@ impl NodeState {
                 if ns.dead.get(pid) {
                     continue;
                 }
-                if ns.owners.is_owner(pid, self.id) && !ns.held.get(pid) {
+                // A stale copy is received again only from a current one.
+                let refresh = ns.stale.get(pid)
+                    && sources
+                        .iter()
+                        .any(|n| *n != self.id && self.holds_current(*n, index, pid));
+                if ns.owners.is_owner(pid, self.id) && (!ns.held.get(pid) || refresh) {
                     rx += 1;
                 }
                 if ns.held.get(pid) {
                     let someone_lacks = ns.owners.owners(pid).any(|o| {
-                        o != self.id && self.in_current_cluster(o) && !self.holds(o, index, pid)
+                        o != self.id
+                            && self.in_current_cluster(o)
+                            && !self.holds_current(o, index, pid)
                     });
-                    if someone_lacks {
-                        let source = ranking(pid, &members, &quiesced)
-                            .into_iter()
-                            .find(|n| sources.contains(n) && self.holds(*n, index, pid));
-                        if source == Some(self.id) {
-                            tx += 1;
-                        }
+                    if someone_lacks
+                        && self.source_of(index, pid, &members, &quiesced, &sources)
+                            == Some(self.id)
+                    {
+                        tx += 1;
                     }
                 }
             }
@@ -1326,8 +1513,9 @@ impl NodeState {
                 json!({"namespace": ns.config.name, "count": 1, "dead_partitions": ns.dead.count()}),
             );
         }
-        if !ns.held.get(pid) {
+        if !ns.held.get(pid) || ns.stale.get(pid) {
             ns.held.set(pid, true);
+            ns.stale.set(pid, false);
             ns.received += 1;
         }
         let _ = from;
@@ -1382,9 +1570,16 @@ impl NodeState {
     /// What namespace `index` persists now: the lineage and the copies
     /// held (see [`crate::storage`]).
     pub fn stored(&self, index: usize) -> crate::storage::Stored {
+        let ns = &self.namespaces[index];
         crate::storage::Stored {
             lineage: self.lineage,
-            held: self.namespaces[index].held.clone(),
+            held: ns.held.clone(),
+            records: ns
+                .records
+                .iter()
+                .filter(|(pid, records)| ns.held.get(**pid) && !records.is_empty())
+                .map(|(pid, records)| (*pid, records.clone()))
+                .collect(),
         }
     }
 
@@ -1401,8 +1596,273 @@ impl NodeState {
         for (ns, stored) in self.namespaces.iter_mut().zip(stored) {
             if let Some(stored) = stored.as_ref().filter(|s| s.lineage == Some(lineage)) {
                 ns.held = stored.held.clone();
+                ns.stale = stored.held.clone();
+                ns.records = stored
+                    .records
+                    .iter()
+                    .filter(|(pid, _)| ns.held.get(**pid))
+                    .map(|(pid, records)| (*pid, records.clone()))
+                    .collect();
             }
         }
+    }
+
+    // ----- data plane --------------------------------------------------------
+
+    fn namespace_index(&self, namespace: &str) -> Option<usize> {
+        self.namespaces
+            .iter()
+            .position(|n| n.config.name == namespace)
+    }
+
+    /// The partition's working master: the best-ranked member of the
+    /// current cluster (of its lineage) that holds a copy, as the
+    /// migration source is chosen. While a new owner still waits for its
+    /// copy, the node that has one serves (the server's acting master).
+    fn working_master(&self, index: usize, pid: usize) -> Option<NodeId> {
+        let cluster = self.cluster.as_ref()?;
+        let members: Vec<NodeId> = cluster.members.iter().map(|n| NodeId(*n)).collect();
+        let quiesced: Vec<NodeId> = cluster.quiesced.iter().map(|n| NodeId(*n)).collect();
+        let sources = self.sources();
+        self.source_of(index, pid, &members, &quiesced, &sources)
+    }
+
+    /// Where a transaction on `namespace`/`pid` is served. A client's map
+    /// may be stale (or name a final master still waiting for its copy):
+    /// the transaction is then proxied to the working master. `hops` is
+    /// how often it was proxied already: a proxied transaction is served
+    /// by the node it reached when that node holds a copy; otherwise (its
+    /// sender's picture was a heartbeat old) it is proxied once more, up
+    /// to [`MAX_PROXY_HOPS`], then answered "unavailable".
+    pub fn route(&self, namespace: &str, pid: usize, hops: u8) -> Route {
+        let proxied = hops > 0;
+        let Some(index) = self.namespace_index(namespace) else {
+            return Route::UnknownNamespace;
+        };
+        if self.cluster.is_none() || pid >= N_PARTITIONS {
+            return Route::Unavailable;
+        }
+        let ns = &self.namespaces[index];
+        // In a cluster formed fresh (empty nodes), every final owner holds
+        // its copy from the start: until their heartbeats say so, the
+        // final master stands for the working master.
+        let fresh = self.cluster.as_ref().is_some_and(|c| c.fresh);
+        let working = self
+            .working_master(index, pid)
+            .or_else(|| ns.owners.owners(pid).next().filter(|_| fresh));
+        match working {
+            Some(node) if node == self.id && ns.held.get(pid) => Route::Local(index),
+            Some(_) if proxied && ns.held.get(pid) => Route::Local(index),
+            Some(node) if node != self.id && hops < MAX_PROXY_HOPS => Route::Proxy(node),
+            Some(_) => Route::Unavailable,
+            None if ns.dead.get(pid) => Route::Dead(index),
+            None => Route::Unavailable,
+        }
+    }
+
+    /// The record `digest` of partition `pid` in namespace `index`, from
+    /// this node's copy.
+    pub fn read_record(&self, index: usize, pid: usize, digest: &Digest) -> Option<Record> {
+        let ns = self.namespaces.get(index)?;
+        if !ns.held.get(pid) {
+            return None;
+        }
+        ns.records.get(&pid)?.get(digest).cloned()
+    }
+
+    /// Applies a write (or delete) at the working master: the new version
+    /// is in this node's copy at once, and must reach every member that
+    /// owns the partition or holds a copy of it before the client is
+    /// answered (see `node.rs`).
+    pub fn write_record(
+        &mut self,
+        index: usize,
+        pid: usize,
+        digest: &Digest,
+        request: &Request,
+        now_ms: u64,
+    ) -> Written {
+        let failed = |code| Written {
+            result: code,
+            generation: 0,
+            replicas: Vec::new(),
+            record: None,
+        };
+        if index >= self.namespaces.len() || !self.namespaces[index].held.get(pid) {
+            return failed(result::PARTITION_UNAVAILABLE);
+        }
+        let existing = self.namespaces[index]
+            .records
+            .get(&pid)
+            .and_then(|p| p.get(digest));
+        let outcome = match request.kind() {
+            Ok(Kind::Delete) => msg::apply_delete(existing, request),
+            Ok(Kind::Write) => msg::apply_write(existing, request, now_ms),
+            Ok(_) => Err(result::PARAMETER),
+            Err(code) => Err(code),
+        };
+        let new = match outcome {
+            Ok(new) => new,
+            Err(code) => return failed(code),
+        };
+        let records = self.namespaces[index].records.entry(pid).or_default();
+        let generation = new.as_ref().map_or(0, |r| r.generation);
+        let wire = new.as_ref().map(|r| WireRecord::from_record(digest, r));
+        match new {
+            Some(record) => {
+                records.insert(*digest, record);
+            }
+            None => {
+                records.remove(digest);
+            }
+        }
+        let sources = self.sources();
+        let ns = &self.namespaces[index];
+        let replicas = self
+            .present()
+            .into_iter()
+            .filter(|n| {
+                ns.owners.is_owner(pid, *n) || (sources.contains(n) && self.holds(*n, index, pid))
+            })
+            .collect();
+        Written {
+            result: result::OK,
+            generation,
+            replicas,
+            record: wire,
+        }
+    }
+
+    /// A replica write from the working master: the record's new version
+    /// (or its deletion) replaces this node's. Applied whether or not the
+    /// copy is complete yet (a migration may still be on its way: it will
+    /// not overwrite the newer version). Returns whether it was applied.
+    pub fn on_replica_write(
+        &mut self,
+        namespace: &str,
+        pid: usize,
+        digest: &Digest,
+        record: Option<Record>,
+    ) -> bool {
+        let Some(index) = self.namespace_index(namespace) else {
+            return false;
+        };
+        if pid >= N_PARTITIONS || self.cluster.is_none() {
+            return false;
+        }
+        let records = self.namespaces[index].records.entry(pid).or_default();
+        match record {
+            Some(record) => {
+                records.insert(*digest, record);
+            }
+            None => {
+                records.remove(digest);
+            }
+        }
+        true
+    }
+
+    /// Records of a partition copy on their way to this node, decided in
+    /// cluster `key`: merged when this node is in that cluster and owns
+    /// the partition, each record kept only when newer than the one here.
+    /// A merge push (`merge`) is merged when this node holds the
+    /// partition, whether it owns it or not.
+    pub fn on_records(
+        &mut self,
+        key: u64,
+        namespace: &str,
+        pid: usize,
+        records: &[WireRecord],
+        merge: bool,
+    ) {
+        if self.cluster.as_ref().map(|c| c.key) != Some(key) || pid >= N_PARTITIONS {
+            return;
+        }
+        let id = self.id;
+        let Some(index) = self.namespace_index(namespace) else {
+            return;
+        };
+        let ns = &mut self.namespaces[index];
+        let wanted = if merge {
+            ns.held.get(pid)
+        } else {
+            ns.owners.is_owner(pid, id)
+        };
+        if !wanted {
+            return;
+        }
+        let partition = ns.records.entry(pid).or_default();
+        for wire in records {
+            let Some((digest, record)) = wire.to_record() else {
+                continue;
+            };
+            let newer = partition
+                .get(&digest)
+                .is_none_or(|old| record.newer_than(old));
+            if newer {
+                partition.insert(digest, record);
+            }
+        }
+    }
+
+    /// The records of this node's copy of `namespace`/`pid`, to send with
+    /// a migration.
+    pub fn snapshot_records(&self, namespace: &str, pid: usize) -> Vec<WireRecord> {
+        let Some(index) = self.namespace_index(namespace) else {
+            return Vec::new();
+        };
+        let ns = &self.namespaces[index];
+        if !ns.held.get(pid) {
+            return Vec::new();
+        }
+        ns.records
+            .get(&pid)
+            .map(|p| {
+                p.iter()
+                    .map(|(d, r)| WireRecord::from_record(d, r))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Counts one data-plane transaction of namespace `namespace` under
+    /// `counter` (one of [`DATA_COUNTERS`]).
+    pub fn count_transaction(&mut self, namespace: &str, counter: &'static str) {
+        if let Some(index) = self.namespace_index(namespace) {
+            *self.namespaces[index]
+                .transactions
+                .entry(counter)
+                .or_default() += 1;
+        }
+    }
+
+    /// A data-plane counter of namespace `index` (0 when never counted).
+    pub fn transactions(&self, index: usize, counter: &str) -> u64 {
+        self.namespaces
+            .get(index)
+            .and_then(|ns| ns.transactions.get(counter))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Record counts of namespace `index` on this node.
+    pub fn objects(&self, index: usize) -> Objects {
+        let mut objects = Objects::default();
+        let Some(ns) = self.namespaces.get(index) else {
+            return objects;
+        };
+        for (pid, records) in &ns.records {
+            if !ns.held.get(*pid) {
+                continue;
+            }
+            objects.total += records.len();
+            match ns.owners.replica_index(*pid, self.id) {
+                Some(0) => objects.master += records.len(),
+                Some(_) => objects.prole += records.len(),
+                None => {}
+            }
+        }
+        objects
     }
 
     // ----- quiesce ---------------------------------------------------------
@@ -1525,6 +1985,12 @@ mod tests {
                     if !self.up[to] {
                         continue;
                     }
+                    if let Some(records) = &out.push {
+                        self.nodes[to].on_records(out.key, &out.namespace, out.pid, records, true);
+                        continue;
+                    }
+                    let records = self.nodes[from].snapshot_records(&out.namespace, out.pid);
+                    self.nodes[to].on_records(out.key, &out.namespace, out.pid, &records, false);
                     let kept =
                         self.nodes[to].on_partition(sender, out.key, &out.namespace, out.pid);
                     self.nodes[from].on_ack(out.to, out.to, out.key, &out.namespace, out.pid, kept);
@@ -1892,6 +2358,97 @@ mod tests {
         assert_eq!(lost, (N_PARTITIONS - stored[0].held.count()) as u64);
         assert_eq!(revived, lost);
         assert!(!events.iter().any(|e| e["event"] == "lineage_discarded"));
+    }
+
+    #[test]
+    fn transactions_go_to_the_working_master_and_dead_partitions_answer_dead() {
+        let mut cluster = Cluster::new(3, Edition::Community, 5000.0);
+        cluster.tip_all_to_first();
+        assert!(cluster.settled(100));
+        // A fresh cluster settles at once; before the next heartbeat tells
+        // each node what the others hold, the final master stands in.
+        let outsider = (0..3)
+            .find(|i| !cluster.nodes[*i].namespaces[0].held.get(77))
+            .unwrap();
+        let master = cluster.nodes[outsider].namespaces[0]
+            .owners
+            .owners(77)
+            .next()
+            .unwrap();
+        assert_eq!(
+            cluster.nodes[outsider].route("test", 77, 0),
+            Route::Proxy(master)
+        );
+        cluster.run(2);
+        let pid = 77;
+        let holders: Vec<usize> = (0..3)
+            .filter(|i| cluster.nodes[*i].namespaces[0].held.get(pid))
+            .collect();
+        assert_eq!(holders.len(), 2);
+        let outsider = (0..3).find(|i| !holders.contains(i)).unwrap();
+        let route = cluster.nodes[outsider].route("test", pid, 0);
+        let Route::Proxy(master) = route else {
+            panic!("the node without a copy proxies: {route:?}");
+        };
+        let master = cluster.nodes.iter().position(|n| n.id == master).unwrap();
+        assert!(holders.contains(&master));
+        assert_eq!(cluster.nodes[master].route("test", pid, 0), Route::Local(0));
+        assert_eq!(
+            cluster.nodes[master].namespaces[0]
+                .owners
+                .replica_index(pid, cluster.nodes[master].id),
+            Some(0),
+            "settled: the working master is the final master"
+        );
+        // A proxied transaction that reached a node without a copy goes on
+        // once, then is refused.
+        assert!(matches!(
+            cluster.nodes[outsider].route("test", pid, 1),
+            Route::Proxy(_)
+        ));
+        assert_eq!(
+            cluster.nodes[outsider].route("test", pid, MAX_PROXY_HOPS),
+            Route::Unavailable
+        );
+        assert_eq!(
+            cluster.nodes[outsider].route("nope", pid, 0),
+            Route::UnknownNamespace
+        );
+        // Write at the master: it must reach the other holder.
+        let request = crate::msg::Request {
+            info1: 0,
+            info2: crate::msg::INFO2_WRITE,
+            info3: 0,
+            generation: 0,
+            record_ttl: 0,
+            transaction_ttl: 0,
+            namespace: Some("test".into()),
+            set: None,
+            key: None,
+            digest: Some([0; 20]),
+            ops: vec![crate::msg::Op {
+                op: crate::msg::OP_WRITE,
+                name: "v".into(),
+                particle: crate::record::Particle {
+                    kind: 1,
+                    value: vec![0; 8],
+                },
+            }],
+        };
+        let written = cluster.nodes[master].write_record(0, pid, &[0; 20], &request, 5);
+        assert_eq!(written.result, result::OK);
+        let other = holders.iter().copied().find(|h| *h != master).unwrap();
+        assert_eq!(written.replicas, vec![cluster.nodes[other].id]);
+        // The two holders go at once: the partition is dead at the outsider.
+        for holder in &holders {
+            cluster.up[*holder] = false;
+        }
+        cluster.run(20);
+        assert!(cluster.nodes[outsider].namespaces[0].dead.get(pid));
+        assert_eq!(
+            cluster.nodes[outsider].route("test", pid, 0),
+            Route::Dead(0)
+        );
     }
 
     #[test]

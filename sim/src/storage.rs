@@ -1,9 +1,10 @@
 //! `storage-engine device`: what a device namespace keeps across a
 //! restart, and the file it keeps it in.
 //!
-//! The sim has no records; its unit of data is the partition copy (see
-//! [`crate::partitions`]). So what a device file holds is the node's data
-//! lineage and the set of partition copies it holds in that namespace.
+//! What a device file holds is the node's data lineage, the set of
+//! partition copies it holds in that namespace (see
+//! [`crate::partitions`]), and the records of those copies (see
+//! [`crate::record`]).
 //! Changes are buffered in memory and written every `flush-max-ms` and on
 //! a clean shutdown (see `node.rs`), as the server flushes its write
 //! buffer; a kill loses what was not written yet. Each write goes to a
@@ -20,6 +21,8 @@
 //! stripe 0 of 1
 //! lineage 18c2f0e1a2b 5f3a...   (created ms and id, hex; or "lineage none")
 //! held <1024 hex digits, or nothing when no copy is held>
+//! record <pid> {"d":"<digest hex>","g":<generation>,"l":<last update ms>,"b":[["<bin>",<particle type>,"<value hex>"],...]}
+//! ...
 //! end
 //! ```
 
@@ -27,9 +30,12 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use crate::config::DeviceConfig;
 use crate::heartbeat::Lineage;
 use crate::partitions::{Bitmap, N_PARTITIONS};
+use crate::record::{Partition, WireRecord};
 
 /// First line of every device file.
 pub const MAGIC: &str = "aerospike-sim device 1";
@@ -42,6 +48,8 @@ pub struct Stored {
     pub lineage: Option<Lineage>,
     /// The partition copies held.
     pub held: Bitmap,
+    /// The records of the copies held, by partition.
+    pub records: BTreeMap<usize, Partition>,
 }
 
 impl Stored {
@@ -62,10 +70,22 @@ pub fn encode(namespace: &str, index: usize, count: usize, stored: &Stored) -> S
         Some(l) => format!("{:x} {:x}", l.created_ms, l.id),
         None => "none".to_string(),
     };
-    format!(
-        "{MAGIC}\nnamespace {namespace}\nstripe {index} of {count}\nlineage {lineage}\nheld {}\nend\n",
+    let mut text = format!(
+        "{MAGIC}\nnamespace {namespace}\nstripe {index} of {count}\nlineage {lineage}\nheld {}\n",
         held.to_hex()
-    )
+    );
+    for (pid, records) in &stored.records {
+        if pid % count.max(1) != index {
+            continue;
+        }
+        for (digest, record) in records {
+            let wire = WireRecord::from_record(digest, record);
+            let json = serde_json::to_string(&wire).unwrap_or_default();
+            text.push_str(&format!("record {pid} {json}\n"));
+        }
+    }
+    text.push_str("end\n");
+    text
 }
 
 /// Parses [`encode`] output into the namespace name and what it holds.
@@ -84,9 +104,27 @@ pub fn decode(text: &str) -> Result<(Option<String>, Stored), String> {
     let mut stored = Stored::default();
     let mut ended = false;
     let mut seen_held = false;
-    for line in lines {
+    for (number, line) in lines.enumerate() {
+        if ended {
+            return Err(format!("line {} after 'end'", number + 2));
+        }
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         match key {
+            "record" => {
+                let parsed = value.split_once(' ').and_then(|(pid, json)| {
+                    let pid = pid.parse::<usize>().ok().filter(|p| *p < N_PARTITIONS)?;
+                    let wire: WireRecord = serde_json::from_str(json).ok()?;
+                    Some((pid, wire.to_record()?))
+                });
+                let Some((pid, (digest, record))) = parsed else {
+                    return Err(format!("bad record on line {}", number + 2));
+                };
+                stored
+                    .records
+                    .entry(pid)
+                    .or_default()
+                    .insert(digest, record);
+            }
             "namespace" => namespace = Some(value.to_string()),
             "stripe" => {}
             "lineage" if value == "none" => stored.lineage = None,
@@ -142,10 +180,16 @@ pub fn read_device(device: &DeviceConfig, namespace: &str) -> Result<Stored, Str
     }
     let lineage = parts.iter().filter_map(|p| p.lineage).min();
     let mut held = Bitmap::empty();
-    for part in parts.iter().filter(|p| p.lineage == lineage) {
+    let mut records = BTreeMap::new();
+    for part in parts.into_iter().filter(|p| p.lineage == lineage) {
         held.union_with(&part.held);
+        records.extend(part.records);
     }
-    Ok(Stored { lineage, held })
+    Ok(Stored {
+        lineage,
+        held,
+        records,
+    })
 }
 
 /// Writes `stored` to every file of a device namespace, each atomically
@@ -207,7 +251,66 @@ mod tests {
                 id: 0xDEAD_BEEF_0123_4567,
             }),
             held,
+            records: BTreeMap::new(),
         }
+    }
+
+    fn with_records() -> Stored {
+        let mut stored = sample();
+        for pid in [1usize, 77, 4095] {
+            let mut record = crate::record::Record {
+                generation: pid as u32,
+                last_update_ms: 1_700_000_000_000 + pid as u64,
+                ..Default::default()
+            };
+            record.bins.insert(
+                "v".into(),
+                crate::record::Particle {
+                    kind: 3,
+                    value: format!("value {pid}").into_bytes(),
+                },
+            );
+            let mut digest = [0u8; 20];
+            digest[0] = (pid & 0xFF) as u8;
+            digest[1] = (pid >> 8) as u8;
+            stored
+                .records
+                .entry(pid)
+                .or_default()
+                .insert(digest, record);
+        }
+        stored
+    }
+
+    #[test]
+    fn records_round_trip_and_a_torn_or_bad_record_is_an_error() {
+        let stored = with_records();
+        let text = encode("test", 0, 1, &stored);
+        assert_eq!(text.matches("\nrecord ").count(), 3, "{text}");
+        assert_eq!(
+            decode(&text),
+            Ok((Some("test".to_string()), stored.clone()))
+        );
+        // Cut anywhere: an error (no panic), never a silently shorter file.
+        for cut in 1..text.len() - 1 {
+            assert!(decode(&text[..cut]).is_err(), "cut at {cut}");
+        }
+        let bad = text.replace("record 77 {", "record 77 {\"x");
+        assert!(decode(&bad).unwrap_err().contains("bad record on line"));
+        let bad = text.replace("record 77 ", "record 9999 ");
+        assert!(decode(&bad).is_err());
+        // Stripes: every record goes to the file of its partition.
+        let dir = scratch("record-stripes");
+        let device = DeviceConfig {
+            files: vec![dir.join("a.dat"), dir.join("b.dat")],
+            filesize: Some(1 << 30),
+            flush_max_ms: 1000,
+        };
+        write_device(&device, "test", &stored).unwrap();
+        let a = fs::read_to_string(&device.files[0]).unwrap();
+        assert!(a.contains("record 4095 ") == (4095 % 2 == 0));
+        assert_eq!(read_device(&device, "test"), Ok(stored));
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

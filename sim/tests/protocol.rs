@@ -85,7 +85,7 @@ fn bad_frames_close_the_connection_and_the_server_keeps_serving() {
     let node = SimNode::start(&Options::default());
     let bad_frames: [&[u8]; 4] = [
         &[3, 1, 0, 0, 0, 0, 0, 5, b'n', b'o', b'd', b'e', b'\n'], // wrong version
-        &[2, 3, 0, 0, 0, 0, 0, 5, b'n', b'o', b'd', b'e', b'\n'], // data-plane type
+        &[2, 3, 0, 0, 0, 0, 0, 5, b'n', b'o', b'd', b'e', b'\n'], // AS_MSG too short for its header
         &[2, 1, 0, 0, 0, 0x10, 0, 1],                             // 1 MiB + 1 announced
         &[2, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],              // 2^48 - 1 announced
     ];

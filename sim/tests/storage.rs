@@ -420,3 +420,124 @@ fn the_binary_flushes_on_sigterm_and_says_so_as_the_server_does() {
     );
     let _ = std::fs::remove_dir_all(&spec.dir);
 }
+
+fn hosts(nodes: &[Node]) -> Vec<String> {
+    vec![format!("127.0.0.1:{}", nodes[0].spec.service)]
+}
+
+/// `scripts/records check`: (found, missing); every key must be answered.
+fn check_records(nodes: &[Node], count: usize) -> (u64, u64) {
+    let mut args = support::records_args("check", &hosts(nodes), count, "k");
+    args.push("--allow-missing".into());
+    let (status, summary) = support::records(&args);
+    assert_eq!(status, 0, "{summary}");
+    assert_eq!(
+        summary["errors"], 0,
+        "every key must be answered: {summary}"
+    );
+    assert_eq!(summary["wrong"], 0, "{summary}");
+    (
+        summary["found"].as_u64().unwrap(),
+        summary["missing"].as_u64().unwrap(),
+    )
+}
+
+fn write_records(nodes: &[Node], count: usize) {
+    let (status, summary) =
+        support::records(&support::records_args("write", &hosts(nodes), count, "k"));
+    assert_eq!(status, 0, "{summary}");
+}
+
+#[test]
+fn device_records_survive_a_whole_cluster_kill_after_a_flush() {
+    support::require_python_client();
+    let specs = specs(3, Some(1000));
+    let nodes = start_all(&specs, 100_000.0);
+    let lineage = wait_settled(&nodes, "first start");
+    write_records(&nodes, 2000);
+    // Two flush periods after the last write.
+    std::thread::sleep(Duration::from_millis(2000));
+    for node in nodes {
+        node.embedded.kill();
+    }
+    // New node ids: ownership moves, so the records read back from the
+    // files migrate too.
+    let nodes = start_all(&specs, 100_000.0);
+    assert_eq!(wait_settled(&nodes, "restart"), lineage);
+    assert_eq!(dead(&nodes), vec![0, 0, 0]);
+    let (found, missing) = check_records(&nodes, 2000);
+    eprintln!("device, killed 2 s after the last write: {found} found, {missing} lost");
+    assert_eq!((found, missing), (2000, 0));
+    let objects: u64 = nodes
+        .iter()
+        .map(|n| n.ns("objects").parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(objects, 4000);
+}
+
+#[test]
+fn device_records_written_since_the_last_flush_die_with_a_kill() {
+    support::require_python_client();
+    let specs = specs(3, Some(5000));
+    let nodes = start_all(&specs, 100_000.0);
+    let lineage = wait_settled(&nodes, "first start");
+    // Every node has flushed its settled copies (not its records yet).
+    std::thread::sleep(Duration::from_millis(5500));
+    write_records(&nodes, 500);
+    for node in nodes {
+        node.embedded.kill();
+    }
+    let nodes = start_all(&specs, 100_000.0);
+    assert_eq!(
+        wait_settled(&nodes, "restart"),
+        lineage,
+        "the copies survive"
+    );
+    assert_eq!(dead(&nodes), vec![0, 0, 0], "no partition is counted lost");
+    let (found, missing) = check_records(&nodes, 500);
+    eprintln!(
+        "device, killed right after the writes (flush-max-ms 5000): {found} found, {missing} lost"
+    );
+    assert!(missing > 0, "found {found}");
+}
+
+#[test]
+fn a_device_node_that_comes_back_with_old_records_catches_up_before_it_serves() {
+    support::require_python_client();
+    let specs = specs(3, Some(100));
+    let mut nodes = start_all(&specs, 100_000.0);
+    let lineage = wait_settled(&nodes, "first start");
+    write_records(&nodes, 1000);
+    // Node 2 leaves cleanly with tag-0 values on its disk.
+    let away = nodes.pop().unwrap();
+    away.embedded.stop();
+    wait_settled(&nodes, "without node 2");
+    // Meanwhile every record is overwritten, and new ones are written.
+    let overwrite = |tag: &str, count: usize, prefix: &str| {
+        let mut args = support::records_args("write", &hosts(&nodes), count, prefix);
+        args.extend(["--value-tag".to_string(), tag.to_string()]);
+        let (status, summary) = support::records(&args);
+        assert_eq!(status, 0, "{summary}");
+    };
+    overwrite("new", 1000, "k");
+    overwrite("new", 300, "n");
+    // Node 2 comes back from its file (new node id: new ranking).
+    let back = Node::start(&specs[2], 100_000.0);
+    assert!(wait_until(Duration::from_secs(10), || back
+        .try_info("statistics")
+        .is_some_and(|s| field(&s, "cluster_is_member") == "true")));
+    back.tip(&nodes[0]);
+    nodes.push(back);
+    assert_eq!(wait_settled(&nodes, "node 2 back"), lineage);
+    // The first node leaves: what node 2 now serves must be the new values.
+    nodes.remove(0).embedded.stop();
+    wait_settled(&nodes, "without node 0");
+    assert_eq!(dead(&nodes), vec![0, 0]);
+    for (count, prefix) in [(1000, "k"), (300, "n")] {
+        let mut args = support::records_args("check", &hosts(&nodes), count, prefix);
+        args.extend(["--value-tag".to_string(), "new".to_string()]);
+        let (status, summary) = support::records(&args);
+        assert_eq!(status, 0, "{prefix}: {summary}");
+        assert_eq!(summary["found"], count, "{summary}");
+    }
+}

@@ -16,6 +16,7 @@ use crate::operator::{
     Operator, CONVERGE, QUIET, QUIET_FLAGS,
 };
 use crate::reconciler::{status_phases, RestartNode, NODE_FAULT};
+use crate::records;
 use crate::sandbox::{node_id_of, running_tasks, sandbox_script, wait_until, Sandbox, VolumeGuard};
 use crate::TestResult;
 
@@ -23,6 +24,9 @@ use crate::TestResult;
 const SEEN_WITHIN: Duration = Duration::from_secs(2);
 /// How long a node stays stopped while a rollout holds another.
 const HOLD: Duration = Duration::from_secs(12);
+/// How many records each failure test writes through the official client
+/// before the failure and reads back after it.
+const RECORDS: usize = 2_000;
 
 /// `POST path` on the engine at `socket`; the status code.
 fn api_post_at(socket: &str, path: &str) -> Result<u16, Failed> {
@@ -211,13 +215,14 @@ fn kill_all(sandbox: &Sandbox, name: &str) -> Result<usize, Failed> {
     Ok(tasks.len())
 }
 
-/// A whole-cluster kill: every container killed at once, 3 s after the
-/// cluster was Ready (its device files flushed, `flush-max-ms 1000`).
-/// With `persistent`, the cluster declares the storage volume and runs
-/// the device config: it comes back by itself, Ready 3/3, with the same
-/// lineage and no partition lost. Without (the control, the example's
-/// memory config), it comes back too, but as a new lineage: everything
-/// written before is gone. Returns how long it took to be Ready again.
+/// A whole-cluster kill: every container killed at once, 3 s after
+/// [`RECORDS`] records were written through the official Python client
+/// (the device files flushed, `flush-max-ms 1000`). With `persistent`, the
+/// cluster declares the storage volume and runs the device config: it
+/// comes back by itself, Ready 3/3, with the same lineage, no partition
+/// lost and every record read back. Without (the control, the example's
+/// memory config), it comes back too, but as a new lineage with every
+/// record gone. Returns how long it took to be Ready again.
 fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result<Duration, Failed> {
     let volume = format!("{name}-data");
     // One left by a crashed run goes first; this one goes after the
@@ -236,6 +241,9 @@ fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result
     let _cluster =
         crate::operator::create_cluster_with_config(name, 3, true, &labels, &config, &extra)?;
     wait_ready(sandbox, name, 3, CONVERGE)?;
+    // Records through the official client, then 3 s (more than the 2 s
+    // the issue allows: `flush-max-ms 1000` has flushed them).
+    records::write(sandbox, name, "test", RECORDS, "whole")?;
     std::thread::sleep(Duration::from_secs(3));
     let (before, dead_before) = namespace_loss(sandbox, name, "test")?;
     let lineage = before[0].clone();
@@ -256,22 +264,30 @@ fn whole_cluster_kill(sandbox: &Sandbox, name: &str, persistent: bool) -> Result
     wait_ready(sandbox, name, 3, CONVERGE)?;
     let back = killed.elapsed();
     let (after, dead) = namespace_loss(sandbox, name, "test")?;
+    let tally = records::check(sandbox, name, "test", RECORDS, "whole")?;
     eprintln!(
         "{name}: killed {n} containers at once; Ready 3/3 again after {back:?}; lineage before \
-         {lineage}, after {after:?}, {dead} dead partitions"
+         {lineage}, after {after:?}, {dead} dead partitions; records (Python client): {tally:?}"
     );
     let same = after.iter().all(|l| *l == lineage);
-    match (persistent, same, dead) {
-        (true, true, 0) => Ok(back),
-        (true, _, _) => Err(format!(
+    let all_found = tally.found == RECORDS as u64;
+    let all_lost = tally.missing == RECORDS as u64;
+    match (
+        persistent,
+        same && dead == 0 && all_found,
+        !same && all_lost,
+    ) {
+        (true, true, _) => Ok(back),
+        (true, false, _) => Err(format!(
             "with persistent storage the restart lost data: lineage {lineage} before, {after:?} \
-             after, {dead} dead partitions"
+             after, {dead} dead partitions; records {tally:?} of {RECORDS}"
         )
         .into()),
-        (false, false, _) => Ok(back),
-        (false, true, _) => Err(format!(
-            "the memory control kept its lineage {lineage} through a whole-cluster kill: the \
-             oracle cannot see a loss ({after:?})"
+        (false, _, true) => Ok(back),
+        (false, _, false) => Err(format!(
+            "the memory control did not lose everything through a whole-cluster kill: lineage \
+             {lineage} before, {after:?} after; records {tally:?} of {RECORDS} (the oracle \
+             cannot see a loss)"
         )
         .into()),
     }
@@ -427,7 +443,9 @@ fn actions(operator: &Operator, cluster: &str, action: &str) -> Result<usize, Fa
 ///   written; once it returns the rollout finishes by itself. The device
 ///   namespace (on the storage volume) loses nothing; the memory namespace
 ///   beside it, under the same event, loses the partitions whose two copies
-///   were on the replaced node and the stopped one (the control).
+///   were on the replaced node and the stopped one (the control) — counted
+///   by the sim's oracle and by the official client reading back the
+///   [`RECORDS`] records written into each namespace before.
 pub fn an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_loss(
     sandbox: &Sandbox,
 ) -> TestResult {
@@ -440,6 +458,10 @@ pub fn an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_
         &device_and_memory_config()?,
         "AEROSPIKE_SIM_MIGRATE_RATE=200",
     )?;
+    // Records in both namespaces, 2 s before anything happens (flushed).
+    records::write(sandbox, name, "test", RECORDS, "hold")?;
+    records::write(sandbox, name, "mem", RECORDS, "hold")?;
+    std::thread::sleep(Duration::from_secs(2));
     wait_status(settled, "Ready", "3/3", CONVERGE)?;
     wait_meshed(sandbox, settled, 3, None, CONVERGE)?;
     let workers = [(2, node_id_of(2)?), (3, node_id_of(3)?)];
@@ -555,20 +577,30 @@ pub fn an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_
     let rollbacks = actions(&operator, name, "rollback")?;
     let (device, device_dead) = namespace_loss(sandbox, name, "test")?;
     let (_, memory_dead) = namespace_loss(sandbox, name, "mem")?;
+    let device_records = records::check(sandbox, name, "test", RECORDS, "hold")?;
+    let memory_records = records::check(sandbox, name, "mem", RECORDS, "hold")?;
     eprintln!(
         "{name}: Ready on 7.2.0.0 {took:?} after the stop; device namespace: lineages {device:?} \
-         (before {}), {device_dead} dead partitions; memory namespace: {memory_dead} dead \
-         partitions; rollbacks {rollbacks}",
+         (before {}), {device_dead} dead partitions, records {device_records:?}; memory \
+         namespace: {memory_dead} dead partitions, records {memory_records:?}; rollbacks \
+         {rollbacks}",
         cluster.lineage
     );
     if rollbacks > 0 {
         return Err("a lost node was taken for a failed rollout: rolled back".into());
     }
-    if device_dead != 0 || device.iter().any(|l| *l != cluster.lineage) {
-        return Err("the device namespace lost data".into());
+    if device_dead != 0
+        || device.iter().any(|l| *l != cluster.lineage)
+        || device_records.found != RECORDS as u64
+    {
+        return Err(format!("the device namespace lost data: records {device_records:?}").into());
     }
-    if memory_dead == 0 {
-        return Err("the memory control lost nothing: the test cannot see a loss".into());
+    if memory_dead == 0 || memory_records.missing == 0 {
+        return Err(format!(
+            "the memory control lost nothing ({memory_dead} dead partitions, records \
+             {memory_records:?}): the test cannot see a loss"
+        )
+        .into());
     }
     if said > SEEN_WITHIN {
         return Err(format!("the live status named the lost node after {said:?}").into());
@@ -587,7 +619,8 @@ pub fn an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_
 /// longer than the join timeout, but it makes progress (the server's
 /// ticker line every 5 s, read from the task's log), so nothing is rolled
 /// back; the live status says a node is cold-starting on the way; the
-/// upgrade completes and the device namespace loses nothing. (A node that
+/// upgrade completes and the device namespace loses nothing (lineage,
+/// dead partitions, and every record the client wrote before). (A node that
 /// truly never joins is still rolled back:
 /// `rollout::a_version_that_never_joins_is_rolled_back_after_the_join_timeout`.)
 pub fn an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss(
@@ -601,6 +634,8 @@ pub fn an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_l
         &device_config()?,
         "AEROSPIKE_SIM_COLD_START_RATE=150",
     )?;
+    records::write(sandbox, name, "test", RECORDS, "cold")?;
+    std::thread::sleep(Duration::from_secs(2));
     let started = Instant::now();
     upgrade(name)?;
     let (mut cold_seen, mut error_seen) = (None, None);
@@ -626,10 +661,11 @@ pub fn an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_l
     wait_ready(sandbox, name, 3, CONVERGE)?;
     let rollbacks = actions(&operator, name, "rollback")?;
     let (after, dead) = namespace_loss(sandbox, name, "test")?;
+    let tally = records::check(sandbox, name, "test", RECORDS, "cold")?;
     eprintln!(
         "{name}: upgraded in {took:?} with each node cold-starting longer than the 12 s join \
          timeout; rollbacks {rollbacks}; status on the way: {cold_seen:?}; lineages {after:?} \
-         (before {}), {dead} dead partitions",
+         (before {}), {dead} dead partitions; records {tally:?}",
         cluster.lineage
     );
     if rollbacks > 0 || error_seen.is_some() {
@@ -642,8 +678,8 @@ pub fn an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_l
     if cold_seen.is_none() {
         return Err("the status never said a node was cold-starting".into());
     }
-    if dead != 0 || after.iter().any(|l| *l != cluster.lineage) {
-        return Err("the upgrade lost data".into());
+    if dead != 0 || after.iter().any(|l| *l != cluster.lineage) || tally.found != RECORDS as u64 {
+        return Err(format!("the upgrade lost data: records {tally:?} of {RECORDS}").into());
     }
     Ok(())
 }

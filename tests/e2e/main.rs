@@ -43,6 +43,7 @@ mod metrics;
 mod operator;
 mod proxy;
 mod reconciler;
+mod records;
 mod rollout;
 mod sandbox;
 mod scope;

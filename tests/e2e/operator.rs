@@ -15,6 +15,15 @@ use crate::sandbox::{asinfo, docker, running_tasks, wait_until, Sandbox, TaskVie
 pub const SERVER_IMAGE: &str = "aerospike/aerospike-server:7.1.0.0";
 /// The operator's image (built and loaded by `scripts/sandbox up`).
 pub const OPERATOR_IMAGE: &str = "aerospike-swarm-operator:dev";
+/// The sysctls `deploy/operator.yml` gives the operator's container (the
+/// kernel asks again for an unresolved neighbour every 100 ms, not every
+/// second, so a restarted node the operator asked too early is tipped
+/// sooner); every test operator runs with them, as a deployed one does.
+const ARP_SYSCTLS: [&str; 2] = [
+    "net.ipv4.neigh.eth0.retrans_time_ms=100",
+    "net.ipv4.neigh.eth1.retrans_time_ms=100",
+];
+
 /// How long a cluster may take to converge on a slow, shared machine.
 pub const CONVERGE: Duration = Duration::from_secs(180);
 
@@ -75,6 +84,7 @@ impl Operator {
             "node.role==manager",
         ]
         .into_iter()
+        .chain(ARP_SYSCTLS.iter().flat_map(|s| ["--sysctl", s]))
         .chain(log_flags.iter().copied())
         .chain(create.iter().copied())
         .chain([

@@ -384,3 +384,106 @@ pub fn start_cluster(count: usize, options: &Options) -> Vec<SimNode> {
     );
     nodes
 }
+
+/// Fails the test, saying how to fix it, when `python3` cannot import the
+/// official client (`pip install aerospike`; `scripts/test` installs it).
+/// A test that needs the client never passes without it.
+pub fn require_python_client() {
+    let available = Command::new("python3")
+        .args(["-c", "import aerospike"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        available,
+        "python3 cannot import the official Aerospike client: pip install aerospike \
+         (scripts/test installs it)"
+    );
+}
+
+/// Runs `scripts/records` with `args`; returns its exit status and the
+/// JSON summary it printed.
+pub fn records(args: &[String]) -> (i32, serde_json::Value) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/records");
+    let output = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("run scripts/records");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "scripts/records {args:?} printed no JSON\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), summary)
+}
+
+/// Arguments of `scripts/records <command>` for `count` keys `prefix0..`
+/// in namespace `test`, set `s`, seeded with `hosts` (`ip:port`), with
+/// 3 s timeouts (the machine running the tests may be busy).
+pub fn records_args(command: &str, hosts: &[String], count: usize, prefix: &str) -> Vec<String> {
+    let mut args = vec![command.to_string()];
+    for host in hosts {
+        args.push("--host".into());
+        args.push(host.clone());
+    }
+    args.extend([
+        "--count".to_string(),
+        count.to_string(),
+        "--prefix".into(),
+        prefix.into(),
+        "--timeout-ms".into(),
+        "3000".into(),
+    ]);
+    args
+}
+
+/// Decodes standard base64 (as in `replicas`); `None` when malformed.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= value(*c)? << (18 - 6 * i);
+        }
+        let take = chunk.len().saturating_sub(1);
+        for i in 0..take {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The partitions a node is a replica (master or prole) of in namespace
+/// `test`, from its `replicas` reply.
+pub fn replica_partitions(replicas: &str) -> std::collections::BTreeSet<usize> {
+    let entry = replicas
+        .split(';')
+        .find_map(|e| e.strip_prefix("test:"))
+        .unwrap_or_else(|| panic!("no namespace test in {replicas}"));
+    let mut pids = std::collections::BTreeSet::new();
+    for map in entry.split(',').skip(2) {
+        let bytes = base64_decode(map).expect("base64 replicas map");
+        for pid in 0..4096 {
+            if bytes
+                .get(pid / 8)
+                .is_some_and(|b| b & (0x80 >> (pid % 8)) != 0)
+            {
+                pids.insert(pid);
+            }
+        }
+    }
+    pids
+}

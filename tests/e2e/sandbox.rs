@@ -440,7 +440,7 @@ pub fn asinfo(
 /// The host PID of a task's container (every sandbox node shares the
 /// host's PID namespace), asked of its node's dockerd (at `socket`) once
 /// per container.
-fn container_pid(socket: &str, task: &TaskView) -> Result<u32, Failed> {
+pub fn container_pid(socket: &str, task: &TaskView) -> Result<u32, Failed> {
     static PIDS: Mutex<BTreeMap<String, u32>> = Mutex::new(BTreeMap::new());
     if task.container_id.is_empty() {
         return Err(format!("task {} has no container yet", task.id).into());

@@ -4,6 +4,7 @@
 //! aerospike-sim [--config-file PATH] [--foreground|-f] [--migrate-rate N]
 //! aerospike-sim asinfo [-h HOST] [-p PORT] [-v COMMAND] [-t SECONDS]
 //! aerospike-sim meshworker --service NAME [--interval SECONDS] [--service-port P] [--heartbeat-port P]
+//! aerospike-sim idle
 //! ```
 //!
 //! Environment: `AEROSPIKE_SIM_BUILD` (version reported by `build`),
@@ -42,6 +43,10 @@ pub enum Invocation {
     },
     /// Run the recipe's DNS-polling sidecar (see [`crate::meshworker`]).
     Meshworker(crate::meshworker::Options),
+    /// Do nothing until SIGTERM or SIGINT: a container whose network
+    /// namespace on the overlay hosts clients the tests run there
+    /// (`nsenter --net`), as an application container would.
+    Idle,
     /// Print usage.
     Help,
 }
@@ -52,6 +57,7 @@ usage:
   aerospike-sim [--config-file PATH] [--foreground|-f] [--migrate-rate PARTITIONS_PER_SEC]
   aerospike-sim asinfo [-h HOST] [-p PORT] [-v COMMAND] [-t TIMEOUT_SECONDS]
   aerospike-sim meshworker --service NAME [--interval SECONDS] [--service-port PORT] [--heartbeat-port PORT]
+  aerospike-sim idle          do nothing until SIGTERM (a client host on the overlay for tests)
 environment:
   AEROSPIKE_SIM_BUILD         version reported by `build` (default 7.1.0.0)
   AEROSPIKE_SIM_EDITION       community (default) or enterprise
@@ -109,6 +115,12 @@ pub fn parse_args(args: &[String], settings: Settings) -> Result<Invocation, Str
     }
     if args.first().map(String::as_str) == Some("meshworker") {
         return parse_meshworker(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("idle") {
+        return match args.get(1) {
+            None => Ok(Invocation::Idle),
+            Some(other) => Err(format!("unknown idle argument '{other}'")),
+        };
     }
     let mut config_file = None;
     let mut settings = settings;
@@ -262,6 +274,15 @@ mod tests {
         );
         assert!(parse_args(&args(&["asinfo", "-p", "x"]), Settings::default()).is_err());
         assert!(parse_args(&args(&["asinfo", "-v"]), Settings::default()).is_err());
+    }
+
+    #[test]
+    fn idle_takes_no_arguments() {
+        assert_eq!(
+            parse_args(&args(&["idle"]), Settings::default()),
+            Ok(Invocation::Idle)
+        );
+        assert!(parse_args(&args(&["idle", "x"]), Settings::default()).is_err());
     }
 
     #[test]

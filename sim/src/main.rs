@@ -1,5 +1,5 @@
-//! The `aerospike-sim` binary: runs a node, or acts as `asinfo` or as the
-//! recipe's `meshworker`.
+//! The `aerospike-sim` binary: runs a node, or acts as `asinfo`, as the
+//! recipe's `meshworker`, or as an idle client host for tests.
 
 use std::process::ExitCode;
 
@@ -36,6 +36,11 @@ fn main() -> ExitCode {
     match invocation {
         Invocation::Meshworker(options) => {
             runtime.block_on(aerospike_sim::meshworker::run(options, events));
+            ExitCode::SUCCESS
+        }
+        Invocation::Idle => {
+            let reason = runtime.block_on(node::wait_for_signal());
+            events.emit("shutdown", json!({"signal": reason}));
             ExitCode::SUCCESS
         }
         Invocation::Help => {

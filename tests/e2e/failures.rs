@@ -18,6 +18,7 @@ use crate::operator::{
 use crate::reconciler::{status_phases, RestartNode, NODE_FAULT};
 use crate::records;
 use crate::sandbox::{node_id_of, running_tasks, sandbox_script, wait_until, Sandbox, VolumeGuard};
+use crate::traffic::Traffic;
 use crate::TestResult;
 
 /// How soon the status must leave Ready after a kill (issue 15).
@@ -104,6 +105,7 @@ pub fn a_killed_container_leaves_ready_within_2_s_on_any_node(sandbox: &Sandbox)
     let _operator = Operator::deploy()?;
     let _cluster = create_cluster(name, 3, true, &spec_labels("3"))?;
     wait_ready(sandbox, name, 3, CONVERGE)?;
+    let traffic = Traffic::start(sandbox, name, "node crash (kill -9), 5 times")?;
     let manager = crate::sandbox::api_get("/info")?["Swarm"]["NodeID"]
         .as_str()
         .unwrap_or_default()
@@ -181,10 +183,13 @@ pub fn a_killed_container_leaves_ready_within_2_s_on_any_node(sandbox: &Sandbox)
         );
     }
     let (m_seen, m_healed) = (median(&mut seen.clone()), median(&mut healed.clone()));
+    let load = traffic.finish(nodes_killed.len())?;
     eprintln!(
         "kill -9 ×5: status left Ready after {seen:?} (median {m_seen:?}); Ready and settled \
-         again after {healed:?} (median {m_healed:?})"
+         again after {healed:?} (median {m_healed:?}); {}",
+        load.line()
     );
+    load.check_nothing_lost("kill -9 ×5")?;
     if !late.is_empty() {
         return Err(format!(
             "the status left Ready later than {SEEN_WITHIN:?}: {}",

@@ -19,6 +19,8 @@
 //! ones start once all of them have finished, longest first.
 //! `ASW_E2E_THREADS` sets how many run at once (default
 //! [`DEFAULT_THREADS`]; `--test-threads N` wins); 1 runs them one by one.
+//! `ASW_E2E_ONLY=a,b` runs only the tests whose names contain `a` or `b`
+//! (`scripts/bench-reliability` picks its scenarios with it).
 //!
 //! **Figures.** Each test's wall time (from the moment it may run, not
 //! counting the wait for its turn) is printed at the end, slowest first,
@@ -50,6 +52,7 @@ mod scope;
 mod settle;
 mod sim_mesh;
 mod swarm_basics;
+mod traffic;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -155,6 +158,12 @@ fn main() {
 
     let skip = std::env::var("ASW_E2E").is_ok_and(|v| v == "skip");
     let mut tests = tests();
+    // Several filters at once (the harness's own FILTER takes one):
+    // `ASW_E2E_ONLY=a,b` keeps the tests whose names contain a or b.
+    if let Ok(only) = std::env::var("ASW_E2E_ONLY") {
+        let wanted: Vec<&str> = only.split(',').filter(|w| !w.is_empty()).collect();
+        tests.retain(|t| wanted.iter().any(|w| t.name.contains(w)));
+    }
     // A test that needs more nodes than the sandbox has is reported
     // ignored, saying why (the harness brings up NODES when none is up).
     let nodes = match sandbox::ready_node_count() {

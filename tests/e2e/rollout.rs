@@ -35,6 +35,7 @@ use crate::operator::{
 use crate::sandbox::{
     docker, docker_at, ready_node_count, wait_until, Sandbox, TaskView, VolumeGuard,
 };
+use crate::traffic::Traffic;
 use crate::TestResult;
 
 /// The image rollouts go to (they start from the harness's 7.1.0.0), and
@@ -1058,6 +1059,7 @@ pub fn control_swarm_default_update_policy_loses_partitions(sandbox: &Sandbox) -
         name,
     ])?;
     let _tipper = Tipper::start(sandbox, name)?;
+    let traffic = Traffic::start(sandbox, name, "control: plain update")?;
     let sampler = Sampler::start(sandbox, name, Expected::Nodes(3))?;
     let started = Instant::now();
     docker(&["service", "update", "--detach", "--image", TO, name])?;
@@ -1073,12 +1075,14 @@ pub fn control_swarm_default_update_policy_loses_partitions(sandbox: &Sandbox) -
     let took = started.elapsed();
     let _ = wait_meshed(sandbox, name, 3, None, Duration::from_secs(60));
     let report = sampler.finish();
+    let load = traffic.finish(3)?;
     let loss = lost_partitions(sandbox, name, &report)?;
     eprintln!(
-        "control: swarm's default update took {:.1}s; {}; {}",
+        "control: swarm's default update took {:.1}s; {}; {}; {}",
         took.as_secs_f64(),
         report.summary(),
-        loss.summary()
+        loss.summary(),
+        load.line()
     );
     drop(cluster);
     if loss.partitions() == 0 {
@@ -1086,6 +1090,15 @@ pub fn control_swarm_default_update_policy_loses_partitions(sandbox: &Sandbox) -
             "the control lost nothing: swarm's default rolling update of a slow-migrating RF 2 \
              cluster must lose partitions, or the loss oracle cannot see loss ({})",
             loss.summary()
+        )
+        .into());
+    }
+    if load.lost == 0 {
+        return Err(format!(
+            "the control lost no acknowledged write: the live traffic must see the loss the \
+             oracle counts ({}; {})",
+            loss.summary(),
+            load.line()
         )
         .into());
     }
@@ -1169,6 +1182,7 @@ fn upgrade_safely_with(
         name,
         wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
     )?;
+    let traffic = Traffic::start(sandbox, name, what)?;
     let sampler = Sampler::start(sandbox, name, Expected::Nodes(3))?;
     let started = Instant::now();
     change()?;
@@ -1176,7 +1190,10 @@ fn upgrade_safely_with(
     let took = started.elapsed();
     let report = sampler.finish();
     with_log(&operator, name, rolled)?;
+    let load = traffic.finish(3)?;
+    eprintln!("{what}: {}", load.line());
     check_safe(sandbox, &operator, name, what, &report, took)?;
+    load.check_nothing_lost(what)?;
     Ok((operator, report, cluster))
 }
 
@@ -1246,6 +1263,7 @@ pub fn config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing(
         wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
     )?;
 
+    let traffic = Traffic::start(sandbox, name, "config rotation")?;
     let sampler = Sampler::start(sandbox, name, Expected::Nodes(3))?;
     let started = Instant::now();
     label_add(name, &[("aerospike.cluster.config-secret", &second)])?;
@@ -1261,7 +1279,10 @@ pub fn config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing(
     let took = started.elapsed();
     let report = sampler.finish();
     let tasks = with_log(&operator, name, rolled)?;
+    let load = traffic.finish(3)?;
+    eprintln!("config rotation: {}", load.line());
     check_safe(sandbox, &operator, name, "config rotation", &report, took)?;
+    load.check_nothing_lost("config rotation")?;
     let stale: Vec<_> = tasks
         .iter()
         .filter(|t| t.secrets != [second.clone()])
@@ -1930,6 +1951,8 @@ fn scale_down_safely(
         name,
         wait_ready(sandbox, name, from, CONVERGE).map(|_| ()),
     )?;
+    let what = format!("scale {from} -> {to}");
+    let traffic = Traffic::start(sandbox, name, &what)?;
     let sampler = Sampler::start(sandbox, name, Expected::SpecReplicas)?;
     let started = Instant::now();
     label_add(name, &[("aerospike.cluster.replicas", &to.to_string())])?;
@@ -1937,14 +1960,10 @@ fn scale_down_safely(
     let took = started.elapsed();
     let report = sampler.finish();
     with_log(operator, name, ready)?;
-    check_safe(
-        sandbox,
-        operator,
-        name,
-        &format!("scale {from} -> {to}"),
-        &report,
-        took,
-    )?;
+    let load = traffic.finish(from - to)?;
+    eprintln!("{what}: {}", load.line());
+    check_safe(sandbox, operator, name, &what, &report, took)?;
+    load.check_nothing_lost(&what)?;
     Ok((report, took))
 }
 

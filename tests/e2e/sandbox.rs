@@ -174,14 +174,25 @@ pub const DOCKER_CLI_LIMIT: Duration = Duration::from_secs(120);
 /// PID this call started) once it has run for `limit`: a hung child
 /// fails its test with its name instead of hanging the suite.
 pub fn output_within(command: &mut Command, limit: Duration) -> std::io::Result<Output> {
-    use std::io::Read;
     use std::process::Stdio;
     let what = format!("{command:?}");
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    wait_within(child, &what, limit)
+}
+
+/// Waits for a spawned `child` (named `what` in the error) to exit within
+/// `limit`, collecting what it writes to its piped stdout and stderr;
+/// kills it (by the PID it was spawned with) when it does not.
+pub fn wait_within(
+    mut child: std::process::Child,
+    what: &str,
+    limit: Duration,
+) -> std::io::Result<Output> {
+    use std::io::Read;
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();

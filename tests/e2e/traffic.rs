@@ -134,7 +134,9 @@ impl Traffic {
         }
         let until =
             std::env::temp_dir().join(format!("asw-e2e-traffic-{}-{service}", std::process::id()));
+        let ready = until.with_extension("ready");
         let _ = std::fs::remove_file(&until);
+        let _ = std::fs::remove_file(&ready);
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/load");
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/proc/{pid}/ns/net"))
@@ -146,20 +148,48 @@ impl Traffic {
             .args(["--timeout-ms", "1000", "--verify-s", "60", "--allow-loss"])
             .arg("--until")
             .arg(&until)
+            .arg("--ready")
+            .arg(&ready)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot run scripts/load: {e}"))?;
-        Ok(Traffic {
+        let mut traffic = Traffic {
             scenario: scenario.to_string(),
             service: service.to_string(),
             child: Some(child),
             until,
             started: Instant::now(),
             _host: host,
+        };
+        // The change starts only once the traffic runs: the tool has
+        // connected (it retries for 30 s while the client host's overlay
+        // wiring settles) and created its ready file.
+        let waited = wait_until("the traffic running", Duration::from_secs(45), || {
+            if ready.exists() {
+                return Ok(Some(None));
+            }
+            let child = traffic.child.as_mut().ok_or("no child")?;
+            Ok(child.try_wait()?.map(Some))
         })
+        .and_then(|exited| match exited {
+            None => Ok(()),
+            Some(status) => Err(format!("scripts/load exited early ({status})").into()),
+        });
+        let _ = std::fs::remove_file(&ready);
+        if let Err(e) = waited {
+            // Its own words (the summary with the connect error) first.
+            let child = traffic.child.take();
+            let said = child
+                .and_then(|c| wait_within(c, "scripts/load", Duration::from_secs(5)).ok())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            return Err(format!("{service}: {} {said}", e.message().unwrap_or("?")).into());
+        }
+        traffic.started = Instant::now();
+        Ok(traffic)
     }
 
     /// Stops the traffic, reads every key back and reports; `changed`

@@ -18,8 +18,8 @@ use std::time::Duration;
 use aerospike_sim::msg::{self, Op, Request};
 use aerospike_sim::record::Particle;
 use support::{
-    formed, migrations_done, records, records_args, replica_partitions, start_cluster, wait_until,
-    Options, SimNode,
+    formed, migrations_done, records, records_args, replica_partitions, restart_two_of_three,
+    start_cluster, wait_until, Options, SimNode,
 };
 
 fn host(node: &SimNode) -> String {
@@ -449,17 +449,7 @@ fn rolling_restart(wait_for_migrations: bool) -> (u64, u64) {
     let mut nodes = start_cluster(3, &options);
     let seed = vec![host(&nodes[2])];
     write(&seed, 1000, "k");
-    nodes[0].kill();
-    let replacement = SimNode::start(&options);
-    assert_eq!(replacement.tip(&nodes[2]), "ok");
-    let three: Vec<&SimNode> = vec![&replacement, &nodes[1], &nodes[2]];
-    assert!(wait_until(Duration::from_secs(10), || formed(&three, 3)));
-    if wait_for_migrations {
-        settle(&three, 3, "with the replacement");
-    }
-    nodes[1].kill();
-    let two: Vec<&SimNode> = vec![&replacement, &nodes[2]];
-    settle(&two, 2, "after the second node");
+    let _replacement = restart_two_of_three(&mut nodes, &options, wait_for_migrations);
     let summary = check(&seed, 1000, "k");
     let dead: u64 = nodes[2].ns_stat("dead_partitions").parse().unwrap();
     let missing = count(&summary, "missing");

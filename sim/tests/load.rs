@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{formed, migrations_done, scratch_dir, start_cluster, wait_until, Options, SimNode};
+use support::{restart_two_of_three, scratch_dir, start_cluster, Options, SimNode};
 
 /// `scripts/load run` in the background, until its stop file exists.
 struct Load {
@@ -78,21 +78,7 @@ fn rolling_restart_under_traffic(wait_for_migrations: bool) -> serde_json::Value
     let load = Load::start(&nodes[2]);
     // Traffic first: every key written at least once, mostly.
     std::thread::sleep(Duration::from_secs(3));
-    nodes[0].kill();
-    let replacement = SimNode::start(&options);
-    assert_eq!(replacement.tip(&nodes[2]), "ok");
-    let three: Vec<&SimNode> = vec![&replacement, &nodes[1], &nodes[2]];
-    assert!(wait_until(Duration::from_secs(10), || formed(&three, 3)));
-    if wait_for_migrations {
-        assert!(
-            wait_until(Duration::from_secs(30), || migrations_done(&three)),
-            "migrations never finished"
-        );
-    }
-    nodes[1].kill();
-    let two: Vec<&SimNode> = vec![&replacement, &nodes[2]];
-    assert!(wait_until(Duration::from_secs(30), || formed(&two, 2)
-        && migrations_done(&two)));
+    let _replacement = restart_two_of_three(&mut nodes, &options, wait_for_migrations);
     std::thread::sleep(Duration::from_secs(1));
     let summary = load.finish();
     eprintln!(

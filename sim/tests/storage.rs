@@ -275,14 +275,17 @@ fn killing_every_node_before_a_flush_loses_the_copies_received_since() {
         node.embedded.stop();
     }
     // They come back, C now with a long flush-max-ms, and a fourth node D
-    // (also 5 s) joins: it receives copies, and the nodes that no longer
+    // (also 30 s) joins: it receives copies, and the nodes that no longer
     // own a partition drop theirs once its owners have it. A's and B's
-    // drops reach their files within 50 ms; C's and D's receipts do not.
-    specs[2].flush_ms = Some(5000);
-    specs.push(Spec::new(Some(5000)));
+    // drops reach their files within 50 ms (given 500 ms here: a drop
+    // follows the owners' heartbeats); C's and D's receipts do not (their
+    // first flush is 30 s after they start, beyond any settling time on a
+    // busy machine: at 5 s a run beside seven other tests flushed them).
+    specs[2].flush_ms = Some(30_000);
+    specs.push(Spec::new(Some(30_000)));
     let nodes = start_all(&specs, 100_000.0);
     assert_eq!(wait_settled(&nodes, "with D"), lineage);
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(500));
     for node in nodes {
         node.embedded.kill();
     }

@@ -8,7 +8,7 @@
 //! `scripts/test` installs the client; without it these checks fail with
 //! that reason (they never pass unchecked).
 
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use libtest_mimic::Failed;
@@ -73,12 +73,20 @@ fn records(
     }
     let out = output_within(&mut cmd, RECORDS_LIMIT)
         .map_err(|e| format!("scripts/records {command}: {e}"))?;
+    python_summary(&format!("scripts/records {command} on {service}"), &out)
+}
+
+/// The JSON summary a Python tool of ours (`scripts/records`,
+/// `scripts/load`) printed as its last line of stdout. Err, naming `what`,
+/// when the official client is missing, no summary came, or the tool
+/// exited with failure.
+pub fn python_summary(what: &str, out: &Output) -> Result<serde_json::Value, Failed> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("No module named 'aerospike'") {
         return Err(
             "the official Python client is missing (pip install aerospike; \
-                    scripts/test installs it)"
+             scripts/test installs it)"
                 .into(),
         );
     }
@@ -86,11 +94,9 @@ fn records(
         .lines()
         .last()
         .and_then(|l| serde_json::from_str(l).ok())
-        .ok_or_else(|| {
-            format!("scripts/records {command} on {service}: no summary (stdout {stdout:?}, stderr {stderr:?})")
-        })?;
+        .ok_or_else(|| format!("{what}: no summary (stdout {stdout:?}, stderr {stderr:?})"))?;
     if !out.status.success() {
-        return Err(format!("scripts/records {command} on {service} failed: {summary}").into());
+        return Err(format!("{what} failed: {summary}").into());
     }
     Ok(summary)
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::Failed;
 
+use crate::records::python_summary;
 use crate::sandbox::{
     container_pid, docker, running_tasks, wait_until, wait_within, Sandbox, ServiceGuard, NETWORK,
 };
@@ -200,28 +201,7 @@ impl Traffic {
         let child = self.child.take().ok_or("traffic already finished")?;
         let out = wait_within(child, "scripts/load", Duration::from_secs(180))
             .map_err(|e| format!("traffic on {}: {e}", self.service))?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("No module named 'aerospike'") {
-            return Err(
-                "the official Python client is missing (pip install aerospike; \
-                        scripts/test installs it)"
-                    .into(),
-            );
-        }
-        let summary: serde_json::Value = stdout
-            .lines()
-            .last()
-            .and_then(|l| serde_json::from_str(l).ok())
-            .ok_or_else(|| {
-                format!(
-                    "scripts/load on {}: no summary (stdout {stdout:?}, stderr {stderr:?})",
-                    self.service
-                )
-            })?;
-        if !out.status.success() || summary.get("error").is_some() {
-            return Err(format!("scripts/load on {} failed: {summary}", self.service).into());
-        }
+        let summary = python_summary(&format!("scripts/load on {}", self.service), &out)?;
         let count = |k: &str| {
             summary[k]
                 .as_u64()

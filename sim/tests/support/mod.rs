@@ -23,22 +23,58 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_aerospike-sim")
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, and that no other test process
+/// holds.
 ///
 /// Ports come from 20000-29999, below Linux's ephemeral range (32768 and
 /// up), so the source port of some outgoing connection cannot take one
-/// between this check and the node's bind. Each test process starts at its
-/// own offset and counts up, so parallel tests do not pick the same one.
+/// between this check and the node's bind. A free bind alone is not enough
+/// when tests run side by side: another process may have picked the same
+/// port and not bound it yet. So each port is claimed by creating a file
+/// named after it (create-new is atomic) holding the claimer's pid; a claim
+/// whose process is gone is taken over.
 pub fn free_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let claims = std::env::temp_dir().join("aerospike-sim-test-ports");
+    fs::create_dir_all(&claims).expect("create port claims dir");
     let base = (std::process::id() as usize % 500) * 20;
     loop {
         let offset = (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
         let port = 20_000 + offset as u16;
-        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+        if claim(&claims.join(port.to_string())) && TcpListener::bind(("0.0.0.0", port)).is_ok() {
             return port;
         }
     }
+}
+
+/// Claims one port's file for this process: true if it is now ours.
+fn claim(path: &std::path::Path) -> bool {
+    use std::io::Write;
+    for _ in 0..2 {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(mut file) => {
+                let _ = write!(file, "{}", std::process::id());
+                return true;
+            }
+            Err(_) => {
+                let owner = fs::read_to_string(path).unwrap_or_default();
+                let alive = owner
+                    .trim()
+                    .parse::<u32>()
+                    .is_ok_and(|pid| PathBuf::from(format!("/proc/{pid}")).exists());
+                // Empty: a claimer between create and write; leave it be.
+                if alive || owner.is_empty() {
+                    return false;
+                }
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+    false
 }
 
 /// A fresh directory for one node's files.
@@ -383,6 +419,44 @@ pub fn start_cluster(count: usize, options: &Options) -> Vec<SimNode> {
         nodes[0].log()
     );
     nodes
+}
+
+/// A rolling restart of the first two nodes of a 3-node cluster, done
+/// carefully or not: node 0 killed and replaced by an empty node (tipped
+/// toward node 2); then node 1 killed, after the migrations that refill
+/// the replacement (`wait_for_migrations`) or at once. Returns the
+/// replacement once it and node 2 are one cluster of two with no
+/// migrations left.
+pub fn restart_two_of_three(
+    nodes: &mut [SimNode],
+    options: &Options,
+    wait_for_migrations: bool,
+) -> SimNode {
+    nodes[0].kill();
+    let replacement = SimNode::start(options);
+    assert_eq!(replacement.tip(&nodes[2]), "ok");
+    let three: Vec<&SimNode> = vec![&replacement, &nodes[1], &nodes[2]];
+    assert!(
+        wait_until(Duration::from_secs(10), || formed(&three, 3)),
+        "the replacement never joined; its log:\n{}",
+        replacement.log()
+    );
+    if wait_for_migrations {
+        assert!(
+            wait_until(Duration::from_secs(30), || migrations_done(&three)),
+            "the migrations to the replacement never finished; its log:\n{}",
+            replacement.log()
+        );
+    }
+    nodes[1].kill();
+    let two: Vec<&SimNode> = vec![&replacement, &nodes[2]];
+    assert!(
+        wait_until(Duration::from_secs(30), || formed(&two, 2)
+            && migrations_done(&two)),
+        "the two survivors never settled; the replacement's log:\n{}",
+        replacement.log()
+    );
+    replacement
 }
 
 /// Fails the test, saying how to fix it, when `python3` cannot import the

@@ -93,11 +93,19 @@ pub fn plan_placement(
         let label_changed = previous
             .ready
             .is_some_and(|r| r.desired != u32::from(spec.replicas));
+        // The last pass already worked toward this spec's count (an
+        // Enterprise scale-down quiesces and excludes a node over several
+        // passes before it lowers the count): a count above it is the
+        // resize still under way, not a change by hand.
+        let resizing_to_spec = previous.phase == Some(Phase::Scaling)
+            && previous
+                .ready
+                .is_some_and(|r| r.desired == u32::from(spec.replicas));
         // A count this operator set itself (a step of a scale-down, one
         // node at a time) is not a change by hand.
         let by_hand = !label_changed
             && last_set != Some(current)
-            && (current > wanted
+            && ((current > wanted && !resizing_to_spec)
                 || last_set.is_some()
                 || (was_ready_for_this_spec && current != wanted));
         let reason = if label_changed {
@@ -796,6 +804,25 @@ pub(crate) mod tests {
         assert_eq!(to, 2);
         assert!(reason.starts_with("resizing from 3 to 2"), "{reason}");
         assert!(!reason.contains("outside the operator"), "{reason}");
+        // The passes of a scale-down 3 -> 2 before the count is lowered
+        // (quiesce, exclude): the status already says Scaling toward 2,
+        // nothing was set yet; not blamed on the user either.
+        let scaling_to_2 = ClusterStatus {
+            phase: Some(Phase::Scaling),
+            ..ready_status(2)
+        };
+        let plan = plan_placement(&spec(2), &service(3, Some(1)), 5, &scaling_to_2, None);
+        let (to, reason) = plan.set_replicas.unwrap();
+        assert_eq!(to, 2);
+        assert!(!reason.contains("outside the operator"), "{reason}");
+        // The control: the same count from a Ready status of 2 is a change
+        // by hand.
+        let plan = plan_placement(&spec(2), &service(3, Some(1)), 5, &ready_status(2), None);
+        assert!(plan
+            .set_replicas
+            .unwrap()
+            .1
+            .contains("outside the operator"));
         // A step of a scale-down 5 -> 3 that the operator made itself (the
         // status already works toward 3): not blamed on the user.
         let plan = plan_placement(&spec(3), &service(4, Some(1)), 5, &ready_status(3), Some(4));

@@ -202,7 +202,28 @@ pub struct Reconciler<S, N> {
     /// Per service id, its cold-starting nodes' progress by task id (see
     /// [`super::observe`]).
     pub(super) cold_starts: Mutex<HashMap<String, HashMap<String, ColdWatch>>>,
+    /// Per service id, the service write Docker last refused for good (see
+    /// [`Reconciler::refused`]): not tried again until the service changes
+    /// or [`REFUSAL_RETRY`] has passed.
+    pub(super) refusals: Mutex<HashMap<String, Refusal>>,
 }
+
+/// A service write Docker refused as a bad request.
+#[derive(Debug, Clone)]
+pub(super) struct Refusal {
+    /// The service's version when it was refused: a change of the service
+    /// (the user's fix) ends the refusal.
+    version: u64,
+    /// When.
+    at: Instant,
+    /// The status message that says so.
+    message: String,
+}
+
+/// How long a refused service write waits, when nothing about the service
+/// changes, before it is tried once more (the cause may have been outside
+/// the service, e.g. a network or secret it names).
+const REFUSAL_RETRY: Duration = Duration::from_secs(300);
 
 /// A cluster's status config (`<service>.status`) as last written or read.
 #[derive(Debug, Clone)]
@@ -260,6 +281,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             selector: None,
             status_homes: Mutex::new(HashMap::new()),
             cold_starts: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(HashMap::new()),
         }
     }
 
@@ -313,6 +335,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         self.progress().remove(id);
         lock(&self.status_homes).remove(id);
         lock(&self.cold_starts).remove(id);
+        lock(&self.refusals).remove(id);
     }
 
     pub(super) fn progress(&self) -> MutexGuard<'_, HashMap<String, plan::MigrationProgress>> {
@@ -396,6 +419,19 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             Some(service) => service.name.clone(),
             None => String::new(),
         };
+        if let (Write::Service { .. }, Some(service)) = (&decision.write, observed.service()) {
+            if let Some(message) = self.still_refused(service) {
+                debug!(cluster = %cluster, "the service write Docker refused is not tried again until the service changes");
+                let status = plan::error_status(&observed.previous(), message);
+                self.show(service, &status).await;
+                return Ok(Outcome {
+                    action: Action::AwaitChange,
+                    managed: decision.managed,
+                    gauges: decision.gauges,
+                    watch: decision.watch,
+                });
+            }
+        }
         for Act { action, reason } in &decision.acts {
             act!(cluster, *action, reason);
         }
@@ -441,8 +477,16 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         match (&decision.write, observed.service()) {
             (Write::Nothing, _) | (_, None) => {}
             (Write::Service { status, change }, Some(service)) => {
-                self.write_status(service, status.as_ref(), change.clone())
-                    .await?;
+                match self
+                    .write_status(service, status.as_ref(), change.clone())
+                    .await
+                {
+                    Err(e) if is_refusal(&e) => {
+                        return Ok(self.refused(observed, service, &decision, &e).await)
+                    }
+                    written => written?,
+                }
+                lock(&self.refusals).remove(&service.id);
                 if let Some(replicas) = change.replicas {
                     self.last_set().insert(service.id.clone(), replicas);
                 }
@@ -596,9 +640,56 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         change
             .labels_set
             .extend(wanted.into_iter().filter(|(k, v)| labels.get(k) != Some(v)));
-        log_status(&service.name, status, "the service's labels");
         update_service_retrying(&self.swarm, &service.id, &change).await?;
+        log_status(&service.name, status, "the service's labels");
         Ok(())
+    }
+
+    /// The status message of a refusal of `service`'s write that still
+    /// holds: the service has not changed since, and [`REFUSAL_RETRY`] has
+    /// not passed.
+    fn still_refused(&self, service: &ServiceInfo) -> Option<String> {
+        lock(&self.refusals)
+            .get(&service.id)
+            .filter(|r| r.version == service.version && r.at.elapsed() < REFUSAL_RETRY)
+            .map(|r| r.message.clone())
+    }
+
+    /// Docker refused the pass's service write as a request it will refuse
+    /// again (a 4xx other than a stale version or a missing object: a bad
+    /// spec). Retrying cannot cure it, so the pass does not fail into the
+    /// backoff loop: the status config says Error with Docker's words, and
+    /// the write is tried again when the service changes (the user's fix)
+    /// or after [`REFUSAL_RETRY`], not before; passes in between keep the
+    /// Error status.
+    async fn refused(
+        &self,
+        observed: &Observed,
+        service: &ServiceInfo,
+        decision: &Decision,
+        error: &SwarmError,
+    ) -> Outcome {
+        let message = format!(
+            "Docker refused the operator's update of this service ({error}); retrying cannot \
+             help: fix the labels or the service, and the next change is tried again"
+        );
+        warn!(cluster = %service.name, action = "refused", error = %error, "refused: {message}");
+        lock(&self.refusals).insert(
+            service.id.clone(),
+            Refusal {
+                version: service.version,
+                at: Instant::now(),
+                message: message.clone(),
+            },
+        );
+        let status = plan::error_status(&observed.previous(), message);
+        self.show(service, &status).await;
+        Outcome {
+            action: Action::AwaitChange,
+            managed: decision.managed.clone(),
+            gauges: decision.gauges.clone(),
+            watch: decision.watch.clone(),
+        }
     }
 
     /// Writes `status` to the status config of `service` when it differs
@@ -685,6 +776,13 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             }
         }
     }
+}
+
+/// Whether Docker refused a write for good: the request itself is wrong
+/// (HTTP 4xx), as opposed to a stale version, a missing object, or trouble
+/// that retrying may cure.
+fn is_refusal(error: &SwarmError) -> bool {
+    matches!(error, SwarmError::Api { status, .. } if (400..500).contains(status))
 }
 
 /// The `action=status` line of a status written to `home`.
@@ -1158,6 +1256,58 @@ mod tests {
         let outcome = reconciler(&fake, &nodes).reconcile("s1").await;
         assert!(outcome.is_ok(), "{outcome:?}");
         assert_eq!(fake.service("s1").unwrap().replicas, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_write_docker_refuses_as_a_bad_request_is_an_error_status_not_a_retry_loop() {
+        // Scaling 1 -> 3 needs a service write; Docker refuses it (400).
+        let fake = scene(3, 1, SPEC3);
+        let nodes = ScriptedNodes::default();
+        fake.refuse_updates(Some("invalid mount config for type \"volume\""));
+        let r = reconciler(&fake, &nodes);
+        let outcome = r
+            .reconcile("s1")
+            .await
+            .expect("a refusal is not a pass error");
+        assert_eq!(
+            outcome.action,
+            Action::AwaitChange,
+            "not retried on a timer"
+        );
+        let status = fake.config_labels("db.status").expect("the status config");
+        assert_eq!(status[PHASE], "Error");
+        assert!(
+            status[MESSAGE].contains("invalid mount config") && status[MESSAGE].contains("400"),
+            "{}",
+            status[MESSAGE]
+        );
+        assert_eq!(fake.service("s1").unwrap().replicas, Some(1));
+
+        // Another pass over the unchanged service (an unrelated event)
+        // does not try the refused write again, and keeps the Error.
+        let refused_writes = || label_writes(&fake).len();
+        let tried = refused_writes();
+        let again = r.reconcile("s1").await.unwrap();
+        assert_eq!(again.action, Action::AwaitChange);
+        assert_eq!(refused_writes(), tried, "the refused write was tried again");
+        assert_eq!(fake.config_labels("db.status").unwrap()[PHASE], "Error");
+
+        // The control: a transient failure (Docker unreachable) is a pass
+        // error, which the loop retries with backoff.
+        fake.refuse_updates(None);
+        fake.set_unreachable(true);
+        assert!(r.reconcile("s1").await.is_err());
+        fake.set_unreachable(false);
+
+        // The user's fix changes the service: the next pass writes and
+        // the status leaves Error.
+        fake.edit_service("s1", |s| {
+            s.labels.insert("fixed".into(), "1".into());
+        });
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(fake.service("s1").unwrap().replicas, Some(3));
+        let status = fake.config_labels("db.status").unwrap();
+        assert_ne!(status[PHASE], "Error", "{status:?}");
     }
 
     #[tokio::test]

@@ -63,6 +63,9 @@ struct State {
     writes: Vec<WriteCall>,
     reads: u64,
     out_of_sequence_once: bool,
+    /// While set, every `update_service` is refused with HTTP 400 and
+    /// this message, as Docker refuses a bad spec.
+    refuse_updates: Option<String>,
     unreachable: bool,
 }
 
@@ -253,6 +256,13 @@ impl FakeSwarm {
         self.lock().out_of_sequence_once = true;
     }
 
+    /// While `Some`, every `update_service` is refused with HTTP 400 and
+    /// this message (as Docker refuses a spec it cannot take); `None` ends
+    /// it.
+    pub fn refuse_updates(&self, message: Option<&str>) {
+        self.lock().refuse_updates = message.map(str::to_string);
+    }
+
     /// While set, every call fails with `Unreachable`.
     pub fn set_unreachable(&self, unreachable: bool) {
         self.lock().unreachable = unreachable;
@@ -429,6 +439,12 @@ impl SwarmApi for FakeSwarm {
         let out_of_sequence = SwarmError::OutOfSequence {
             service: id.to_string(),
         };
+        if let Some(message) = state.refuse_updates.clone() {
+            return Err(SwarmError::Api {
+                status: 400,
+                message,
+            });
+        }
         if std::mem::take(&mut state.out_of_sequence_once) {
             let bumped = state.bump();
             if let Some(service) = state.services.get_mut(&key) {

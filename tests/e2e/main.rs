@@ -40,6 +40,7 @@
 mod cli;
 mod deploy;
 mod failures;
+mod faults;
 mod ha;
 mod metrics;
 mod operator;
@@ -378,6 +379,10 @@ fn tests() -> Vec<E2e> {
         parallel(
             "failures::an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss",
             failures::an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss,
+        ),
+        parallel(
+            "faults::a_rollout_and_a_scale_down_converge_through_a_docker_api_that_fails",
+            faults::a_rollout_and_a_scale_down_converge_through_a_docker_api_that_fails,
         ),
         parallel(
             "failures::a_whole_cluster_kill_with_persistent_storage_loses_nothing",

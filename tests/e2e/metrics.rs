@@ -16,7 +16,11 @@ use crate::TestResult;
 
 /// `GET url` from inside `from`'s network namespace (curl of the host,
 /// run with `nsenter --net`): the status code and the body.
-fn http_get(sandbox: &Sandbox, from: &TaskView, url: &str) -> Result<(u16, String), Failed> {
+pub(crate) fn http_get(
+    sandbox: &Sandbox,
+    from: &TaskView,
+    url: &str,
+) -> Result<(u16, String), Failed> {
     let socket = sandbox.socket_of(&from.node_id)?;
     let pid = docker_at(
         &socket,
@@ -49,7 +53,7 @@ fn http_get(sandbox: &Sandbox, from: &TaskView, url: &str) -> Result<(u16, Strin
 }
 
 /// The sum of the samples named `name` whose labels include `labels`.
-fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .filter(|s| s.name == name)

@@ -31,6 +31,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub allowed: bool,
+    /// The fault injected into it, if any.
+    pub injected: Option<Injected>,
 }
 
 /// A filtering proxy in front of a Docker socket; stops when dropped.
@@ -38,6 +40,90 @@ pub struct SocketProxy {
     pub address: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
+    faults: Arc<Mutex<Faults>>,
+}
+
+/// Faults the proxy injects into the requests it passes, each a share in
+/// per mille, drawn from a seeded generator (a failing run names its seed).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// The generator's seed.
+    pub seed: u64,
+    /// Answered 500 without reaching Docker.
+    pub error_500: u32,
+    /// Service updates answered 409 "update out of sequence" (a stale
+    /// version), without reaching Docker.
+    pub conflict_409: u32,
+    /// Reads of one object (`GET /<kind>/<id>`) answered 404.
+    pub not_found_404: u32,
+    /// Held 2 s before they are passed on.
+    pub delay_2s: u32,
+    /// Passed on, and the reply cut after its first bytes: a write took
+    /// effect, but the operator cannot know it did.
+    pub cut_reply: u32,
+    /// The event stream (`GET /events`) cut this long after it opened.
+    pub events_for: Option<Duration>,
+    /// Every update of this service id is answered 400 (a spec Docker
+    /// refuses), without reaching Docker.
+    pub refuse_updates_of: Option<String>,
+}
+
+/// What [`Faults`] made of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    Error500,
+    Conflict409,
+    NotFound404,
+    Refused400,
+    Delay2s,
+    CutReply,
+    EventsCut,
+}
+
+impl Faults {
+    /// The fault for one request (at most one), from the generator `rng`.
+    fn pick(&self, rng: &mut u64, method: &str, path: &str) -> Option<Injected> {
+        let path = path.split('?').next().unwrap_or_default();
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        // `/v1.41/services/ID/update` (the version prefix is optional).
+        let parts: &[&str] = match parts.first() {
+            Some(v) if v.starts_with('v') && v[1..].contains('.') => &parts[1..],
+            _ => &parts[..],
+        };
+        let update = method == "POST" && parts.len() == 3 && parts[2] == "update";
+        if update && parts[0] == "services" && self.refuse_updates_of.as_deref() == Some(parts[1]) {
+            return Some(Injected::Refused400);
+        }
+        if parts.first() == Some(&"events") {
+            return None;
+        }
+        let mut roll = |share: u32| share > 0 && (splitmix(rng) % 1000) < share as u64;
+        if roll(self.error_500) {
+            return Some(Injected::Error500);
+        }
+        if update && parts[0] == "services" && roll(self.conflict_409) {
+            return Some(Injected::Conflict409);
+        }
+        if method == "GET" && parts.len() == 2 && roll(self.not_found_404) {
+            return Some(Injected::NotFound404);
+        }
+        if roll(self.delay_2s) {
+            return Some(Injected::Delay2s);
+        }
+        if roll(self.cut_reply) {
+            return Some(Injected::CutReply);
+        }
+        None
+    }
+}
+
+/// splitmix64: the next value of the generator whose state is `state`.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl SocketProxy {
@@ -48,12 +134,26 @@ impl SocketProxy {
         upstream: &str,
         allowed: Vec<DockerEndpoint>,
     ) -> Result<SocketProxy, Failed> {
+        SocketProxy::start_with(bind, upstream, allowed, Faults::default())
+    }
+
+    /// [`SocketProxy::start`], injecting `faults` (changed later with
+    /// [`SocketProxy::set_faults`]).
+    pub fn start_with(
+        bind: SocketAddr,
+        upstream: &str,
+        allowed: Vec<DockerEndpoint>,
+        faults: Faults,
+    ) -> Result<SocketProxy, Failed> {
         let listener = TcpListener::bind(bind).map_err(|e| format!("proxy bind {bind}: {e}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let rng = Arc::new(Mutex::new(faults.seed));
+        let faults = Arc::new(Mutex::new(faults));
         let (seen2, stop2, upstream) = (seen.clone(), stop.clone(), upstream.to_string());
+        let faults2 = faults.clone();
         let allowed = Arc::new(allowed);
         std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
@@ -61,8 +161,9 @@ impl SocketProxy {
                     Ok((client, _)) => {
                         let (seen, allowed, upstream) =
                             (seen2.clone(), allowed.clone(), upstream.clone());
+                        let (faults, rng) = (faults2.clone(), rng.clone());
                         std::thread::spawn(move || {
-                            let _ = serve(client, &upstream, &allowed, &seen);
+                            let _ = serve(client, &upstream, &allowed, &seen, &faults, &rng);
                         });
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -76,7 +177,13 @@ impl SocketProxy {
             address,
             seen,
             stop,
+            faults,
         })
+    }
+
+    /// Replaces the faults injected from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().unwrap() = faults;
     }
 
     /// Every request seen so far.
@@ -97,6 +204,8 @@ fn serve(
     upstream: &str,
     allowed: &[DockerEndpoint],
     seen: &Mutex<Vec<Seen>>,
+    faults: &Mutex<Faults>,
+    rng: &Mutex<u64>,
 ) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     let mut head = Vec::new();
@@ -115,11 +224,56 @@ fn serve(
     let method = words.next().unwrap_or_default().to_string();
     let path = words.next().unwrap_or_default().to_string();
     let ok = endpoints::allows(allowed, &method, &path);
+    let faults = faults.lock().unwrap().clone();
+    let injected = if ok {
+        faults.pick(&mut rng.lock().unwrap(), &method, &path)
+    } else {
+        None
+    };
+    let events = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .ends_with("/events");
+    let events_cut = faults.events_for.filter(|_| ok && events);
     seen.lock().unwrap().push(Seen {
         method: method.clone(),
         path: path.clone(),
         allowed: ok,
+        injected: injected.or(events_cut.map(|_| Injected::EventsCut)),
     });
+    let answer = |status: &str, message: &str| (status.to_string(), message.to_string());
+    let synthetic = match injected {
+        Some(Injected::Error500) => Some(answer(
+            "500 Internal Server Error",
+            "injected by the test's proxy: internal error",
+        )),
+        Some(Injected::Conflict409) => Some(answer(
+            "409 Conflict",
+            "rpc error: code = Unknown desc = update out of sequence",
+        )),
+        Some(Injected::NotFound404) => Some(answer(
+            "404 Not Found",
+            "injected by the test's proxy: no such object",
+        )),
+        Some(Injected::Refused400) => Some(answer(
+            "400 Bad Request",
+            "injected by the test's proxy: invalid spec: this update is refused",
+        )),
+        _ => None,
+    };
+    if let Some((status, message)) = synthetic {
+        let body = format!("{{\"message\":\"{message}\"}}");
+        write!(
+            client,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return client.shutdown(Shutdown::Both);
+    }
+    if injected == Some(Injected::Delay2s) {
+        std::thread::sleep(Duration::from_secs(2));
+    }
     if !ok {
         let body = format!(
             "{{\"message\":\"denied by the test's socket proxy: {method} {}\"}}",
@@ -146,7 +300,23 @@ fn serve(
         let _ = std::io::copy(&mut from_client, &mut to_server);
         let _ = to_server.shutdown(Shutdown::Write);
     });
-    let _ = std::io::copy(&mut server, &mut client);
+    if let Some(after) = events_cut {
+        let (client, server) = (client.try_clone()?, server.try_clone()?);
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+        });
+    }
+    if injected == Some(Injected::CutReply) {
+        // Some of the reply (its status line, perhaps part of its head),
+        // then the connection goes.
+        let mut first = [0u8; 24];
+        let n = server.read(&mut first)?;
+        client.write_all(&first[..n])?;
+    } else {
+        let _ = std::io::copy(&mut server, &mut client);
+    }
     let _ = client.shutdown(Shutdown::Both);
     let _ = server.shutdown(Shutdown::Both);
     let _ = uplink.join();
@@ -155,7 +325,7 @@ fn serve(
 
 /// The sandbox manager's address on the sandbox bridge (scripts/sandbox:
 /// `$ASW_SANDBOX_SUBNET.1`), which the manager's containers reach.
-fn manager_bridge_address() -> String {
+pub(crate) fn manager_bridge_address() -> String {
     let subnet = std::env::var("ASW_SANDBOX_SUBNET").unwrap_or_else(|_| "10.213.7".into());
     format!("{subnet}.1")
 }

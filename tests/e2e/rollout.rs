@@ -51,11 +51,11 @@ const NOJOIN: &str = "aerospike/aerospike-server:7.2.0.0-nojoin";
 /// 1.5 s for a failed node to be noticed and 0.3 s for a tipped node to
 /// join. Long enough that a change released before the refill ends loses
 /// data, short enough for a 3-node rollout to take well under a minute.
-const MIGRATE_RATE: &str = "200";
+pub(crate) const MIGRATE_RATE: &str = "200";
 /// Partitions per namespace in the sim (the example config has one, `test`).
 const PARTITIONS: u64 = 4096;
 /// How long a whole rollout may take on this small, shared machine.
-const ROLLOUT: Duration = Duration::from_secs(300);
+pub(crate) const ROLLOUT: Duration = Duration::from_secs(300);
 /// How often the sampler looks.
 const SAMPLE_EVERY: Duration = Duration::from_millis(200);
 /// How long a paused rollout is watched for a node it should not release:
@@ -76,7 +76,7 @@ const SUSTAINED: Duration = Duration::from_secs(1);
 
 /// One task as the sampler sees it: [`TaskView`] plus its image.
 #[derive(Debug, Clone)]
-struct Task {
+pub(crate) struct Task {
     view: TaskView,
     image: String,
     secrets: Vec<String>,
@@ -158,7 +158,7 @@ fn each_at_once<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 
 /// How many nodes the sampler expects.
 #[derive(Debug, Clone, Copy)]
-enum Expected {
+pub(crate) enum Expected {
     /// A fixed number (a rollout keeps the size).
     Nodes(usize),
     /// The service's replica count at each sample (a resize).
@@ -167,7 +167,7 @@ enum Expected {
 
 /// What one sample saw.
 #[derive(Debug, Clone)]
-struct Sample {
+pub(crate) struct Sample {
     /// Since the sampler started.
     at: Duration,
     expected: usize,
@@ -211,14 +211,14 @@ impl Sample {
 }
 
 /// Samples a cluster on a thread until [`Sampler::finish`] (or drop).
-struct Sampler {
+pub(crate) struct Sampler {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Report>>,
 }
 
 /// What a sampler saw, start to finish.
 #[derive(Debug, Default)]
-struct Report {
+pub(crate) struct Report {
     samples: Vec<Sample>,
     /// Samples that could not be taken (a Docker call failed), and the last
     /// reason.
@@ -232,7 +232,11 @@ struct Report {
 impl Sampler {
     /// Starts sampling `service`. Start it on a settled cluster: its first
     /// sample's main cluster is taken as the data's lineage.
-    fn start(sandbox: &Sandbox, service: &str, expected: Expected) -> Result<Sampler, Failed> {
+    pub(crate) fn start(
+        sandbox: &Sandbox,
+        service: &str,
+        expected: Expected,
+    ) -> Result<Sampler, Failed> {
         let sockets = Sockets::of(sandbox)?;
         let stop = Arc::new(AtomicBool::new(false));
         let service = service.to_string();
@@ -268,7 +272,7 @@ impl Sampler {
     }
 
     /// Stops sampling; what was seen.
-    fn finish(mut self) -> Report {
+    pub(crate) fn finish(mut self) -> Report {
         self.stop.store(true, Ordering::Relaxed);
         self.handle
             .take()
@@ -765,7 +769,7 @@ impl Drop for SecretGuard {
 }
 
 /// `docker service update --detach --label-add k=v ... service`.
-fn label_add(service: &str, pairs: &[(&str, &str)]) -> TestResult {
+pub(crate) fn label_add(service: &str, pairs: &[(&str, &str)]) -> TestResult {
     let mut args = vec!["service".to_string(), "update".into(), "--detach".into()];
     for (k, v) in pairs {
         args.extend(["--label-add".into(), format!("{k}={v}")]);
@@ -785,7 +789,7 @@ fn label_rm(service: &str, key: &str) -> TestResult {
 /// tag `version` (and, when given, mounting secret `secret`) and each
 /// answering `build` with `build`; then until it is Ready with every node
 /// settled ([`wait_ready`]). The tasks at the end.
-fn wait_rolled(
+pub(crate) fn wait_rolled(
     sandbox: &Sandbox,
     service: &str,
     size: usize,
@@ -863,7 +867,11 @@ fn operator_tail(operator: &Operator, cluster: &str, n: usize) -> String {
 }
 
 /// Adds the operator's recent log lines to a failure.
-fn with_log<T>(operator: &Operator, cluster: &str, r: Result<T, Failed>) -> Result<T, Failed> {
+pub(crate) fn with_log<T>(
+    operator: &Operator,
+    cluster: &str,
+    r: Result<T, Failed>,
+) -> Result<T, Failed> {
     r.map_err(|e| logged_failure(e.message().unwrap_or("?"), operator, cluster))
 }
 
@@ -882,7 +890,7 @@ fn logged_failure(message: &str, operator: &Operator, cluster: &str) -> Failed {
 
 /// The checks every safe change ends with: at most one node out at any
 /// sample, nothing lost. Prints the figures either way.
-fn check_safe(
+pub(crate) fn check_safe(
     sandbox: &Sandbox,
     operator: &Operator,
     cluster: &str,
@@ -1939,7 +1947,7 @@ pub fn scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing(sandbox: &Sandb
 /// Waits for `name` Ready at `from` nodes, lowers the replicas label to
 /// `to`, waits for Ready at `to` while sampling, and checks nothing was
 /// lost and never two out. The samples and how long it took.
-fn scale_down_safely(
+pub(crate) fn scale_down_safely(
     sandbox: &Sandbox,
     operator: &Operator,
     name: &str,

@@ -351,7 +351,7 @@ mod tests {
         }
         let in_readme = listed(&readme, "run-endpoints");
         let in_docs = documented_run(&docs);
-        let mut sorted = |mut v: Vec<(String, String)>| {
+        let sorted = |mut v: Vec<(String, String)>| {
             v.sort();
             v
         };

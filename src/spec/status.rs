@@ -639,7 +639,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(128))]
 
         /// Whatever a node or a user put in a status field, every label
         /// written is within the bound, has no control character, keeps

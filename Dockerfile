@@ -15,6 +15,13 @@ LABEL org.opencontainers.image.title="aerospike-swarm-operator" \
       org.opencontainers.image.version=$VERSION \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY aerospike-swarm-operator /aerospike-swarm-operator
+# Not root: a numeric user and group (FROM scratch has no /etc/passwd), the
+# "nonroot" 65532 of distroless images. To open the Docker socket (root and
+# group `docker`, mode 660, on Debian) the process needs the socket's group:
+# deploy/operator.yml sets `user: 65532:${DOCKER_GID}`, `docker run` takes
+# `--group-add $(stat -c %g /var/run/docker.sock)`. It binds 9090 (> 1024)
+# and writes no file, so it needs nothing else.
+USER 65532:65532
 # Metrics, /healthz and /readyz (run --metrics-address).
 EXPOSE 9090
 ENTRYPOINT ["/aerospike-swarm-operator"]

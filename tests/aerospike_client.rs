@@ -147,11 +147,14 @@ async fn a_lone_node_answers_every_typed_command() {
 
     assert_eq!(client.build(addr).await.unwrap(), "7.1.0.0");
     assert_eq!(client.namespaces(addr).await.unwrap(), vec!["test"]);
-    let ns = client.namespace_stats(addr, "test").await.unwrap();
+    let ns = client
+        .namespace_stats(addr, &"test".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(ns.replication_factor, 2);
     assert_eq!(ns.dead_partitions, 0);
     // 7.1 answers `type=unknown` for a namespace it does not have.
-    match client.namespace_stats(addr, "nope").await {
+    match client.namespace_stats(addr, &"nope".parse().unwrap()).await {
         Err(InfoError::Malformed {
             command,
             source: ReplyError::UnknownNamespace,

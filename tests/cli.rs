@@ -206,3 +206,42 @@ fn run_refuses_a_malformed_cluster_selector_before_reaching_docker() {
         assert!(ran.stderr.contains("cannot reach Docker"), "{}", ran.stderr);
     }
 }
+
+/// The operator's image and its stack run it as a non-root user: the
+/// image's operator stage ends with a numeric `USER` other than 0, and
+/// `deploy/operator.yml` runs the service as that user with the socket's
+/// group (`DOCKER_GID`); `group_add` would be ignored by swarm.
+#[test]
+fn the_operator_image_and_stack_run_as_a_non_root_user() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dockerfile = std::fs::read_to_string(format!("{root}/Dockerfile")).unwrap();
+    let stage: Vec<&str> = dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("FROM scratch AS operator"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("FROM "))
+        .collect();
+    assert!(!stage.is_empty(), "no operator stage");
+    let user = stage
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("the operator stage sets a USER");
+    let (uid, gid) = user.trim().split_once(':').expect("USER uid:gid");
+    let uid: u32 = uid.parse().expect("a numeric uid (scratch has no passwd)");
+    gid.parse::<u32>().expect("a numeric gid");
+    assert_ne!(uid, 0, "the image runs as root");
+
+    let stack = std::fs::read_to_string(format!("{root}/deploy/operator.yml")).unwrap();
+    let stack: serde_norway::Value = serde_norway::from_str(&stack).unwrap();
+    let service = &stack["services"]["operator"];
+    assert_eq!(
+        service["user"].as_str(),
+        Some(format!("{uid}:${{DOCKER_GID:-0}}").as_str()),
+        "{service:?}"
+    );
+    assert!(
+        service.get("group_add").is_none(),
+        "swarm ignores group_add"
+    );
+}

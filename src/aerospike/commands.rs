@@ -5,6 +5,14 @@
 //! [`InfoClient::one`] and hands the value to a parser from
 //! [`super::reply`]; errors come back as [`InfoError`]s naming the node
 //! and the command. The command syntax is the server's (field notes §3).
+//!
+//! Every command is built from typed values only: addresses and ports
+//! ([`IpAddr`], [`SocketAddr`], `u16`, which the controller takes from the
+//! task addresses the Docker API reports), counts (`u32`, `bool`) and
+//! [`Namespace`] names a node listed, checked by their form. No method
+//! takes text a user wrote, so nothing a user or a node says can add a
+//! `;`, `:`, newline or tab to a command (the functions `*_command` below
+//! are what the methods send; their property tests check it).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,9 +21,35 @@ use futures::future::join_all;
 use super::client::InfoClient;
 use super::error::InfoError;
 use super::reply::{
-    self, ClusterStable, NamespaceStats, NodeId, PeerEntry, ReclusterOutcome, ReplyError,
-    Statistics, TipClearOutcome, TipOutcome,
+    self, ClusterStable, Namespace, NamespaceStats, NodeId, PeerEntry, ReclusterOutcome,
+    ReplyError, Statistics, TipClearOutcome, TipOutcome,
 };
+
+/// `tip:host=<host>;port=<heartbeat_port>` (IPv6 unbracketed, as the server
+/// reads it: `host` ends at the `;`).
+pub fn tip_command(host: IpAddr, heartbeat_port: u16) -> String {
+    format!("tip:host={host};port={heartbeat_port}")
+}
+
+/// `tip-clear:host-port-list=<ip>:<port>,...` (IPv6 as `[ip]:port`); `None`
+/// for an empty list, which asks nothing.
+pub fn tip_clear_command(heartbeats: &[SocketAddr]) -> Option<String> {
+    if heartbeats.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = heartbeats.iter().map(SocketAddr::to_string).collect();
+    Some(format!("tip-clear:host-port-list={}", list.join(",")))
+}
+
+/// `cluster-stable:size=<size>;ignore-migrations=<bool>`.
+pub fn cluster_stable_command(size: u32, ignore_migrations: bool) -> String {
+    format!("cluster-stable:size={size};ignore-migrations={ignore_migrations}")
+}
+
+/// `namespace/<ns>`.
+pub fn namespace_command(namespace: &Namespace) -> String {
+    format!("namespace/{namespace}")
+}
 
 /// What one node says about itself and its cluster, read in a single
 /// request so that the id and the statistics describe the same moment.
@@ -92,18 +126,19 @@ impl InfoClient {
         self.call(addr, "statistics", Statistics::parse).await
     }
 
-    /// `namespaces`: the names of the node's namespaces.
-    pub async fn namespaces(&self, addr: SocketAddr) -> Result<Vec<String>, InfoError> {
-        self.call(addr, "namespaces", reply::parse_list).await
+    /// `namespaces`: the names of the node's namespaces (a name that is not
+    /// one fails the call, see [`Namespace`]).
+    pub async fn namespaces(&self, addr: SocketAddr) -> Result<Vec<Namespace>, InfoError> {
+        self.call(addr, "namespaces", reply::parse_namespaces).await
     }
 
     /// `namespace/<ns>`: one namespace's partition and migration figures.
     pub async fn namespace_stats(
         &self,
         addr: SocketAddr,
-        namespace: &str,
+        namespace: &Namespace,
     ) -> Result<NamespaceStats, InfoError> {
-        let command = format!("namespace/{namespace}");
+        let command = namespace_command(namespace);
         self.call(addr, &command, NamespaceStats::parse).await
     }
 
@@ -116,7 +151,7 @@ impl InfoClient {
         host: IpAddr,
         heartbeat_port: u16,
     ) -> Result<TipOutcome, InfoError> {
-        let command = format!("tip:host={host};port={heartbeat_port}");
+        let command = tip_command(host, heartbeat_port);
         self.call(addr, &command, reply::parse_tip).await
     }
 
@@ -132,14 +167,12 @@ impl InfoClient {
         addr: SocketAddr,
         heartbeats: &[SocketAddr],
     ) -> Result<TipClearOutcome, InfoError> {
-        if heartbeats.is_empty() {
+        let Some(command) = tip_clear_command(heartbeats) else {
             return Ok(TipClearOutcome {
                 cleared: 0,
                 not_found: 0,
             });
-        }
-        let list: Vec<String> = heartbeats.iter().map(SocketAddr::to_string).collect();
-        let command = format!("tip-clear:host-port-list={}", list.join(","));
+        };
         let sent = u32::try_from(heartbeats.len()).unwrap_or(u32::MAX);
         self.call(addr, &command, |v| reply::parse_tip_clear(v, sent))
             .await
@@ -168,7 +201,7 @@ impl InfoClient {
         size: u32,
         ignore_migrations: bool,
     ) -> Result<ClusterStable, InfoError> {
-        let command = format!("cluster-stable:size={size};ignore-migrations={ignore_migrations}");
+        let command = cluster_stable_command(size, ignore_migrations);
         self.call(addr, &command, reply::parse_cluster_stable).await
     }
 
@@ -223,7 +256,7 @@ impl InfoClient {
         addr: SocketAddr,
         expected: u32,
     ) -> Result<NodeReport, InfoError> {
-        let stable_command = format!("cluster-stable:size={expected};ignore-migrations=false");
+        let stable_command = cluster_stable_command(expected, false);
         let lines = self
             .request(
                 addr,
@@ -385,7 +418,7 @@ mod tests {
             }
         );
         assert!(matches!(
-            client.namespace_stats(addr, "test").await,
+            client.namespace_stats(addr, &"test".parse().unwrap()).await,
             Err(InfoError::Server { code: Some(4), ref command, .. }) if command == "namespace/test"
         ));
         assert_eq!(sent(&log).len(), 3);
@@ -500,5 +533,132 @@ mod tests {
             "{error}"
         );
         assert!(error.to_string().starts_with(&addr.to_string()));
+    }
+
+    use crate::aerospike::frame::encode_request;
+    use proptest::prelude::*;
+
+    /// The separators of the info protocol: none may come from a value.
+    fn has_separator(text: &str) -> bool {
+        text.contains(['\n', '\t', ';', ',', '='])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// `tip` from any address and port: exactly the two fields, which
+        /// read back as what went in, and a frame the encoder accepts.
+        #[test]
+        fn tip_commands_carry_exactly_the_address_and_port(host in any::<IpAddr>(), port in any::<u16>()) {
+            let command = tip_command(host, port);
+            encode_request(&[&command]).unwrap();
+            let fields = command.strip_prefix("tip:").unwrap();
+            let parts: Vec<&str> = fields.split(';').collect();
+            prop_assert_eq!(parts.len(), 2, "{}", command);
+            prop_assert_eq!(parts[0].strip_prefix("host=").unwrap().parse::<IpAddr>().unwrap(), host);
+            prop_assert_eq!(parts[1].strip_prefix("port=").unwrap().parse::<u16>().unwrap(), port);
+            prop_assert!(!command.contains(['\n', '\t', ',']));
+        }
+
+        /// `tip-clear` from any list of endpoints: one entry per endpoint,
+        /// each reading back as itself.
+        #[test]
+        fn tip_clear_commands_carry_exactly_the_endpoints(
+            // As the mesh plan makes them: SocketAddr::new(task address, port).
+            heartbeats in prop::collection::vec(
+                (any::<IpAddr>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(ip, port)),
+                1..8,
+            ),
+        ) {
+            let command = tip_clear_command(&heartbeats).unwrap();
+            encode_request(&[&command]).unwrap();
+            let list = command.strip_prefix("tip-clear:host-port-list=").unwrap();
+            prop_assert!(!list.contains([';', '=', '\n', '\t']), "{}", command);
+            let back: Vec<SocketAddr> = list.split(',').map(|e| e.parse().unwrap()).collect();
+            prop_assert_eq!(back, heartbeats);
+        }
+
+        #[test]
+        fn cluster_stable_commands_carry_exactly_the_size(size in any::<u32>(), ignore in any::<bool>()) {
+            let command = cluster_stable_command(size, ignore);
+            encode_request(&[&command]).unwrap();
+            prop_assert_eq!(
+                command,
+                format!("cluster-stable:size={size};ignore-migrations={ignore}")
+            );
+        }
+
+        /// Whatever a node lists as its namespaces (any text, separators,
+        /// control characters, unicode), a command is built only from a
+        /// name without a separator, and it is `namespace/` and the name.
+        #[test]
+        fn namespace_commands_are_built_only_from_plain_names(
+            value in prop::collection::vec(
+                prop_oneof![
+                    4 => prop::sample::select(vec!['a', 'b', 'z', '0', '_', '-', '.']),
+                    1 => prop::sample::select(vec![';', ':', '=', ',', '/', '\n', '\t', ' ', '\r', '\u{0}']),
+                    1 => any::<char>(),
+                ],
+                0..48,
+            ).prop_map(String::from_iter),
+        ) {
+            let names = match reply::parse_namespaces(&value) {
+                Ok(names) => names,
+                Err(_) => return Ok(()),
+            };
+            for name in names {
+                let command = namespace_command(&name);
+                encode_request(&[&command]).unwrap();
+                let text = command.strip_prefix("namespace/").unwrap();
+                prop_assert_eq!(text, name.as_str());
+                prop_assert!(!has_separator(text) && !text.contains([':', '/', ' ']), "{:?}", command);
+                prop_assert!(text.len() <= Namespace::MAX_LEN);
+                prop_assert!(value.split(';').any(|item| item == text));
+            }
+        }
+
+        /// The frame encoder refuses any command with a newline or a tab
+        /// (a newline would make it two commands).
+        #[test]
+        fn the_encoder_refuses_a_command_with_a_line_break(
+            before in ".{0,20}",
+            after in ".{0,20}",
+            sep in prop::sample::select(vec!['\n', '\t']),
+        ) {
+            let command = format!("{before}{sep}{after}");
+            prop_assert!(encode_request(&["node", &command]).is_err());
+        }
+    }
+
+    #[test]
+    fn namespace_names_with_separators_are_refused() {
+        // The control for the property above: these are what it guards.
+        for bad in [
+            "",
+            "a;b",
+            "a:b",
+            "a=b",
+            "a,b",
+            "a/b",
+            "a b",
+            "a\tb",
+            "é",
+            &"n".repeat(32),
+        ] {
+            assert!(bad.parse::<Namespace>().is_err(), "{bad:?}");
+        }
+        for good in ["test", "bar", "ns_1", "a-b.c", &"n".repeat(31)] {
+            assert_eq!(
+                namespace_command(&good.parse().unwrap()),
+                format!("namespace/{good}")
+            );
+        }
+        assert!(reply::parse_namespaces("test;ev;il").is_ok());
+        assert!(reply::parse_namespaces("test;ev il").is_err());
+        assert_eq!(tip_clear_command(&[]), None);
+        assert_eq!(
+            tip_command("fe80::1".parse().unwrap(), 3002),
+            "tip:host=fe80::1;port=3002"
+        );
     }
 }

@@ -33,6 +33,6 @@ pub use health::{
     check_stable, ClusterGroup, ClusterView, Instability, StabilityCheck, StableVerdict,
 };
 pub use reply::{
-    ClusterStable, NamespaceStats, NodeId, PeerEntry, ReclusterOutcome, ReplyError, Statistics,
-    TipClearOutcome, TipOutcome,
+    ClusterStable, Namespace, NamespaceStats, NodeId, PeerEntry, ReclusterOutcome, ReplyError,
+    Statistics, TipClearOutcome, TipOutcome,
 };

@@ -145,6 +145,64 @@ pub fn parse_list(value: &str) -> Result<Vec<String>, ReplyError> {
         .collect())
 }
 
+/// A namespace's name as a node lists it (`namespaces`), checked before the
+/// operator puts it back into a command (`namespace/<ns>`): 1 to 31
+/// printable ASCII characters (the server's limit is 31), none of which
+/// separates anything in the info protocol (`;` `:` `=` `,` `/`, space,
+/// tab, newline). A node that lists another name gets a
+/// [`ReplyError::BadEntry`], and no command is built from it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Namespace(String);
+
+impl Namespace {
+    /// The most characters a namespace name has.
+    pub const MAX_LEN: usize = 31;
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Namespace {
+    type Err = ReplyError;
+
+    fn from_str(text: &str) -> Result<Namespace, ReplyError> {
+        let valid = !text.is_empty()
+            && text.len() <= Namespace::MAX_LEN
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b':' | b'=' | b',' | b'/'));
+        if valid {
+            Ok(Namespace(text.to_string()))
+        } else {
+            Err(ReplyError::BadEntry {
+                entry: text.to_string(),
+                expected:
+                    "a namespace name (1 to 31 printable ASCII characters, none of ; : = , /)",
+            })
+        }
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<&str> for Namespace {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// The `namespaces` reply: a `;`-separated list of [`Namespace`] names;
+/// one name that does not parse fails the whole list.
+pub fn parse_namespaces(value: &str) -> Result<Vec<Namespace>, ReplyError> {
+    parse_list(value)?.iter().map(|n| n.parse()).collect()
+}
+
 /// An Aerospike node id: 64 bits, printed by the server as upper-case hex
 /// without leading zeros (`BB9020011AC4202`).
 ///

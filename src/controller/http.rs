@@ -7,7 +7,17 @@
 //! - `GET /readyz`: 200 when Docker answers (the last call reached it) and
 //!   this replica is the leader, or a standby that follows one; 503
 //!   otherwise;
-//! - anything else: 404 (405 for a method other than GET or HEAD).
+//! - anything else: 404.
+//!
+//! Only GET reads them (and HEAD, which is GET without the body: HTTP
+//! requires a server that answers GET to answer HEAD, and probes such as
+//! `curl -I` use it; it changes nothing and shows less). Every other
+//! method (POST, PUT, DELETE, PATCH, OPTIONS, ...) gets 405 with
+//! `Allow: GET, HEAD`, on every path: nothing here changes state. The
+//! bodies carry counters, gauges and fixed words, never a secret (see the
+//! tests): the Docker calls are counted by endpoint template
+//! (`GET /secrets`), not by the name asked, and no label carries an
+//! error's text.
 //!
 //! [`Health`] is the shared state behind the last two: the swarm wrapper
 //! ([`super::Instrumented`]) sets `docker_ok`, the leader election sets the
@@ -126,6 +136,12 @@ impl Health {
     }
 }
 
+/// The methods the endpoints answer (the `Allow` header of a 405).
+pub const ALLOWED: &str = "GET, HEAD";
+
+/// The paths served.
+pub const PATHS: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
+
 /// Listens on `addr` (port 0 picks a free one; see
 /// [`TcpListener::local_addr`]).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -167,7 +183,12 @@ pub fn respond(
     health: &Health,
 ) -> Response<Full<Bytes>> {
     if method != Method::GET && method != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into());
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n".into());
+        response.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static(ALLOWED),
+        );
+        return response;
     }
     match path {
         "/metrics" => Response::builder()
@@ -219,8 +240,23 @@ mod tests {
 
     /// One HTTP/1.1 request over a raw socket: (status, body).
     async fn get(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+        let (status, _, body) = exchange(addr, method, path).await;
+        (status, body)
+    }
+
+    /// One HTTP/1.1 request over a raw socket (with a small body for the
+    /// methods that carry one): (status, head, body).
+    async fn exchange(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let body = if matches!(method, "POST" | "PUT" | "PATCH") {
+            "x=1"
+        } else {
+            ""
+        };
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).await.unwrap();
@@ -229,11 +265,11 @@ mod tests {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no status: {reply}"));
-        let body = reply
+        let (head, body) = reply
             .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
+            .map(|(head, body)| (head.to_string(), body.to_string()))
             .unwrap_or_default();
-        (status, body)
+        (status, head, body)
     }
 
     async fn server() -> (SocketAddr, Arc<Metrics>, Arc<Health>) {
@@ -262,6 +298,98 @@ mod tests {
         // Query strings are ignored.
         assert_eq!(get(addr, "GET", "/metrics?x=1").await.0, 200);
         let _ = health;
+    }
+
+    #[tokio::test]
+    async fn every_endpoint_answers_get_and_head_only() {
+        let (addr, metrics, health) = server().await;
+        health.set_docker_ok(true);
+        metrics.reconcile_started(Trigger::Event).cluster("db");
+        for path in PATHS {
+            let (status, head, body) = exchange(addr, "GET", path).await;
+            assert_eq!(status, 200, "GET {path}: {body}");
+            assert!(!body.is_empty(), "GET {path}");
+            // HEAD: the same status, no body.
+            let (status, head_only, rest) = exchange(addr, "HEAD", path).await;
+            assert_eq!(status, 200, "HEAD {path}");
+            assert_eq!(rest, "", "HEAD {path} sent a body");
+            let content_type = |h: &str| {
+                h.lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("content-type:"))
+                    .map(str::to_string)
+            };
+            assert_eq!(content_type(&head_only), content_type(&head), "HEAD {path}");
+            for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
+                let (status, head, body) = exchange(addr, method, path).await;
+                assert_eq!(status, 405, "{method} {path}: {body}");
+                assert!(
+                    head.to_ascii_lowercase().contains("\r\nallow: get, head"),
+                    "{method} {path}: {head}"
+                );
+                assert_eq!(body, "only GET\n");
+            }
+        }
+        // A method refused changed nothing: the counters read as before.
+        let before = get(addr, "GET", "/metrics").await.1;
+        exchange(addr, "POST", "/metrics").await;
+        exchange(addr, "DELETE", "/metrics").await;
+        assert_eq!(get(addr, "GET", "/metrics").await.1, before);
+        // Unknown paths: 404 to GET, 405 to the rest.
+        assert_eq!(get(addr, "GET", "/secrets").await.0, 404);
+        assert_eq!(get(addr, "PUT", "/secrets").await.0, 405);
+    }
+
+    /// Every Docker call about a secret, counted and failing (the error
+    /// names it): none of the three bodies shows the secret's name,
+    /// while a cluster's name (meant to be shown) does — the control that
+    /// the search would find a leak.
+    #[tokio::test]
+    async fn no_endpoint_reveals_a_secret() {
+        use crate::swarm::{SecretMount, ServiceChange, ServiceInfo};
+        const MARK: &str = "s3cret-MARK";
+        let (addr, metrics, health) = server().await;
+        let fake = FakeSwarm::new();
+        fake.add_secret(&format!("{MARK}.conf"));
+        fake.put_service(ServiceInfo {
+            id: "s1".into(),
+            name: "db-visible".into(),
+            ..ServiceInfo::default()
+        });
+        let api = Instrumented::new(fake.clone(), Arc::new(Counters::default()))
+            .with_metrics(metrics.clone())
+            .with_health(health.clone());
+        assert!(api.secret_exists(&format!("{MARK}.conf")).await.unwrap());
+        assert!(!api.secret_exists(&format!("{MARK}-gone")).await.unwrap());
+        let change = ServiceChange {
+            secret_at_target: Some(SecretMount {
+                name: format!("{MARK}-missing"),
+                target: "aerospike.conf".into(),
+            }),
+            ..ServiceChange::default()
+        };
+        let version = fake.service("s1").unwrap().version;
+        let error = api
+            .update_service("s1", version, &change)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains(MARK),
+            "the error names it: {error}"
+        );
+        // Info errors are counted by command, a `&'static str`: a node's
+        // error text has no way into a label.
+        metrics.info_error("observe");
+        metrics
+            .reconcile_started(Trigger::Event)
+            .cluster("db-visible");
+
+        let mut bodies = String::new();
+        for path in PATHS {
+            bodies.push_str(&get(addr, "GET", path).await.1);
+        }
+        assert!(!bodies.contains(MARK), "{bodies}");
+        assert!(bodies.contains("asw_docker_requests_total{endpoint=\"GET /secrets\""));
+        assert!(bodies.contains("cluster=\"db-visible\""), "{bodies}");
     }
 
     #[tokio::test]

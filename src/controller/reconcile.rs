@@ -1870,6 +1870,125 @@ mod tests {
         );
     }
 
+    /// The one way a secret's contents could reach the operator: a node's
+    /// console (`GET /tasks/{id}/logs`, read for cold starts), where a
+    /// server may echo the config file it was given as a secret. Through
+    /// passes that read those logs (TRACE logging on), the contents appear
+    /// in no log line, no status label (service or status config) and no
+    /// write. The control: text of the one form the operator does report
+    /// (a cold-starting namespace's name) goes through the same path and
+    /// is found by the same search.
+    #[tokio::test]
+    async fn a_secrets_contents_in_a_nodes_console_reach_no_log_and_no_status() {
+        use crate::controller::fixtures::LogSink;
+        const SECRET: &str = "hunter2-6f1c0a";
+        const SHOWN: &str = "ns4e9b";
+        let sink = LogSink::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(sink.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        let _logs = tracing::subscriber::set_default(subscriber);
+
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        fake.set_tasks(vec![
+            task(2, "running"),
+            task(3, "running"),
+            task(4, "running"),
+        ]);
+        let echoed = [
+            "Dec 02 2026 13:31:20 GMT: INFO (config): (cfg.c:4094) security {",
+            &format!("Dec 02 2026 13:31:20 GMT: INFO (config): (cfg.c:4094)     password {SECRET}"),
+            &format!("Dec 02 2026 13:31:20 GMT: WARNING (config): (cfg.c:312) unknown value {SECRET} beginning"),
+            "Dec 02 2026 13:31:26 GMT: INFO (namespace): (namespace_ce.c:97) {test} beginning cold start",
+            "Dec 02 2026 13:31:31 GMT: INFO (drv_ssd): (drv_ssd.c:2932) {test} loaded: objects 500 device-pcts (12)",
+        ];
+        for id in ["t2", "t3"] {
+            fake.set_task_logs(id, &echoed);
+        }
+        // The control's node: its console names a namespace.
+        fake.set_task_logs(
+            "t4",
+            &[&format!(
+                "INFO (namespace): (namespace_ce.c:97) {{{SHOWN}}} beginning cold start"
+            )],
+        );
+        let mut r = reconciler(&fake, &nodes);
+        r.unreachable_grace = Duration::from_millis(100);
+        r.reconcile("s1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        r.reconcile("s1").await.unwrap();
+
+        let labels = fake.service("s1").unwrap().labels;
+        let live = fake.config_labels("db.status").unwrap_or_default();
+        let writes = format!("{:?}", fake.writes());
+        let logs = sink.text();
+        assert!(
+            labels[MESSAGE].contains("cold-starting namespace test"),
+            "the consoles were read: {}",
+            labels[MESSAGE]
+        );
+        assert!(
+            logs.contains("task_logs") || logs.contains("status"),
+            "logging is captured: {logs}"
+        );
+        for (what, text) in [
+            ("the service's labels", format!("{labels:?}")),
+            ("the status config", format!("{live:?}")),
+            ("the writes", writes),
+            ("the log", logs),
+        ] {
+            assert!(!text.contains(SECRET), "{what} carry the secret: {text}");
+            if what != "the log" {
+                assert!(text.contains(SHOWN), "control: {what} show {SHOWN}: {text}");
+            }
+        }
+    }
+
+    /// A node's console is the node's to write: a namespace name of 100 KB,
+    /// with escape sequences and newlines, still makes a status whose every
+    /// label is within [`crate::spec::status::STATUS_VALUE_MAX`] and prints
+    /// on one line.
+    #[tokio::test]
+    async fn a_hostile_console_cannot_make_a_status_label_exceed_its_bound() {
+        use crate::spec::status::STATUS_VALUE_MAX;
+        let fake = scene(3, 3, SPEC3);
+        let nodes = ScriptedNodes::default();
+        fake.set_tasks(vec![
+            task(2, "running"),
+            task(3, "running"),
+            task(4, "running"),
+        ]);
+        let huge = format!("\u{1b}[31m{}\u{7}", "x\u{1b}]0;pwned\u{7}é".repeat(10_000));
+        for id in ["t2", "t3", "t4"] {
+            fake.set_task_logs(id, &[&format!("{{{huge}}} beginning cold start")]);
+        }
+        let mut r = reconciler(&fake, &nodes);
+        r.unreachable_grace = Duration::from_millis(100);
+        r.reconcile("s1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        r.reconcile("s1").await.unwrap();
+        let labels = fake.service("s1").unwrap().labels;
+        let live = fake.config_labels("db.status").unwrap();
+        assert!(
+            labels[MESSAGE].contains("cold-starting namespace"),
+            "{}",
+            labels[MESSAGE]
+        );
+        for (key, value) in labels.iter().chain(live.iter()) {
+            if key.starts_with(STATUS_PREFIX) {
+                assert!(
+                    value.len() <= STATUS_VALUE_MAX,
+                    "{key}: {} bytes",
+                    value.len()
+                );
+                assert!(!value.chars().any(char::is_control), "{key}: {value:?}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_new_task_that_does_not_answer_yet_is_asked_again_soon() {
         let fake = scene(3, 3, SPEC3);

@@ -4,7 +4,7 @@
 //! a test fails while docs/spec.md holds other ones (`ASW_BLESS=1 cargo
 //! test` rewrites them).
 
-use super::status::{Phase, StatusField};
+use super::status::{Phase, StatusField, STATUS_VALUE_MAX};
 use super::validate::suggest;
 use super::{Field, CLUSTER_PREFIX, STATUS_PREFIX};
 
@@ -140,7 +140,10 @@ impl StatusField {
                 "`ready/desired`, e.g. `3/4`".into(),
                 "Nodes up and in the cluster, out of those asked for.",
             ),
-            StatusField::Message => ("text".into(), "A sentence for humans about the phase."),
+            StatusField::Message => (
+                format!("text, at most {STATUS_VALUE_MAX} bytes"),
+                "A sentence for humans about the phase.",
+            ),
             StatusField::ObservedVersion => (
                 "whole number".into(),
                 "The service `Version.Index` whose spec the operator last acted on.",

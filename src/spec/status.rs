@@ -10,6 +10,7 @@
 //! Reading is tolerant: a status label someone mangled by hand reads as
 //! absent (the operator will overwrite it), and never makes the spec fail.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
@@ -21,6 +22,42 @@ use super::FieldKind;
 
 /// Prefix of every status label.
 pub const STATUS_PREFIX: &str = "aerospike.status.";
+
+/// The most bytes a status label's value holds, whatever it was built from
+/// (a node's error text, a console line, a label of the user's): longer
+/// values are cut, see [`label_value`]. Every value the operator writes
+/// goes through [`ClusterStatus::to_labels`], which applies it.
+pub const STATUS_VALUE_MAX: usize = 1024;
+
+/// What ends a value [`label_value`] had to cut.
+pub const CUT_MARK: char = '…';
+
+/// `value` as a status label carries it: every control character (a
+/// newline, a tab, an escape sequence's ESC, ...) replaced by a space, so
+/// that a value prints on one line and cannot drive a terminal; and when
+/// longer than [`STATUS_VALUE_MAX`] bytes, cut on a character boundary and
+/// ended with [`CUT_MARK`], [`STATUS_VALUE_MAX`] bytes in all. A value
+/// that needs neither is returned as is.
+pub fn label_value(value: &str) -> Cow<'_, str> {
+    if value.len() <= STATUS_VALUE_MAX && !value.chars().any(char::is_control) {
+        return Cow::Borrowed(value);
+    }
+    let clean: String = value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.len() <= STATUS_VALUE_MAX {
+        return Cow::Owned(clean);
+    }
+    let room = STATUS_VALUE_MAX - CUT_MARK.len_utf8();
+    let mut end = room;
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cut = clean[..end].to_string();
+    cut.push(CUT_MARK);
+    Cow::Owned(cut)
+}
 
 /// The swarm config holding the live status of the cluster `service`:
 /// `<service>.status`. The operator writes its labels (the same
@@ -376,7 +413,9 @@ impl ClusterStatus {
         Ok(())
     }
 
-    /// The status as labels: one per field that is set.
+    /// The status as labels: one per field that is set, each value as
+    /// [`label_value`] makes it (at most [`STATUS_VALUE_MAX`] bytes, no
+    /// control characters).
     pub fn to_labels(&self) -> BTreeMap<String, String> {
         let fields = [
             (PHASE, self.phase.map(|p| p.to_string())),
@@ -399,7 +438,14 @@ impl ClusterStatus {
         ];
         fields
             .into_iter()
-            .filter_map(|(key, value)| Some((key.to_string(), value?)))
+            .filter_map(|(key, value)| {
+                let value = value?;
+                let value = match label_value(&value) {
+                    Cow::Borrowed(_) => value,
+                    Cow::Owned(clean) => clean,
+                };
+                Some((key.to_string(), value))
+            })
             .collect()
     }
 
@@ -545,6 +591,101 @@ mod tests {
         assert!(cleared.would_change(&labels));
         assert!(cleared.apply_to(&mut labels));
         assert!(!labels.contains_key(MESSAGE));
+    }
+
+    #[test]
+    fn long_or_unprintable_values_are_cut_and_cleaned() {
+        // The control: this message, written raw, would break both rules.
+        let hostile = format!("node said \u{1b}[2J{}\nend", "é".repeat(3000));
+        assert!(hostile.len() > STATUS_VALUE_MAX && hostile.contains('\n'));
+        let status = ClusterStatus {
+            message: Some(hostile.clone()),
+            image: Some("img:1\ttab".into()),
+            ..full()
+        };
+        let labels = status.to_labels();
+        let message = &labels[MESSAGE];
+        assert!(message.len() <= STATUS_VALUE_MAX, "{}", message.len());
+        assert!(message.ends_with(CUT_MARK), "{message}");
+        assert!(message.starts_with("node said  [2Jé"), "{message}");
+        assert!(!message.chars().any(char::is_control));
+        assert_eq!(labels[IMAGE], "img:1 tab");
+        // Ordinary values are untouched, and a written status reads back
+        // and is not written again.
+        assert_eq!(labels[CONFIG_SECRET], "aerospike-v2.conf");
+        let mut service = HashMap::new();
+        assert!(status.apply_to(&mut service));
+        assert!(!status.would_change(&service));
+        let read = ClusterStatus::from_labels(&service);
+        assert!(!read.would_change(&service));
+        // Exactly at the bound: kept whole.
+        let at_bound = "x".repeat(STATUS_VALUE_MAX);
+        assert_eq!(label_value(&at_bound), at_bound.as_str());
+        let over = "x".repeat(STATUS_VALUE_MAX + 1);
+        assert_eq!(label_value(&over).len(), STATUS_VALUE_MAX);
+    }
+
+    use proptest::prelude::*;
+
+    /// Text of any length up to 3 KB, from any character, with control
+    /// characters and multi-byte ones made common.
+    fn text() -> impl Strategy<Value = String> {
+        let ch = prop_oneof![
+            4 => any::<char>(),
+            1 => prop::sample::select(vec!['\n', '\t', '\r', '\u{0}', '\u{1b}', '\u{7f}', '\u{85}']),
+            1 => prop::sample::select(vec!['é', '€', '😀', '\u{200b}', '\u{fffd}']),
+        ];
+        prop::collection::vec(ch, 0..1500).prop_map(String::from_iter)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Whatever a node or a user put in a status field, every label
+        /// written is within the bound, has no control character, keeps
+        /// an ordinary value whole, is a clean prefix of a long one, and
+        /// reads back to itself (no rewrite loop).
+        #[test]
+        fn every_status_label_is_within_its_bound(
+            message in text(),
+            image in text(),
+            secret in text(),
+            failed in text(),
+            // As the reply parser lets through: 1 to 16 hex digits.
+            key in "[0-9A-F]{1,16}",
+        ) {
+            let status = ClusterStatus {
+                message: Some(message.clone()),
+                image: Some(image),
+                config_secret: Some(secret),
+                failed_rollout: Some(failed),
+                cluster_key: Some(key),
+                ..full()
+            };
+            let labels = status.to_labels();
+            prop_assert_eq!(labels.len(), StatusField::ALL.len());
+            for (k, v) in &labels {
+                prop_assert!(k.starts_with(STATUS_PREFIX));
+                prop_assert!(v.len() <= STATUS_VALUE_MAX, "{} is {} bytes", k, v.len());
+                prop_assert!(!v.chars().any(char::is_control), "{}: {:?}", k, v);
+                prop_assert_eq!(label_value(v), v.as_str());
+            }
+            let cleaned: String = message
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            let written = &labels[MESSAGE];
+            if cleaned.len() <= STATUS_VALUE_MAX {
+                prop_assert_eq!(written, &cleaned);
+            } else {
+                let kept = written.strip_suffix(CUT_MARK).expect("a cut value ends with the mark");
+                prop_assert!(cleaned.starts_with(kept));
+                prop_assert!(kept.len() + 4 > STATUS_VALUE_MAX - CUT_MARK.len_utf8());
+            }
+            let map: HashMap<String, String> = labels.into_iter().collect();
+            prop_assert!(!status.would_change(&map));
+            prop_assert!(!ClusterStatus::from_labels(&map).would_change(&map));
+        }
     }
 
     #[test]

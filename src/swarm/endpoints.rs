@@ -229,6 +229,27 @@ pub fn markdown_table() -> String {
     out
 }
 
+/// The list of `run`'s endpoints in the README's "Least privilege"
+/// paragraph: what a socket proxy in front of the operator must allow.
+pub fn readme_run_list() -> String {
+    ENDPOINTS
+        .iter()
+        .filter(|e| e.used_by == Use::Run)
+        .map(|e| format!("- `{} {}`\n", e.method, e.path))
+        .collect()
+}
+
+/// Replaces what is between `<!-- BEGIN generated: NAME -->\n` and
+/// `<!-- END generated: NAME -->` in `text` with `content`.
+#[cfg(test)]
+fn splice(text: &str, name: &str, content: &str) -> String {
+    let begin = format!("<!-- BEGIN generated: {name} -->\n");
+    let end = format!("<!-- END generated: {name} -->");
+    let start = text.find(&begin).expect("begin marker") + begin.len();
+    let stop = text.find(&end).expect("end marker");
+    format!("{}{content}{}", &text[..start], &text[stop..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,12 +293,7 @@ mod tests {
         let docs = std::fs::read_to_string(path).expect("docs/docker-api.md");
         let table = markdown_table();
         if std::env::var_os("ASW_BLESS").is_some() && !docs.contains(&table) {
-            let begin = "<!-- BEGIN generated: docker-endpoints -->\n";
-            let end = "<!-- END generated: docker-endpoints -->";
-            let start = docs.find(begin).expect("begin marker") + begin.len();
-            let stop = docs.find(end).expect("end marker");
-            let blessed = format!("{}{table}{}", &docs[..start], &docs[stop..]);
-            std::fs::write(path, blessed).unwrap();
+            std::fs::write(path, splice(&docs, "docker-endpoints", &table)).unwrap();
             return;
         }
         assert!(
@@ -285,5 +301,77 @@ mod tests {
             "docs/docker-api.md does not hold the table of swarm::endpoints::ENDPOINTS; \
              regenerate it with ASW_BLESS=1 cargo test --lib endpoints"
         );
+    }
+
+    /// The (method, path) pairs of `text`'s `- `METHOD PATH`` items
+    /// between the markers `name`.
+    fn listed(text: &str, name: &str) -> Vec<(String, String)> {
+        let begin = format!("<!-- BEGIN generated: {name} -->");
+        let end = format!("<!-- END generated: {name} -->");
+        let start = text.find(&begin).expect("begin marker");
+        let stop = text.find(&end).expect("end marker");
+        text[start..stop]
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- `")?.strip_suffix('`'))
+            .filter_map(|e| e.split_once(' '))
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect()
+    }
+
+    /// The (method, path) pairs of the rows of docs/docker-api.md's table
+    /// whose "Used by" is exactly `run`.
+    fn documented_run(docs: &str) -> Vec<(String, String)> {
+        docs.lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                // "", method, path, used by, why, ""
+                (cells.len() >= 5 && cells[3] == "run").then(|| {
+                    (
+                        cells[1].trim_matches('`').to_string(),
+                        cells[2].trim_matches('`').to_string(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The README's socket-proxy paragraph lists exactly the `run`
+    /// endpoints of docs/docker-api.md, each file read as it is (not as
+    /// the code would write it), so a hand edit of either is caught.
+    #[test]
+    fn readme_lists_exactly_the_run_endpoints_of_the_docs() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let readme_path = format!("{root}/README.md");
+        let readme = std::fs::read_to_string(&readme_path).expect("README.md");
+        let docs = std::fs::read_to_string(format!("{root}/docs/docker-api.md")).expect("docs");
+        let list = readme_run_list();
+        if std::env::var_os("ASW_BLESS").is_some() && !readme.contains(&list) {
+            std::fs::write(&readme_path, splice(&readme, "run-endpoints", &list)).unwrap();
+            return;
+        }
+        let in_readme = listed(&readme, "run-endpoints");
+        let in_docs = documented_run(&docs);
+        let sorted = |mut v: Vec<(String, String)>| {
+            v.sort();
+            v
+        };
+        let code = sorted(
+            run()
+                .iter()
+                .map(|e| (e.method.to_string(), e.path.to_string()))
+                .collect(),
+        );
+        // The control: both parsers found the rows they read.
+        assert_eq!(in_docs.len(), code.len(), "{in_docs:?}");
+        assert_eq!(
+            sorted(in_readme.clone()),
+            sorted(in_docs.clone()),
+            "README.md's run-endpoints list differs from docs/docker-api.md; \
+             regenerate both with ASW_BLESS=1 cargo test --lib endpoints"
+        );
+        assert_eq!(sorted(in_readme), code);
+        // A README missing one, or holding one more, fails.
+        let short = readme.replacen("- `GET /version`\n", "", 1);
+        assert_ne!(sorted(listed(&short, "run-endpoints")), code);
     }
 }

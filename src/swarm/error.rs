@@ -37,7 +37,7 @@ pub enum SwarmError {
     NotManager(String),
 
     /// The Docker endpoint could not be reached, or a call timed out.
-    #[error("cannot reach Docker at {host}: {}", error_chain(source.as_ref()))]
+    #[error("cannot reach Docker at {host}: {}{}", error_chain(source.as_ref()), permission_hint(source.as_ref()))]
     Unreachable {
         /// The endpoint, as in `DOCKER_HOST`.
         host: String,
@@ -192,6 +192,27 @@ impl SwarmError {
     }
 }
 
+/// What to do when the socket refused this process: it runs as a user
+/// (and group) the socket does not allow. Empty for any other error.
+fn permission_hint(error: &(dyn StdError + 'static)) -> &'static str {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        let denied = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+            || e.to_string()
+                .to_ascii_lowercase()
+                .contains("permission denied");
+        if denied {
+            return " (the socket refuses this process's user and group: run the operator \
+                    with the socket's group, `--user 65532:$(stat -c %g /var/run/docker.sock)`; \
+                    deploy/operator.yml takes it from DOCKER_GID)";
+        }
+        cause = e.source();
+    }
+    ""
+}
+
 /// An error and its causes, `outer: inner: innermost`: transport errors
 /// (hyper's "client error (Connect)") say little without their causes.
 fn error_chain(error: &(dyn StdError + 'static)) -> String {
@@ -227,6 +248,26 @@ fn not_manager_text(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_refused_socket_says_which_group_it_needs() {
+        let denied = SwarmError::Unreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        };
+        let text = denied.to_string();
+        assert!(
+            text.contains("DOCKER_GID") && text.contains("stat -c %g"),
+            "{text}"
+        );
+        // Any other failure to connect: no such hint.
+        let refused = SwarmError::Unreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        };
+        assert!(!refused.to_string().contains("DOCKER_GID"), "{refused}");
+    }
+
     use super::*;
 
     #[test]

@@ -81,15 +81,27 @@ fn remove_stacks() {
     let _ = docker(&["config", "rm", &format!("{OPERATOR_STACK}_operator.lease")]);
 }
 
-/// `docker stack deploy --resolve-image never -c FILE STACK` with `env`.
+/// The group id of the manager's Docker socket: what `DOCKER_GID` must be
+/// for the operator (user 65532, not root) to open it.
+fn socket_gid() -> Result<String, Failed> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata("/var/run/docker.sock")
+        .map_err(|e| format!("/var/run/docker.sock: {e}"))?;
+    Ok(meta.gid().to_string())
+}
+
+/// `docker stack deploy --resolve-image never -c FILE STACK` with `env`,
+/// and `DOCKER_GID` (the socket's group) as a user deploying it sets it.
 fn stack_deploy(file: &str, stack: &str, env: &[(&str, &str)]) -> Result<(), Failed> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let gid = socket_gid()?;
     let out = crate::sandbox::output_within(
         Command::new("docker")
             .args(["-H", "unix:///var/run/docker.sock", "stack", "deploy"])
             .args(["--resolve-image", "never", "--detach=true", "-c"])
             .arg(repo.join(file))
             .arg(stack)
+            .env("DOCKER_GID", &gid)
             .envs(env.iter().copied()),
         crate::sandbox::DOCKER_CLI_LIMIT,
     )
@@ -178,6 +190,18 @@ pub fn the_operator_stack_attaches_itself_to_the_example_stacks_network_and_conv
     ];
     stack_deploy("deploy/operator.yml", OPERATOR_STACK, &forbid)?;
     wait_running(&operator)?;
+    // Not root: the image's user, with the socket's group.
+    let user = docker(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{.Spec.TaskTemplate.ContainerSpec.User}}",
+        &operator,
+    ])?;
+    let want = format!("65532:{}", socket_gid()?);
+    if user.trim() != want {
+        return Err(format!("the operator runs as {:?}, not {want}", user.trim()).into());
+    }
     stack_deploy("crd-like-specs/examples/stack.yml", CLUSTER_STACK, &[])?;
     // A service-level label: it restarts no task.
     docker(&[

@@ -44,16 +44,29 @@ impl Operator {
 
     /// [`Operator::deploy`] with more `run` flags.
     pub fn deploy_with(flags: &[&str]) -> Result<Operator, Failed> {
-        Operator::deploy_custom(&Operator::socket_and_network(), flags)
+        let create = Operator::socket_and_network()?;
+        let create: Vec<&str> = create.iter().map(String::as_str).collect();
+        Operator::deploy_custom(&create, flags)
     }
 
-    fn socket_and_network() -> [&'static str; 4] {
-        [
+    /// The socket mounted, with its group as a supplementary group (the
+    /// image runs as user 65532, not root: `--group` is how a service
+    /// opens a socket of mode 660), and [`NETWORK`].
+    fn socket_and_network() -> Result<Vec<String>, Failed> {
+        use std::os::unix::fs::MetadataExt;
+        let gid = std::fs::metadata("/var/run/docker.sock")
+            .map_err(|e| format!("/var/run/docker.sock: {e}"))?
+            .gid();
+        Ok([
             "--mount",
             "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock",
+            "--group",
+            &gid.to_string(),
             "--network",
             NETWORK,
         ]
+        .map(str::to_string)
+        .to_vec())
     }
 
     /// [`Operator::deploy`] with `create` as the `docker service create`

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use crate::aerospike::TipOutcome;
+use crate::aerospike::{NodeId, TipOutcome};
 use crate::spec::{status_config_name, ClusterStatus, STATUS_OF, STATUS_PREFIX};
 use crate::swarm::{update_service_retrying, ServiceChange, ServiceInfo, SwarmApi, SwarmError};
 
@@ -202,6 +202,10 @@ pub struct Reconciler<S, N> {
     /// Per service id, its cold-starting nodes' progress by task id (see
     /// [`super::observe`]).
     pub(super) cold_starts: Mutex<HashMap<String, HashMap<String, ColdWatch>>>,
+    /// Per service id, which node held each node id as of its last pass
+    /// (see [`super::suspect`]). In memory: after a restart, two nodes
+    /// reporting one id are both untrusted until one of them stops.
+    pub(super) node_ids: Mutex<HashMap<String, BTreeMap<NodeId, SocketAddr>>>,
 }
 
 /// A cluster's status config (`<service>.status`) as last written or read.
@@ -260,6 +264,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             selector: None,
             status_homes: Mutex::new(HashMap::new()),
             cold_starts: Mutex::new(HashMap::new()),
+            node_ids: Mutex::new(HashMap::new()),
         }
     }
 
@@ -313,6 +318,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         self.progress().remove(id);
         lock(&self.status_homes).remove(id);
         lock(&self.cold_starts).remove(id);
+        lock(&self.node_ids).remove(id);
     }
 
     pub(super) fn progress(&self) -> MutexGuard<'_, HashMap<String, plan::MigrationProgress>> {
@@ -450,6 +456,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             (Write::Operator { service, change }, Some(_)) => {
                 update_service_retrying(&self.swarm, service, change).await?;
             }
+        }
+        if let (Some(ids), Some(service)) = (&decision.node_ids, observed.service()) {
+            lock(&self.node_ids).insert(service.id.clone(), ids.clone());
         }
         if decision.remove_status_config {
             self.remove_status_config(observed).await;

@@ -343,7 +343,7 @@ fn near_valid_reply_frames() {
             let valid = reply_frame(&lines);
             // The unspoilt frame decodes to its lines: the control.
             prop_assert_eq!(decode_reply(&valid, DEFAULT_MAX_REPLY), Ok(lines.clone()));
-            let frame = spoils.iter().fold(valid, |f, s| apply(f, s));
+            let frame = spoils.iter().fold(valid, apply);
             let (largest, _, decoded) = tracked(|| decode_reply(&frame, DEFAULT_MAX_REPLY));
             prop_assert!(largest <= allowed(frame.len()), "{largest} bytes at once");
             if let Ok(lines) = &decoded {
@@ -574,7 +574,7 @@ async fn fuzzed_replies_over_a_connection_are_typed_errors_and_closed_connection
             .zip(values)
             .map(|(c, v)| (c.to_string(), v))
             .collect();
-        replies.push(spoils.iter().fold(reply_frame(&lines), |f, s| apply(f, s)));
+        replies.push(spoils.iter().fold(reply_frame(&lines), apply));
     }
     let (addr, mut closed) = hostile_server(replies).await;
     let client = InfoClient::new().with_total_timeout(Duration::from_millis(200));

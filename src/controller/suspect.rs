@@ -140,10 +140,7 @@ pub fn screen(
             node: *node,
             task: task_of(*node),
             why: Why::Misbehaves {
-                error: error
-                    .strip_prefix(&format!("{node}: "))
-                    .unwrap_or(error)
-                    .to_string(),
+                error: clip(error.strip_prefix(&format!("{node}: ")).unwrap_or(error)),
             },
         })
         .collect();
@@ -182,6 +179,19 @@ pub fn screen(
             .cloned()
             .collect(),
         suspects,
+    }
+}
+
+/// The most of a client's error a suspect's message quotes, in
+/// characters: the error may quote the node's reply, and a hostile node
+/// chooses how long that is.
+pub const ERROR_QUOTE_MAX: usize = 160;
+
+/// `error`, cut to [`ERROR_QUOTE_MAX`] characters (`...` marks a cut).
+fn clip(error: &str) -> String {
+    match error.char_indices().nth(ERROR_QUOTE_MAX) {
+        Some((at, _)) => format!("{}...", &error[..at]),
+        None => error.to_string(),
     }
 }
 
@@ -349,6 +359,31 @@ mod tests {
             screened.suspects[0].to_string(),
             "node 10.0.0.4:3000 (task t4) answers unusably: no reply within 2s"
         );
+    }
+
+    #[test]
+    fn a_long_error_is_quoted_cut() {
+        // A value of a megabyte quoted in the client's error.
+        let huge = format!(
+            "10.0.0.4:3000: statistics: field cluster_key is \"{}\", expected 1 to 16 hex digits",
+            "é".repeat(1 << 20)
+        );
+        let screened = screen(
+            &[],
+            &[(addr(4), huge)],
+            &BTreeMap::new(),
+            &addrs(&[4]),
+            &[],
+            "net1",
+        );
+        let Why::Misbehaves { error } = &screened.suspects[0].why else {
+            panic!("{:?}", screened.suspects);
+        };
+        assert_eq!(error.chars().count(), ERROR_QUOTE_MAX + 3);
+        assert!(error.starts_with("statistics: field cluster_key is \"éé"));
+        assert!(error.ends_with("..."));
+        // The control: a short one is quoted whole.
+        assert_eq!(clip("no reply within 2s"), "no reply within 2s");
     }
 
     #[test]

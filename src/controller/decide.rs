@@ -1319,6 +1319,18 @@ mod tests {
                 "{status:?}"
             );
         }
+        // Whatever the safety check says: an untrusted node that is none of
+        // the counted tasks (every node is asked because it is one; this
+        // tests the refusal itself) stops the release too.
+        let decision = rollout_after_the_first_node()
+            .misbehaving(9, "10.0.0.9:3000: no reply within 2s")
+            .decide();
+        assert!(
+            !actions(&decision).contains(&"rollout-next"),
+            "{:?}",
+            decision.acts
+        );
+        assert!(message(&shown(&decision)).starts_with("node 10.0.0.9:3000 answers unusably"));
     }
 
     #[test]
@@ -1352,6 +1364,16 @@ mod tests {
                 "{status:?}"
             );
         }
+        // The refusal itself, whatever the safety check says (see the
+        // rollout's test above).
+        let decision = asked
+            .misbehaving(9, "10.0.0.9:3000: no reply within 2s")
+            .decide();
+        assert_eq!(actions(&decision), Vec::<&str>::new());
+        assert_eq!(replicas(&decision), None);
+        let status = status(&decision);
+        assert_eq!(status.phase, Some(Phase::Degraded), "{status:?}");
+        assert!(message(&status).contains("removing no node while node 10.0.0.9:3000"));
     }
 
     #[test]

@@ -1377,6 +1377,35 @@ mod tests {
     }
 
     #[test]
+    fn an_enterprise_scale_down_quiesces_no_node_while_a_node_is_untrusted() {
+        // The control: every node safe, the leaving node is quiesced first.
+        let asked = Scene::cluster(3)
+            .label("aerospike.cluster.edition", "enterprise")
+            .after_a_pass()
+            .label("aerospike.cluster.replicas", "2")
+            .leaving_not_quiesced();
+        let decision = asked.decide();
+        assert_eq!(actions(&decision), ["quiesce"], "{:?}", decision.acts);
+        assert!(matches!(
+            decision.node_order,
+            Some(NodeOrder::Quiesce { .. })
+        ));
+
+        for untrusted in [
+            asked.clone().claims_id_of(3, 2),
+            // Outside the counted tasks: the refusal itself.
+            asked
+                .clone()
+                .misbehaving(9, "10.0.0.9:3000: no reply within 2s"),
+        ] {
+            let decision = untrusted.decide();
+            assert_eq!(actions(&decision), Vec::<&str>::new());
+            assert_eq!(decision.node_order, None);
+            assert_eq!(status(&decision).phase, Some(Phase::Degraded));
+        }
+    }
+
+    #[test]
     fn a_service_that_is_gone_is_forgotten_with_no_write() {
         let decision = decide(
             &Observed::Gone { id: "s1".into() },

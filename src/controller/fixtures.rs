@@ -367,6 +367,16 @@ impl Scene {
         self.derive()
     }
 
+    /// The node that leaves next in an Enterprise scale-down reads as
+    /// neither quiesced nor pending (what observe reads before a quiesce).
+    pub fn leaving_not_quiesced(mut self) -> Scene {
+        self.cluster.quiesce = Some(super::nodes::QuiesceState {
+            pending: false,
+            effective: false,
+        });
+        self
+    }
+
     /// Only `n` swarm nodes may run the service's tasks.
     pub fn eligible(mut self, n: usize) -> Scene {
         self.cluster.eligible = n;

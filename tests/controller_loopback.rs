@@ -9,7 +9,12 @@
 //! cluster with status Ready 3/3; once settled, the loop makes no write
 //! and sends no tip; when a node goes away its survivors are tip-cleared
 //! and reset and the status says 2/3; a replacement task at a new address
-//! is meshed in and the cluster is Ready 3/3 again.
+//! is meshed in and the cluster is Ready 3/3 again. A fourth "node" that
+//! is a hostile TCP server — answering garbage, one byte a second, or
+//! relaying another node's replies as its own (so claiming that node's
+//! id) — is named in a
+//! Degraded status and sent no order; a real node in its place makes the
+//! cluster Ready 4/4.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -19,9 +24,10 @@ use std::time::{Duration, Instant};
 use aerospike_sim::config::Config;
 use aerospike_sim::node::EmbeddedNode;
 use aerospike_sim::state::Settings;
+use aerospike_swarm_operator::aerospike::frame::{Header, HEADER_LEN};
 use aerospike_swarm_operator::aerospike::{ClusterView, InfoClient};
 use aerospike_swarm_operator::controller::{Controller, Counters, CountingInfo, RunOptions};
-use aerospike_swarm_operator::spec::status::{CLUSTER_KEY, PHASE, READY};
+use aerospike_swarm_operator::spec::status::{CLUSTER_KEY, MESSAGE, PHASE, READY};
 use aerospike_swarm_operator::swarm::{
     ready_worker, FakeSwarm, NetworkInfo, ServiceInfo, TaskInfo,
 };
@@ -450,6 +456,245 @@ async fn dies_unannounced(watch: bool, net: u8) {
     sims.push(start_sim("7.1.0.0", ips[2], service_port, heartbeat_port));
     wait_for(Duration::from_secs(20), "Ready 3/3 again", || {
         status(&fake) == ("Ready".into(), "3/3".into())
+    })
+    .await;
+    running.stop().await;
+    drop(sims);
+}
+
+/// What a hostile node on the service port does with each request.
+#[derive(Debug, Clone, Copy)]
+enum Hostile {
+    /// Answers like an HTTP server.
+    Garbage,
+    /// Answers the start of a frame, one byte a second.
+    Slow,
+    /// Relays the request to this real node and its reply back, so it
+    /// reports that node's id and statistics as its own.
+    Mirror(SocketAddr),
+}
+
+/// A hostile node: the commands of every request it received, and its
+/// accept loop (aborted, closing the listener, by [`HostileNode::stop`]).
+struct HostileNode {
+    commands: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HostileNode {
+    async fn start(addr: SocketAddr, mode: Hostile) -> HostileNode {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let commands = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = commands.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = [0u8; HEADER_LEN];
+                if stream.read_exact(&mut head).await.is_err() {
+                    continue;
+                }
+                let Ok(header) = Header::decode(head, 1 << 16) else {
+                    continue;
+                };
+                let mut body = vec![0u8; header.body_len as usize];
+                if stream.read_exact(&mut body).await.is_err() {
+                    continue;
+                }
+                record
+                    .lock()
+                    .unwrap()
+                    .extend(String::from_utf8_lossy(&body).lines().map(str::to_string));
+                let reply = match mode {
+                    Hostile::Garbage => b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec(),
+                    Hostile::Slow => {
+                        for byte in (Header { body_len: 16 }).encode() {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            if stream.write_all(&[byte]).await.is_err() {
+                                break;
+                            }
+                        }
+                        Vec::new()
+                    }
+                    Hostile::Mirror(real) => {
+                        let relayed = async {
+                            let mut upstream = tokio::net::TcpStream::connect(real).await?;
+                            upstream.write_all(&head).await?;
+                            upstream.write_all(&body).await?;
+                            // One frame: the node keeps the connection open.
+                            let mut reply = vec![0u8; HEADER_LEN];
+                            upstream.read_exact(&mut reply).await?;
+                            let head: [u8; HEADER_LEN] = reply[..].try_into().unwrap();
+                            let len = Header::decode(head, 1 << 20)
+                                .map_err(std::io::Error::other)?
+                                .body_len as usize;
+                            reply.resize(HEADER_LEN + len, 0);
+                            upstream.read_exact(&mut reply[HEADER_LEN..]).await?;
+                            Ok::<_, std::io::Error>(reply)
+                        };
+                        match relayed.await {
+                            Ok(reply) => reply,
+                            Err(e) => {
+                                eprintln!("mirror: {real}: {e}");
+                                Vec::new()
+                            }
+                        }
+                    }
+                };
+                let _ = stream.write_all(&reply).await;
+                // The client hangs up first (no TIME_WAIT left on this
+                // port for the real node that takes it over).
+                let mut rest = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut rest))
+                    .await;
+            }
+        });
+        HostileNode { commands, task }
+    }
+
+    fn commands(&self) -> Vec<String> {
+        self.commands.lock().unwrap().clone()
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+fn message(fake: &FakeSwarm) -> String {
+    fake.service("s1")
+        .expect("service")
+        .labels
+        .get(MESSAGE)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Three real nodes settle Ready 3/3; the cluster is asked for 4 and the
+/// fourth task's address answers garbage, then one byte a second, then
+/// relays node .2's replies as its own: each time the status is Degraded 3/4 naming it, and it is
+/// sent nothing but the observation's questions (no tip, no tip-clear).
+/// The control: a real node at that address, and the cluster is Ready
+/// 4/4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_node_is_named_degraded_and_sent_no_order() {
+    let net = 8;
+    let ips: Vec<IpAddr> = (2..=5).map(|last| loopback(net, last)).collect();
+    let (service_port, heartbeat_port) = free_ports(&ips);
+    let service = |ip: IpAddr| SocketAddr::new(ip, service_port);
+    let mut sims: Vec<EmbeddedNode> = ips[..3]
+        .iter()
+        .map(|ip| start_sim("7.1.0.0", *ip, service_port, heartbeat_port))
+        .collect();
+    let fake = cluster_scene(service_port, heartbeat_port);
+    fake.set_tasks(ips[..3].iter().map(|ip| task(*ip)).collect());
+    let counters = Arc::new(Counters::default());
+    let running = start_loop(
+        &fake,
+        &counters,
+        RunOptions {
+            resync_interval: Duration::from_secs(5),
+            poll_slow: Duration::from_secs(1),
+            ..RunOptions::default()
+        },
+    );
+    wait_for(Duration::from_secs(20), "Ready 3/3", || {
+        status(&fake) == ("Ready".into(), "3/3".into())
+    })
+    .await;
+
+    // A fourth node is asked for; its address answers garbage.
+    let fourth = service(ips[3]);
+    let hostile = HostileNode::start(fourth, Hostile::Garbage).await;
+    fake.edit_service("s1", |s| {
+        s.labels
+            .insert("aerospike.cluster.replicas".into(), "4".into());
+    });
+    fake.set_tasks(ips.iter().map(|ip| task(*ip)).collect());
+    let named = format!("node {fourth} (task task-{}) answers unusably", ips[3]);
+    wait_for(Duration::from_secs(20), "Degraded 3/4 naming it", || {
+        status(&fake) == ("Degraded".into(), "3/4".into()) && message(&fake).contains(&named)
+    })
+    .await;
+    eprintln!("garbage: {}", message(&fake));
+    assert!(
+        message(&fake).contains("bad reply frame: reply has protocol version 72"),
+        "{}",
+        message(&fake)
+    );
+    // Settled on that for a few passes: the three keep their cluster.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(status(&fake), ("Degraded".into(), "3/4".into()));
+    let three: Vec<SocketAddr> = ips[..3].iter().map(|ip| service(*ip)).collect();
+    assert!(cluster_of(&three).await.iter().all(|(size, _)| *size == 3));
+    let asked = hostile.commands();
+    assert!(!asked.is_empty(), "it was asked");
+    assert!(
+        asked
+            .iter()
+            .all(|c| !c.starts_with("tip") && !c.starts_with("services-alumni-reset")),
+        "an order was sent to it: {asked:?}"
+    );
+    hostile.stop().await;
+
+    // It answers one byte a second.
+    let hostile = HostileNode::start(fourth, Hostile::Slow).await;
+    let slow = format!(
+        "node {fourth} (task task-{}) answers unusably: no reply within 2s",
+        ips[3]
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "Degraded 3/4 naming the slow node",
+        || status(&fake) == ("Degraded".into(), "3/4".into()) && message(&fake).contains(&slow),
+    )
+    .await;
+    eprintln!("slow: {}", message(&fake));
+    assert!(!hostile.commands().is_empty(), "it was asked");
+    assert!(
+        hostile
+            .commands()
+            .iter()
+            .all(|c| !c.starts_with("tip") && !c.starts_with("services-alumni-reset")),
+        "an order was sent to it: {:?}",
+        hostile.commands()
+    );
+    hostile.stop().await;
+
+    // It relays node .2's replies: it claims .2's id, which .2 holds.
+    let hostile = HostileNode::start(fourth, Hostile::Mirror(service(ips[0]))).await;
+    let named = format!("node {fourth} (task task-{}) reports node id ", ips[3]);
+    let holder = format!("which node {} holds", service(ips[0]));
+    wait_for(
+        Duration::from_secs(20),
+        "Degraded 3/4 naming the impostor",
+        || {
+            let m = message(&fake);
+            status(&fake) == ("Degraded".into(), "3/4".into())
+                && m.contains(&named)
+                && m.contains(&holder)
+        },
+    )
+    .await;
+    eprintln!("impostor: {}", message(&fake));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(status(&fake), ("Degraded".into(), "3/4".into()));
+    assert!(message(&fake).contains(&named), "{}", message(&fake));
+    let asked = hostile.commands();
+    assert!(!asked.is_empty(), "it was asked");
+    assert!(
+        asked
+            .iter()
+            .all(|c| !c.starts_with("tip") && !c.starts_with("services-alumni-reset")),
+        "an order was sent to it: {asked:?}"
+    );
+    hostile.stop().await;
+
+    // The control: a real node at that address is meshed in.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sims.push(start_sim("7.1.0.0", ips[3], service_port, heartbeat_port));
+    wait_for(Duration::from_secs(30), "Ready 4/4", || {
+        status(&fake) == ("Ready".into(), "4/4".into())
     })
     .await;
     running.stop().await;

@@ -129,10 +129,7 @@ impl InfoClient {
             }
         };
         let io = |source: std::io::Error| match source.kind() {
-            std::io::ErrorKind::UnexpectedEof => InfoError::Protocol {
-                addr,
-                detail: "connection closed before the reply was complete".to_string(),
-            },
+            std::io::ErrorKind::UnexpectedEof => InfoError::Closed { addr },
             _ => InfoError::Io { addr, source },
         };
         stream.write_all(request).await.map_err(io)?;
@@ -274,15 +271,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_reply_cut_short_is_a_protocol_error() {
+    async fn a_reply_cut_short_is_a_closed_connection() {
         let mut reply = frame(b"node\tBB9\n");
         reply.truncate(reply.len() - 2);
         let (addr, _server) = serve_once(13, reply).await;
         let error = InfoClient::new().one(addr, "node").await.unwrap_err();
-        assert!(
-            matches!(&error, InfoError::Protocol { detail, .. } if detail.contains("closed")),
-            "{error}"
-        );
+        assert!(matches!(error, InfoError::Closed { .. }), "{error}");
+        assert!(error.is_unreachable(), "{error}");
     }
 
     #[tokio::test]
@@ -307,6 +302,141 @@ mod tests {
         assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
         assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
         drop(listener);
+    }
+
+    /// A server that reads one `node` request (13 bytes), writes `reply`,
+    /// then reads until the client closes the connection: `Some(bytes
+    /// read after the request)` on EOF within `limit`, `None` when the
+    /// client kept the connection open that long.
+    async fn serve_then_wait_for_close(
+        reply: Vec<u8>,
+        limit: Duration,
+    ) -> (SocketAddr, tokio::task::JoinHandle<Option<usize>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 13];
+            stream.read_exact(&mut request).await.unwrap();
+            stream.write_all(&reply).await.unwrap();
+            let mut rest = Vec::new();
+            timeout(limit, stream.read_to_end(&mut rest))
+                .await
+                .ok()
+                .map(|read| read.map_or(0, |_| rest.len()))
+        });
+        (addr, handle)
+    }
+
+    #[tokio::test]
+    async fn a_header_claiming_2_pow_47_bytes_is_refused_and_the_connection_closed() {
+        // Only a header: 128 TiB announced, nothing sent after it. The
+        // client must refuse it from the header alone (allocating the
+        // body would abort the process), say so, and hang up.
+        let huge = Header { body_len: 1 << 47 }.encode().to_vec();
+        let (addr, server) = serve_then_wait_for_close(huge.clone(), Duration::from_secs(5)).await;
+        let started = Instant::now();
+        let error = InfoClient::new().one(addr, "node").await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                InfoError::Frame {
+                    source: frame::FrameError::TooLarge {
+                        len: 0x8000_0000_0000,
+                        max: DEFAULT_MAX_REPLY
+                    },
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.is_misbehaviour(), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{addr}: bad reply frame: reply body of 140737488355328 bytes exceeds the limit \
+                 of 4194304 bytes"
+            )
+        );
+        // At once, not at the timeout.
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // The server sees the connection closed, having been sent nothing
+        // more.
+        assert_eq!(server.await.unwrap(), Some(0));
+
+        // The control: a peer that reads the same header and keeps the
+        // connection open is seen as such by the same server.
+        let (addr, server) = serve_then_wait_for_close(huge, Duration::from_millis(300)).await;
+        let mut held = TcpStream::connect(addr).await.unwrap();
+        held.write_all(&frame::encode_request(&["node"]).unwrap())
+            .await
+            .unwrap();
+        let mut head = [0u8; HEADER_LEN];
+        held.read_exact(&mut head).await.unwrap();
+        assert_eq!(server.await.unwrap(), None);
+        drop(held);
+    }
+
+    /// A server that answers `reply` one byte every `pace`, until the
+    /// client hangs up; how many bytes it wrote.
+    async fn dribble(
+        reply: Vec<u8>,
+        pace: Duration,
+    ) -> (SocketAddr, tokio::task::JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 13];
+            stream.read_exact(&mut request).await.unwrap();
+            let mut written = 0;
+            for byte in reply {
+                tokio::time::sleep(pace).await;
+                // A write after the client closed fails (at the latest the
+                // one after the peer's reset).
+                if stream.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+                written += 1;
+            }
+            written
+        });
+        (addr, handle)
+    }
+
+    #[tokio::test]
+    async fn a_node_answering_one_byte_a_second_fails_at_the_total_timeout() {
+        let reply = frame(b"node\tBB9\n");
+        let (addr, server) = dribble(reply.clone(), Duration::from_secs(1)).await;
+        let client = InfoClient::new();
+        let started = Instant::now();
+        let error = client.one(addr, "node").await.unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(
+                error,
+                InfoError::Timeout {
+                    phase: Phase::Exchange,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.is_misbehaviour(), "{error}");
+        assert!(elapsed >= client.total_timeout(), "{elapsed:?}");
+        assert!(
+            elapsed < client.total_timeout() + Duration::from_millis(500),
+            "{elapsed:?}"
+        );
+        // The client hung up: the server got nowhere near the end.
+        let written = server.await.unwrap();
+        assert!(written < reply.len(), "{written} of {}", reply.len());
+
+        // The control: the same reply at 1 byte per 20 ms (0.3 s in all)
+        // arrives within the same limit.
+        let (addr, server) = dribble(reply.clone(), Duration::from_millis(20)).await;
+        assert_eq!(client.one(addr, "node").await.unwrap(), "BB9");
+        assert_eq!(server.await.unwrap(), reply.len());
     }
 
     #[tokio::test]

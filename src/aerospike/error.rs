@@ -58,6 +58,13 @@ pub enum InfoError {
         #[source]
         source: std::io::Error,
     },
+    /// The node closed the connection before its reply was complete (it
+    /// stopped or crashed while answering).
+    #[error("{addr}: connection closed before the reply was complete")]
+    Closed {
+        /// The node.
+        addr: SocketAddr,
+    },
     /// The reply is not a well-formed info frame.
     #[error("{addr}: bad reply frame: {source}")]
     Frame {
@@ -127,6 +134,7 @@ impl InfoError {
             InfoError::Connect { addr, .. }
             | InfoError::Timeout { addr, .. }
             | InfoError::Io { addr, .. }
+            | InfoError::Closed { addr }
             | InfoError::Frame { addr, .. }
             | InfoError::Protocol { addr, .. }
             | InfoError::Server { addr, .. }
@@ -140,7 +148,33 @@ impl InfoError {
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
-            InfoError::Connect { .. } | InfoError::Timeout { .. } | InfoError::Io { .. }
+            InfoError::Connect { .. }
+                | InfoError::Timeout { .. }
+                | InfoError::Io { .. }
+                | InfoError::Closed { .. }
+        )
+    }
+
+    /// True when the node accepted the connection and then answered
+    /// something the operator cannot use: a reply that is not an info
+    /// frame, that does not answer the request, a value of the wrong shape
+    /// or an error where a value was due, or no whole reply within the
+    /// call's time (a node that answers one byte a second). Such a node is
+    /// up but not to be trusted: the controller names it in a Degraded
+    /// status and decides nothing from what it says
+    /// (`controller::suspect`). A connection that was refused, timed out
+    /// while opening, or was dropped is not this: that node is unreachable.
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            InfoError::Frame { .. }
+                | InfoError::Protocol { .. }
+                | InfoError::Server { .. }
+                | InfoError::Malformed { .. }
+                | InfoError::Timeout {
+                    phase: Phase::Exchange,
+                    ..
+                }
         )
     }
 }
@@ -175,6 +209,17 @@ mod tests {
         };
         assert_eq!(error.to_string(), "10.0.1.5:3000: no connection within 1s");
         assert!(error.is_unreachable());
+        assert!(!error.is_misbehaviour());
+        // Connected, but no whole reply in time: up, and not to be trusted.
+        let slow = InfoError::Timeout {
+            addr: addr(),
+            phase: Phase::Exchange,
+            limit: Duration::from_secs(2),
+        };
+        assert_eq!(slow.to_string(), "10.0.1.5:3000: no reply within 2s");
+        assert!(slow.is_misbehaviour());
+        let closed = InfoError::Closed { addr: addr() };
+        assert!(closed.is_unreachable() && !closed.is_misbehaviour());
         assert_eq!(error.addr(), Some(addr()));
         let error = InfoError::from_reply(
             addr(),
@@ -184,6 +229,7 @@ mod tests {
             },
         );
         assert!(matches!(error, InfoError::Malformed { .. }));
+        assert!(error.is_misbehaviour() && !error.is_unreachable());
         assert_eq!(
             error.to_string(),
             "10.0.1.5:3000: statistics: field cluster_key is missing"

@@ -9,12 +9,13 @@
 //! [`super::fixtures`]' scenes check. [`super::reconcile`] carries the
 //! decision out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
+use crate::aerospike::{ClusterView, NodeId};
 use crate::spec::{ClusterStatus, Edition, Phase};
 use crate::swarm::{ServiceChange, TaskInfo};
 
@@ -27,6 +28,7 @@ use super::plan::{self, Settle, StatusFacts};
 use super::reconcile::{Action, STARTING_RECHECK, UNREACHABLE_RECHECK, WATCH_RECHECK};
 use super::rollout::{self, RolloutFacts, Step};
 use super::scaledown::{self, ScaleFacts, ScaleStep};
+use super::suspect::{self, Screened};
 
 /// The reconciler's settings a decision depends on.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +73,9 @@ pub struct Decision {
     pub gauges: Option<ClusterGauges>,
     /// The main cluster, for the membership watch.
     pub watch: Option<WatchSet>,
+    /// Which node holds each node id after this pass, for the next one
+    /// ([`suspect::remember`]).
+    pub node_ids: Option<BTreeMap<NodeId, SocketAddr>>,
 }
 
 /// One action log line.
@@ -346,11 +351,68 @@ fn unless_changing(cluster: &str, status: ClusterStatus, changing: bool) -> Deci
 
 /// The decision of a full pass: mesh orders, the rollout step, placement
 /// and replicas, and the status, in one write at most.
+///
+/// The reports are screened first ([`suspect::screen`]): everything is
+/// decided from the trusted ones alone, as if the untrusted nodes had not
+/// answered, and the status then names them (Degraded).
 fn decide_cluster(
-    cluster: &ClusterObservation,
+    observed: &ClusterObservation,
     previous: &ClusterStatus,
     settings: &Settings,
 ) -> Decision {
+    let screened = suspect::screen(
+        &observed.reports,
+        &observed.misbehaving,
+        &observed.id_holders,
+        &observed.addrs,
+        &observed.all_tasks,
+        &observed.network.id,
+    );
+    let node_ids = suspect::remember(
+        &observed.id_holders,
+        &screened,
+        &observed.reports,
+        &observed.addrs,
+    );
+    let trusted;
+    let cluster = if screened.suspects.is_empty() {
+        observed
+    } else {
+        trusted = trusted_only(observed, &screened);
+        &trusted
+    };
+    let mut decision = decide_trusted(cluster, previous, settings, &screened);
+    decision.node_ids = Some(node_ids);
+    decision
+}
+
+/// `observed` as if only the trusted nodes had answered: their reports,
+/// the view of them, and a stall only if on one of them.
+fn trusted_only(observed: &ClusterObservation, screened: &Screened) -> ClusterObservation {
+    ClusterObservation {
+        reports: screened.trusted.clone(),
+        view: ClusterView::from(
+            screened
+                .trusted
+                .iter()
+                .map(|r| r.observation.clone())
+                .collect::<Vec<_>>(),
+        ),
+        stalled: observed.stalled.filter(|s| !screened.is_suspect(s.node)),
+        misbehaving: Vec::new(),
+        ..observed.clone()
+    }
+}
+
+/// [`decide_cluster`] over the trusted reports; `screened` names the
+/// suspects.
+fn decide_trusted(
+    cluster: &ClusterObservation,
+    previous: &ClusterStatus,
+    settings: &Settings,
+    screened: &Screened,
+) -> Decision {
+    let suspects = &screened.suspects;
     let ClusterObservation {
         service,
         spec,
@@ -422,10 +484,22 @@ fn decide_cluster(
         cold_starts: cold_progress,
         paused: spec.paused() || *pause_config,
     });
+    // The next node is never released while a node is not trusted (the
+    // safety check, on the trusted reports, already fails: this says so).
+    let step = match step {
+        Step::Release { progress, .. } if !suspects.is_empty() => Step::Hold {
+            progress,
+            why: format!(
+                "not releasing the next node while {}",
+                suspect::message(suspects)
+            ),
+        },
+        step => step,
+    };
     let mut change = ServiceChange::default();
     let mut scale_wait = None;
     if !changing && step.may_write() {
-        scale_wait = placement_change(&mut decision, cluster, &placement, &mut change);
+        scale_wait = placement_change(&mut decision, cluster, &placement, &mut change, suspects);
     }
     let scaled = change.replicas.is_some()
         || change.max_replicas_per_node.is_some()
@@ -469,6 +543,7 @@ fn decide_cluster(
         status.phase = Some(Phase::Scaling);
         status.message = Some(wait.clone());
     }
+    let status = suspect::degrade(status, suspects);
     let template_change = step_acts(
         &mut decision,
         name,
@@ -511,6 +586,8 @@ fn decide_cluster(
         Next::SoonerIfOrdered(match settle {
             Settle::Converging => Action::Requeue(settings.poll_fast),
             Settle::Watching => Action::Requeue(WATCH_RECHECK),
+            // No swarm event says when an untrusted node mends.
+            Settle::Settled if !suspects.is_empty() => Action::Requeue(WATCH_RECHECK),
             Settle::Settled => Action::AwaitChange,
         })
     };
@@ -551,6 +628,7 @@ fn placement_change(
     cluster: &ClusterObservation,
     placement: &plan::PlacementPlan,
     change: &mut ServiceChange,
+    suspects: &[suspect::Suspect],
 ) -> Option<String> {
     let ClusterObservation {
         service,
@@ -597,6 +675,32 @@ fn placement_change(
             constraints: &service.constraints,
             quiesce: *quiesce,
         });
+        // No node is quiesced or removed while a node is not trusted (the
+        // safety check, on the trusted reports, already fails: this says
+        // so). Growing, and dropping tasks that do not run, go on.
+        let step = match step {
+            ScaleStep::Quiesce { .. } | ScaleStep::Recluster { .. } | ScaleStep::Exclude { .. }
+                if !suspects.is_empty() =>
+            {
+                ScaleStep::Wait(format!(
+                    "removing no node while {}",
+                    suspect::message(suspects)
+                ))
+            }
+            ScaleStep::Replicas(next) if next < current && !suspects.is_empty() => {
+                let running = tasks.running as u64;
+                if next >= running {
+                    // Only tasks that do not run are dropped.
+                    ScaleStep::Replicas(next)
+                } else {
+                    ScaleStep::Wait(format!(
+                        "removing no node while {}",
+                        suspect::message(suspects)
+                    ))
+                }
+            }
+            step => step,
+        };
         match step {
             ScaleStep::Replicas(next) if next != current => {
                 decision.act("scale", reason);
@@ -1039,6 +1143,266 @@ mod tests {
             panic!("a service write: {:?}", decision.write);
         };
         assert_eq!(change.replicas, Some(4));
+    }
+
+    fn tips(decision: &Decision) -> Vec<(SocketAddr, IpAddr)> {
+        decision.tips.iter().map(|t| (t.node, t.target)).collect()
+    }
+
+    /// The status shown this pass (also when the service is not written).
+    fn shown(decision: &Decision) -> ClusterStatus {
+        decision.shown.clone().expect("a status shown")
+    }
+
+    fn message(status: &ClusterStatus) -> String {
+        status.message.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_node_that_claims_another_nodes_id_is_degraded_named_and_never_tipped() {
+        // The control: a node in a cluster of its own, with its own id, is
+        // tipped toward the main cluster.
+        let honest = Scene::cluster(3).after_a_pass().outsider(4, "BB");
+        let decision = honest.decide();
+        assert_eq!(tips(&decision), [(addr(4), ip(2))]);
+        assert_ne!(status(&decision).phase, Some(Phase::Degraded));
+
+        // The same node reporting node .2's id, which .2 held the pass
+        // before: not tipped, named, not ready; .2 is still trusted.
+        let scene = honest.clone().claims_id_of(4, 2);
+        let decision = scene.decide();
+        assert_eq!(tips(&decision), []);
+        let status = status(&decision);
+        assert_eq!(status.phase, Some(Phase::Degraded), "{status:?}");
+        assert!(
+            message(&status).starts_with(
+                "node 10.0.0.4:3000 (task t4) reports node id 2, which node 10.0.0.2:3000 \
+                 holds; the operator acts on nothing it says"
+            ),
+            "{status:?}"
+        );
+        assert_eq!(status.ready.map(|r| (r.ready, r.desired)), Some((2, 3)));
+        let watch = decision.watch.as_ref().expect("the trusted members");
+        assert_eq!(watch.members, [addr(2), addr(3)]);
+        // The id stays .2's for the next pass.
+        let ids = decision.node_ids.expect("ids remembered");
+        assert_eq!(ids.get(&crate::aerospike::NodeId(2)), Some(&addr(2)));
+        assert_ne!(decision.next, Next::SoonerIfOrdered(Action::AwaitChange));
+    }
+
+    #[test]
+    fn no_node_is_tipped_toward_an_untrusted_one() {
+        // The control: an outsider is tipped toward the lowest member, .2.
+        let four = Scene::cluster(4).after_a_pass().outsider(5, "BB");
+        assert_eq!(tips(&four.decide()), [(addr(5), ip(2))]);
+        // A new id nobody holds is no duplicate: still .2.
+        assert_eq!(
+            tips(&four.clone().claims_id_of(2, 9).decide()),
+            [(addr(5), ip(2))]
+        );
+        // .2 reporting .3's id: toward .3, the lowest trusted member.
+        let decision = four.claims_id_of(2, 3).decide();
+        assert_eq!(tips(&decision), [(addr(5), ip(3))]);
+        assert!(
+            message(&shown(&decision)).starts_with("node 10.0.0.2:3000 (task t2) reports"),
+            "{:?}",
+            decision.shown
+        );
+    }
+
+    #[test]
+    fn two_nodes_with_one_id_and_no_earlier_holder_are_both_untrusted() {
+        // The first pass (an operator just started): which one is right
+        // cannot be told.
+        let decision = Scene::cluster(3).claims_id_of(4, 2).decide();
+        let status = status(&decision);
+        assert_eq!(status.phase, Some(Phase::Degraded), "{status:?}");
+        let text = message(&status);
+        assert!(
+            text.starts_with(
+                "node 10.0.0.2:3000 (task t2) reports node id 2, as does 10.0.0.4:3000 \
+                 (node-id set in the config?); node 10.0.0.4:3000 (task t4) reports node id 2, \
+                 as does 10.0.0.2:3000"
+            ),
+            "{text}"
+        );
+        assert_eq!(status.ready.map(|r| (r.ready, r.desired)), Some((1, 3)));
+    }
+
+    #[test]
+    fn a_node_answering_garbage_or_slowly_is_degraded_named_and_not_ready() {
+        // The control: a node that cannot be reached at all is being meshed
+        // back, not Degraded.
+        let decision = Scene::cluster(3).after_a_pass().silent(4).decide();
+        assert_eq!(status(&decision).phase, Some(Phase::Meshing));
+        for (error, said) in [
+            (
+                "10.0.0.4:3000: bad reply frame: reply body of 140737488355328 bytes exceeds \
+                 the limit of 4194304 bytes",
+                "answers unusably: bad reply frame: reply body of 140737488355328 bytes",
+            ),
+            (
+                "10.0.0.4:3000: no reply within 2s",
+                "answers unusably: no reply within 2s",
+            ),
+            (
+                "10.0.0.4:3000: statistics: field cluster_key is \"zz\", expected 1 to 16 hex \
+                 digits",
+                "answers unusably: statistics: field cluster_key",
+            ),
+        ] {
+            let decision = Scene::cluster(3)
+                .after_a_pass()
+                .misbehaving(4, error)
+                .decide();
+            let status = status(&decision);
+            assert_eq!(status.phase, Some(Phase::Degraded), "{status:?}");
+            assert!(
+                message(&status).starts_with(&format!("node 10.0.0.4:3000 (task t4) {said}")),
+                "{status:?}"
+            );
+            assert_eq!(status.ready.map(|r| (r.ready, r.desired)), Some((2, 3)));
+            assert_eq!(tips(&decision), []);
+            assert_ne!(decision.next, Next::SoonerIfOrdered(Action::AwaitChange));
+        }
+    }
+
+    #[test]
+    fn an_untrusted_nodes_alumni_clear_no_seed() {
+        // The control: a survivor that remembers a departed node .9 clears
+        // it.
+        let scene = Scene::cluster(3).after_a_pass().remembers_departed(4, 9);
+        let decision = scene.decide();
+        let cleared: Vec<SocketAddr> = decision.cleanups.iter().map(|c| c.node).collect();
+        assert_eq!(cleared, [addr(4)]);
+        // The same report from a node claiming .2's id: nothing.
+        let decision = scene.claims_id_of(4, 2).decide();
+        assert!(decision.cleanups.is_empty(), "{:?}", decision.cleanups);
+    }
+
+    /// A rollout to 7.2.0.0 under way: started by the operator, its first
+    /// node replaced and back in the cluster.
+    fn rollout_after_the_first_node() -> Scene {
+        Scene::cluster(3)
+            .after_a_pass()
+            .label("aerospike.cluster.version", "7.2.0.0")
+            .after_a_pass()
+            .template_changed("7.2.0.0")
+            .replaced(2)
+    }
+
+    #[test]
+    fn a_rollout_releases_no_node_while_a_node_is_untrusted() {
+        // The control: every node answers as itself: the next is released.
+        let scene = rollout_after_the_first_node();
+        let decision = scene.decide();
+        assert_eq!(actions(&decision), ["rollout-next"], "{:?}", decision.acts);
+        assert_eq!(shown(&decision).phase, Some(Phase::Upgrading));
+
+        for untrusted in [
+            rollout_after_the_first_node().claims_id_of(3, 4),
+            rollout_after_the_first_node().misbehaving(3, "10.0.0.3:3000: no reply within 2s"),
+            rollout_after_the_first_node()
+                .misbehaving(3, "10.0.0.3:3000: bad reply frame: reply is not UTF-8 text"),
+        ] {
+            let decision = untrusted.decide();
+            assert!(
+                !actions(&decision).contains(&"rollout-next"),
+                "{:?}",
+                decision.acts
+            );
+            assert_eq!(sent(&decision, &untrusted), None, "nothing written");
+            let status = shown(&decision);
+            assert_eq!(status.phase, Some(Phase::Degraded), "{status:?}");
+            assert!(
+                message(&status).starts_with("node 10.0.0.3:3000 (task t3) "),
+                "{status:?}"
+            );
+        }
+        // Whatever the safety check says: an untrusted node that is none of
+        // the counted tasks (every node is asked because it is one; this
+        // tests the refusal itself) stops the release too.
+        let decision = rollout_after_the_first_node()
+            .misbehaving(9, "10.0.0.9:3000: no reply within 2s")
+            .decide();
+        assert!(
+            !actions(&decision).contains(&"rollout-next"),
+            "{:?}",
+            decision.acts
+        );
+        assert!(message(&shown(&decision)).starts_with("node 10.0.0.9:3000 answers unusably"));
+    }
+
+    #[test]
+    fn a_scale_down_removes_no_node_while_a_node_is_untrusted() {
+        // The control: 3 -> 2 with every node safe removes one.
+        let asked = Scene::cluster(3)
+            .after_a_pass()
+            .label("aerospike.cluster.replicas", "2");
+        let decision = asked.decide();
+        assert_eq!(actions(&decision), ["scale"]);
+        let replicas = |d: &Decision| match &d.write {
+            Write::Service { change, .. } => change.replicas,
+            _ => None,
+        };
+        assert_eq!(replicas(&decision), Some(2));
+
+        for untrusted in [
+            asked.clone().claims_id_of(3, 2),
+            asked
+                .clone()
+                .misbehaving(3, "10.0.0.3:3000: no reply within 2s"),
+        ] {
+            let decision = untrusted.decide();
+            assert_eq!(actions(&decision), Vec::<&str>::new());
+            assert_eq!(replicas(&decision), None);
+            assert_eq!(decision.node_order, None);
+            let status = status(&decision);
+            assert_eq!(status.phase, Some(Phase::Degraded), "{status:?}");
+            assert!(
+                message(&status).starts_with("node 10.0.0.3:3000 (task t3) "),
+                "{status:?}"
+            );
+        }
+        // The refusal itself, whatever the safety check says (see the
+        // rollout's test above).
+        let decision = asked
+            .misbehaving(9, "10.0.0.9:3000: no reply within 2s")
+            .decide();
+        assert_eq!(actions(&decision), Vec::<&str>::new());
+        assert_eq!(replicas(&decision), None);
+        let status = status(&decision);
+        assert_eq!(status.phase, Some(Phase::Degraded), "{status:?}");
+        assert!(message(&status).contains("removing no node while node 10.0.0.9:3000"));
+    }
+
+    #[test]
+    fn an_enterprise_scale_down_quiesces_no_node_while_a_node_is_untrusted() {
+        // The control: every node safe, the leaving node is quiesced first.
+        let asked = Scene::cluster(3)
+            .label("aerospike.cluster.edition", "enterprise")
+            .after_a_pass()
+            .label("aerospike.cluster.replicas", "2")
+            .leaving_not_quiesced();
+        let decision = asked.decide();
+        assert_eq!(actions(&decision), ["quiesce"], "{:?}", decision.acts);
+        assert!(matches!(
+            decision.node_order,
+            Some(NodeOrder::Quiesce { .. })
+        ));
+
+        for untrusted in [
+            asked.clone().claims_id_of(3, 2),
+            // Outside the counted tasks: the refusal itself.
+            asked
+                .clone()
+                .misbehaving(9, "10.0.0.9:3000: no reply within 2s"),
+        ] {
+            let decision = untrusted.decide();
+            assert_eq!(actions(&decision), Vec::<&str>::new());
+            assert_eq!(decision.node_order, None);
+            assert_eq!(status(&decision).phase, Some(Phase::Degraded));
+        }
     }
 
     #[test]

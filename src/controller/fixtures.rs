@@ -195,6 +195,8 @@ impl Scene {
                 addrs: Vec::new(),
                 reports: Vec::new(),
                 unreachable: Vec::new(),
+                misbehaving: Vec::new(),
+                id_holders: BTreeMap::new(),
                 cold_starting: Vec::new(),
                 cold_progress: BTreeMap::new(),
                 silence: Silence::default(),
@@ -216,6 +218,9 @@ impl Scene {
     /// that pass decided (as the labels carry it now).
     pub fn after_a_pass(mut self) -> Scene {
         let decision = self.decide();
+        if let Some(ids) = decision.node_ids {
+            self.cluster.id_holders = ids;
+        }
         if let Write::Service {
             status: Some(status),
             ..
@@ -285,6 +290,73 @@ impl Scene {
         self.answering(report(node(last, key, 1), &[])).derive()
     }
 
+    /// Node `last` answers something the operator cannot use: `error`, as
+    /// the client says it (e.g. `10.0.0.4:3000: no reply within 2s`).
+    pub fn misbehaving(mut self, last: u8, error: &str) -> Scene {
+        self.cluster
+            .reports
+            .retain(|r| r.observation.addr != addr(last));
+        self.cluster
+            .misbehaving
+            .push((addr(last), error.to_string()));
+        self.derive()
+    }
+
+    /// Node `last` reports node `other`'s id (each node's id is its last
+    /// address byte).
+    pub fn claims_id_of(mut self, last: u8, other: u8) -> Scene {
+        for r in &mut self.cluster.reports {
+            if r.observation.addr == addr(last) {
+                r.observation.node_id = crate::aerospike::NodeId(u64::from(other));
+            }
+        }
+        self.derive()
+    }
+
+    /// Node `last` lists node `departed` (id and address `10.0.0.<departed>`)
+    /// among its alumni: a node it knew that is gone.
+    pub fn remembers_departed(mut self, last: u8, departed: u8) -> Scene {
+        for r in &mut self.cluster.reports {
+            if r.observation.addr == addr(last) {
+                r.alumni
+                    .get_or_insert_with(Vec::new)
+                    .push(crate::aerospike::PeerEntry {
+                        node_id: crate::aerospike::NodeId(u64::from(departed)),
+                        addrs: vec![ip(departed)],
+                    });
+            }
+        }
+        self.derive()
+    }
+
+    /// The service's template changes to version `version` (label and
+    /// image, as the operator's rollout-start writes them); the tasks keep
+    /// running the old one.
+    pub fn template_changed(mut self, version: &str) -> Scene {
+        let image = format!("aerospike/aerospike-server:{version}");
+        let labels = &mut self.cluster.service.labels;
+        labels.insert("aerospike.cluster.version".into(), version.into());
+        self.cluster.service.image = Some(image);
+        self.cluster.service.template_fingerprint = "v2".into();
+        self.cluster.service.status_only_update = false;
+        self.cluster.service.version += 1;
+        self.derive()
+    }
+
+    /// Swarm replaced node `last`'s task with one of the current template,
+    /// at the same address; it answers as before.
+    pub fn replaced(mut self, last: u8) -> Scene {
+        let template = self.cluster.service.template_fingerprint.clone();
+        let image = self.cluster.service.image.clone();
+        for task in &mut self.cluster.all_tasks {
+            if task.id == format!("t{last}") {
+                task.template_fingerprint = template.clone();
+                task.image = image.clone();
+            }
+        }
+        self.derive()
+    }
+
     /// Node `last` has `remaining` partitions left to migrate.
     pub fn migrating(mut self, last: u8, remaining: u64) -> Scene {
         for r in &mut self.cluster.reports {
@@ -293,6 +365,16 @@ impl Scene {
             }
         }
         self.derive()
+    }
+
+    /// The node that leaves next in an Enterprise scale-down reads as
+    /// neither quiesced nor pending (what observe reads before a quiesce).
+    pub fn leaving_not_quiesced(mut self) -> Scene {
+        self.cluster.quiesce = Some(super::nodes::QuiesceState {
+            pending: false,
+            effective: false,
+        });
+        self
     }
 
     /// Only `n` swarm nodes may run the service's tasks.

@@ -43,6 +43,7 @@ pub mod rollout;
 pub mod scaledown;
 pub mod scheduler;
 pub mod selector;
+pub mod suspect;
 pub mod telemetry;
 pub mod watch;
 

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use crate::aerospike::coldstart::{self, ColdStart};
-use crate::aerospike::{ClusterView, InfoError, NodeReport};
+use crate::aerospike::{ClusterView, InfoError, NodeId, NodeReport};
 use crate::spec::{ClusterSpec, ClusterStatus, Edition};
 use crate::swarm::{
     eligible_nodes, NetworkInfo, NodeState, ServiceInfo, SwarmApi, SwarmError, TaskFilter, TaskInfo,
@@ -123,6 +123,14 @@ pub struct ClusterObservation {
     /// The nodes that did not answer, with the error (cold-starting ones
     /// not among them).
     pub unreachable: Vec<(SocketAddr, String)>,
+    /// The nodes that answered something unusable, or too slowly, with the
+    /// error ([`InfoError::is_misbehaviour`]): up, and not to be trusted
+    /// (see [`super::suspect`]).
+    pub misbehaving: Vec<(SocketAddr, String)>,
+    /// Which node held each node id as of the last pass
+    /// ([`super::suspect::remember`]): a node that reports an id another
+    /// node holds is not trusted.
+    pub id_holders: BTreeMap<NodeId, SocketAddr>,
     /// The nodes that did not answer because they are cold-starting: their
     /// task runs and its console says it is reading its storage back.
     pub cold_starting: Vec<ColdStarting>,
@@ -301,12 +309,21 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             .await;
         let mut reports = Vec::new();
         let mut unreachable = Vec::new();
+        let mut misbehaving = Vec::new();
         for (addr, reply) in addrs.iter().zip(replies) {
             match reply {
                 Ok(report) => reports.push(report),
+                Err(e) if e.is_misbehaviour() => {
+                    warn!(cluster = %service.name, node = %addr, error = %e, "a node answered unusably: not trusting it this pass");
+                    misbehaving.push((*addr, e.to_string()))
+                }
                 Err(e) => unreachable.push((*addr, e.to_string())),
             }
         }
+        let id_holders = lock(&self.node_ids)
+            .get(&service.id)
+            .cloned()
+            .unwrap_or_default();
         lock(&self.answering).insert(
             service.id.clone(),
             reports.iter().map(|r| r.observation.addr).collect(),
@@ -367,6 +384,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             addrs,
             reports,
             unreachable,
+            misbehaving,
+            id_holders,
             cold_starting,
             cold_progress,
             silence,

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use crate::aerospike::TipOutcome;
+use crate::aerospike::{NodeId, TipOutcome};
 use crate::spec::{status_config_name, ClusterStatus, STATUS_OF, STATUS_PREFIX};
 use crate::swarm::{update_service_retrying, ServiceChange, ServiceInfo, SwarmApi, SwarmError};
 
@@ -206,6 +206,10 @@ pub struct Reconciler<S, N> {
     /// [`Reconciler::refused`]): not tried again until the service changes
     /// or [`REFUSAL_RETRY`] has passed.
     pub(super) refusals: Mutex<HashMap<String, Refusal>>,
+    /// Per service id, which node held each node id as of its last pass
+    /// (see [`super::suspect`]). In memory: after a restart, two nodes
+    /// reporting one id are both untrusted until one of them stops.
+    pub(super) node_ids: Mutex<HashMap<String, BTreeMap<NodeId, SocketAddr>>>,
 }
 
 /// A service write Docker refused as a bad request.
@@ -282,6 +286,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             status_homes: Mutex::new(HashMap::new()),
             cold_starts: Mutex::new(HashMap::new()),
             refusals: Mutex::new(HashMap::new()),
+            node_ids: Mutex::new(HashMap::new()),
         }
     }
 
@@ -336,6 +341,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         lock(&self.status_homes).remove(id);
         lock(&self.cold_starts).remove(id);
         lock(&self.refusals).remove(id);
+        lock(&self.node_ids).remove(id);
     }
 
     pub(super) fn progress(&self) -> MutexGuard<'_, HashMap<String, plan::MigrationProgress>> {
@@ -494,6 +500,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             (Write::Operator { service, change }, Some(_)) => {
                 update_service_retrying(&self.swarm, service, change).await?;
             }
+        }
+        if let (Some(ids), Some(service)) = (&decision.node_ids, observed.service()) {
+            lock(&self.node_ids).insert(service.id.clone(), ids.clone());
         }
         if decision.remove_status_config {
             self.remove_status_config(observed).await;

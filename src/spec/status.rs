@@ -135,7 +135,11 @@ pub enum Phase {
     /// cluster key, the expected size, integrity, migrations allowed and
     /// none remaining, and `cluster-stable` answering that key.
     Ready,
-    /// Running, but with fewer nodes or less integrity than desired.
+    /// Running, but with fewer nodes or less integrity than desired:
+    /// too few eligible nodes, migrations stalled, a node publishing
+    /// addresses off the cluster network, or a node the operator does not
+    /// trust (it answers garbage, answers too slowly, or reports another
+    /// node's id; the message names it).
     Degraded,
     /// `aerospike.cluster.paused=true`: the operator changes nothing.
     Paused,

@@ -118,7 +118,14 @@ pub fn a_rollout_and_a_scale_down_converge_through_a_docker_api_that_fails(
     with_log(&operator, name, released_once(name, "7.2.0.0"))?;
 
     // 2. A scale-down 3 -> 2 (Enterprise: quiesce first), the same.
-    scale_down_safely(sandbox, &operator, name, 3, 2)?;
+    scale_down_safely(
+        sandbox,
+        &operator,
+        name,
+        3,
+        2,
+        "scale 3 -> 2 under Docker faults",
+    )?;
 
     // 3. The faults happened, and the operator saw and retried them.
     let seen = proxy.seen();

@@ -1908,7 +1908,7 @@ pub fn scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing(sandbox: &Sandb
     let name = "e2e-rollout-scale";
     let operator = Operator::deploy()?;
     let _cluster = slow_cluster(name, "5")?;
-    let (report, _) = scale_down_safely(sandbox, &operator, name, 5, 3)?;
+    let (report, _) = scale_down_safely(sandbox, &operator, name, 5, 3, "scale 5 -> 3")?;
     // Replicas step by one, and the cluster settles between the steps.
     let mut steps: Vec<usize> = Vec::new();
     let mut settled_at_current = true;
@@ -1953,14 +1953,14 @@ pub(crate) fn scale_down_safely(
     name: &str,
     from: usize,
     to: usize,
+    what: &str,
 ) -> Result<(Report, Duration), Failed> {
     with_log(
         operator,
         name,
         wait_ready(sandbox, name, from, CONVERGE).map(|_| ()),
     )?;
-    let what = format!("scale {from} -> {to}");
-    let traffic = Traffic::start(sandbox, name, &what)?;
+    let traffic = Traffic::start(sandbox, name, what)?;
     let sampler = Sampler::start(sandbox, name, Expected::SpecReplicas)?;
     let started = Instant::now();
     label_add(name, &[("aerospike.cluster.replicas", &to.to_string())])?;
@@ -1970,8 +1970,8 @@ pub(crate) fn scale_down_safely(
     with_log(operator, name, ready)?;
     let load = traffic.finish(from - to)?;
     eprintln!("{what}: {}", load.line());
-    check_safe(sandbox, operator, name, &what, &report, took)?;
-    load.check_nothing_lost(&what)?;
+    check_safe(sandbox, operator, name, what, &report, took)?;
+    load.check_nothing_lost(what)?;
     Ok((report, took))
 }
 
@@ -1993,7 +1993,7 @@ pub fn enterprise_scale_down_quiesces_the_leaving_node_first(sandbox: &Sandbox) 
         &example_config()?,
         &["--env", &env],
     )?;
-    let (_, took) = scale_down_safely(sandbox, &operator, name, 3, 2)?;
+    let (_, took) = scale_down_safely(sandbox, &operator, name, 3, 2, "scale 3 -> 2")?;
     // The operator's actions, in order: quiesce, exclude, scale, unexclude.
     let actions: Vec<String> = operator
         .actions_for(name)?

@@ -22,12 +22,12 @@ use crate::traffic::Traffic;
 use crate::TestResult;
 
 /// How soon the status must leave Ready after a kill (issue 15).
-const SEEN_WITHIN: Duration = Duration::from_secs(2);
+pub(crate) const SEEN_WITHIN: Duration = Duration::from_secs(2);
 /// How long a node stays stopped while a rollout holds another.
-const HOLD: Duration = Duration::from_secs(12);
+pub(crate) const HOLD: Duration = Duration::from_secs(12);
 /// How many records each failure test writes through the official client
 /// before the failure and reads back after it.
-const RECORDS: usize = 2_000;
+pub(crate) const RECORDS: usize = 2_000;
 
 /// `POST path` on the engine at `socket`; the status code.
 fn api_post_at(socket: &str, path: &str) -> Result<u16, Failed> {
@@ -313,7 +313,7 @@ pub fn a_whole_cluster_kill_with_memory_storage_loses_everything(sandbox: &Sandb
 /// [`device_config`] with a second namespace, `mem`, in memory: one
 /// cluster, one rollout and one lost node for both kinds of storage, so
 /// that the memory namespace is the control under the very same event.
-fn device_and_memory_config() -> Result<String, Failed> {
+pub(crate) fn device_and_memory_config() -> Result<String, Failed> {
     Ok(format!(
         "{}\nnamespace mem {{\n\treplication-factor 2\n\tdefault-ttl 0\n\n\tstorage-engine memory \
          {{\n\t\tdata-size 1G\n\t}}\n}}\n",
@@ -323,7 +323,11 @@ fn device_and_memory_config() -> Result<String, Failed> {
 
 /// The sim's loss oracle for namespace `ns` over the running nodes:
 /// (lineages seen, largest `dead_partitions`).
-fn namespace_loss(sandbox: &Sandbox, name: &str, ns: &str) -> Result<(Vec<String>, u64), Failed> {
+pub(crate) fn namespace_loss(
+    sandbox: &Sandbox,
+    name: &str,
+    ns: &str,
+) -> Result<(Vec<String>, u64), Failed> {
     let mut lineages = Vec::new();
     let mut dead = 0;
     for task in running_tasks(name)? {
@@ -347,14 +351,19 @@ fn namespace_loss(sandbox: &Sandbox, name: &str, ns: &str) -> Result<(Vec<String
 /// `env` (`KEY=VALUE`) in its tasks; Ready, 2 s settled (its device files
 /// flushed), and with one lineage and nothing dead in namespace `test`,
 /// which it returns. The cluster goes before its volume, pass or fail.
-struct OnVolume {
+pub(crate) struct OnVolume {
     _cluster: crate::operator::ClusterGuard,
     _volume: VolumeGuard,
-    lineage: String,
+    pub(crate) lineage: String,
 }
 
 impl OnVolume {
-    fn create(sandbox: &Sandbox, name: &str, config: &str, env: &str) -> Result<OnVolume, Failed> {
+    pub(crate) fn create(
+        sandbox: &Sandbox,
+        name: &str,
+        config: &str,
+        env: &str,
+    ) -> Result<OnVolume, Failed> {
         let volume = format!("{name}-data");
         // One left by a crashed run goes first.
         drop(VolumeGuard::new(sandbox, &volume)?);
@@ -400,7 +409,7 @@ pub(crate) fn upgrade(name: &str) -> TestResult {
 }
 
 /// The running tasks of `name` on image tag `tag`: (task id, node id).
-fn tasks_on(name: &str, tag: &str) -> Result<Vec<(String, String)>, Failed> {
+pub(crate) fn tasks_on(name: &str, tag: &str) -> Result<Vec<(String, String)>, Failed> {
     Ok(crate::sandbox::running_task_json(name)?
         .iter()
         .filter(|t| {
@@ -424,7 +433,7 @@ fn tasks_on(name: &str, tag: &str) -> Result<Vec<(String, String)>, Failed> {
 }
 
 /// How many action lines `action` the operator logged about `cluster`.
-fn actions(operator: &Operator, cluster: &str, action: &str) -> Result<usize, Failed> {
+pub(crate) fn actions(operator: &Operator, cluster: &str, action: &str) -> Result<usize, Failed> {
     Ok(operator
         .logs()?
         .iter()

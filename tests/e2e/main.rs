@@ -21,6 +21,8 @@
 //! [`DEFAULT_THREADS`]; `--test-threads N` wins); 1 runs them one by one.
 //! `ASW_E2E_ONLY=a,b` runs only the tests whose names contain `a` or `b`
 //! (`scripts/bench-reliability` picks its scenarios with it).
+//! `ASW_E2E_LONG=1` also runs the tests marked long (serial tests too long
+//! for CI's budget; reported ignored without it, saying why).
 //!
 //! **Figures.** Each test's wall time (from the moment it may run, not
 //! counting the wait for its turn) is printed at the end, slowest first,
@@ -43,6 +45,7 @@ mod failures;
 mod faults;
 mod ha;
 mod metrics;
+mod network;
 mod operator;
 mod proxy;
 mod reconciler;
@@ -100,12 +103,21 @@ struct E2e {
     /// How many Ready swarm nodes it needs: with fewer it is reported
     /// ignored (never run and passed).
     min_nodes: usize,
+    /// Why it runs only with `ASW_E2E_LONG=1` (reported ignored without):
+    /// a serial test too long for CI's 20 minutes on 2 cores.
+    long: Option<&'static str>,
 }
 
 impl E2e {
     /// A test that needs at least `nodes` Ready swarm nodes.
     fn needs_nodes(mut self, nodes: usize) -> E2e {
         self.min_nodes = nodes;
+        self
+    }
+
+    /// A test that runs only with `ASW_E2E_LONG=1`, for the reason `why`.
+    fn long(mut self, why: &'static str) -> E2e {
+        self.long = Some(why);
         self
     }
 }
@@ -116,6 +128,7 @@ fn parallel(name: &'static str, test: Test) -> E2e {
         test,
         group: Group::Parallel,
         min_nodes: 0,
+        long: None,
     }
 }
 
@@ -125,6 +138,7 @@ fn serial(name: &'static str, test: Test, why: &'static str) -> E2e {
         test,
         group: Group::Serial(why),
         min_nodes: 0,
+        long: None,
     }
 }
 
@@ -174,6 +188,7 @@ fn main() {
     // Serial tests first (each alone), then the parallel ones in the
     // table's order, which lists the longest first.
     tests.sort_by_key(|t| t.group == Group::Parallel);
+    let long_runs = std::env::var("ASW_E2E_LONG").is_ok_and(|v| v == "1");
     let trials: Vec<Trial> = tests
         .into_iter()
         .map(|t| {
@@ -182,6 +197,7 @@ fn main() {
                 test,
                 group,
                 min_nodes,
+                long,
             } = t;
             let too_few = nodes < min_nodes;
             if too_few && !skip {
@@ -190,9 +206,13 @@ fn main() {
                      has {nodes} (scripts/sandbox up --nodes {min_nodes})"
                 );
             }
+            let too_long = long.is_some() && !long_runs;
+            if let (true, Some(why), false) = (too_long, long, skip) {
+                eprintln!("e2e: {name} is ignored: {why}; ASW_E2E_LONG=1 runs it");
+            }
             Trial::test(name, move || run_one(name, test, group))
                 .with_kind(group.label())
-                .with_ignored_flag(skip || too_few)
+                .with_ignored_flag(skip || too_few || too_long)
         })
         .collect();
     // The serial tests this run will really run (not filtered out, not
@@ -370,6 +390,12 @@ fn tests() -> Vec<E2e> {
             failures::an_engine_stopped_degrades_a_settled_cluster_and_holds_a_rollout_without_loss,
             "stops a node's engine, which every other cluster would feel",
         ),
+        serial(
+            "network::a_drain_and_a_partition_hold_a_rollout_and_lose_nothing",
+            network::a_drain_and_a_partition_hold_a_rollout_and_lose_nothing,
+            "drains a worker and cuts another off the network, which every other cluster would feel",
+        )
+        .long("about 4 minutes with every other test held (serial), beyond CI's 20-minute budget"),
         serial(
             "rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing",
             rollout::scale_5_to_3_removes_one_node_at_a_time_and_loses_nothing,

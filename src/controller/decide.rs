@@ -432,6 +432,7 @@ fn decide_trusted(
         answered,
         stalled,
         now,
+        watched_since,
         ..
     } = cluster;
     let name = &service.name;
@@ -482,6 +483,7 @@ fn decide_trusted(
         now: *now,
         join_timeout: settings.join_timeout,
         cold_starts: cold_progress,
+        watched_since: *watched_since,
         paused: spec.paused() || *pause_config,
     });
     // The next node is never released while a node is not trusted (the

@@ -205,6 +205,7 @@ impl Scene {
                 stalled: None,
                 quiesce: None,
                 now: SystemTime::now(),
+                watched_since: std::time::UNIX_EPOCH,
             },
         };
         for last in &lasts {

@@ -151,6 +151,11 @@ pub struct ClusterObservation {
     pub quiesce: Option<QuiesceState>,
     /// When the pass read the tasks (wall clock, for the join timeout).
     pub now: SystemTime,
+    /// Since when this reconciler has watched the cluster (its first pass
+    /// over it in this process): a rollout's join clock never runs from
+    /// before it, so a new leader does not roll back a node that no
+    /// operator was there to tip.
+    pub watched_since: SystemTime,
 }
 
 /// A node reading its storage back (see [`crate::aerospike::coldstart`]).
@@ -282,6 +287,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             }
         };
         let now = SystemTime::now();
+        let watched_since = *lock(&self.watched_since)
+            .entry(service.id.clone())
+            .or_insert(now);
         let last_set = self.last_set().get(&service.id).copied();
         let lost: BTreeSet<&str> = nodes
             .iter()
@@ -394,6 +402,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             stalled,
             quiesce,
             now,
+            watched_since,
         })))
     }
 

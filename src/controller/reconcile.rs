@@ -206,6 +206,9 @@ pub struct Reconciler<S, N> {
     /// [`Reconciler::refused`]): not tried again until the service changes
     /// or [`REFUSAL_RETRY`] has passed.
     pub(super) refusals: Mutex<HashMap<String, Refusal>>,
+    /// Per service id, when this reconciler first observed it (see
+    /// [`super::observe::ClusterObservation::watched_since`]).
+    pub(super) watched_since: Mutex<HashMap<String, std::time::SystemTime>>,
     /// Per service id, which node held each node id as of its last pass
     /// (see [`super::suspect`]). In memory: after a restart, two nodes
     /// reporting one id are both untrusted until one of them stops.
@@ -286,6 +289,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             status_homes: Mutex::new(HashMap::new()),
             cold_starts: Mutex::new(HashMap::new()),
             refusals: Mutex::new(HashMap::new()),
+            watched_since: Mutex::new(HashMap::new()),
             node_ids: Mutex::new(HashMap::new()),
         }
     }
@@ -341,6 +345,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         lock(&self.status_homes).remove(id);
         lock(&self.cold_starts).remove(id);
         lock(&self.refusals).remove(id);
+        lock(&self.watched_since).remove(id);
         lock(&self.node_ids).remove(id);
     }
 

@@ -263,6 +263,10 @@ pub struct RolloutFacts<'a> {
     /// last made progress: their join clock runs from then, not from their
     /// creation.
     pub cold_starts: &'a BTreeMap<String, SystemTime>,
+    /// Since when this operator has watched the cluster: the join clock
+    /// never runs from before it (a node no operator was there to tip has
+    /// not failed to join).
+    pub watched_since: SystemTime,
     /// `aerospike.cluster.paused=true`, or the pause config exists (see
     /// [`pause_config_name`]).
     pub paused: bool,
@@ -619,11 +623,16 @@ fn failure(facts: &RolloutFacts<'_>, changing: &[&TaskInfo]) -> Option<String> {
         // starts again at each step of progress its console reports.
         let progressed = facts.cold_starts.get(&task.id).copied();
         let since = progressed.map_or(first, |at| at.max(first));
+        let watched = facts.watched_since > since;
+        let since = since.max(facts.watched_since);
         let waited = facts.now.duration_since(since).unwrap_or_default();
         if waited > facts.join_timeout {
-            let what = match (task.state.as_str(), progressed) {
-                ("running", Some(_)) => "has made no cold-start progress and has not joined",
-                ("running", None) => "has not joined the cluster",
+            let what = match (task.state.as_str(), progressed, watched) {
+                ("running", Some(_), false) => "has made no cold-start progress and has not joined",
+                ("running", _, true) => {
+                    "has not joined the cluster since this operator began to watch it"
+                }
+                ("running", _, false) => "has not joined the cluster",
                 _ => "has not started",
             };
             return Some(format!(

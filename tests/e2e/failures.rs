@@ -202,7 +202,7 @@ pub fn a_killed_container_leaves_ready_within_2_s_on_any_node(sandbox: &Sandbox)
 
 /// The example's device config (namespace `test` in a file on the storage
 /// volume, `flush-max-ms 1000`).
-fn device_config() -> Result<String, Failed> {
+pub(crate) fn device_config() -> Result<String, Failed> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/crd-like-specs/examples/aerospike-device.conf"

@@ -44,6 +44,7 @@ mod deploy;
 mod failures;
 mod faults;
 mod ha;
+mod kills;
 mod metrics;
 mod network;
 mod operator;
@@ -438,6 +439,16 @@ fn tests() -> Vec<E2e> {
             "ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout",
             ha::a_paused_leader_never_writes_again_and_a_killed_one_is_replaced_mid_rollout,
         ),
+        parallel(
+            "kills::operator_killed_at_random_points_of_a_cold_start_upgrade_still_finishes_safely",
+            kills::operator_killed_at_random_points_of_a_cold_start_upgrade_still_finishes_safely,
+        )
+        .long("CI runs the rollout's kills (a new seed each run); these run under scripts/bench-operator-kills"),
+        parallel(
+            "kills::operator_killed_at_random_points_of_a_scale_down_still_finishes_safely",
+            kills::operator_killed_at_random_points_of_a_scale_down_still_finishes_safely,
+        )
+        .long("CI runs the rollout's kills (a new seed each run); these run under scripts/bench-operator-kills"),
         parallel(
             "rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely",
             rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely,

@@ -139,25 +139,7 @@ impl Operator {
     /// Scales the operator service to `n` tasks and waits until that many
     /// operator containers run (0: all stopped).
     pub fn scale(&self, n: usize) -> Result<(), Failed> {
-        docker(&[
-            "service",
-            "scale",
-            "--detach",
-            &format!("{}={n}", self.name),
-        ])?;
-        wait_until(
-            &format!("{n} operator containers"),
-            Duration::from_secs(60),
-            || {
-                let ids = docker(&[
-                    "ps",
-                    "-q",
-                    "--filter",
-                    &format!("label=com.docker.swarm.service.name={}", self.name),
-                ])?;
-                Ok((ids.split_whitespace().count() == n).then_some(()))
-            },
-        )
+        scale_operator(&self.name, n)
     }
 
     /// Every JSON log line of every task the operator service has had
@@ -987,4 +969,23 @@ pub fn check_log_contract(lines: &[Value]) -> Result<(), Failed> {
         return Err("no counters line in the log".into());
     }
     Ok(())
+}
+
+/// Scales the operator service `name` to `n` tasks and waits until that many
+/// operator containers run (0: all stopped).
+pub fn scale_operator(name: &str, n: usize) -> Result<(), Failed> {
+    docker(&["service", "scale", "--detach", &format!("{}={n}", name)])?;
+    wait_until(
+        &format!("{n} operator containers"),
+        Duration::from_secs(60),
+        || {
+            let ids = docker(&[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={}", name),
+            ])?;
+            Ok((ids.split_whitespace().count() == n).then_some(()))
+        },
+    )
 }

@@ -464,7 +464,7 @@ impl Report {
     /// and nothing was lost). A node really out — stopped, or new and not
     /// yet joined — stays out for the 1.5 s heartbeat timeout or its join,
     /// and the loss oracle sees any copy that went missing meanwhile.
-    fn max_out(&self) -> usize {
+    pub(crate) fn max_out(&self) -> usize {
         self.sustained().max().unwrap_or(0)
     }
 
@@ -536,7 +536,7 @@ impl Report {
         stretches
     }
 
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} samples over {:.1}s ({} failed{}), migrations lasting {:?} s, max out {} \
              (single samples: {}){}",
@@ -606,7 +606,7 @@ impl Loss {
         self.dead_on_nodes.max(self.logged).max(lineage)
     }
 
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} partitions lost (dead_partitions on the nodes now: {}; largest total in {} \
              partitions_lost log lines: {}; original lineage {})",
@@ -944,7 +944,7 @@ fn image_on_every_node(sandbox: &Sandbox, image: &str) -> Result<Vec<String>, Fa
 }
 
 /// A small seeded generator (splitmix64): the kill points are repeatable.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -956,7 +956,7 @@ impl Rng {
     }
 
     /// A duration in `0..=max`, in 100 ms steps.
-    fn duration(&mut self, max: Duration) -> Duration {
+    pub(crate) fn duration(&mut self, max: Duration) -> Duration {
         let steps = max.as_millis() as u64 / 100;
         Duration::from_millis(100 * (self.next() % (steps + 1)))
     }

@@ -270,14 +270,27 @@ pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -
         )
         .into());
     }
+    let mut last = None;
     let stalled = wait_until(
         "the migrations reported stalled",
         Duration::from_secs(180),
         || {
             let st = status(name)?;
+            last = Some(st.clone());
             Ok((st.phase == "Degraded" && st.message.contains("stalled")).then_some(st))
         },
-    )?;
+    )
+    .map_err(|e| {
+        let history: Vec<String> = status_lines(&operator, name)
+            .unwrap_or_default()
+            .iter()
+            .map(|l| format!("{} {} {}", l["timestamp"], l["phase"], l["reason"]))
+            .collect();
+        format!(
+            "{} (last status {last:?}; status history: {history:#?})",
+            e.message().unwrap_or("?")
+        )
+    })?;
     check_quiet_for(&operator, QUIET_STALLED, "a cluster with stray addresses").map_err(|e| {
         let history: Vec<String> = status_lines(&operator, name)
             .unwrap_or_default()

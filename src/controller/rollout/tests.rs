@@ -26,6 +26,7 @@ struct Scene {
     now: SystemTime,
     pause_config: bool,
     cold_starts: BTreeMap<String, SystemTime>,
+    watched_since: SystemTime,
 }
 
 impl Scene {
@@ -59,6 +60,7 @@ impl Scene {
             now: parse_time("2026-12-01T12:00:20Z").unwrap(),
             pause_config: false,
             cold_starts: BTreeMap::new(),
+            watched_since: std::time::UNIX_EPOCH,
         };
         for last in [2, 3, 4] {
             scene = scene.task(last, "running", true);
@@ -182,6 +184,7 @@ impl Scene {
             now: self.now,
             join_timeout: Duration::from_secs(60),
             cold_starts: &self.cold_starts,
+            watched_since: self.watched_since,
             paused: spec.paused() || self.pause_config,
         })
     }
@@ -338,6 +341,32 @@ fn a_node_that_never_joins_is_rolled_back_once_the_rest_is_safe() {
         matches!(&step, Step::Hold { why, .. } if why.contains("rolling back")),
         "{step:?}"
     );
+}
+
+#[test]
+fn a_new_leader_gives_a_node_it_finds_unjoined_a_whole_join_timeout() {
+    // Slot 2's new task was created at 12:00:00 and has not joined at
+    // 12:01:01, past the 60 s timeout; but this operator began to watch
+    // the cluster only at 12:00:40 (the leader before it was killed while
+    // the node cold-started, and nobody tipped it since).
+    let scene = Scene::new("7.2.0.0")
+        .template(NEW)
+        .task(2, "running", true)
+        .meshed(&[3, 4], "AA")
+        .at("2026-12-01T12:01:01Z");
+    let mut watched = scene.clone();
+    watched.watched_since = parse_time("2026-12-01T12:00:40Z").unwrap();
+    let step = watched.clone().decide();
+    assert!(matches!(step, Step::Hold { .. }), "{step:?}");
+    // A whole timeout after it began to watch: rolled back, saying so.
+    let step = watched.at("2026-12-01T12:01:41Z").decide();
+    assert!(
+        matches!(&step, Step::RollBack { why, .. } if why.contains("since this operator began")),
+        "{step:?}"
+    );
+    // The control: the operator that watched all along rolls it back.
+    let step = scene.decide();
+    assert!(matches!(step, Step::RollBack { .. }), "{step:?}");
 }
 
 #[test]

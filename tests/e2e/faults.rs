@@ -16,27 +16,21 @@
 //! (the fault gone, a label changed) converges it.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use aerospike_swarm_operator::controller::metrics::parse_text;
-use aerospike_swarm_operator::swarm::endpoints::{DockerEndpoint, Use, ENDPOINTS};
 use libtest_mimic::Failed;
 
 use crate::metrics::{http_get, sum};
-use crate::operator::{
-    create_cluster_on, example_config, live_status, spec_labels, wait_ready, Operator, CONVERGE,
-};
-use crate::proxy::{manager_bridge_address, Faults, Injected, SocketProxy};
+use crate::operator::{live_status, wait_ready, CONVERGE};
+use crate::proxy::{operator_behind_proxy, Faults, Injected};
 use crate::rollout::{
-    check_safe, label_add, scale_down_safely, wait_rolled, with_log, Expected, Sampler,
-    MIGRATE_RATE, ROLLOUT,
+    check_safe, enterprise_cluster, label_add, scale_down_safely, wait_rolled, with_log, Expected,
+    Sampler, ROLLOUT,
 };
-use crate::sandbox::{docker, running_tasks, wait_until, Sandbox, NETWORK};
+use crate::sandbox::{docker, running_tasks, wait_until, Sandbox};
 use crate::traffic::Traffic;
 use crate::TestResult;
-
-const FROM: &str = "aerospike/aerospike-server-enterprise:7.1.0.0";
 
 /// The faults of the main part, in per mille of the calls they apply to.
 /// `ASW_E2E_FAULT_SEED` replays a run; the seed is printed.
@@ -61,45 +55,11 @@ fn faults() -> Faults {
 pub fn a_rollout_and_a_scale_down_converge_through_a_docker_api_that_fails(
     sandbox: &Sandbox,
 ) -> TestResult {
-    let run_only: Vec<DockerEndpoint> = ENDPOINTS
-        .iter()
-        .copied()
-        .filter(|e| e.used_by == Use::Run)
-        .collect();
-    let bind: SocketAddr = format!("{}:0", manager_bridge_address())
-        .parse()
-        .map_err(|e| format!("bad bridge address: {e}"))?;
     let faults = faults();
     eprintln!("docker faults: {faults:?}");
-    let proxy = SocketProxy::start_with(bind, "/var/run/docker.sock", run_only, faults.clone())?;
-    let host = format!("DOCKER_HOST=tcp://{}", proxy.address);
-    let operator = Operator::deploy_custom(
-        &[
-            "--env",
-            &host,
-            "--env",
-            "ASW_OPERATOR_SERVICE={{.Service.Name}}",
-            "--network",
-            NETWORK,
-        ],
-        &[],
-    )?;
+    let (proxy, operator) = operator_behind_proxy(faults)?;
     let name = "e2e-faults";
-    let env = format!("AEROSPIKE_SIM_MIGRATE_RATE={MIGRATE_RATE}");
-    let _cluster = create_cluster_on(
-        FROM,
-        name,
-        1,
-        true,
-        &spec_labels("3"),
-        &example_config()?,
-        &["--env", &env],
-    )?;
-    with_log(
-        &operator,
-        name,
-        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
-    )?;
+    let _cluster = enterprise_cluster(sandbox, &operator, name)?;
 
     // 1. An upgrade by label, under faults and traffic.
     let what = "upgrade under Docker faults";
@@ -155,7 +115,7 @@ pub fn a_rollout_and_a_scale_down_converge_through_a_docker_api_that_fails(
             .into());
         }
     }
-    let logs = operator_logs(sandbox)?;
+    let logs = operator.logs()?;
     let retries = logs
         .iter()
         .filter(|l| {
@@ -295,37 +255,6 @@ fn released_once(service: &str, version: &str) -> TestResult {
         .into());
     }
     Ok(())
-}
-
-/// The JSON log lines of the running operator task, read from its
-/// container (`docker service logs` goes through swarm's log broker, which
-/// once hung for two minutes after this test's faults).
-fn operator_logs(sandbox: &Sandbox) -> Result<Vec<serde_json::Value>, Failed> {
-    let operator = running_tasks(&format!("asw-op-{}", crate::scope::current()?))?
-        .into_iter()
-        .find(|t| t.state == "running" && !t.container_id.is_empty())
-        .ok_or("no running operator task")?;
-    let socket = sandbox.socket_of(&operator.node_id)?;
-    // The operator logs to stderr; `docker logs` passes it on as such.
-    let out = crate::sandbox::output_within(
-        std::process::Command::new("docker").args([
-            "-H",
-            &format!("unix://{socket}"),
-            "logs",
-            &operator.container_id,
-        ]),
-        crate::sandbox::DOCKER_CLI_LIMIT,
-    )
-    .map_err(|e| format!("cannot run docker logs: {e}"))?;
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l.trim()).ok())
-        .collect())
 }
 
 /// `asw_docker_errors_total`, summed, read from a node of `cluster` (the

@@ -17,13 +17,10 @@ use std::time::{Duration, Instant};
 use libtest_mimic::Failed;
 
 use crate::failures::{actions, device_config, namespace_loss, tasks_on, OnVolume, RECORDS};
-use crate::operator::{
-    create_cluster_on, example_config, scale_operator, service_spec, spec_labels, status,
-    wait_ready, Operator, CONVERGE,
-};
+use crate::operator::{scale_operator, service_spec, status, wait_ready, Operator, CONVERGE};
 use crate::records;
 use crate::rollout::{
-    check_safe, label_add, with_log, Expected, Rng, Sampler, MIGRATE_RATE, ROLLOUT,
+    check_safe, enterprise_cluster, label_add, with_log, Expected, Rng, Sampler, ROLLOUT,
 };
 use crate::sandbox::{wait_until, Sandbox};
 use crate::traffic::Traffic;
@@ -127,21 +124,7 @@ pub fn operator_killed_at_random_points_of_a_scale_down_still_finishes_safely(
     let name = "e2e-kill-scale";
     let seed = seed("operator kills during a scale-down");
     let operator = Operator::deploy()?;
-    let env = format!("AEROSPIKE_SIM_MIGRATE_RATE={MIGRATE_RATE}");
-    let _cluster = create_cluster_on(
-        "aerospike/aerospike-server-enterprise:7.1.0.0",
-        name,
-        1,
-        true,
-        &spec_labels("3"),
-        &example_config()?,
-        &["--env", &env],
-    )?;
-    with_log(
-        &operator,
-        name,
-        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
-    )?;
+    let _cluster = enterprise_cluster(sandbox, &operator, name)?;
     let what = "scale 3 -> 2 with operator kills";
     let traffic = Traffic::start(sandbox, name, what)?;
     let sampler = Sampler::start(sandbox, name, Expected::SpecReplicas)?;

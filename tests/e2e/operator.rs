@@ -205,8 +205,72 @@ impl Drop for Operator {
 }
 
 /// One read of the JSON log lines of `service` (an operator service by
-/// any name, e.g. one a stack deployed), sorted by time.
+/// any name, e.g. one a stack deployed), sorted by time: from its tasks'
+/// containers on the manager's engine (every operator task runs there),
+/// else through swarm's log broker, which now and then answers with part
+/// of the lines or hangs.
 pub fn read_service_logs(service: &str) -> Result<Vec<Value>, Failed> {
+    match read_container_logs(service) {
+        Ok(Some(lines)) => Ok(lines),
+        _ => read_brokered_logs(service),
+    }
+}
+
+/// The JSON lines of every task `service` has had, read container by
+/// container from the manager's engine; `None` when a task has no
+/// container there (it ran on another node, or is gone).
+fn read_container_logs(service: &str) -> Result<Option<Vec<Value>>, Failed> {
+    let ids = docker(&["service", "ps", "-q", "--no-trunc", service])?;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut args = vec!["inspect", "--type", "task"];
+    args.extend(ids.iter().copied());
+    let tasks: Value = serde_json::from_str(&docker(&args)?)
+        .map_err(|e| format!("tasks of {service}: bad JSON: {e}"))?;
+    let mut lines = Vec::new();
+    for task in tasks.as_array().into_iter().flatten() {
+        let container = task["Status"]["ContainerStatus"]["ContainerID"]
+            .as_str()
+            .unwrap_or_default();
+        if container.is_empty() {
+            // Never started (e.g. pending): nothing it could have logged.
+            continue;
+        }
+        let out = crate::sandbox::output_within(
+            Command::new("docker").args(["-H", "unix:///var/run/docker.sock", "logs", container]),
+            crate::sandbox::DOCKER_CLI_LIMIT,
+        );
+        let Ok(out) = out.map_err(|e| e.to_string()) else {
+            return Ok(None);
+        };
+        if !out.status.success() {
+            return Ok(None);
+        }
+        // The operator logs to stderr; `docker logs` passes it on as such.
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines.extend(
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+                .filter(Value::is_object),
+        );
+    }
+    lines.sort_by(|a, b| {
+        a["timestamp"]
+            .as_str()
+            .unwrap_or_default()
+            .cmp(b["timestamp"].as_str().unwrap_or_default())
+    });
+    Ok(Some(lines))
+}
+
+/// [`read_service_logs`] through `docker service logs`.
+fn read_brokered_logs(service: &str) -> Result<Vec<Value>, Failed> {
     // The operator logs to stderr, which `docker service logs` passes
     // through on its own stderr: read both.
     let out = crate::sandbox::output_within(

@@ -128,17 +128,8 @@ fn splitmix(state: &mut u64) -> u64 {
 
 impl SocketProxy {
     /// Listens on `bind` (port 0: any) and passes the requests `allowed`
-    /// permits to the unix socket `upstream`.
-    pub fn start(
-        bind: SocketAddr,
-        upstream: &str,
-        allowed: Vec<DockerEndpoint>,
-    ) -> Result<SocketProxy, Failed> {
-        SocketProxy::start_with(bind, upstream, allowed, Faults::default())
-    }
-
-    /// [`SocketProxy::start`], injecting `faults` (changed later with
-    /// [`SocketProxy::set_faults`]).
+    /// permits to the unix socket `upstream`, injecting `faults` (none:
+    /// `Faults::default()`; changed later with [`SocketProxy::set_faults`]).
     pub fn start_with(
         bind: SocketAddr,
         upstream: &str,
@@ -325,18 +316,16 @@ fn serve(
 
 /// The sandbox manager's address on the sandbox bridge (scripts/sandbox:
 /// `$ASW_SANDBOX_SUBNET.1`), which the manager's containers reach.
-pub(crate) fn manager_bridge_address() -> String {
+fn manager_bridge_address() -> String {
     let subnet = std::env::var("ASW_SANDBOX_SUBNET").unwrap_or_else(|_| "10.213.7".into());
     format!("{subnet}.1")
 }
 
-/// The operator reaches Docker only through the proxy (no socket mount),
-/// which allows the `run` rows of `swarm::endpoints` and nothing else: a
-/// 3-node cluster converges to Ready, no request of the operator's was
-/// denied, and (the control) a request off the list is denied with 403.
-pub fn the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_the_documented_endpoints(
-    sandbox: &Sandbox,
-) -> TestResult {
+/// A proxy on the sandbox manager's bridge address that passes the `run`
+/// rows of `swarm::endpoints` to the manager's socket (injecting
+/// `faults`), and an operator that reaches Docker only through it (no
+/// socket mount). Drop the operator first: it is declared last.
+pub(crate) fn operator_behind_proxy(faults: Faults) -> Result<(SocketProxy, Operator), Failed> {
     let run_only: Vec<DockerEndpoint> = ENDPOINTS
         .iter()
         .copied()
@@ -345,7 +334,7 @@ pub fn the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_
     let bind: SocketAddr = format!("{}:0", manager_bridge_address())
         .parse()
         .map_err(|e| format!("bad bridge address: {e}"))?;
-    let proxy = SocketProxy::start(bind, "/var/run/docker.sock", run_only)?;
+    let proxy = SocketProxy::start_with(bind, "/var/run/docker.sock", run_only, faults)?;
     let host = format!("DOCKER_HOST=tcp://{}", proxy.address);
     let operator = Operator::deploy_custom(
         &[
@@ -358,6 +347,17 @@ pub fn the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_
         ],
         &[],
     )?;
+    Ok((proxy, operator))
+}
+
+/// The operator reaches Docker only through the proxy (no socket mount),
+/// which allows the `run` rows of `swarm::endpoints` and nothing else: a
+/// 3-node cluster converges to Ready, no request of the operator's was
+/// denied, and (the control) a request off the list is denied with 403.
+pub fn the_operator_converges_a_cluster_through_a_socket_proxy_that_allows_only_the_documented_endpoints(
+    sandbox: &Sandbox,
+) -> TestResult {
+    let (proxy, operator) = operator_behind_proxy(Faults::default())?;
     let name = "e2e-proxy";
     let _cluster = create_cluster(name, 1, false, &spec_labels("3"))?;
     wait_ready(sandbox, name, 3, CONVERGE)?;

@@ -768,6 +768,32 @@ impl Drop for SecretGuard {
     }
 }
 
+/// A managed Enterprise 7.1.0.0 cluster of 3 nodes on the example config,
+/// migrations slowed to [`MIGRATE_RATE`], created the way users create one
+/// (one task per node from the start), and Ready.
+pub(crate) fn enterprise_cluster(
+    sandbox: &Sandbox,
+    operator: &Operator,
+    name: &str,
+) -> Result<crate::operator::ClusterGuard, Failed> {
+    let env = format!("AEROSPIKE_SIM_MIGRATE_RATE={MIGRATE_RATE}");
+    let cluster = crate::operator::create_cluster_on(
+        "aerospike/aerospike-server-enterprise:7.1.0.0",
+        name,
+        1,
+        true,
+        &spec_labels("3"),
+        &example_config()?,
+        &["--env", &env],
+    )?;
+    with_log(
+        operator,
+        name,
+        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
+    )?;
+    Ok(cluster)
+}
+
 /// `docker service update --detach --label-add k=v ... service`.
 pub(crate) fn label_add(service: &str, pairs: &[(&str, &str)]) -> TestResult {
     let mut args = vec!["service".to_string(), "update".into(), "--detach".into()];
@@ -1773,16 +1799,7 @@ pub fn operator_killed_at_random_points_of_a_rollout_still_finishes_safely(
     sandbox: &Sandbox,
 ) -> TestResult {
     let name = "e2e-rollout-kill";
-    let seed = std::env::var("ASW_E2E_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(7)
-        });
-    eprintln!("operator kills: seed {seed} (ASW_E2E_SEED={seed} repeats it)");
+    let seed = crate::kills::seed("operator kills");
     let mut rng = Rng(seed);
     let second = format!("{name}-conf-b");
     let first_secret = format!("{name}-conf");
@@ -1983,16 +2000,7 @@ pub(crate) fn scale_down_safely(
 pub fn enterprise_scale_down_quiesces_the_leaving_node_first(sandbox: &Sandbox) -> TestResult {
     let name = "e2e-rollout-ee-scale";
     let operator = Operator::deploy()?;
-    let env = format!("AEROSPIKE_SIM_MIGRATE_RATE={MIGRATE_RATE}");
-    let _cluster = crate::operator::create_cluster_on(
-        "aerospike/aerospike-server-enterprise:7.1.0.0",
-        name,
-        1,
-        true,
-        &spec_labels("3"),
-        &example_config()?,
-        &["--env", &env],
-    )?;
+    let _cluster = enterprise_cluster(sandbox, &operator, name)?;
     let (_, took) = scale_down_safely(sandbox, &operator, name, 3, 2, "scale 3 -> 2")?;
     // The operator's actions, in order: quiesce, exclude, scale, unexclude.
     let actions: Vec<String> = operator

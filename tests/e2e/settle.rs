@@ -204,6 +204,15 @@ fn align_gwbridge(sandbox: &Sandbox) -> Result<Pads, libtest_mimic::Failed> {
     Err("could not line up the workers' docker_gwbridge addresses".into())
 }
 
+/// The operator's status lines about `name`, one short line each.
+fn status_history(operator: &Operator, name: &str) -> Vec<String> {
+    status_lines(operator, name)
+        .unwrap_or_default()
+        .iter()
+        .map(|l| format!("{} {} {}", l["timestamp"], l["phase"], l["reason"]))
+        .collect()
+}
+
 /// `address any` on swarm: every node also publishes its docker_gwbridge
 /// address, and two nodes on different hosts share it (the sandbox's
 /// workers have the same gwbridge subnet, as hosts have in production; the
@@ -281,22 +290,14 @@ pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -
         },
     )
     .map_err(|e| {
-        let history: Vec<String> = status_lines(&operator, name)
-            .unwrap_or_default()
-            .iter()
-            .map(|l| format!("{} {} {}", l["timestamp"], l["phase"], l["reason"]))
-            .collect();
+        let history = status_history(&operator, name);
         format!(
             "{} (last status {last:?}; status history: {history:#?})",
             e.message().unwrap_or("?")
         )
     })?;
     check_quiet_for(&operator, QUIET_STALLED, "a cluster with stray addresses").map_err(|e| {
-        let history: Vec<String> = status_lines(&operator, name)
-            .unwrap_or_default()
-            .iter()
-            .map(|l| format!("{} {} {}", l["timestamp"], l["phase"], l["reason"]))
-            .collect();
+        let history = status_history(&operator, name);
         format!(
             "{} (status history: {history:#?})",
             e.message().unwrap_or("?")

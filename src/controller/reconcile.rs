@@ -433,14 +433,9 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         if let (Write::Service { .. }, Some(service)) = (&decision.write, observed.service()) {
             if let Some(message) = self.still_refused(service) {
                 debug!(cluster = %cluster, "the service write Docker refused is not tried again until the service changes");
-                let status = plan::error_status(&observed.previous(), message);
-                self.show(service, &status).await;
-                return Ok(Outcome {
-                    action: Action::AwaitChange,
-                    managed: decision.managed,
-                    gauges: decision.gauges,
-                    watch: decision.watch,
-                });
+                return Ok(self
+                    .hold_refused(observed, service, &decision, message)
+                    .await);
             }
         }
         for Act { action, reason } in &decision.acts {
@@ -696,6 +691,20 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 message: message.clone(),
             },
         );
+        self.hold_refused(observed, service, decision, message)
+            .await
+    }
+
+    /// The pass over a service whose write Docker refused: its status
+    /// config says Error with `message`, and nothing more happens until the
+    /// service changes.
+    async fn hold_refused(
+        &self,
+        observed: &Observed,
+        service: &ServiceInfo,
+        decision: &Decision,
+        message: String,
+    ) -> Outcome {
         let status = plan::error_status(&observed.previous(), message);
         self.show(service, &status).await;
         Outcome {

@@ -45,16 +45,7 @@ fn container_logs(id: &str) -> Result<Vec<Value>, Failed> {
         crate::sandbox::DOCKER_CLI_LIMIT,
     )
     .map_err(|e| format!("cannot run docker logs: {e}"))?;
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .filter(Value::is_object)
-        .collect())
+    Ok(crate::operator::json_lines(&out))
 }
 
 /// Seconds since the epoch of an RFC 3339 UTC timestamp

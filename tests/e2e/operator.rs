@@ -248,25 +248,36 @@ fn read_container_logs(service: &str) -> Result<Option<Vec<Value>>, Failed> {
         if !out.status.success() {
             return Ok(None);
         }
-        // The operator logs to stderr; `docker logs` passes it on as such.
-        let text = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        lines.extend(
-            text.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-                .filter(Value::is_object),
-        );
+        lines.extend(json_lines(&out));
     }
+    by_time(&mut lines);
+    Ok(Some(lines))
+}
+
+/// The JSON object lines a `docker logs`-like command printed. The
+/// operator logs to stderr, which the CLI passes on as its own: both are
+/// read.
+pub(crate) fn json_lines(out: &std::process::Output) -> Vec<Value> {
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter(Value::is_object)
+        .collect()
+}
+
+/// Sorts log lines by `timestamp` (RFC 3339 in one zone and format sorts
+/// as text).
+fn by_time(lines: &mut [Value]) {
     lines.sort_by(|a, b| {
         a["timestamp"]
             .as_str()
             .unwrap_or_default()
             .cmp(b["timestamp"].as_str().unwrap_or_default())
     });
-    Ok(Some(lines))
 }
 
 /// [`read_service_logs`] through `docker service logs`.
@@ -292,23 +303,8 @@ fn read_brokered_logs(service: &str) -> Result<Vec<Value>, Failed> {
         )
         .into());
     }
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut lines: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .filter(|v| v.is_object())
-        .collect();
-    // RFC 3339 timestamps in one zone and format sort as text.
-    lines.sort_by(|a, b| {
-        a["timestamp"]
-            .as_str()
-            .unwrap_or_default()
-            .cmp(b["timestamp"].as_str().unwrap_or_default())
-    });
+    let mut lines = json_lines(&out);
+    by_time(&mut lines);
     Ok(lines)
 }
 
@@ -321,15 +317,7 @@ fn remove_operator(name: &str) {
     let _ = wait_until(
         "the operator's containers gone",
         Duration::from_secs(60),
-        || {
-            let ids = docker(&[
-                "ps",
-                "-q",
-                "--filter",
-                &format!("label=com.docker.swarm.service.name={name}"),
-            ])?;
-            Ok(ids.trim().is_empty().then_some(()))
-        },
+        || Ok((operator_containers(name)? == 0).then_some(())),
     );
     let _ = docker(&["config", "rm", &format!("{name}.lease")]);
 }
@@ -1042,14 +1030,18 @@ pub fn scale_operator(name: &str, n: usize) -> Result<(), Failed> {
     wait_until(
         &format!("{n} operator containers"),
         Duration::from_secs(60),
-        || {
-            let ids = docker(&[
-                "ps",
-                "-q",
-                "--filter",
-                &format!("label=com.docker.swarm.service.name={}", name),
-            ])?;
-            Ok((ids.split_whitespace().count() == n).then_some(()))
-        },
+        || Ok((operator_containers(name)? == n).then_some(())),
     )
+}
+
+/// How many containers of operator service `name` run on the manager's
+/// engine (where every operator task runs).
+fn operator_containers(name: &str) -> Result<usize, Failed> {
+    let ids = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={name}"),
+    ])?;
+    Ok(ids.split_whitespace().count())
 }

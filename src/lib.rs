@@ -10,6 +10,7 @@
 
 pub mod aerospike;
 pub mod controller;
+pub mod serverconf;
 pub mod spec;
 pub mod swarm;
 pub mod validate;

@@ -141,6 +141,7 @@ fn valid_spec() -> impl Strategy<Value = ClusterSpec> {
                     version,
                     image,
                     config_secret,
+                    config_object: None,
                     config_target,
                     paused,
                     heartbeat_port: ports.map(|p| p.0),

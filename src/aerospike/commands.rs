@@ -19,6 +19,17 @@ use std::net::{IpAddr, SocketAddr};
 use futures::future::join_all;
 
 use super::client::InfoClient;
+use crate::serverconf::LiveParam;
+
+/// What a node answered a `set-config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetConfigOutcome {
+    /// `ok`: the node runs the new value.
+    Applied,
+    /// Anything else, as the node said it (at most 200 characters): the
+    /// server does not take this parameter or value live.
+    Refused(String),
+}
 use super::error::InfoError;
 use super::reply::{
     self, ClusterStable, Namespace, NamespaceStats, NodeId, PeerEntry, ReclusterOutcome,
@@ -217,6 +228,31 @@ impl InfoClient {
     /// [`InfoError::Server`] with code 25.
     pub async fn quiesce(&self, addr: SocketAddr) -> Result<(), InfoError> {
         self.call(addr, "quiesce:", reply::parse_ok).await
+    }
+
+    /// `set-config:context=…;NAME=VALUE` for one parameter of a config
+    /// object ([`LiveParam::set_command`], built from values checked by
+    /// their form). `ok` is [`SetConfigOutcome::Applied`]; anything else
+    /// (the server answers `error`, or `ERROR:…`, for a parameter it does
+    /// not take live or a value it refuses) is
+    /// [`SetConfigOutcome::Refused`] with the node's words.
+    pub async fn set_config(
+        &self,
+        addr: SocketAddr,
+        param: &LiveParam,
+    ) -> Result<SetConfigOutcome, InfoError> {
+        let reply = self.one(addr, &param.set_command()).await?;
+        Ok(if reply.trim() == "ok" {
+            SetConfigOutcome::Applied
+        } else {
+            SetConfigOutcome::Refused(reply.trim().chars().take(200).collect())
+        })
+    }
+
+    /// `get-config:context=…` of `param`'s context: the node's `key=value;…`
+    /// list, as it answered.
+    pub async fn get_config(&self, addr: SocketAddr, param: &LiveParam) -> Result<String, InfoError> {
+        self.one(addr, &param.get_command()).await
     }
 
     /// `quiesce-undo:`: cancels a `quiesce`. Enterprise Edition only.

@@ -16,6 +16,13 @@
 //! is printed first;
 //! `--dry-run` stops there.
 //!
+//! A config object (`spec.configObject`) is read and checked first, as
+//! the operator checks it before it rolls: a config that does not parse
+//! or cannot work (see [`aerospike_swarm_operator::serverconf::check`])
+//! is refused before anything is written. For a change of config object
+//! the diff says whether the operator will set it live (which
+//! parameters) or roll it with a restart (and why).
+//!
 //! The logic is written against [`SwarmApi`] so the tests run it on
 //! [`aerospike_swarm_operator::swarm::FakeSwarm`].
 
@@ -28,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use aerospike_swarm_operator::controller::liveconfig::{self, ConfigText};
 use aerospike_swarm_operator::controller::rollout::{valve_policy, Target};
 use aerospike_swarm_operator::spec::{
     ClusterDocument, ClusterSpec, ClusterStatus, Field, Phase, SpecErrors, CLUSTER_PREFIX,
@@ -140,6 +148,9 @@ pub enum Plan {
         /// The storage volume the operator will roll into the nodes'
         /// template, when the new spec asks for another mount at its path.
         rolls_storage: Option<VolumeMount>,
+        /// What a change of config object will do: the parameters set
+        /// live, or why it needs a rolling restart.
+        config_change: Option<String>,
     },
     /// The service already has exactly these spec labels, and the
     /// document's `metadata.labels`.
@@ -160,6 +171,10 @@ pub enum ApplyError {
     NoSuchNetwork { network: String },
     /// `spec.configSecret` names no secret (for a new service).
     NoSuchSecret { secret: String },
+    /// `spec.configObject` names no swarm config.
+    NoSuchConfig { config: String },
+    /// The config object does not parse or fails a check.
+    Config(String),
     /// Docker failed.
     Swarm(SwarmError),
 }
@@ -198,6 +213,12 @@ impl fmt::Display for ApplyError {
                 "config secret {secret:?} (spec.configSecret) does not exist; create it with \
                  docker secret create {secret} aerospike.conf"
             ),
+            ApplyError::NoSuchConfig { config } => write!(
+                f,
+                "config object {config:?} (spec.configObject) does not exist; create it with \
+                 docker config create {config} aerospike.conf"
+            ),
+            ApplyError::Config(problem) => f.write_str(problem),
             ApplyError::Swarm(error) => f.write_str(&swarm_error_hint(error)),
         }
     }
@@ -229,6 +250,13 @@ pub fn new_service(document: &ClusterDocument, network: &str) -> NewService {
     if let Some(secret) = &spec.config_secret {
         service.secrets.push(SecretMount {
             name: secret.clone(),
+            target: spec.config_target().to_string(),
+        });
+        service.args = vec!["--config-file".into(), spec.config_target().to_string()];
+    }
+    if let Some(config) = &spec.config_object {
+        service.configs.push(SecretMount {
+            name: config.clone(),
             target: spec.config_target().to_string(),
         });
         service.args = vec!["--config-file".into(), spec.config_target().to_string()];
@@ -295,6 +323,7 @@ pub async fn plan<A: SwarmApi>(api: &A, document: &ClusterDocument) -> Result<Pl
     let rolls_storage = Target::desired(&spec, &current)
         .storage
         .filter(|wanted| Target::of_template(&spec, &current).storage.as_ref() != Some(wanted));
+    let config_change = config_change(api, &spec, &current).await?;
     Ok(Plan::Update {
         id: current.id,
         version: current.version,
@@ -302,6 +331,7 @@ pub async fn plan<A: SwarmApi>(api: &A, document: &ClusterDocument) -> Result<Pl
         diff,
         rolls_to,
         rolls_storage,
+        config_change,
     })
 }
 
@@ -324,7 +354,88 @@ async fn plan_create<A: SwarmApi>(api: &A, document: &ClusterDocument) -> Result
             });
         }
     }
+    if let Some(config) = &spec.config_object {
+        let to = read_config(api, config).await?;
+        let eligible = api.list_nodes().await?.len();
+        let probe = ServiceInfo::default();
+        if let Some(problem) = liveconfig::refusal(&to, spec, &probe, eligible) {
+            return Err(ApplyError::Config(problem));
+        }
+    }
     Ok(Plan::Create(new_service(document, network)))
+}
+
+/// Config object `name`, read from the swarm.
+async fn read_config<A: SwarmApi>(api: &A, name: &str) -> Result<ConfigText, ApplyError> {
+    match api.config_text(name).await? {
+        Some(text) => Ok(ConfigText {
+            name: name.to_string(),
+            text,
+        }),
+        None => Err(ApplyError::NoSuchConfig {
+            config: name.to_string(),
+        }),
+    }
+}
+
+/// For a spec whose config object is not what the service's nodes run:
+/// checks it as the operator will (a refusal is an error: nothing is
+/// written), and says how the operator will change the nodes.
+async fn config_change<A: SwarmApi>(
+    api: &A,
+    spec: &ClusterSpec,
+    current: &ServiceInfo,
+) -> Result<Option<String>, ApplyError> {
+    let Some(name) = &spec.config_object else {
+        return Ok(None);
+    };
+    let to = read_config(api, name).await?;
+    let mounted = Target::of_template(spec, current).config_object;
+    let live = ClusterStatus::from_labels(&current.labels)
+        .config_live
+        .filter(|l| l != name);
+    if mounted.as_deref() == Some(name.as_str()) && live.is_none() {
+        return Ok(None);
+    }
+    let eligible = api.list_nodes().await?.len();
+    if let Some(problem) = liveconfig::refusal(&to, spec, current, eligible) {
+        return Err(ApplyError::Config(problem));
+    }
+    let mut read = Vec::new();
+    for other in [mounted, live].into_iter().flatten() {
+        if let Some(text) = api.config_text(&other).await? {
+            read.push(ConfigText { name: other, text });
+        }
+    }
+    let mounted_text = read
+        .iter()
+        .find(|c| Some(&c.name) == Target::of_template(spec, current).config_object.as_ref());
+    let live_text = read.iter().find(|c| Some(&c.name) != mounted_text.map(|m| &m.name));
+    Ok(Some(
+        match liveconfig::plan(spec, current, &to, mounted_text, live_text, None) {
+            Ok(params) if params.is_empty() => format!(
+                "config object {name}: no parameter changes (comments or layout only); no node \
+                 restarts"
+            ),
+            Ok(params) => {
+                let lines: Vec<String> = params
+                    .iter()
+                    .map(|p| format!("{}={} (line {})", p.name, p.value, p.line))
+                    .collect();
+                format!(
+                    "config object {name}: set live on every node with set-config, no restart: \
+                     {} (dynamic on {}; a parameter a node refuses falls back to a rolling \
+                     restart)",
+                    lines.join(", "),
+                    spec.version
+                )
+            }
+            Err(reasons) => format!(
+                "config object {name}: rolling restart, one node at a time, because {}",
+                reasons.join("; ")
+            ),
+        },
+    ))
 }
 
 /// `image@sha256:...` as swarm stores a pinned image, without the digest.
@@ -349,6 +460,12 @@ pub fn render_plan(name: &str, plan: &Plan) -> Vec<String> {
                     mount.name, mount.target, mount.target
                 ));
             }
+            for mount in &service.configs {
+                lines.push(format!(
+                    "+ config object {} at {} (--config-file {}), checked",
+                    mount.name, mount.target, mount.target
+                ));
+            }
             for volume in &service.volumes {
                 lines.push(format!(
                     "+ volume {} (node-local: each node's engine creates its own)",
@@ -364,9 +481,13 @@ pub fn render_plan(name: &str, plan: &Plan) -> Vec<String> {
             diff,
             rolls_to,
             rolls_storage,
+            config_change,
             ..
         } => {
             let mut lines: Vec<String> = diff.iter().map(|d| d.to_string()).collect();
+            if let Some(config) = config_change {
+                lines.push(format!("  (the operator then applies {config})"));
+            }
             if let Some(image) = rolls_to {
                 lines.push(format!(
                     "  (the operator then rolls the nodes to {image}, one at a time)"

@@ -20,6 +20,7 @@ use crate::spec::{ClusterStatus, Edition, Phase};
 use crate::swarm::{ServiceChange, TaskInfo};
 
 use super::attach;
+use super::liveconfig::{self, LiveOrder};
 use super::membership::WatchSet;
 use super::mesh;
 use super::metrics::{ClusterGauges, NodeGauges};
@@ -53,6 +54,9 @@ pub struct Decision {
     pub heartbeat_port: u16,
     /// An order for a scale-down's leaving node (Enterprise).
     pub node_order: Option<NodeOrder>,
+    /// `set-config`s of a config object's live parameters (see
+    /// [`liveconfig`]).
+    pub live_sets: Vec<LiveOrder>,
     /// The one write to Docker.
     pub write: Write,
     /// The status to show now in the cluster's status config
@@ -471,8 +475,10 @@ fn decide_trusted(
     let members: BTreeSet<IpAddr> = main
         .map(|m| m.members.iter().map(|n| n.addr.ip()).collect())
         .unwrap_or_default();
+    // A live config change: the rollout targets the template's config.
+    let rollout_spec = liveconfig::rollout_spec(spec, &cluster.config);
     let step = rollout::decide(&RolloutFacts {
-        spec,
+        spec: &rollout_spec,
         service,
         tasks: all_tasks,
         network_id: &network.id,
@@ -545,7 +551,12 @@ fn decide_trusted(
         status.phase = Some(Phase::Scaling);
         status.message = Some(wait.clone());
     }
+    let status = liveconfig::shape_status(status, &cluster.config, tasks.desired);
     let status = suspect::degrade(status, suspects);
+    decision.live_sets = liveconfig::live_orders(&cluster.config, |node| screened.is_suspect(node));
+    for order in &decision.live_sets {
+        debug!(cluster = %name, node = %order.node, param = %order.param.name, "live config order");
+    }
     let template_change = step_acts(
         &mut decision,
         name,
@@ -593,6 +604,11 @@ fn decide_trusted(
             Settle::Settled => Action::AwaitChange,
         })
     };
+    if matches!(&cluster.config, liveconfig::ConfigObservation::Live { pending, .. } if pending.values().any(|p| !p.is_empty()))
+    {
+        // Read back with get-config on the next pass.
+        decision.next = Next::Fixed(Action::Requeue(settings.poll_fast));
+    }
     debug!(
         cluster = %name,
         tasks_desired = tasks.desired,
@@ -869,6 +885,7 @@ fn rollout_status(step: &Step, computed: ClusterStatus, previous: &ClusterStatus
         Step::InSync { converged } => ClusterStatus {
             image: Some(converged.image.clone()),
             config_secret: converged.config_secret.clone(),
+            config_object: converged.config_object.clone(),
             failed_rollout: None,
             rollout: None,
             rollout_step: None,
@@ -890,6 +907,7 @@ fn rollout_status(step: &Step, computed: ClusterStatus, previous: &ClusterStatus
             rollout_step: next_step,
             image: Some(from.image.clone()),
             config_secret: from.config_secret.clone(),
+            config_object: from.config_object.clone(),
             ..upgrading(format!(
                 "rolling {} nodes to {}: replacing the first; each next one only once every node \
                  is back in one cluster with 0 migrations",

@@ -206,6 +206,7 @@ impl Scene {
                 quiesce: None,
                 now: SystemTime::now(),
                 watched_since: std::time::UNIX_EPOCH,
+                config: Default::default(),
             },
         };
         for last in &lasts {

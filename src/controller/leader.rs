@@ -80,7 +80,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::aerospike::commands::SetConfigOutcome;
 use crate::aerospike::{InfoError, NodeReport, TipClearOutcome, TipOutcome};
+use crate::serverconf::LiveParam;
 use crate::swarm::{
     is_conflict, ConfigObject, LeaseStore, NetworkInfo, NewService, NodeInfo, ServiceChange,
     ServiceInfo, SwarmApi, SwarmError, SwarmEvent, TaskFilter, TaskInfo,
@@ -910,6 +912,10 @@ impl<S: SwarmApi> SwarmApi for Fenced<S> {
         self.inner.secret_exists(name).await
     }
 
+    async fn config_text(&self, name: &str) -> Result<Option<String>, SwarmError> {
+        self.inner.config_text(name).await
+    }
+
     async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
         self.inner.config_exists(name).await
     }
@@ -1045,6 +1051,19 @@ impl<N: NodeApi> NodeApi for FencedNodes<N> {
 
     async fn quiesce_state(&self, addr: SocketAddr) -> Result<QuiesceState, InfoError> {
         self.inner.quiesce_state(addr).await
+    }
+
+    async fn set_config(
+        &self,
+        addr: SocketAddr,
+        param: &LiveParam,
+    ) -> Result<SetConfigOutcome, InfoError> {
+        self.check(addr, "set-config")?;
+        self.inner.set_config(addr, param).await
+    }
+
+    async fn get_config(&self, addr: SocketAddr, param: &LiveParam) -> Result<String, InfoError> {
+        self.inner.get_config(addr, param).await
     }
 
     async fn quiesce(&self, addr: SocketAddr, members: &[SocketAddr]) -> Result<(), InfoError> {

@@ -32,6 +32,7 @@ pub mod decide;
 pub(crate) mod fixtures;
 pub mod http;
 pub mod leader;
+pub mod liveconfig;
 pub mod membership;
 pub mod mesh;
 pub mod metrics;

@@ -7,7 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::aerospike::commands::SetConfigOutcome;
 use crate::aerospike::{InfoClient, InfoError, NodeReport, TipClearOutcome, TipOutcome};
+use crate::serverconf::LiveParam;
 
 use super::metrics::Metrics;
 use super::telemetry::Counters;
@@ -55,6 +57,20 @@ pub trait NodeApi: Send + Sync + 'static {
         addr: SocketAddr,
         members: &[SocketAddr],
     ) -> impl Future<Output = Result<(), InfoError>> + Send;
+
+    /// `set-config` of one live parameter ([`InfoClient::set_config`]).
+    fn set_config(
+        &self,
+        addr: SocketAddr,
+        param: &LiveParam,
+    ) -> impl Future<Output = Result<SetConfigOutcome, InfoError>> + Send;
+
+    /// `get-config` of `param`'s context ([`InfoClient::get_config`]).
+    fn get_config(
+        &self,
+        addr: SocketAddr,
+        param: &LiveParam,
+    ) -> impl Future<Output = Result<String, InfoError>> + Send;
 
     /// `recluster:` on every node in `members` (only the principal acts).
     fn recluster(
@@ -192,6 +208,20 @@ impl NodeApi for CountingInfo {
             state.effective &= stats.effective_is_quiesced;
         }
         Ok(state)
+    }
+
+    async fn set_config(
+        &self,
+        addr: SocketAddr,
+        param: &LiveParam,
+    ) -> Result<SetConfigOutcome, InfoError> {
+        self.send("set-config", Some(None), self.client.set_config(addr, param))
+            .await
+    }
+
+    async fn get_config(&self, addr: SocketAddr, param: &LiveParam) -> Result<String, InfoError> {
+        self.send("get-config", None, self.client.get_config(addr, param))
+            .await
     }
 
     async fn quiesce(&self, addr: SocketAddr, members: &[SocketAddr]) -> Result<(), InfoError> {

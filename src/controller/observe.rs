@@ -28,6 +28,7 @@ use crate::swarm::{
 };
 
 use super::attach;
+use super::liveconfig::{self, ConfigObservation, ConfigText};
 use super::nodes::{NodeApi, QuiesceState};
 use super::plan::{self, Stall, TaskSummary};
 use super::reconcile::{lock, ReconcileError, Reconciler, RETRY_GAP};
@@ -156,6 +157,18 @@ pub struct ClusterObservation {
     /// before it, so a new leader does not roll back a node that no
     /// operator was there to tip.
     pub watched_since: SystemTime,
+    /// What the cluster's config object asks of the nodes (see
+    /// [`super::liveconfig`]).
+    pub config: ConfigObservation,
+}
+
+/// The config objects a pass read: the spec's, and, while it is not what
+/// every node runs, the one the template mounts and the one applied live.
+#[derive(Debug, Clone)]
+struct ConfigInputs {
+    to: ConfigText,
+    mounted: Option<ConfigText>,
+    live: Option<ConfigText>,
 }
 
 /// A node reading its storage back (see [`crate::aerospike::coldstart`]).
@@ -286,6 +299,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 return stopped(service, spec, Stop::Problem(message));
             }
         };
+        let config_inputs = match self.config_inputs(&service, &spec, eligible).await? {
+            Ok(inputs) => inputs,
+            Err(message) => return stopped(service, spec, Stop::Problem(message)),
+        };
         let now = SystemTime::now();
         let watched_since = *lock(&self.watched_since)
             .entry(service.id.clone())
@@ -379,6 +396,11 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
                 None
             };
 
+        let config = match config_inputs {
+            None => ConfigObservation::Settled,
+            Some(inputs) => self.config_state(&service, &spec, inputs, &reports).await,
+        };
+
         Ok(Observed::Cluster(Box::new(ClusterObservation {
             service,
             spec,
@@ -403,6 +425,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             quiesce,
             now,
             watched_since,
+            config,
         })))
     }
 
@@ -673,6 +696,117 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             &network.id,
             &network.name,
         ))
+    }
+
+    /// The spec's config object (a missing one is a problem for the
+    /// status) and, while it is not what every node runs, the template's
+    /// and the live one; a new config that does not parse or fails a
+    /// check stops the pass here, before anything rolls. `Ok(Ok(None))`:
+    /// no config object, or nothing to change.
+    async fn config_inputs(
+        &self,
+        service: &ServiceInfo,
+        spec: &ClusterSpec,
+        eligible: usize,
+    ) -> Result<Result<Option<ConfigInputs>, String>, SwarmError> {
+        let Some(name) = &spec.config_object else {
+            return Ok(Ok(None));
+        };
+        let Some(text) = self.swarm.config_text(name).await? else {
+            return Ok(Err(format!(
+                "config object {name:?} ({}) does not exist; create it with docker config \
+                 create {name} aerospike.conf",
+                crate::spec::CONFIG_OBJECT
+            )));
+        };
+        let to = ConfigText {
+            name: name.clone(),
+            text,
+        };
+        let status = ClusterStatus::from_labels(&service.labels);
+        let mounted = rollout::Target::of_template(spec, service).config_object;
+        let live = status.config_live.filter(|l| l != name);
+        if mounted.as_deref() == Some(name.as_str()) && live.is_none() {
+            return Ok(Ok(None));
+        }
+        if let Some(problem) = liveconfig::refusal(&to, spec, service, eligible) {
+            return Ok(Err(problem));
+        }
+        let read = |name: Option<String>| async move {
+            match name {
+                None => Ok(None),
+                Some(name) => Ok::<_, SwarmError>(
+                    self.swarm
+                        .config_text(&name)
+                        .await?
+                        .map(|text| ConfigText { name, text }),
+                ),
+            }
+        };
+        let mounted = read(mounted).await?;
+        let live = read(live).await?;
+        Ok(Ok(Some(ConfigInputs { to, mounted, live })))
+    }
+
+    /// How the config change happens: live (with what each node that
+    /// answered still lacks, read with `get-config`) or by a rolling
+    /// restart.
+    async fn config_state(
+        &self,
+        service: &ServiceInfo,
+        spec: &ClusterSpec,
+        inputs: ConfigInputs,
+        reports: &[NodeReport],
+    ) -> ConfigObservation {
+        let refused = lock(&self.live_refused)
+            .get(&service.id)
+            .filter(|(config, _)| *config == inputs.to.name)
+            .map(|(_, words)| words.clone());
+        let plan = liveconfig::plan(
+            spec,
+            service,
+            &inputs.to,
+            inputs.mounted.as_ref(),
+            inputs.live.as_ref(),
+            refused.as_deref(),
+        );
+        let params = match plan {
+            Err(reasons) => {
+                return ConfigObservation::Restart {
+                    to: inputs.to.name,
+                    reasons,
+                }
+            }
+            Ok(params) => params,
+        };
+        let commands: BTreeSet<String> = params.iter().map(|p| p.get_command()).collect();
+        let mut pending = BTreeMap::new();
+        for report in reports {
+            let addr = report.observation.addr;
+            let mut replies = BTreeMap::new();
+            for command in &commands {
+                let Some(param) = params.iter().find(|p| p.get_command() == *command) else {
+                    continue;
+                };
+                match self.nodes.get_config(addr, param).await {
+                    Ok(reply) => {
+                        replies.insert(command.clone(), reply);
+                    }
+                    Err(e) => {
+                        warn!(cluster = %service.name, node = %addr, error = %e, "cannot read get-config; setting the live parameters again")
+                    }
+                }
+            }
+            pending.insert(addr, liveconfig::unverified(&params, &replies));
+        }
+        ConfigObservation::Live {
+            to: inputs.to.name,
+            // `plan` refuses a live change when the template mounts no
+            // config object.
+            mounted: inputs.mounted.map(|m| m.name).unwrap_or_default(),
+            params,
+            pending,
+        }
     }
 
     /// Checks what the spec refers to. `Ok(Err(message))` is a problem for

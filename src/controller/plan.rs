@@ -400,6 +400,9 @@ fn status_from(facts: &StatusFacts<'_>, observed_version: Option<u64>) -> (Clust
         rollout_step: None,
         image: facts.previous.image.clone(),
         config_secret: facts.previous.config_secret.clone(),
+        config_object: facts.previous.config_object.clone(),
+        config: facts.previous.config.clone(),
+        config_live: facts.previous.config_live.clone(),
         failed_rollout: facts.previous.failed_rollout.clone(),
     };
     let shown = |phase| (remaining > 0).then(|| coarse_remaining(facts.previous, phase, remaining));

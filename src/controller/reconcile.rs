@@ -35,12 +35,14 @@ use tokio::time::Instant;
 
 use tracing::{debug, info, warn};
 
+use crate::aerospike::commands::SetConfigOutcome;
 use crate::aerospike::{NodeId, TipOutcome};
 use crate::spec::{status_config_name, ClusterStatus, STATUS_OF, STATUS_PREFIX};
 use crate::swarm::{update_service_retrying, ServiceChange, ServiceInfo, SwarmApi, SwarmError};
 
 use super::attach::OperatorService;
 use super::decide::{decide, Act, Decision, Next, NodeOrder, Settings, TipOrder, Write};
+use super::liveconfig::LiveOrder;
 use super::membership::WatchSet;
 use super::mesh;
 use super::metrics::ClusterGauges;
@@ -209,6 +211,10 @@ pub struct Reconciler<S, N> {
     /// Per service id, when this reconciler first observed it (see
     /// [`super::observe::ClusterObservation::watched_since`]).
     pub(super) watched_since: Mutex<HashMap<String, std::time::SystemTime>>,
+    /// Per service id, a config object a node refused to take live
+    /// (`set-config` answered `error`), with the node's words: that config
+    /// rolls with a restart instead (see [`super::liveconfig`]).
+    pub(super) live_refused: Mutex<HashMap<String, (String, String)>>,
     /// Per service id, which node held each node id as of its last pass
     /// (see [`super::suspect`]). In memory: after a restart, two nodes
     /// reporting one id are both untrusted until one of them stops.
@@ -290,6 +296,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             cold_starts: Mutex::new(HashMap::new()),
             refusals: Mutex::new(HashMap::new()),
             watched_since: Mutex::new(HashMap::new()),
+            live_refused: Mutex::new(HashMap::new()),
             node_ids: Mutex::new(HashMap::new()),
         }
     }
@@ -346,6 +353,7 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         lock(&self.cold_starts).remove(id);
         lock(&self.refusals).remove(id);
         lock(&self.watched_since).remove(id);
+        lock(&self.live_refused).remove(id);
         lock(&self.node_ids).remove(id);
     }
 
@@ -454,6 +462,10 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             }
             None => MeshDone::default(),
         };
+        if let Some(service) = observed.service() {
+            self.set_live(&service.id, &cluster, &decision.live_sets)
+                .await;
+        }
         match &decision.node_order {
             Some(NodeOrder::Quiesce { node, members }) => {
                 if let Err(e) = self.nodes.quiesce(*node, members).await {
@@ -530,6 +542,41 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             gauges: decision.gauges,
             watch: decision.watch,
         })
+    }
+
+    /// Sends the `set-config`s decided for this pass. A node that refuses
+    /// one makes the config roll with a restart instead (remembered for
+    /// the next pass); a node that cannot be reached is asked again then.
+    async fn set_live(&self, id: &str, cluster: &str, orders: &[LiveOrder]) {
+        for LiveOrder {
+            node,
+            param,
+            config,
+        } in orders
+        {
+            let line = format!("{}={}", param.name, param.value);
+            act!(
+                cluster,
+                "config-live",
+                format!(
+                    "node {node} does not run {line} of config object {config} (line {}): setting \
+                     it live with set-config, no restart",
+                    param.line
+                )
+            );
+            match self.nodes.set_config(*node, param).await {
+                Ok(SetConfigOutcome::Applied) => {}
+                Ok(SetConfigOutcome::Refused(words)) => {
+                    let reason = format!("node {node} refused set-config {line}: {words}");
+                    warn!(cluster = %cluster, node = %node, config = %config, reason = %reason, "a node refused a live config change: config object {config} rolls with a rolling restart instead");
+                    lock(&self.live_refused).insert(id.to_string(), (config.clone(), reason));
+                    return;
+                }
+                Err(e) => {
+                    warn!(cluster = %cluster, node = %node, error = %e, "set-config failed; asking again on the next pass");
+                }
+            }
+        }
     }
 
     /// Sends the tips and clean-ups decided for this pass, checking every
@@ -848,6 +895,7 @@ mod tests {
     use crate::swarm::{ready_worker, FakeSwarm, NetworkInfo, TaskInfo, WriteCall};
     use std::collections::BTreeMap;
     use std::net::IpAddr;
+    use crate::serverconf::LiveParam;
     use std::sync::{Arc, Mutex};
 
     /// What a scripted node answers, by address.
@@ -861,6 +909,10 @@ mod tests {
         refuse: BTreeMap<SocketAddr, usize>,
         /// Each node's quiesce.
         quiesced: BTreeMap<SocketAddr, crate::controller::nodes::QuiesceState>,
+        /// Each node's live parameters, by get-config command: name → value.
+        live: BTreeMap<SocketAddr, BTreeMap<String, BTreeMap<String, String>>>,
+        /// Parameters every node answers `error` to.
+        refuse_live: BTreeSet<String>,
     }
 
     #[derive(Clone, Default)]
@@ -946,6 +998,38 @@ mod tests {
             let mut script = self.0.lock().unwrap();
             script.sent.push(format!("observe-quiesce {addr}"));
             Ok(script.quiesced.get(&addr).copied().unwrap_or_default())
+        }
+        async fn set_config(
+            &self,
+            addr: SocketAddr,
+            param: &LiveParam,
+        ) -> Result<SetConfigOutcome, InfoError> {
+            let mut script = self.0.lock().unwrap();
+            script
+                .sent
+                .push(format!("set-config {addr} {}={}", param.name, param.value));
+            if script.refuse_live.contains(&param.name) {
+                return Ok(SetConfigOutcome::Refused("error".into()));
+            }
+            script
+                .live
+                .entry(addr)
+                .or_default()
+                .entry(param.get_command())
+                .or_default()
+                .insert(param.name.clone(), param.value.clone());
+            Ok(SetConfigOutcome::Applied)
+        }
+        async fn get_config(&self, addr: SocketAddr, param: &LiveParam) -> Result<String, InfoError> {
+            let script = self.0.lock().unwrap();
+            let values = script
+                .live
+                .get(&addr)
+                .and_then(|l| l.get(&param.get_command()))
+                .cloned()
+                .unwrap_or_default();
+            let pairs: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            Ok(pairs.join(";"))
         }
         async fn recluster(&self, members: &[SocketAddr]) -> Result<(), InfoError> {
             let mut script = self.0.lock().unwrap();

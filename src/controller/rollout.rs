@@ -37,7 +37,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use crate::aerospike::{NodeReport, StabilityCheck};
-use crate::spec::{ClusterSpec, ClusterStatus, CONFIG_SECRET, IMAGE, VERSION};
+use crate::spec::{ClusterSpec, ClusterStatus, CONFIG_OBJECT, CONFIG_SECRET, IMAGE, VERSION};
 use crate::swarm::{SecretMount, ServiceChange, ServiceInfo, TaskInfo, UpdatePolicy, VolumeMount};
 
 /// The updater's sleep after each replaced task: a year, i.e. until the
@@ -119,6 +119,9 @@ pub struct Target {
     /// The secret mounted at the config target; `None` when the spec names
     /// no config secret (the operator then leaves secrets alone).
     pub config_secret: Option<String>,
+    /// The swarm config (config object) mounted at the config target;
+    /// `None` when the spec names none.
+    pub config_object: Option<String>,
     /// The named volume mounted at the storage path; `None` when the spec
     /// declares no storage (the operator then leaves mounts alone).
     pub storage: Option<VolumeMount>,
@@ -131,6 +134,9 @@ impl Target {
         let mut out = self.image.clone();
         if let Some(secret) = &self.config_secret {
             out.push_str(&format!(" config-secret={secret}"));
+        }
+        if let Some(config) = &self.config_object {
+            out.push_str(&format!(" config-object={config}"));
         }
         if let Some(volume) = &self.storage {
             out.push_str(&format!(" storage={}:{}", volume.source, volume.target));
@@ -158,6 +164,14 @@ impl Target {
                 });
             }
         }
+        if let Some(config) = &self.config_object {
+            if Some(config) != from.config_object.as_ref() {
+                change.config_at_target = Some(SecretMount {
+                    name: config.clone(),
+                    target: config_target.to_string(),
+                });
+            }
+        }
         match (&self.storage, &from.storage) {
             (Some(volume), from) if Some(volume) != from.as_ref() => {
                 change.volume_at_target = Some(volume.clone());
@@ -175,6 +189,7 @@ impl Target {
         Target {
             image: spec.image_reference(service.image.as_deref()),
             config_secret: spec.config_secret.clone(),
+            config_object: spec.config_object.clone(),
             storage: spec.storage.as_ref().map(|s| VolumeMount {
                 source: s.volume.clone(),
                 target: s.path().to_string(),
@@ -192,6 +207,13 @@ impl Target {
             config_secret: spec.config_secret.as_ref().and_then(|_| {
                 service
                     .secret_mounts
+                    .iter()
+                    .find(|m| m.is_at(spec.config_target()))
+                    .map(|m| m.name.clone())
+            }),
+            config_object: spec.config_object.as_ref().and_then(|_| {
+                service
+                    .config_mounts
                     .iter()
                     .find(|m| m.is_at(spec.config_target()))
                     .map(|m| m.name.clone())
@@ -221,6 +243,10 @@ impl Target {
                 .config_secret
                 .as_ref()
                 .and(status.config_secret.clone()),
+            config_object: spec
+                .config_object
+                .as_ref()
+                .and(status.config_object.clone()),
             storage: older.unwrap_or_else(|| storage_at(spec, &service.volume_mounts)),
         })
     }
@@ -669,6 +695,11 @@ fn adoption(
     if let (Some(secret), Some(current)) = (&template.config_secret, &spec.config_secret) {
         if secret != current {
             labels.insert(CONFIG_SECRET.to_string(), secret.clone());
+        }
+    }
+    if let (Some(config), Some(current)) = (&template.config_object, &spec.config_object) {
+        if config != current {
+            labels.insert(CONFIG_OBJECT.to_string(), config.clone());
         }
     }
     labels

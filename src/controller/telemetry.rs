@@ -282,6 +282,11 @@ impl<S: SwarmApi> SwarmApi for Instrumented<S> {
         self.call(endpoint, self.inner.secret_exists(name)).await
     }
 
+    async fn config_text(&self, name: &str) -> Result<Option<String>, SwarmError> {
+        let endpoint = Endpoint::read("GET /configs/{id}", "config_text");
+        self.call(endpoint, self.inner.config_text(name)).await
+    }
+
     async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
         let endpoint = Endpoint::read("GET /configs", "config_exists");
         self.call(endpoint, self.inner.config_exists(name)).await

@@ -799,6 +799,9 @@ spec:
             rollout_step: Some(2),
             image: Some("aerospike/aerospike-server:7.1.0.0".into()),
             config_secret: None,
+            config_object: None,
+            config: None,
+            config_live: None,
             failed_rollout: None,
         });
         let text = document.to_yaml();

@@ -101,6 +101,7 @@ pub(crate) fn render(spec: &ClusterSpec) -> BTreeMap<String, String> {
     put(Field::Version, Some(spec.version.clone()));
     put(Field::Image, spec.image.clone());
     put(Field::ConfigSecret, spec.config_secret.clone());
+    put(Field::ConfigObject, spec.config_object.clone());
     put(Field::ConfigTarget, spec.config_target.clone());
     put(Field::Paused, spec.paused.map(|p| p.to_string()));
     put(

@@ -46,6 +46,9 @@ pub const VERSION: &str = "aerospike.cluster.version";
 pub const IMAGE: &str = "aerospike.cluster.image";
 /// Name of the swarm secret holding `aerospike.conf`.
 pub const CONFIG_SECRET: &str = "aerospike.cluster.config-secret";
+/// Name of the swarm config (a config object, whose data Docker returns)
+/// holding `aerospike.conf`: the readable alternative to [`CONFIG_SECRET`].
+pub const CONFIG_OBJECT: &str = "aerospike.cluster.config-object";
 /// Where the config secret is mounted in the container.
 pub const CONFIG_TARGET: &str = "aerospike.cluster.config-target";
 /// `true` stops every change the operator would make to the cluster.
@@ -101,6 +104,7 @@ pub enum Field {
     Version,
     Image,
     ConfigSecret,
+    ConfigObject,
     ConfigTarget,
     Paused,
     HeartbeatPort,
@@ -130,11 +134,12 @@ pub enum FieldKind {
 
 impl Field {
     /// Every field, in the order the docs and `to_labels` list them.
-    pub const ALL: [Field; 15] = [
+    pub const ALL: [Field; 16] = [
         Field::Replicas,
         Field::Version,
         Field::Image,
         Field::ConfigSecret,
+        Field::ConfigObject,
         Field::ConfigTarget,
         Field::Paused,
         Field::HeartbeatPort,
@@ -155,6 +160,7 @@ impl Field {
             Field::Version => VERSION,
             Field::Image => IMAGE,
             Field::ConfigSecret => CONFIG_SECRET,
+            Field::ConfigObject => CONFIG_OBJECT,
             Field::ConfigTarget => CONFIG_TARGET,
             Field::Paused => PAUSED,
             Field::HeartbeatPort => HEARTBEAT_PORT,
@@ -178,6 +184,7 @@ impl Field {
             Field::Version => "version",
             Field::Image => "image",
             Field::ConfigSecret => "configSecret",
+            Field::ConfigObject => "configObject",
             Field::ConfigTarget => "configTarget",
             Field::Paused => "paused",
             Field::HeartbeatPort => "heartbeatPort",
@@ -286,7 +293,16 @@ pub struct ClusterSpec {
         length(max = 64)
     )]
     pub config_secret: Option<String>,
-    /// Absolute path the config secret is mounted at. Default:
+    /// Name of the swarm config (config object) that holds `aerospike.conf`;
+    /// Docker returns its data, so the operator can check it before it
+    /// rolls and apply dynamic changes live. Not with `configSecret`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        pattern(r"^[a-zA-Z0-9]+([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$"),
+        length(max = 64)
+    )]
+    pub config_object: Option<String>,
+    /// Absolute path the config secret (or config object) is mounted at. Default:
     /// `/run/secrets/aerospike.conf`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^/"))]
@@ -520,6 +536,7 @@ mod tests {
             version: "7.1.0.0".into(),
             image: None,
             config_secret: None,
+            config_object: None,
             config_target: None,
             paused: None,
             heartbeat_port: None,

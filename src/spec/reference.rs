@@ -43,6 +43,14 @@ impl Field {
                 "none",
                 "Swarm secret that holds `aerospike.conf`.",
             ),
+            Field::ConfigObject => (
+                "swarm config name: letters, digits, `_ . -`, starts and ends with a letter or digit, ≤ 64",
+                "none",
+                "Swarm config (config object) that holds `aerospike.conf`, instead of a secret: Docker \
+                 returns a config's data, so the operator checks a new config before it rolls and \
+                 sets the parameters the server takes live without restarting a node. Not with \
+                 `config-secret`; a config holding credentials stays a secret.",
+            ),
             Field::ConfigTarget => (
                 "absolute file path",
                 "`/run/secrets/aerospike.conf`",
@@ -171,6 +179,22 @@ impl StatusField {
                 "image reference".into(),
                 "The image every node ran when the cluster last converged: what a failed \
                  rollout goes back to.",
+            ),
+            StatusField::ConfigObject => (
+                "swarm config name".into(),
+                "The config object every node mounted when the cluster last converged.",
+            ),
+            StatusField::Config => (
+                "`applied live (PARAM, …)`, `applying live (…) on N of M nodes` or `rolling restart (REASON)`".into(),
+                "What the last change of a config object did: which parameters were set live \
+                 with `set-config` (no node restarted), or why it needed a rolling restart.",
+            ),
+            StatusField::ConfigLive => (
+                "swarm config name".into(),
+                "The config object whose dynamic parameters every node runs live (set with \
+                 `set-config`) while the task template still mounts the one before it; a node \
+                 that restarts gets them again before the cluster counts as Ready, and the next \
+                 rolling restart mounts this config.",
             ),
             StatusField::ConfigSecret => (
                 "secret name".into(),

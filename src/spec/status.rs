@@ -113,6 +113,15 @@ pub const ROLLOUT_STEP: &str = "aerospike.status.rollout-step";
 pub const IMAGE: &str = "aerospike.status.image";
 /// The config secret every node mounted when the cluster last converged.
 pub const CONFIG_SECRET: &str = "aerospike.status.config-secret";
+/// The config object every node mounted when the cluster last converged.
+pub const CONFIG_OBJECT: &str = "aerospike.status.config-object";
+/// What the last config change did: `applied live (proto-fd-max)` or
+/// `rolling restart (storage-engine changed)`.
+pub const CONFIG: &str = "aerospike.status.config";
+/// The config object whose dynamic parameters every node runs live (set
+/// with `set-config`) while the task template still mounts another; the
+/// next rolling restart mounts it.
+pub const CONFIG_LIVE: &str = "aerospike.status.config-live";
 /// A rollout target that failed and was rolled back (`IMAGE` or
 /// `IMAGE config-secret=NAME`); not tried again while the spec asks for it.
 pub const FAILED_ROLLOUT: &str = "aerospike.status.failed-rollout";
@@ -289,6 +298,18 @@ pub struct ClusterStatus {
     /// The config secret every node mounted when the cluster last converged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_secret: Option<String>,
+    /// The config object every node mounted when the cluster last
+    /// converged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_object: Option<String>,
+    /// What the last config change of a config object did: `applied live
+    /// (proto-fd-max)`, `rolling restart (storage-engine changed)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// The config object whose dynamic parameters every node runs live
+    /// while the template still mounts another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_live: Option<String>,
     /// A rollout target that failed and was rolled back; not tried again
     /// while the spec asks for it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -308,12 +329,15 @@ pub enum StatusField {
     RolloutStep,
     Image,
     ConfigSecret,
+    ConfigObject,
+    Config,
+    ConfigLive,
     FailedRollout,
 }
 
 impl StatusField {
     /// Every status field.
-    pub const ALL: [StatusField; 11] = [
+    pub const ALL: [StatusField; 14] = [
         StatusField::Phase,
         StatusField::Ready,
         StatusField::Message,
@@ -324,6 +348,9 @@ impl StatusField {
         StatusField::RolloutStep,
         StatusField::Image,
         StatusField::ConfigSecret,
+        StatusField::ConfigObject,
+        StatusField::Config,
+        StatusField::ConfigLive,
         StatusField::FailedRollout,
     ];
 
@@ -340,6 +367,9 @@ impl StatusField {
             StatusField::RolloutStep => ROLLOUT_STEP,
             StatusField::Image => IMAGE,
             StatusField::ConfigSecret => CONFIG_SECRET,
+            StatusField::ConfigObject => CONFIG_OBJECT,
+            StatusField::Config => CONFIG,
+            StatusField::ConfigLive => CONFIG_LIVE,
             StatusField::FailedRollout => FAILED_ROLLOUT,
         }
     }
@@ -357,6 +387,9 @@ impl StatusField {
             StatusField::RolloutStep => "rolloutStep",
             StatusField::Image => "image",
             StatusField::ConfigSecret => "configSecret",
+            StatusField::ConfigObject => "configObject",
+            StatusField::Config => "config",
+            StatusField::ConfigLive => "configLive",
             StatusField::FailedRollout => "failedRollout",
         }
     }
@@ -406,6 +439,9 @@ impl ClusterStatus {
             }
             StatusField::Image => self.image = Some(value.to_string()),
             StatusField::ConfigSecret => self.config_secret = Some(value.to_string()),
+            StatusField::ConfigObject => self.config_object = Some(value.to_string()),
+            StatusField::Config => self.config = Some(value.to_string()),
+            StatusField::ConfigLive => self.config_live = Some(value.to_string()),
             StatusField::FailedRollout => self.failed_rollout = Some(value.to_string()),
             StatusField::ClusterKey => {
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -438,6 +474,9 @@ impl ClusterStatus {
             (ROLLOUT_STEP, self.rollout_step.map(|n| n.to_string())),
             (IMAGE, self.image.clone()),
             (CONFIG_SECRET, self.config_secret.clone()),
+            (CONFIG_OBJECT, self.config_object.clone()),
+            (CONFIG, self.config.clone()),
+            (CONFIG_LIVE, self.config_live.clone()),
             (FAILED_ROLLOUT, self.failed_rollout.clone()),
         ];
         fields
@@ -520,6 +559,9 @@ mod tests {
             rollout_step: Some(2),
             image: Some("aerospike/aerospike-server:7.1.0.0".into()),
             config_secret: Some("aerospike-v2.conf".into()),
+            config_object: Some("aerospike-v3.conf".into()),
+            config: Some("applied live (proto-fd-max)".into()),
+            config_live: Some("aerospike-v3.conf".into()),
             failed_rollout: Some("aerospike/aerospike-server:7.2.0.0".into()),
         }
     }

@@ -170,7 +170,19 @@ pub(crate) fn build_spec(
     );
     let image = fields.optional(Field::Image, text(names::check_repository));
     let config_secret = fields.optional(Field::ConfigSecret, text(names::check_secret_name));
+    let config_object = fields.optional(Field::ConfigObject, text(names::check_secret_name));
     let config_target = fields.optional(Field::ConfigTarget, text(check_absolute_path));
+    if fields.given(Field::ConfigSecret) && fields.given(Field::ConfigObject) {
+        fields.fail(
+            Field::ConfigObject,
+            format!(
+                "is set and so is {}: the config comes from one of them; keep the config object \
+                 (readable: checked before it rolls, dynamic changes applied live) or the secret \
+                 (for a config that holds credentials)",
+                Field::ConfigSecret.label()
+            ),
+        );
+    }
     let paused = fields.optional(Field::Paused, parse_bool);
     let heartbeat_port = fields.optional(Field::HeartbeatPort, parse_port);
     let service_port = fields.optional(Field::ServicePort, parse_port);
@@ -219,6 +231,7 @@ pub(crate) fn build_spec(
         version: version?,
         image,
         config_secret,
+        config_object,
         config_target,
         paused,
         heartbeat_port,

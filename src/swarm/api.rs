@@ -36,6 +36,11 @@ pub struct ServiceChange {
     /// Mounts this secret at its target instead of whatever secret is
     /// mounted there now (rolls every task). The engine resolves the name.
     pub secret_at_target: Option<SecretMount>,
+    /// Mounts this swarm config at its target instead of whatever secret or
+    /// config is mounted there now (rolls every task). The engine resolves
+    /// the name. (Likewise `secret_at_target` takes out a config mounted at
+    /// its target.)
+    pub config_at_target: Option<SecretMount>,
     /// Mounts this named volume at its target in place of whatever is
     /// mounted there now; other mounts are left alone (rolls every task).
     pub volume_at_target: Option<VolumeMount>,
@@ -62,6 +67,7 @@ impl ServiceChange {
             && self.labels_remove.is_empty()
             && self.image.is_none()
             && self.secret_at_target.is_none()
+            && self.config_at_target.is_none()
             && self.volume_at_target.is_none()
             && self.mount_remove_at.is_none()
             && self.update_policy.is_none()
@@ -75,6 +81,7 @@ impl ServiceChange {
         self.max_replicas_per_node.is_some()
             || self.image.is_some()
             || self.secret_at_target.is_some()
+            || self.config_at_target.is_some()
             || self.volume_at_target.is_some()
             || self.mount_remove_at.is_some()
             || !self.networks_add.is_empty()
@@ -96,6 +103,8 @@ pub struct NewService {
     pub networks: Vec<String>,
     /// Secrets to mount.
     pub secrets: Vec<SecretMount>,
+    /// Swarm configs to mount (name and absolute target).
+    pub configs: Vec<SecretMount>,
     /// Named volumes to mount.
     pub volumes: Vec<VolumeMount>,
     /// Arguments passed to the image's entrypoint.
@@ -153,6 +162,15 @@ pub trait SwarmApi: Send + Sync + 'static {
         id: &str,
         tail: usize,
     ) -> impl Future<Output = Result<Vec<String>, SwarmError>> + Send;
+
+    /// The data of the swarm config named exactly `name`, as text, or
+    /// `None` when there is no such config. Docker returns a config's data
+    /// (never a secret's): how the operator reads a cluster's config
+    /// object. Data that is not UTF-8 is [`SwarmError::Decode`].
+    fn config_text(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, SwarmError>> + Send;
 
     /// Whether a swarm config named `name` exists.
     fn config_exists(&self, name: &str) -> impl Future<Output = Result<bool, SwarmError>> + Send;

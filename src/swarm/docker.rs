@@ -11,7 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bollard::models::{
     EndpointSpec, EndpointSpecModeEnum, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
     ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecFile,
-    TaskSpecContainerSpecSecrets, TaskSpecPlacement,
+    TaskSpecContainerSpecConfigs, TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets,
+    TaskSpecPlacement,
 };
 use bollard::query_parameters::{
     EventsOptions, InspectNetworkOptions, ListNodesOptions, ListSecretsOptions,
@@ -30,7 +31,6 @@ const TASK_LOGS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2)
 use super::error::SwarmError;
 use super::lease::{ConfigObject, LeaseStore};
 use super::raw::RawClient;
-use super::types::SecretMount;
 use super::types::{
     differs_only_in_status_labels, NetworkInfo, NodeInfo, RawTask, ServiceInfo, SwarmEvent,
     TaskFilter, TaskInfo,
@@ -116,6 +116,16 @@ impl DockerSwarm {
             })
             .collect())
     }
+
+    /// The id of the swarm config named exactly `name`.
+    async fn config_id(&self, name: &str) -> Result<String, SwarmError> {
+        LeaseStore::read_config(self, name)
+            .await?
+            .map(|c| c.id)
+            .ok_or_else(|| SwarmError::NotFound {
+                what: format!("config {name:?}"),
+            })
+    }
 }
 
 impl SwarmApi for DockerSwarm {
@@ -183,6 +193,29 @@ impl SwarmApi for DockerSwarm {
 
     async fn secret_exists(&self, name: &str) -> Result<bool, SwarmError> {
         Ok(!self.secrets_named(name).await?.is_empty())
+    }
+
+    async fn config_text(&self, name: &str) -> Result<Option<String>, SwarmError> {
+        use base64::Engine as _;
+        let what = format!("config {name:?}");
+        let config = match self.docker().inspect_config(name).await {
+            Ok(config) => config,
+            Err(e) => {
+                let error = SwarmError::from_bollard(e, self.host(), &what);
+                return if error.is_not_found() { Ok(None) } else { Err(error) };
+            }
+        };
+        let spec = config.spec.unwrap_or_default();
+        // Inspect resolves id prefixes too: only the exact name counts.
+        if spec.name.as_deref() != Some(name) {
+            return Ok(None);
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(spec.data.unwrap_or_default())
+            .map_err(|e| decode(&what, &format!("its data is not base64: {e}")))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| decode(&what, "its data is not UTF-8 text"))
     }
 
     async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
@@ -299,7 +332,14 @@ impl SwarmApi for DockerSwarm {
             }
             None => None,
         };
-        apply_change(&mut spec, change, secret.as_ref(), id)?;
+        let config = match &change.config_at_target {
+            Some(mount) => {
+                let id = self.config_id(&mount.name).await?;
+                Some((id, mount.name.clone(), mount.target.clone()))
+            }
+            None => None,
+        };
+        apply_change(&mut spec, change, secret.as_ref(), config.as_ref(), id)?;
         if &spec == stored {
             // Nothing would change: skip the write, which would still bump
             // the version and send an event to every watcher (ourselves
@@ -344,6 +384,20 @@ impl SwarmApi for DockerSwarm {
                 secret_name: Some(name),
             });
         }
+        let mut configs = Vec::new();
+        for mount in &service.configs {
+            configs.push(TaskSpecContainerSpecConfigs {
+                file: Some(TaskSpecContainerSpecFile1 {
+                    name: Some(mount.target.clone()),
+                    uid: Some("0".into()),
+                    gid: Some("0".into()),
+                    mode: Some(0o444),
+                }),
+                config_id: Some(self.config_id(&mount.name).await?),
+                config_name: Some(mount.name.clone()),
+                ..Default::default()
+            });
+        }
         // Our mount type speaks the engine's JSON too; bollard's model reads it.
         let mounts = service
             .volumes
@@ -377,6 +431,7 @@ impl SwarmApi for DockerSwarm {
                     image: Some(service.image.clone()),
                     args: (!service.args.is_empty()).then(|| service.args.clone()),
                     secrets: (!secrets.is_empty()).then_some(secrets),
+                    configs: (!configs.is_empty()).then_some(configs),
                     mounts: (!mounts.is_empty()).then_some(mounts),
                     ..Default::default()
                 }),
@@ -464,11 +519,13 @@ impl SwarmApi for DockerSwarm {
 
 /// Edits a stored service spec (JSON as the engine returned it) in place,
 /// touching only what `change` names.
-/// `secret` is the resolved `change.secret_at_target`: (id, name, target).
+/// `secret` and `config` are the resolved `change.secret_at_target` and
+/// `change.config_at_target`: (id, name, target).
 fn apply_change(
     spec: &mut Value,
     change: &ServiceChange,
     secret: Option<&(String, String, String)>,
+    config: Option<&(String, String, String)>,
     service: &str,
 ) -> Result<(), SwarmError> {
     let invalid = |reason: &str| SwarmError::InvalidChange {
@@ -514,34 +571,65 @@ fn apply_change(
         container.insert("Image".into(), json!(image));
     }
 
-    if let Some((secret_id, name, target)) = secret {
+    // A secret or a config mounted at a target replaces whichever of the
+    // two is there now: the config file comes from one source.
+    for (kind, mount) in [("Secrets", secret), ("Configs", config)] {
+        let Some((object_id, name, target)) = mount else {
+            continue;
+        };
         let container = template_part(spec_obj, "ContainerSpec")
             .ok_or_else(|| invalid("its task template is not an object"))?;
-        let secrets = container.entry("Secrets").or_insert_with(|| json!([]));
-        if secrets.is_null() {
-            *secrets = json!([]);
-        }
-        let secrets = secrets
-            .as_array_mut()
-            .ok_or_else(|| invalid("its secrets are not a list"))?;
-        let at_target = |s: &Value| {
+        // A relative `File.Name` is under /run/secrets for a secret, under
+        // / for a config.
+        let at_target = |list: &str, s: &Value| {
+            let under = if list == "Secrets" { "/run/secrets/" } else { "/" };
             s.pointer("/File/Name")
                 .and_then(Value::as_str)
                 .is_some_and(|t| {
-                    SecretMount {
-                        name: String::new(),
-                        target: t.to_string(),
-                    }
-                    .is_at(target)
+                    let full = |t: &str| {
+                        if t.starts_with('/') {
+                            t.to_string()
+                        } else {
+                            format!("{under}{t}")
+                        }
+                    };
+                    full(t) == full(target)
                 })
         };
-        let file = secrets
-            .iter()
-            .find(|s| at_target(s))
-            .and_then(|s| s.get("File").cloned())
-            .unwrap_or_else(|| json!({"Name": target, "UID": "0", "GID": "0", "Mode": 0o444}));
-        secrets.retain(|s| !at_target(s));
-        secrets.push(json!({"File": file, "SecretID": secret_id, "SecretName": name}));
+        let mut file = None;
+        for list in ["Secrets", "Configs"] {
+            if let Some(entries) = container.get_mut(list).and_then(Value::as_array_mut) {
+                if file.is_none() {
+                    file = entries
+                        .iter()
+                        .find(|s| at_target(list, s))
+                        .and_then(|s| s.get("File").cloned())
+                        .map(|mut file| {
+                            // A relative name means another directory for
+                            // the other kind: spell the target out.
+                            if list != kind {
+                                file["Name"] = json!(target);
+                            }
+                            file
+                        });
+                }
+                entries.retain(|s| !at_target(list, s));
+            }
+        }
+        let file =
+            file.unwrap_or_else(|| json!({"Name": target, "UID": "0", "GID": "0", "Mode": 0o444}));
+        let entries = container.entry(kind).or_insert_with(|| json!([]));
+        if entries.is_null() {
+            *entries = json!([]);
+        }
+        let entries = entries
+            .as_array_mut()
+            .ok_or_else(|| invalid("its secrets or configs are not a list"))?;
+        entries.push(if kind == "Secrets" {
+            json!({"File": file, "SecretID": object_id, "SecretName": name})
+        } else {
+            json!({"File": file, "ConfigID": object_id, "ConfigName": name})
+        });
     }
 
     let at = |target: &str| {
@@ -675,6 +763,7 @@ fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::swarm::SecretMount;
     use std::collections::BTreeMap;
 
     fn stored_spec() -> Value {
@@ -688,6 +777,49 @@ mod tests {
             "Mode": {"Replicated": {"Replicas": 3}},
             "SomeFieldBollardDoesNotKnow": [1, 2]
         })
+    }
+
+    #[test]
+    fn a_config_object_takes_the_place_of_the_secret_at_its_target_and_back() {
+        let mount = |name: &str| SecretMount {
+            name: name.into(),
+            target: "/run/secrets/aerospike.conf".into(),
+        };
+        let mut spec = stored_spec();
+        spec["TaskTemplate"]["ContainerSpec"]["Secrets"] = json!([
+            {"File": {"Name": "aerospike.conf", "UID": "0", "GID": "0", "Mode": 292},
+             "SecretID": "s1", "SecretName": "conf-v1"},
+            {"File": {"Name": "other", "UID": "0", "GID": "0", "Mode": 292},
+             "SecretID": "s2", "SecretName": "tls"}
+        ]);
+        let change = ServiceChange {
+            config_at_target: Some(mount("conf-v2")),
+            ..ServiceChange::default()
+        };
+        let config = ("c2".to_string(), "conf-v2".to_string(), "/run/secrets/aerospike.conf".to_string());
+        apply_change(&mut spec, &change, None, Some(&config), "db").unwrap();
+        let container = &spec["TaskTemplate"]["ContainerSpec"];
+        // The secret at the target (a relative name under /run/secrets) is
+        // gone, the other stays, and the config's file names the target
+        // in full (a config's relative name is under /).
+        assert_eq!(container["Secrets"], json!([{"File": {"Name": "other", "UID": "0", "GID": "0", "Mode": 292}, "SecretID": "s2", "SecretName": "tls"}]));
+        assert_eq!(
+            container["Configs"],
+            json!([{"File": {"Name": "/run/secrets/aerospike.conf", "UID": "0", "GID": "0", "Mode": 292},
+                    "ConfigID": "c2", "ConfigName": "conf-v2"}])
+        );
+        // Control: the same file name means /aerospike.conf for a config,
+        // so a config there is not at the secret's target.
+        let elsewhere = ("c3".to_string(), "conf-v3".to_string(), "/aerospike.conf".to_string());
+        let mut other = spec.clone();
+        apply_change(&mut other, &ServiceChange::default(), None, Some(&elsewhere), "db").unwrap();
+        assert_eq!(other["TaskTemplate"]["ContainerSpec"]["Configs"].as_array().unwrap().len(), 2);
+        // And back to a secret: the config at the target gives way.
+        let back = ("s9".to_string(), "conf-v1".to_string(), "/run/secrets/aerospike.conf".to_string());
+        apply_change(&mut spec, &ServiceChange::default(), Some(&back), None, "db").unwrap();
+        let container = &spec["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(container["Configs"], json!([]));
+        assert_eq!(container["Secrets"].as_array().unwrap().len(), 2);
     }
 
     #[test]
@@ -729,7 +861,7 @@ mod tests {
         };
         // Added where there were no mounts.
         let mut spec = stored_spec();
-        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
         assert_eq!(
             spec["TaskTemplate"]["ContainerSpec"]["Mounts"],
             json!([{"Type": "volume", "Source": "aerospike-data", "Target": "/opt/aerospike/data",
@@ -745,7 +877,7 @@ mod tests {
             {"Type": "bind", "Source": "/srv/logs", "Target": "/var/log/aerospike"},
             {"Type": "bind", "Source": "/srv/data", "Target": "/opt/aerospike/data/"}
         ]);
-        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
         let mounts = spec["TaskTemplate"]["ContainerSpec"]["Mounts"]
             .as_array()
             .unwrap();
@@ -782,7 +914,7 @@ mod tests {
             mount_remove_at: Some("/opt/aerospike/data".into()),
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &remove, None, "db").unwrap();
+        apply_change(&mut spec, &remove, None, None, "db").unwrap();
         assert_eq!(
             spec["TaskTemplate"]["ContainerSpec"]["Mounts"],
             json!([{"Type": "bind", "Source": "/srv/logs", "Target": "/var/log/aerospike"}])
@@ -798,15 +930,15 @@ mod tests {
         // Modern: TaskTemplate.Networks, aliases of attached ones kept.
         let mut spec = stored_spec();
         spec["TaskTemplate"]["Networks"] = json!([{"Target": "net1", "Aliases": ["a"]}]);
-        apply_change(&mut spec, &change, None, "db").unwrap();
-        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
         assert_eq!(
             spec["TaskTemplate"]["Networks"],
             json!([{"Target": "net1", "Aliases": ["a"]}, {"Target": "net2"}])
         );
         // None yet: the list is made.
         let mut spec = stored_spec();
-        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
         assert_eq!(
             spec["TaskTemplate"]["Networks"],
             json!([{"Target": "net2"}])
@@ -814,7 +946,7 @@ mod tests {
         // Deprecated Spec.Networks: added there, not split over two lists.
         let mut spec = stored_spec();
         spec["Networks"] = json!([{"Target": "net1"}]);
-        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
         assert_eq!(
             spec["Networks"],
             json!([{"Target": "net1"}, {"Target": "net2"}])
@@ -830,7 +962,7 @@ mod tests {
             labels_remove: vec!["old".into(), "absent".into()],
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
         let mut expected = stored_spec();
         expected["Labels"] =
             json!({"aerospike.cluster.replicas": "3", "aerospike.status.phase": "Ready"});
@@ -845,7 +977,7 @@ mod tests {
             max_replicas_per_node: Some(1),
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
         assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 5);
         assert_eq!(spec["TaskTemplate"]["Placement"]["MaxReplicas"], 1);
         assert_eq!(
@@ -857,7 +989,7 @@ mod tests {
             max_replicas_per_node: Some(0),
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &unlimited, None, "db").unwrap();
+        apply_change(&mut spec, &unlimited, None, None, "db").unwrap();
         assert_eq!(spec["TaskTemplate"]["Placement"], json!({}));
     }
 
@@ -868,7 +1000,7 @@ mod tests {
             labels_set: BTreeMap::from([("a".into(), "b".into())]),
             ..ServiceChange::default()
         };
-        apply_change(&mut spec, &change, None, "db").unwrap();
+        apply_change(&mut spec, &change, None, None, "db").unwrap();
         assert_eq!(spec["Labels"], json!({"a": "b"}));
     }
 
@@ -879,7 +1011,7 @@ mod tests {
             replicas: Some(3),
             ..ServiceChange::default()
         };
-        let err = apply_change(&mut spec, &change, None, "g").unwrap_err();
+        let err = apply_change(&mut spec, &change, None, None, "g").unwrap_err();
         assert!(matches!(err, SwarmError::InvalidChange { .. }), "{err:?}");
         assert!(
             err.to_string().contains("not a replicated service"),

@@ -137,7 +137,8 @@ pub const ENDPOINTS: &[DockerEndpoint] = &[
         "GET",
         "/configs/{id}",
         Use::Run,
-        "read the leader lease and a cluster's status config <service>.status",
+        "read the leader lease, a cluster's status config <service>.status and its config \
+         object (aerospike.cluster.config-object: the data, to check and diff it)",
     ),
     ep(
         "POST",

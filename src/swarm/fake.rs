@@ -59,6 +59,8 @@ struct State {
     networks: Vec<NetworkInfo>,
     secrets: BTreeSet<String>,
     configs: BTreeMap<String, ConfigObject>,
+    /// The data of the configs that have some (`add_config_text`).
+    config_data: BTreeMap<String, String>,
     task_logs: BTreeMap<String, Vec<String>>,
     writes: Vec<WriteCall>,
     reads: u64,
@@ -130,8 +132,8 @@ impl Default for FakeSwarm {
 /// value to say it runs that template.
 pub fn fake_fingerprint(service: &ServiceInfo) -> String {
     format!(
-        "{:?}|{:?}|{:?}",
-        service.image, service.secret_mounts, service.volume_mounts
+        "{:?}|{:?}|{:?}|{:?}",
+        service.image, service.secret_mounts, service.config_mounts, service.volume_mounts
     )
 }
 
@@ -215,6 +217,14 @@ impl FakeSwarm {
     /// Adds a swarm config by name (`docker config create`).
     pub fn add_config(&self, name: &str) {
         self.lock().put_config(name, &BTreeMap::new());
+    }
+
+    /// Adds a swarm config `name` whose data is `text` (`docker config
+    /// create name file`).
+    pub fn add_config_text(&self, name: &str, text: &str) {
+        let mut state = self.lock();
+        state.put_config(name, &BTreeMap::new());
+        state.config_data.insert(name.to_string(), text.to_string());
     }
 
     /// Sets what task `id` has logged (its console lines), oldest first.
@@ -344,6 +354,14 @@ impl SwarmApi for FakeSwarm {
 
     async fn secret_exists(&self, name: &str) -> Result<bool, SwarmError> {
         self.read(|s| Ok(s.secrets.contains(name)))
+    }
+
+    async fn config_text(&self, name: &str) -> Result<Option<String>, SwarmError> {
+        self.read(|s| {
+            Ok(s.configs
+                .contains_key(name)
+                .then(|| s.config_data.get(name).cloned().unwrap_or_default()))
+        })
     }
 
     async fn config_exists(&self, name: &str) -> Result<bool, SwarmError> {
@@ -482,12 +500,28 @@ impl SwarmApi for FakeSwarm {
                 });
             }
             service.secret_mounts.retain(|m| !m.is_at(&mount.target));
+            service.config_mounts.retain(|m| !m.is_at(&mount.target));
             service.secret_mounts.push(mount.clone());
             service.secret_names = service
                 .secret_mounts
                 .iter()
                 .map(|m| m.name.clone())
                 .collect();
+        }
+        if let Some(mount) = &change.config_at_target {
+            if !state.configs.contains_key(&mount.name) {
+                return Err(SwarmError::NotFound {
+                    what: format!("config {:?}", mount.name),
+                });
+            }
+            service.secret_mounts.retain(|m| !m.is_at(&mount.target));
+            service.secret_names = service
+                .secret_mounts
+                .iter()
+                .map(|m| m.name.clone())
+                .collect();
+            service.config_mounts.retain(|m| !m.is_at(&mount.target));
+            service.config_mounts.push(mount.clone());
         }
         if let Some(path) = &change.mount_remove_at {
             service.volume_mounts.retain(|m| &m.target != path);
@@ -583,6 +617,7 @@ impl SwarmApi for FakeSwarm {
             update_status: None,
             status_only_update: false,
             secret_mounts: new.secrets.clone(),
+            config_mounts: new.configs.clone(),
             volume_mounts: new.volumes.clone(),
             update_policy: new.update_policy.clone(),
             rollback_policy: new.update_policy.clone(),
@@ -732,6 +767,9 @@ mod tests {
             }
             async fn config_exists(&self, n: &str) -> Result<bool, SwarmError> {
                 self.0.config_exists(n).await
+            }
+            async fn config_text(&self, n: &str) -> Result<Option<String>, SwarmError> {
+                self.0.config_text(n).await
             }
             async fn find_config(&self, n: &str) -> Result<Option<ConfigObject>, SwarmError> {
                 self.0.find_config(n).await

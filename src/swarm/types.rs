@@ -51,6 +51,9 @@ pub struct ServiceInfo {
     pub template_fingerprint: String,
     /// Secrets mounted into tasks, with their targets.
     pub secret_mounts: Vec<SecretMount>,
+    /// Swarm configs (config objects) mounted into tasks, with their
+    /// targets (the same shape as a secret's mount).
+    pub config_mounts: Vec<SecretMount>,
     /// Named volumes mounted into tasks (`ContainerSpec.Mounts` of type
     /// `volume`). Empty when unknown (service lists).
     pub volume_mounts: Vec<VolumeMount>,
@@ -568,6 +571,7 @@ impl From<bollard::models::Service> for ServiceInfo {
             status_only_update: false,
             template_fingerprint: String::new(),
             secret_mounts: Vec::new(),
+            config_mounts: Vec::new(),
             volume_mounts: Vec::new(),
             update_policy: None,
             rollback_policy: None,
@@ -584,6 +588,7 @@ impl ServiceInfo {
         let spec = &json["Spec"];
         self.template_fingerprint = template_fingerprint(&spec["TaskTemplate"]);
         self.secret_mounts = secret_mounts(&spec["TaskTemplate"]);
+        self.config_mounts = config_mounts(&spec["TaskTemplate"]);
         self.volume_mounts = volume_mounts(&spec["TaskTemplate"]);
         self.update_policy = UpdatePolicy::from_json(&spec["UpdateConfig"]);
         self.rollback_policy = UpdatePolicy::from_json(&spec["RollbackConfig"]);
@@ -606,6 +611,27 @@ fn secret_mounts(spec: &serde_json::Value) -> Vec<SecretMount> {
             Some(SecretMount {
                 name: s.get("SecretName")?.as_str()?.to_string(),
                 target: s.pointer("/File/Name")?.as_str()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The swarm configs of a task spec (`ContainerSpec.Configs`) that are
+/// files, by name and target (a relative target is under `/`).
+fn config_mounts(spec: &serde_json::Value) -> Vec<SecretMount> {
+    spec.pointer("/ContainerSpec/Configs")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let target = c.pointer("/File/Name")?.as_str()?;
+            Some(SecretMount {
+                name: c.get("ConfigName")?.as_str()?.to_string(),
+                target: if target.starts_with('/') {
+                    target.to_string()
+                } else {
+                    format!("/{target}")
+                },
             })
         })
         .collect()

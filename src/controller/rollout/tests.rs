@@ -194,6 +194,7 @@ fn target(image: &str) -> Target {
     Target {
         image: image.into(),
         config_secret: None,
+        config_object: None,
         storage: None,
     }
 }
@@ -522,6 +523,7 @@ fn a_new_config_secret_rolls_like_a_new_version() {
     let with = |secret: &str| Target {
         image: OLD.into(),
         config_secret: Some(secret.into()),
+        config_object: None,
         storage: None,
     };
     assert_eq!(

@@ -6,7 +6,8 @@
 //! and the status labels the operator writes back. [`swarm`] talks to
 //! Docker, [`aerospike`] to the Aerospike nodes, and [`controller`] is the
 //! loop that makes every managed service match its spec ([`run`]).
-//! [`validate`] is the `validate` command.
+//! [`serverconf`] reads and checks the Aerospike server config. [`validate`]
+//! is the `validate` command.
 
 pub mod aerospike;
 pub mod controller;

@@ -55,7 +55,7 @@ fn api_post_at(socket: &str, path: &str) -> Result<u16, Failed> {
 
 /// kill -9 of `task`'s container, sent to its own node's engine as
 /// `docker kill` sends it.
-fn kill(sandbox: &Sandbox, task: &crate::sandbox::TaskView) -> Result<(), Failed> {
+pub(crate) fn kill(sandbox: &Sandbox, task: &crate::sandbox::TaskView) -> Result<(), Failed> {
     let socket = sandbox.socket_of(&task.node_id)?;
     let code = api_post_at(
         &socket,

@@ -45,6 +45,7 @@ mod failures;
 mod faults;
 mod ha;
 mod kills;
+mod liveconfig;
 mod metrics;
 mod network;
 mod operator;
@@ -452,6 +453,14 @@ fn tests() -> Vec<E2e> {
         parallel(
             "rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely",
             rollout::operator_killed_at_random_points_of_a_rollout_still_finishes_safely,
+        ),
+        parallel(
+            "liveconfig::rack_id_on_community_is_refused_and_a_static_change_rolls",
+            liveconfig::rack_id_on_community_is_refused_and_a_static_change_rolls,
+        ),
+        parallel(
+            "liveconfig::a_live_change_restarts_nothing_and_a_crashed_node_gets_it_again",
+            liveconfig::a_live_change_restarts_nothing_and_a_crashed_node_gets_it_again,
         ),
         parallel(
             "rollout::config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing",

@@ -936,6 +936,7 @@ pub const ACTIONS: &[&str] = &[
     "exclude",
     "unexclude",
     "attach-network",
+    "config-live",
 ];
 /// The actions of leader election (high availability), about the replica
 /// that logs them (`holder`), not about a cluster.

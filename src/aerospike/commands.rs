@@ -251,7 +251,11 @@ impl InfoClient {
 
     /// `get-config:context=…` of `param`'s context: the node's `key=value;…`
     /// list, as it answered.
-    pub async fn get_config(&self, addr: SocketAddr, param: &LiveParam) -> Result<String, InfoError> {
+    pub async fn get_config(
+        &self,
+        addr: SocketAddr,
+        param: &LiveParam,
+    ) -> Result<String, InfoError> {
         self.one(addr, &param.get_command()).await
     }
 

@@ -410,7 +410,9 @@ async fn config_change<A: SwarmApi>(
     let mounted_text = read
         .iter()
         .find(|c| Some(&c.name) == Target::of_template(spec, current).config_object.as_ref());
-    let live_text = read.iter().find(|c| Some(&c.name) != mounted_text.map(|m| &m.name));
+    let live_text = read
+        .iter()
+        .find(|c| Some(&c.name) != mounted_text.map(|m| &m.name));
     Ok(Some(
         match liveconfig::plan(spec, current, &to, mounted_text, live_text, None) {
             Ok(params) if params.is_empty() => format!(

@@ -215,8 +215,12 @@ impl NodeApi for CountingInfo {
         addr: SocketAddr,
         param: &LiveParam,
     ) -> Result<SetConfigOutcome, InfoError> {
-        self.send("set-config", Some(None), self.client.set_config(addr, param))
-            .await
+        self.send(
+            "set-config",
+            Some(None),
+            self.client.set_config(addr, param),
+        )
+        .await
     }
 
     async fn get_config(&self, addr: SocketAddr, param: &LiveParam) -> Result<String, InfoError> {

@@ -890,12 +890,12 @@ mod tests {
     use crate::aerospike::{InfoError, NodeId, NodeReport, PeerEntry, TipClearOutcome};
     use crate::controller::mesh::tests::report;
     use crate::controller::plan::tests::node;
+    use crate::serverconf::LiveParam;
     use crate::spec::status::{MESSAGE, PHASE, READY};
     use crate::spec::ClusterSpec;
     use crate::swarm::{ready_worker, FakeSwarm, NetworkInfo, TaskInfo, WriteCall};
     use std::collections::BTreeMap;
     use std::net::IpAddr;
-    use crate::serverconf::LiveParam;
     use std::sync::{Arc, Mutex};
 
     /// What a scripted node answers, by address.
@@ -1020,7 +1020,11 @@ mod tests {
                 .insert(param.name.clone(), param.value.clone());
             Ok(SetConfigOutcome::Applied)
         }
-        async fn get_config(&self, addr: SocketAddr, param: &LiveParam) -> Result<String, InfoError> {
+        async fn get_config(
+            &self,
+            addr: SocketAddr,
+            param: &LiveParam,
+        ) -> Result<String, InfoError> {
             let script = self.0.lock().unwrap();
             let values = script
                 .live
@@ -2450,6 +2454,210 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fresh.service("s1").unwrap().labels[PHASE], "Error");
+    }
+
+    // --- a config object: checked before it rolls, dynamic parameters set
+    // live with set-config, a refusal falls back to the rolling restart.
+
+    use crate::spec::status::{CONFIG, CONFIG_LIVE};
+    use crate::swarm::SecretMount;
+
+    const EXAMPLE_CONF: &str = include_str!("../../crd-like-specs/examples/aerospike.conf");
+
+    /// Three meshed nodes on a template mounting config object `conf-a`
+    /// (the example config), the spec naming `to` (whose text is `text`).
+    fn config_scene(to: &str, text: &str, extra: &[(&str, &str)]) -> (FakeSwarm, ScriptedNodes) {
+        let mut spec = vec![
+            ("aerospike.cluster.replicas", "3"),
+            ("aerospike.cluster.version", "7.1.0.0"),
+            ("aerospike.cluster.config-object", to),
+        ];
+        spec.extend_from_slice(extra);
+        let fake = scene(3, 3, &spec);
+        fake.add_config_text("conf-a", EXAMPLE_CONF);
+        if to != "conf-a" {
+            fake.add_config_text(to, text);
+        }
+        let service = fake.edit_service("s1", |s| {
+            s.update_policy = Some(rollout::valve_policy());
+            s.rollback_policy = Some(rollout::valve_policy());
+            s.config_mounts = vec![SecretMount {
+                name: "conf-a".into(),
+                target: "/run/secrets/aerospike.conf".into(),
+            }];
+            s.labels.insert(
+                crate::spec::status::IMAGE.into(),
+                "aerospike/aerospike-server:7.1.0.0".into(),
+            );
+            s.labels
+                .insert(crate::spec::status::CONFIG_OBJECT.into(), "conf-a".into());
+        });
+        let nodes = ScriptedNodes::default();
+        fake.set_tasks(
+            [2u8, 3, 4]
+                .into_iter()
+                .map(|l| TaskInfo {
+                    template_fingerprint: service.template_fingerprint.clone(),
+                    slot: Some(u64::from(l)),
+                    created_at: Some("2026-12-01T12:00:00Z".into()),
+                    ..task(l, "running")
+                })
+                .collect(),
+        );
+        for last in [2u8, 3, 4] {
+            let peers: Vec<u8> = [2, 3, 4].into_iter().filter(|l| *l != last).collect();
+            nodes.set(report(node(last, "AA", 3), &peers));
+        }
+        (fake, nodes)
+    }
+
+    fn set_configs(nodes: &ScriptedNodes) -> Vec<String> {
+        nodes
+            .sent()
+            .into_iter()
+            .filter(|c| c.starts_with("set-config"))
+            .collect()
+    }
+
+    /// The template writes (a rollout's start).
+    fn template_writes(fake: &FakeSwarm) -> Vec<ServiceChange> {
+        label_writes(fake)
+            .into_iter()
+            .filter(|c| c.rolls_tasks())
+            .collect()
+    }
+
+    /// The status the service shows now: its labels with the status
+    /// config's on top.
+    fn shown(fake: &FakeSwarm) -> BTreeMap<String, String> {
+        let mut labels = fake.service("s1").unwrap().labels;
+        if let Some(live) = fake.config_labels("db.status") {
+            labels.extend(live);
+        }
+        labels
+    }
+
+    #[tokio::test]
+    async fn a_dynamic_change_is_set_live_on_every_node_and_again_on_one_that_restarts() {
+        let raised = EXAMPLE_CONF.replace("proto-fd-max 15000", "proto-fd-max 16000");
+        let (fake, nodes) = config_scene("conf-b", &raised, &[]);
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        let mut sent = set_configs(&nodes);
+        sent.sort();
+        assert_eq!(
+            sent,
+            [2, 3, 4]
+                .map(|l| format!("set-config {}:3000 proto-fd-max=16000", ip(l)))
+                .to_vec()
+        );
+        assert_eq!(template_writes(&fake), vec![], "no task restarts");
+        // Not Ready until every node shows it.
+        assert_ne!(shown(&fake)[PHASE], "Ready", "{:?}", shown(&fake));
+
+        // The next pass reads every node's get-config back.
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(set_configs(&nodes).len(), 3, "nothing sent twice");
+        let status = shown(&fake);
+        assert_eq!(status[PHASE], "Ready", "{status:?}");
+        assert_eq!(status[CONFIG], "applied live (proto-fd-max)");
+        assert_eq!(status[CONFIG_LIVE], "conf-b");
+        assert_eq!(template_writes(&fake), vec![]);
+
+        // Node .3 restarts (a crash): it runs the template's config again.
+        nodes
+            .0
+            .lock()
+            .unwrap()
+            .live
+            .remove(&SocketAddr::new(ip(3), 3000));
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(
+            set_configs(&nodes)[3..],
+            [format!("set-config {}:3000 proto-fd-max=16000", ip(3))]
+        );
+        assert_ne!(
+            shown(&fake)[PHASE],
+            "Ready",
+            "not Ready while a node lacks it"
+        );
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(shown(&fake)[PHASE], "Ready");
+        assert_eq!(template_writes(&fake), vec![]);
+    }
+
+    #[tokio::test]
+    async fn a_static_change_rolls_and_a_refused_live_one_falls_back_to_rolling() {
+        // The control: a line the server takes only at start rolls at once.
+        let sprigs = EXAMPLE_CONF.replace(
+            "replication-factor 2",
+            "replication-factor 2\n\tpartition-tree-sprigs 512",
+        );
+        let (fake, nodes) = config_scene("conf-b", &sprigs, &[]);
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        let writes = template_writes(&fake);
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert_eq!(
+            writes[0].config_at_target.as_ref().map(|m| m.name.as_str()),
+            Some("conf-b")
+        );
+        assert!(set_configs(&nodes).is_empty());
+        let status = shown(&fake);
+        assert!(
+            status[CONFIG].starts_with("rolling restart (")
+                && status[CONFIG].contains("partition-tree-sprigs"),
+            "{status:?}"
+        );
+
+        // A dynamic parameter the nodes refuse: set-config once, then the
+        // rolling restart, with the node's words.
+        let raised = EXAMPLE_CONF.replace("proto-fd-max 15000", "proto-fd-max 16000");
+        let (fake, nodes) = config_scene("conf-b", &raised, &[]);
+        nodes
+            .0
+            .lock()
+            .unwrap()
+            .refuse_live
+            .insert("proto-fd-max".into());
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(set_configs(&nodes).len(), 1, "stops at the first refusal");
+        assert_eq!(template_writes(&fake), vec![]);
+        r.reconcile("s1").await.unwrap();
+        let writes = template_writes(&fake);
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert!(writes[0].config_at_target.is_some());
+        let status = shown(&fake);
+        assert!(
+            status[CONFIG].contains("refused set-config proto-fd-max=16000: error"),
+            "{status:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rack_id_on_community_is_refused_before_anything_rolls() {
+        let racked =
+            EXAMPLE_CONF.replace("replication-factor 2", "replication-factor 2\n\track-id 1");
+        let (fake, nodes) = config_scene("conf-b", &racked, &[]);
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        let status = shown(&fake);
+        assert_eq!(status[PHASE], "Error", "{status:?}");
+        assert!(status[MESSAGE].contains("rack-id"), "{status:?}");
+        assert!(
+            status[MESSAGE].contains("nothing was restarted"),
+            "{status:?}"
+        );
+        assert_eq!(template_writes(&fake), vec![]);
+        assert!(set_configs(&nodes).is_empty());
+        // The control: on an Enterprise image the same config may go on.
+        let (fake, nodes) = config_scene(
+            "conf-b",
+            &racked,
+            &[("aerospike.cluster.edition", "enterprise")],
+        );
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        let status = shown(&fake);
+        assert_ne!(status[PHASE], "Error", "{status:?}");
     }
 
     // --- letting go: the valve comes off a service the operator stops

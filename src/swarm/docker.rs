@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::models::{
     EndpointSpec, EndpointSpecModeEnum, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
-    ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecFile,
-    TaskSpecContainerSpecConfigs, TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets,
+    ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecConfigs,
+    TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets,
     TaskSpecPlacement,
 };
 use bollard::query_parameters::{
@@ -202,7 +202,11 @@ impl SwarmApi for DockerSwarm {
             Ok(config) => config,
             Err(e) => {
                 let error = SwarmError::from_bollard(e, self.host(), &what);
-                return if error.is_not_found() { Ok(None) } else { Err(error) };
+                return if error.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(error)
+                };
             }
         };
         let spec = config.spec.unwrap_or_default();
@@ -582,7 +586,11 @@ fn apply_change(
         // A relative `File.Name` is under /run/secrets for a secret, under
         // / for a config.
         let at_target = |list: &str, s: &Value| {
-            let under = if list == "Secrets" { "/run/secrets/" } else { "/" };
+            let under = if list == "Secrets" {
+                "/run/secrets/"
+            } else {
+                "/"
+            };
             s.pointer("/File/Name")
                 .and_then(Value::as_str)
                 .is_some_and(|t| {
@@ -796,13 +804,20 @@ mod tests {
             config_at_target: Some(mount("conf-v2")),
             ..ServiceChange::default()
         };
-        let config = ("c2".to_string(), "conf-v2".to_string(), "/run/secrets/aerospike.conf".to_string());
+        let config = (
+            "c2".to_string(),
+            "conf-v2".to_string(),
+            "/run/secrets/aerospike.conf".to_string(),
+        );
         apply_change(&mut spec, &change, None, Some(&config), "db").unwrap();
         let container = &spec["TaskTemplate"]["ContainerSpec"];
         // The secret at the target (a relative name under /run/secrets) is
         // gone, the other stays, and the config's file names the target
         // in full (a config's relative name is under /).
-        assert_eq!(container["Secrets"], json!([{"File": {"Name": "other", "UID": "0", "GID": "0", "Mode": 292}, "SecretID": "s2", "SecretName": "tls"}]));
+        assert_eq!(
+            container["Secrets"],
+            json!([{"File": {"Name": "other", "UID": "0", "GID": "0", "Mode": 292}, "SecretID": "s2", "SecretName": "tls"}])
+        );
         assert_eq!(
             container["Configs"],
             json!([{"File": {"Name": "/run/secrets/aerospike.conf", "UID": "0", "GID": "0", "Mode": 292},
@@ -810,13 +825,41 @@ mod tests {
         );
         // Control: the same file name means /aerospike.conf for a config,
         // so a config there is not at the secret's target.
-        let elsewhere = ("c3".to_string(), "conf-v3".to_string(), "/aerospike.conf".to_string());
+        let elsewhere = (
+            "c3".to_string(),
+            "conf-v3".to_string(),
+            "/aerospike.conf".to_string(),
+        );
         let mut other = spec.clone();
-        apply_change(&mut other, &ServiceChange::default(), None, Some(&elsewhere), "db").unwrap();
-        assert_eq!(other["TaskTemplate"]["ContainerSpec"]["Configs"].as_array().unwrap().len(), 2);
+        apply_change(
+            &mut other,
+            &ServiceChange::default(),
+            None,
+            Some(&elsewhere),
+            "db",
+        )
+        .unwrap();
+        assert_eq!(
+            other["TaskTemplate"]["ContainerSpec"]["Configs"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         // And back to a secret: the config at the target gives way.
-        let back = ("s9".to_string(), "conf-v1".to_string(), "/run/secrets/aerospike.conf".to_string());
-        apply_change(&mut spec, &ServiceChange::default(), Some(&back), None, "db").unwrap();
+        let back = (
+            "s9".to_string(),
+            "conf-v1".to_string(),
+            "/run/secrets/aerospike.conf".to_string(),
+        );
+        apply_change(
+            &mut spec,
+            &ServiceChange::default(),
+            Some(&back),
+            None,
+            "db",
+        )
+        .unwrap();
         let container = &spec["TaskTemplate"]["ContainerSpec"];
         assert_eq!(container["Configs"], json!([]));
         assert_eq!(container["Secrets"].as_array().unwrap().len(), 2);

@@ -304,7 +304,8 @@ pub fn rack_id_on_community_is_refused_and_a_static_change_rolls(sandbox: &Sandb
     }
 
     // A static change: a rolling restart, one node at a time.
-    let sampler = crate::rollout::Sampler::start(sandbox, name, crate::rollout::Expected::Nodes(3))?;
+    let sampler =
+        crate::rollout::Sampler::start(sandbox, name, crate::rollout::Expected::Nodes(3))?;
     let started = Instant::now();
     label_add(name, &[("aerospike.cluster.config-object", &sprigs)])?;
     let rolled = wait_until(
@@ -320,16 +321,28 @@ pub fn rack_id_on_community_is_refused_and_a_static_change_rolls(sandbox: &Sandb
     let took = started.elapsed();
     let report = sampler.finish();
     with_log(&operator, name, rolled)?;
-    check_safe(sandbox, &operator, name, "static config change", &report, took)?;
+    check_safe(
+        sandbox,
+        &operator,
+        name,
+        "static config change",
+        &report,
+        took,
+    )?;
     let shown = status_label(name, "config")?;
     if !shown.starts_with("rolling restart (") || !shown.contains("partition-tree-sprigs") {
         return Err(format!("status config {shown:?} does not say why it restarted").into());
     }
     let after = task_ids(name)?;
     if after.iter().any(|id| before.contains(id)) {
-        return Err(format!("tasks not restarted by the static change: {before:?} -> {after:?}").into());
+        return Err(
+            format!("tasks not restarted by the static change: {before:?} -> {after:?}").into(),
+        );
     }
-    eprintln!("static config change: rolled in {:.1}s; status `{shown}`", took.as_secs_f64());
+    eprintln!(
+        "static config change: rolled in {:.1}s; status `{shown}`",
+        took.as_secs_f64()
+    );
     Ok(())
 }
 

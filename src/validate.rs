@@ -1,4 +1,5 @@
-//! The `validate` command: check a YAML file or a live service's labels.
+//! The `validate` command: check a YAML file or a live service's labels,
+//! and with `--config FILE` an Aerospike server config against it.
 //!
 //! A live service is read through [`crate::swarm`], as the operator reads
 //! it, so `validate --service` sees exactly the labels and image the
@@ -10,7 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::spec::{self, ClusterDocument, ClusterSpec, SpecErrors};
+use crate::serverconf::{check, CheckContext, ServerConfig};
+use crate::spec::{self, ClusterDocument, ClusterSpec, Edition, SpecErrors};
 use crate::swarm::{self, SwarmApi, SwarmError};
 
 /// The result of checking one spec.
@@ -151,4 +153,50 @@ pub async fn check_service(name: &str) -> Result<Verdict, CheckError> {
             },
         },
     )
+}
+
+/// What `validate --config FILE` checks the server config against: the
+/// spec's replicas, ports and edition when a spec is at hand, else 3
+/// replicas, the default ports and `edition`. A cluster is taken to span
+/// hosts (it does on any real swarm of more than one node).
+pub fn config_context(spec: Option<&ClusterSpec>, edition: Edition) -> CheckContext {
+    match spec {
+        Some(spec) => CheckContext {
+            edition: spec.edition(None),
+            replicas: spec.replicas,
+            service_port: spec.service_port(),
+            heartbeat_port: spec.heartbeat_port(),
+            fabric_port: spec.fabric_port(),
+            multi_host: true,
+        },
+        None => CheckContext {
+            edition,
+            replicas: 3,
+            service_port: spec::DEFAULT_SERVICE_PORT,
+            heartbeat_port: spec::DEFAULT_HEARTBEAT_PORT,
+            fabric_port: spec::DEFAULT_FABRIC_PORT,
+            multi_host: true,
+        },
+    }
+}
+
+/// Reads, parses and checks an Aerospike server config file: every
+/// problem as a line that names the file, the config line and the fix
+/// (`aerospike.conf: line 14: ...; fix: ...`); empty when it passes.
+pub fn check_config_file(path: &Path, ctx: &CheckContext) -> Result<Vec<String>, CheckError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CheckError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let shown = path.display();
+    Ok(match ServerConfig::parse(&text) {
+        Err(error) => vec![format!(
+            "{shown}: {error}; fix: make it an Aerospike config (contexts `name {{ ... }}`, \
+             one setting a line)"
+        )],
+        Ok(config) => check(&config, ctx)
+            .iter()
+            .map(|problem| format!("{shown}: {problem}"))
+            .collect(),
+    })
 }

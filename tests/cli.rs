@@ -245,3 +245,153 @@ fn the_operator_image_and_stack_run_as_a_non_root_user() {
         "swarm ignores group_add"
     );
 }
+
+/// A server config in a temporary file, removed on drop.
+struct TempConf(std::path::PathBuf);
+
+impl TempConf {
+    fn new(name: &str, text: &str) -> TempConf {
+        let path = std::env::temp_dir().join(format!("asw-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        TempConf(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+const EXAMPLE_CONF: &str = include_str!("../crd-like-specs/examples/aerospike.conf");
+
+#[test]
+fn validate_config_passes_the_example() {
+    let ran = cli(&[
+        "validate",
+        "--config",
+        "crd-like-specs/examples/aerospike.conf",
+    ]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout
+            .starts_with("ok: crd-like-specs/examples/aerospike.conf passes the checks"),
+        "{}",
+        ran.stdout
+    );
+    let ran = cli(&[
+        "validate",
+        "-f",
+        "crd-like-specs/examples/cluster.yaml",
+        "--config",
+        "crd-like-specs/examples/aerospike-device.conf",
+    ]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout.contains("is a valid AerospikeCluster"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("passes the checks (3 replicas"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn validate_config_prints_every_problem_with_its_line_and_fix() {
+    let text = EXAMPLE_CONF
+        .replacen("\taddress eth0", "\taddress any", 1)
+        .replace("mode mesh", "mode multicast")
+        .replace(
+            "\treplication-factor 2\n",
+            "\treplication-factor 2\n\track-id 1\n",
+        );
+    let conf = TempConf::new("bad.conf", &text);
+    let ran = cli(&["validate", "--config", conf.path()]);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let problems: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with(conf.path()))
+        .collect();
+    assert_eq!(problems.len(), 3, "{}", ran.stderr);
+    for problem in &problems {
+        assert!(problem.contains(": line "), "{problem}");
+        assert!(problem.contains("; fix: "), "{problem}");
+    }
+    assert!(
+        problems[0].contains("`address any` in network.service")
+            && problems[0].contains("docker_gwbridge")
+    );
+    assert!(problems[1].contains("`mode multicast`") && problems[1].contains("fix: `mode mesh`"));
+    assert!(problems[2].contains("`rack-id` in namespace is enterprise-only"));
+    assert!(ran.stderr.contains("has 3 problems"), "{}", ran.stderr);
+    // rack-id is fine on Enterprise.
+    let ran = cli(&[
+        "validate",
+        "--config",
+        conf.path(),
+        "--edition",
+        "enterprise",
+    ]);
+    assert_eq!(ran.code, Some(1));
+    assert!(!ran.stderr.contains("rack-id"), "{}", ran.stderr);
+}
+
+#[test]
+fn validate_config_takes_replicas_and_ports_from_the_spec() {
+    let text = EXAMPLE_CONF
+        .replace("replication-factor 2", "replication-factor 4")
+        .replace("\t\tport 3001", "\t\tport 4001");
+    let conf = TempConf::new("rf.conf", &text);
+    let ran = cli(&[
+        "validate",
+        "crd-like-specs/examples/cluster.yaml",
+        "--config",
+        conf.path(),
+    ]);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stdout.contains("is a valid AerospikeCluster"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stderr
+            .contains("`port 4001` in network.fabric, but aerospike.cluster.fabric-port is 3001"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("`replication-factor 4` in namespace test exceeds the 3 replicas"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn validate_config_names_the_line_of_a_syntax_error_and_exits_2_when_unreadable() {
+    let conf = TempConf::new("broken.conf", "service {\n  cluster-name x\n}\n}\n");
+    let ran = cli(&["validate", "--config", conf.path()]);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(": line 4: unbalanced `}`"),
+        "{}",
+        ran.stderr
+    );
+    let ran = cli(&["validate", "--config", "/nonexistent/aerospike.conf"]);
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("cannot read /nonexistent/aerospike.conf"),
+        "{}",
+        ran.stderr
+    );
+}

@@ -51,7 +51,8 @@ pub enum Command {
     /// DOCKER_CERT_PATH); the engine must be a swarm manager. RUST_LOG
     /// filters the logs. Stops on SIGTERM after finishing in-flight work.
     Run(run::RunArgs),
-    /// Check an AerospikeCluster YAML file or a live service's labels.
+    /// Check an AerospikeCluster YAML file or a live service's labels, and/or
+    /// an Aerospike server config (--config).
     ///
     /// Prints every problem; exits 0 when valid, 1 when invalid, 2 when
     /// the check could not be made.

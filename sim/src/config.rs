@@ -34,6 +34,25 @@ pub struct Config {
     pub heartbeat: HeartbeatConfig,
     /// Every `namespace <name> { ... }`, in file order.
     pub namespaces: Vec<NamespaceConfig>,
+    /// `service { proto-fd-max }` (default 15000, as in 7.x).
+    pub proto_fd_max: u32,
+    /// Lines a Community build refuses (`cfg_enterprise_only` in the
+    /// server's cfg.c), in file order; see [`Config::check_edition`].
+    pub enterprise_only: Vec<EditionLine>,
+}
+
+/// A config line whose acceptance depends on the edition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditionLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// The line's first token, as the server names it (`rack-id`,
+    /// `storage-engine`, `tls`, ...).
+    pub name: String,
+    /// What a Community build says of it: `None` for an Enterprise-only
+    /// line (`'<name>' is enterprise-only`), or the range error of a
+    /// value Community's limits refuse (`replication-factor` above 8).
+    pub community_error: Option<String>,
 }
 
 /// The heartbeat (mesh) settings.
@@ -82,6 +101,16 @@ pub struct NamespaceConfig {
     /// Every `key value` line of the stanza, echoed by `namespace/<ns>`
     /// (nested storage lines as `storage-engine.key`).
     pub echo: Vec<(String, String)>,
+    /// `default-ttl` in seconds (default 0: records never expire).
+    pub default_ttl: u32,
+    /// `nsup-period` in seconds (default 0: no expiration thread).
+    pub nsup_period: u32,
+    /// `allow-ttl-without-nsup` (default false).
+    pub allow_ttl_without_nsup: bool,
+    /// `rack-id` (Enterprise only; default 0).
+    pub rack_id: u32,
+    /// `strong-consistency` (Enterprise only; accepted, not modelled).
+    pub strong_consistency: bool,
 }
 
 /// The persisted storage of a `storage-engine device` namespace.
@@ -98,6 +127,224 @@ pub struct DeviceConfig {
 
 /// `flush-max-ms` when the stanza has none, as in the server.
 pub const DEFAULT_FLUSH_MAX_MS: u64 = 1000;
+
+/// `proto-fd-max` when the service context has none (`cfg_set_defaults`,
+/// as/src/base/cfg.c).
+pub const DEFAULT_PROTO_FD_MAX: u32 = 15000;
+
+/// `proto-fd-max` bounds, in the config file and in `set-config`
+/// (`MIN_PROTO_FD_MAX` 1024 and `MAX_PROTO_FD_MAX` 2 * 1024 * 1024,
+/// as/include/base/service.h).
+pub const PROTO_FD_MAX_RANGE: std::ops::RangeInclusive<u32> = 1024..=2 * 1024 * 1024;
+
+/// The longest `default-ttl`: ten years (`MAX_ALLOWED_TTL`).
+pub const MAX_ALLOWED_TTL: u32 = 10 * 365 * 24 * 60 * 60;
+
+/// The highest `rack-id` (`MAX_RACK_ID`, partition_balance).
+pub const MAX_RACK_ID: u32 = 1_000_000;
+
+/// The largest cluster, hence the largest `replication-factor`
+/// (`AS_CLUSTER_SZ`): 8 in a Community build (as/include/fabric/hb.h),
+/// 256 taken for Enterprise.
+pub fn max_cluster_size(enterprise: bool) -> u32 {
+    if enterprise {
+        256
+    } else {
+        8
+    }
+}
+
+/// Parses a duration as the server's `cf_str_atoi_seconds` does: an
+/// unsigned number with an optional `s`, `m`, `h` or `d` unit, fitting 32
+/// bits.
+pub fn parse_seconds(text: &str) -> Option<u32> {
+    let (digits, unit) = match text.chars().last()? {
+        's' | 'S' => (&text[..text.len() - 1], 1),
+        'm' | 'M' => (&text[..text.len() - 1], 60),
+        'h' | 'H' => (&text[..text.len() - 1], 3600),
+        'd' | 'D' => (&text[..text.len() - 1], 86400),
+        _ => (text, 1),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    u32::try_from(value.checked_mul(unit)?).ok()
+}
+
+/// Parses a boolean as the config file takes it: `true` or `false`, any case.
+fn parse_bool(entry: &Entry) -> Result<bool, ConfigError> {
+    let value = single_value(entry)?;
+    if value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(error_at(
+            entry.line,
+            format!("'{}' must be true or false, got '{value}'", entry.key),
+        ))
+    }
+}
+
+/// The source location of the Community build's refusal, for the console
+/// line: `cfg_enterprise_only` in as/src/base/cfg_ce.c (line 73 of the
+/// stored 7.x source).
+pub const ENTERPRISE_ONLY_SOURCE: &str = "cfg_ce.c:73";
+
+/// Lines `cfg_enterprise_only` refuses in a Community build, by context
+/// path (as/src/base/cfg.c): the context a line is in, `/`-separated
+/// (`network/service`, `namespace/storage-engine device`), and its first
+/// token. `namespace` lines that open a context (`index-type`,
+/// `sindex-type`) are listed under `namespace`; `storage-engine pmem` is
+/// handled on its own.
+const ENTERPRISE_ONLY: &[(&str, &[&str])] = &[
+    ("", &["security", "xdr"]),
+    (
+        "service",
+        &[
+            "feature-key-file",
+            "migrate-fill-delay",
+            "secrets-address-port",
+            "secrets-tls-context",
+            "secrets-uds-path",
+            "stay-quiesced",
+            "tls-refresh-period",
+            "vault-ca",
+            "vault-namespace",
+            "vault-path",
+            "vault-token-file",
+            "vault-url",
+        ],
+    ),
+    ("network", &["tls"]),
+    (
+        "network/service",
+        &[
+            "tls-access-address",
+            "tls-access-port",
+            "tls-address",
+            "tls-alternate-access-address",
+            "tls-alternate-access-port",
+            "tls-authenticate-client",
+            "tls-name",
+            "tls-port",
+        ],
+    ),
+    (
+        "network/heartbeat",
+        &["tls-address", "tls-name", "tls-port"],
+    ),
+    ("network/fabric", &["tls-address", "tls-name", "tls-port"]),
+    (
+        "namespace",
+        &[
+            "active-rack",
+            "auto-revive",
+            "conflict-resolve-writes",
+            "disable-mrt-writes",
+            "disallow-expunge",
+            "ignore-migrate-fill-delay",
+            "index-type",
+            "mrt-duration",
+            "prefer-uniform-balance",
+            "rack-id",
+            "sindex-type",
+            "strong-consistency",
+            "strong-consistency-allow-expunge",
+            "tomb-raider-eligible-age",
+            "tomb-raider-period",
+            "xdr-bin-tombstone-ttl",
+            "xdr-tomb-raider-period",
+            "xdr-tomb-raider-threads",
+        ],
+    ),
+    (
+        "namespace/storage-engine memory",
+        &[
+            "commit-to-device",
+            "compression",
+            "compression-acceleration",
+            "compression-level",
+            "encryption",
+            "encryption-key-file",
+            "encryption-old-key-file",
+            "tomb-raider-sleep",
+        ],
+    ),
+    (
+        "namespace/storage-engine device",
+        &[
+            "commit-to-device",
+            "compression",
+            "compression-acceleration",
+            "compression-level",
+            "encryption",
+            "encryption-key-file",
+            "encryption-old-key-file",
+            "serialize-tomb-raider",
+            "tomb-raider-sleep",
+        ],
+    ),
+];
+
+fn enterprise_only_in(path: &str, name: &str) -> bool {
+    ENTERPRISE_ONLY
+        .iter()
+        .any(|(p, names)| *p == path && names.contains(&name))
+}
+
+/// Collects the edition-dependent lines of the tree, in file order.
+fn edition_lines(root: &Stanza) -> Vec<EditionLine> {
+    fn push(out: &mut Vec<EditionLine>, line: usize, name: &str, community_error: Option<String>) {
+        out.push(EditionLine {
+            line,
+            name: name.to_string(),
+            community_error,
+        });
+    }
+    fn walk(stanza: &Stanza, path: &str, out: &mut Vec<EditionLine>) {
+        for entry in &stanza.entries {
+            if enterprise_only_in(path, &entry.key)
+                || (path == "namespace"
+                    && entry.key == "storage-engine"
+                    && entry.values.first().map(String::as_str) == Some("pmem"))
+            {
+                push(out, entry.line, &entry.key, None);
+            } else if path == "namespace" && entry.key == "replication-factor" {
+                if let Ok(rf) = parse_number::<u32>(entry) {
+                    let max = max_cluster_size(false);
+                    if rf > max {
+                        let error =
+                            format!("replication-factor must be >= 1 and <= {max}, not {rf}");
+                        push(out, entry.line, &entry.key, Some(error));
+                    }
+                }
+            }
+        }
+        for child in &stanza.children {
+            let refused = enterprise_only_in(path, &child.name)
+                || (path == "namespace"
+                    && child.name == "storage-engine"
+                    && child.args.first().map(String::as_str) == Some("pmem"));
+            if refused {
+                push(out, child.line, &child.name, None);
+            }
+            let child_path = match (path, child.name.as_str()) {
+                ("", name) => name.to_string(),
+                ("namespace", "storage-engine") => {
+                    format!("namespace/storage-engine {}", child.args.join(" "))
+                }
+                (parent, name) => format!("{parent}/{name}"),
+            };
+            walk(child, &child_path, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, "", &mut out);
+    out.sort_by_key(|l| l.line);
+    out
+}
 
 /// Parses a size as the server writes them: a number with an optional
 /// `K`, `M`, `G`, `T` or `P` suffix (powers of 1024, either case).
@@ -124,6 +371,10 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// What is wrong.
     pub message: String,
+    /// For a message in the server's own words: where the server logs it
+    /// (`cfg_ce.c:73`), for the console line `CRITICAL (config): (<source>)
+    /// line <n> :: <message>`. `None` for the sim's own wording.
+    pub source: Option<&'static str>,
 }
 
 impl fmt::Display for ConfigError {
@@ -141,6 +392,7 @@ fn error_at(line: usize, message: impl Into<String>) -> ConfigError {
     ConfigError {
         line: Some(line),
         message: message.into(),
+        source: None,
     }
 }
 
@@ -339,9 +591,43 @@ const TOP_CONTEXTS: &[&str] = &[
 const NETWORK_CONTEXTS: &[&str] = &["service", "heartbeat", "fabric", "info", "tls", "admin"];
 
 impl Config {
-    /// Parses and validates configuration text.
+    /// Parses and validates configuration text for a build of the given
+    /// edition (`enterprise` false: Community). As the server reads the
+    /// file line by line and stops at the first bad line, the error with
+    /// the lowest line wins: an Enterprise-only line (or a value above
+    /// Community's limits) before another error is the one reported.
+    pub fn parse_for(text: &str, enterprise: bool) -> Result<Config, ConfigError> {
+        let parsed = Config::parse(text);
+        if enterprise {
+            return parsed;
+        }
+        let refused = parse_tree(text)
+            .ok()
+            .and_then(|root| edition_lines(&root).into_iter().next());
+        let Some(refused) = refused else {
+            return parsed;
+        };
+        match parsed {
+            Err(e) if e.line.is_some_and(|line| line < refused.line) => Err(e),
+            _ => Err(community_refusal(&refused)),
+        }
+    }
+
+    /// What a build of the given edition says of this config: `Ok` on
+    /// Enterprise; on Community, the first line it refuses (see
+    /// [`Config::parse_for`]), e.g. `line 25: 'rack-id' is enterprise-only`.
+    pub fn check_edition(&self, enterprise: bool) -> Result<(), ConfigError> {
+        match self.enterprise_only.first() {
+            Some(refused) if !enterprise => Err(community_refusal(refused)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Parses and validates configuration text (edition-neutral: see
+    /// [`Config::parse_for`] and [`Config::check_edition`]).
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let root = parse_tree(text)?;
+        let enterprise_only = edition_lines(&root);
         if let Some(entry) = root.entries.first() {
             return Err(error_at(
                 entry.line,
@@ -350,6 +636,7 @@ impl Config {
         }
         let mut node_id = None;
         let mut cluster_name = None;
+        let mut proto_fd_max = DEFAULT_PROTO_FD_MAX;
         let mut network = None;
         let mut namespaces: Vec<NamespaceConfig> = Vec::new();
         for stanza in &root.children {
@@ -367,6 +654,20 @@ impl Config {
                                 })?);
                             }
                             "cluster-name" => cluster_name = Some(single_value(entry)?.to_string()),
+                            "proto-fd-max" => {
+                                let value: u32 = parse_number(entry)?;
+                                if !PROTO_FD_MAX_RANGE.contains(&value) {
+                                    return Err(error_at(
+                                        entry.line,
+                                        format!(
+                                            "proto-fd-max must be >= {} and <= {}, not {value}",
+                                            PROTO_FD_MAX_RANGE.start(),
+                                            PROTO_FD_MAX_RANGE.end()
+                                        ),
+                                    ));
+                                }
+                                proto_fd_max = value;
+                            }
                             _ => {}
                         }
                     }
@@ -396,11 +697,13 @@ impl Config {
         let network = network.ok_or(ConfigError {
             line: None,
             message: "no 'network' context".to_string(),
+            source: None,
         })?;
         if namespaces.is_empty() {
             return Err(ConfigError {
                 line: None,
                 message: "no 'namespace' context".to_string(),
+                source: None,
             });
         }
 
@@ -453,6 +756,7 @@ impl Config {
             return Err(ConfigError {
                 line: None,
                 message: "must configure cluster-name".to_string(),
+                source: None,
             });
         };
         let (fabric_address, fabric_port) = fabric;
@@ -466,6 +770,8 @@ impl Config {
             info_port,
             heartbeat,
             namespaces,
+            proto_fd_max,
+            enterprise_only,
         })
     }
 }
@@ -571,8 +877,46 @@ fn parse_namespace(stanza: &Stanza) -> Result<NamespaceConfig, ConfigError> {
     let mut storage_engine = None;
     let mut device = None;
     let mut echo = Vec::new();
+    let mut default_ttl = 0;
+    let mut nsup_period = 0;
+    let mut allow_ttl_without_nsup = false;
+    let mut rack_id = 0;
+    let mut strong_consistency = false;
+    let seconds = |entry: &Entry| {
+        let value = single_value(entry)?;
+        parse_seconds(value).ok_or_else(|| {
+            error_at(
+                entry.line,
+                format!(
+                    "'{}' must be an unsigned number with time unit (s, m, h, or d), got '{value}'",
+                    entry.key
+                ),
+            )
+        })
+    };
     for entry in &stanza.entries {
         match entry.key.as_str() {
+            "default-ttl" => {
+                default_ttl = seconds(entry)?;
+                if default_ttl > MAX_ALLOWED_TTL {
+                    return Err(error_at(
+                        entry.line,
+                        format!("default-ttl must be <= {MAX_ALLOWED_TTL} seconds, not {default_ttl} seconds"),
+                    ));
+                }
+            }
+            "nsup-period" => nsup_period = seconds(entry)?,
+            "allow-ttl-without-nsup" => allow_ttl_without_nsup = parse_bool(entry)?,
+            "strong-consistency" => strong_consistency = parse_bool(entry)?,
+            "rack-id" => {
+                rack_id = parse_number(entry)?;
+                if rack_id > MAX_RACK_ID {
+                    return Err(error_at(
+                        entry.line,
+                        format!("rack-id must be <= {MAX_RACK_ID}, not {rack_id}"),
+                    ));
+                }
+            }
             "replication-factor" => {
                 replication_factor = parse_number(entry)?;
                 if !(1..=256).contains(&replication_factor) {
@@ -625,12 +969,27 @@ fn parse_namespace(stanza: &Stanza) -> Result<NamespaceConfig, ConfigError> {
             ),
         );
     }
+    // Checked when the namespace context closes (as/src/base/cfg.c).
+    if default_ttl != 0 && nsup_period == 0 && !allow_ttl_without_nsup {
+        return Err(ConfigError {
+            line: None,
+            source: None,
+            message: format!(
+                "{{{name}}} must configure non-zero 'nsup-period' or 'allow-ttl-without-nsup' true if 'default-ttl' is non-zero"
+            ),
+        });
+    }
     Ok(NamespaceConfig {
         name,
         replication_factor,
         storage_engine: storage_engine.unwrap_or_else(|| "memory".to_string()),
         device,
         echo,
+        default_ttl,
+        nsup_period,
+        allow_ttl_without_nsup,
+        rack_id,
+        strong_consistency,
     })
 }
 
@@ -686,6 +1045,39 @@ fn parse_device(stanza: &Stanza) -> Result<DeviceConfig, ConfigError> {
         filesize,
         flush_max_ms,
     })
+}
+
+/// Where a Community build logs a value above its limits (`cfg_u32` in
+/// as/src/base/cfg.c; the line number is a stand-in, not read from a
+/// given build).
+pub const COMMUNITY_LIMIT_SOURCE: &str = "cfg.c:1196";
+
+fn community_refusal(refused: &EditionLine) -> ConfigError {
+    match &refused.community_error {
+        Some(message) => ConfigError {
+            line: Some(refused.line),
+            message: message.clone(),
+            source: Some(COMMUNITY_LIMIT_SOURCE),
+        },
+        None => ConfigError {
+            line: Some(refused.line),
+            message: format!("'{}' is enterprise-only", refused.name),
+            source: Some(ENTERPRISE_ONLY_SOURCE),
+        },
+    }
+}
+
+impl ConfigError {
+    /// The server's console line for an error in its own words
+    /// (`line 25 :: 'rack-id' is enterprise-only`), without the time stamp
+    /// and level; `None` for the sim's own wording.
+    pub fn server_text(&self) -> Option<String> {
+        self.source?;
+        Some(match self.line {
+            Some(line) => format!("line {line} :: {}", self.message),
+            None => self.message.clone(),
+        })
+    }
 }
 
 fn parse_engine(line: usize, kind: &str) -> Result<String, ConfigError> {
@@ -897,6 +1289,233 @@ namespace bar {
             assert_eq!(err.line, Some(line), "{storage}: {err}");
             assert!(err.to_string().contains(text), "{storage}: {err}");
         }
+    }
+
+    /// The default config with `lines` added to the namespace stanza
+    /// after `replication-factor 2` (line 25), so the first added line is
+    /// line 26.
+    fn with_namespace_lines(lines: &str) -> String {
+        DEFAULT_CONFIG.replace(
+            "replication-factor 2\n",
+            &format!("replication-factor 2\n{lines}"),
+        )
+    }
+
+    #[test]
+    fn community_refuses_rack_id_with_the_servers_words() {
+        let text = DEFAULT_CONFIG.replace(
+            "    replication-factor 2\n",
+            "    rack-id 1\n    replication-factor 2\n",
+        );
+        let err = Config::parse_for(&text, false).unwrap_err();
+        assert_eq!(err.line, Some(25));
+        assert_eq!(err.message, "'rack-id' is enterprise-only");
+        assert_eq!(err.source, Some("cfg_ce.c:73"));
+        assert_eq!(
+            err.server_text().as_deref(),
+            Some("line 25 :: 'rack-id' is enterprise-only")
+        );
+        // Enterprise takes it, and keeps it.
+        let config = Config::parse_for(&text, true).unwrap();
+        assert_eq!(config.namespaces[0].rack_id, 1);
+        assert!(config.check_edition(true).is_ok());
+        // The edition-neutral parse keeps the line for the check at start.
+        let config = Config::parse(&text).unwrap();
+        assert_eq!(config.check_edition(false).unwrap_err(), err);
+    }
+
+    #[test]
+    fn community_refuses_every_enterprise_only_line_it_finds() {
+        let namespace_lines = [
+            ("    strong-consistency true\n", "strong-consistency"),
+            (
+                "    strong-consistency-allow-expunge true\n",
+                "strong-consistency-allow-expunge",
+            ),
+            (
+                "    prefer-uniform-balance true\n",
+                "prefer-uniform-balance",
+            ),
+            ("    active-rack 1\n", "active-rack"),
+            ("    auto-revive true\n", "auto-revive"),
+            (
+                "    conflict-resolve-writes true\n",
+                "conflict-resolve-writes",
+            ),
+            ("    disallow-expunge true\n", "disallow-expunge"),
+            (
+                "    ignore-migrate-fill-delay true\n",
+                "ignore-migrate-fill-delay",
+            ),
+            ("    tomb-raider-period 1d\n", "tomb-raider-period"),
+            (
+                "    tomb-raider-eligible-age 1d\n",
+                "tomb-raider-eligible-age",
+            ),
+            ("    xdr-bin-tombstone-ttl 1d\n", "xdr-bin-tombstone-ttl"),
+            ("    xdr-tomb-raider-period 1d\n", "xdr-tomb-raider-period"),
+            ("    xdr-tomb-raider-threads 2\n", "xdr-tomb-raider-threads"),
+            (
+                "    index-type flash {\n        mount /mnt\n    }\n",
+                "index-type",
+            ),
+            ("    index-type shmem\n", "index-type"),
+            (
+                "    sindex-type pmem {\n        mount /mnt\n    }\n",
+                "sindex-type",
+            ),
+        ];
+        for (lines, name) in namespace_lines {
+            let text = with_namespace_lines(lines);
+            let err = Config::parse_for(&text, false).unwrap_err();
+            assert_eq!(err.line, Some(26), "{name}");
+            assert_eq!(err.message, format!("'{name}' is enterprise-only"));
+            assert!(Config::parse_for(&text, true).is_ok(), "{name}: {text}");
+        }
+        let storage_cases = [
+            ("storage-engine pmem {\n        file /p/a\n        filesize 1G\n    }", "storage-engine"),
+            ("storage-engine pmem", "storage-engine"),
+            (
+                "storage-engine device {\n        file /d/a\n        filesize 1G\n        compression lz4\n    }",
+                "compression",
+            ),
+            (
+                "storage-engine device {\n        file /d/a\n        filesize 1G\n        encryption-key-file /k\n    }",
+                "encryption-key-file",
+            ),
+            (
+                "storage-engine memory {\n        commit-to-device true\n    }",
+                "commit-to-device",
+            ),
+        ];
+        for (storage, name) in storage_cases {
+            let text = DEFAULT_CONFIG.replace("storage-engine memory", storage);
+            let err = Config::parse_for(&text, false).unwrap_err();
+            assert_eq!(
+                err.message,
+                format!("'{name}' is enterprise-only"),
+                "{storage}"
+            );
+            assert!(Config::parse_for(&text, true).is_ok(), "{storage}");
+        }
+        let service = DEFAULT_CONFIG.replace(
+            "    proto-fd-max 15000\n",
+            "    proto-fd-max 15000\n    feature-key-file /etc/aerospike/features.conf\n",
+        );
+        let err = Config::parse_for(&service, false).unwrap_err();
+        assert_eq!(
+            (err.line, err.message.as_str()),
+            (Some(3), "'feature-key-file' is enterprise-only")
+        );
+        let tls = DEFAULT_CONFIG.replace(
+            "    info {\n",
+            "    tls t1 {\n        cert-file /c\n    }\n    info {\n",
+        );
+        assert_eq!(
+            Config::parse_for(&tls, false).unwrap_err().message,
+            "'tls' is enterprise-only"
+        );
+        let tls_port = DEFAULT_CONFIG.replace(
+            "        port 3000\n",
+            "        port 3000\n        tls-port 4333\n",
+        );
+        assert_eq!(
+            Config::parse_for(&tls_port, false).unwrap_err().message,
+            "'tls-port' is enterprise-only"
+        );
+        for context in ["security", "xdr"] {
+            let text = format!("{DEFAULT_CONFIG}{context} {{\n}}\n");
+            let err = Config::parse_for(&text, false).unwrap_err();
+            assert_eq!(err.line, Some(28));
+            assert_eq!(err.message, format!("'{context}' is enterprise-only"));
+            assert!(Config::parse_for(&text, true).is_ok());
+        }
+        // Lines Community builds have are untouched.
+        assert!(Config::parse_for(DEFAULT_CONFIG, false).is_ok());
+    }
+
+    #[test]
+    fn the_first_bad_line_wins_as_the_server_reads_line_by_line() {
+        // A bad port before the enterprise-only line is what is reported...
+        let text = with_namespace_lines("    rack-id 1\n").replace("port 3002", "port banana");
+        assert_eq!(Config::parse_for(&text, false).unwrap_err().line, Some(13));
+        // ...and the enterprise-only line before a later bad line.
+        let text = with_namespace_lines("    rack-id 1\n    replication-factor 0\n");
+        let err = Config::parse_for(&text, false).unwrap_err();
+        assert_eq!(
+            (err.line, err.message.as_str()),
+            (Some(26), "'rack-id' is enterprise-only")
+        );
+        // An error without a line (checked after the file) loses to a line
+        // (one line up: the cluster-name line is gone).
+        let text =
+            with_namespace_lines("    rack-id 1\n").replace("    cluster-name aerospike\n", "");
+        assert_eq!(Config::parse_for(&text, false).unwrap_err().line, Some(25));
+    }
+
+    #[test]
+    fn community_caps_replication_factor_at_its_cluster_size() {
+        let text = DEFAULT_CONFIG.replace("replication-factor 2", "replication-factor 9");
+        let err = Config::parse_for(&text, false).unwrap_err();
+        assert_eq!(err.line, Some(25));
+        assert_eq!(
+            err.message,
+            "replication-factor must be >= 1 and <= 8, not 9"
+        );
+        assert_eq!(
+            Config::parse_for(&text, true).unwrap().namespaces[0].replication_factor,
+            9
+        );
+        let eight = DEFAULT_CONFIG.replace("replication-factor 2", "replication-factor 8");
+        assert!(Config::parse_for(&eight, false).is_ok());
+    }
+
+    #[test]
+    fn ttl_nsup_and_proto_fd_max_are_read_and_checked() {
+        let config = Config::parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(config.proto_fd_max, 15000);
+        let ns = &config.namespaces[0];
+        assert_eq!(
+            (ns.default_ttl, ns.nsup_period, ns.allow_ttl_without_nsup),
+            (0, 0, false)
+        );
+        let text = with_namespace_lines("    nsup-period 2m\n    default-ttl 30d\n");
+        let ns = &Config::parse(&text).unwrap().namespaces[0];
+        assert_eq!((ns.default_ttl, ns.nsup_period), (30 * 86400, 120));
+        let text = with_namespace_lines("    default-ttl 100\n    allow-ttl-without-nsup true\n");
+        assert_eq!(Config::parse(&text).unwrap().namespaces[0].default_ttl, 100);
+        // A non-zero default-ttl without nsup is refused when the namespace closes.
+        let err = error_of(&with_namespace_lines("    default-ttl 100\n"));
+        assert_eq!(
+            err.to_string(),
+            "{test} must configure non-zero 'nsup-period' or 'allow-ttl-without-nsup' true if 'default-ttl' is non-zero"
+        );
+        assert_eq!(
+            error_of(&with_namespace_lines("    default-ttl 100x\n")).line,
+            Some(26)
+        );
+        assert_eq!(
+            error_of(&with_namespace_lines(
+                "    nsup-period 3651d\n    default-ttl 3651d\n"
+            ))
+            .line,
+            Some(27)
+        );
+        for (value, ok) in [
+            ("1024", true),
+            ("2097152", true),
+            ("1023", false),
+            ("2097153", false),
+        ] {
+            let text =
+                DEFAULT_CONFIG.replace("proto-fd-max 15000", &format!("proto-fd-max {value}"));
+            assert_eq!(Config::parse(&text).is_ok(), ok, "{value}");
+        }
+        assert_eq!(parse_seconds("90"), Some(90));
+        assert_eq!(parse_seconds("2h"), Some(7200));
+        assert_eq!(parse_seconds("h"), None);
+        assert_eq!(parse_seconds("-1"), None);
+        assert_eq!(parse_seconds("50000d"), None);
     }
 
     #[test]

@@ -66,11 +66,16 @@ impl EventLog {
     /// to stderr (stdout is the JSON event log), or to memory for a
     /// [`EventLog::memory`] log.
     pub fn console(&self, context: &str, source: &str, text: &str) {
+        self.console_at("INFO", context, source, text);
+    }
+
+    /// [`EventLog::console`] at another level (`CRITICAL`, `WARNING`).
+    pub fn console_at(&self, level: &str, context: &str, source: &str, text: &str) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let line = format!(
-            "{}: INFO ({context}): ({source}) {text}",
+            "{}: {level} ({context}): ({source}) {text}",
             console_time(now.as_millis() as u64)
         );
         match &self.console {

@@ -130,9 +130,17 @@ pub fn answer(state: &mut NodeState, command: &Command<'_>, now: Instant) -> Opt
                 "ignored-by-non-principal".to_string()
             }
         }
+        "get-config" | "config-get" => get_config(state, command),
+        "set-config" | "config-set" => set_config(state, command),
+        "racks" => {
+            if state.settings.edition == Edition::Community {
+                return Some(state.settings.enterprise_only_reply().to_string());
+            }
+            racks(state)
+        }
         "quiesce" | "quiesce-undo" => {
             if state.settings.edition == Edition::Community {
-                return Some("ERROR:25:enterprise-only".to_string());
+                return Some(state.settings.enterprise_only_reply().to_string());
             }
             let pending = command.name == "quiesce";
             if state.quiesce_pending != pending {
@@ -283,9 +291,19 @@ fn namespace_stats(state: &NodeState, name: &str) -> String {
     for counter in crate::state::DATA_COUNTERS {
         fields.push((counter, state.transactions(index, counter).to_string()));
     }
-    // The usual config echo: every line of the namespace stanza.
+    // The usual config echo: every line of the namespace stanza, with the
+    // live value of a parameter changed by `set-config`.
+    let live = state.config.namespaces.iter().find(|n| n.name == name);
     let mut echo = String::new();
     for (key, value) in &ns.config.echo {
+        let live_value = live.and_then(|live| match key.as_str() {
+            "replication-factor" => Some(live.replication_factor.to_string()),
+            "default-ttl" => Some(live.default_ttl.to_string()),
+            "nsup-period" => Some(live.nsup_period.to_string()),
+            "rack-id" => Some(live.rack_id.to_string()),
+            _ => None,
+        });
+        let value = live_value.as_ref().unwrap_or(value);
         echo.push(';');
         echo.push_str(key);
         echo.push('=');
@@ -297,6 +315,378 @@ fn namespace_stats(state: &NodeState, name: &str) -> String {
     let mut out = join_fields(&fields);
     out.push_str(&echo);
     out
+}
+
+/// The reply of `set-config` to anything it refuses: a parameter the sim
+/// does not model, a bad value, an unknown context or namespace, a missing
+/// `context`, an Enterprise-only parameter on Community (cfg_info.c
+/// `cfg_set` answers a bare `error` to all of them).
+pub const SET_CONFIG_ERROR: &str = "error";
+
+/// `get-config` with parameters but no `context=` (cfg_info.c).
+pub const GET_CONFIG_BAD_PARAMETER: &str = "Error::invalid get-config parameter";
+/// `get-config` with a context the server does not have (cfg_info.c).
+pub const GET_CONFIG_BAD_CONTEXT: &str = "Error::invalid context";
+/// `get-config:context=namespace` without `id=` (cfg_info.c).
+pub const GET_CONFIG_BAD_ID: &str = "Error::invalid id";
+/// `get-config:context=namespace;id=<unknown>` (cfg_info.c
+/// `cfg_get_namespace`).
+pub const GET_CONFIG_NO_NAMESPACE: &str = "ERROR::namespace not found";
+
+/// `get-config[:context=service|network|namespace;id=NS]`: the context's
+/// parameters as `key=value;...`, live values included; without
+/// parameters, service then network.
+fn get_config(state: &NodeState, command: &Command<'_>) -> String {
+    let params = command.params.unwrap_or("");
+    if params.is_empty() {
+        return format!("{};{}", service_config(state), network_config(state));
+    }
+    let Some(context) = command.param("context") else {
+        return GET_CONFIG_BAD_PARAMETER.to_string();
+    };
+    match context {
+        "service" => service_config(state),
+        "network" => network_config(state),
+        "namespace" => {
+            let Some(id) = command.param("id") else {
+                return GET_CONFIG_BAD_ID.to_string();
+            };
+            namespace_config(state, id).unwrap_or_else(|| GET_CONFIG_NO_NAMESPACE.to_string())
+        }
+        _ => GET_CONFIG_BAD_CONTEXT.to_string(),
+    }
+}
+
+/// The service context, in cfg_info.c `cfg_get_service` order; values the
+/// sim does not model are the server's defaults.
+fn service_config(state: &NodeState) -> String {
+    let config = &state.config;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let fields: Vec<(&str, String)> = vec![
+        ("advertise-ipv6", "false".into()),
+        ("auto-pin", "none".into()),
+        ("batch-index-threads", cpus.to_string()),
+        ("batch-max-buffers-per-queue", "255".into()),
+        ("batch-max-requests", "5000".into()),
+        ("batch-max-unused-buffers", "256".into()),
+        (
+            "cluster-name",
+            config.cluster_name.clone().unwrap_or_else(|| "null".into()),
+        ),
+        ("debug-allocations", "none".into()),
+        ("disable-udf-execution", "false".into()),
+        ("enable-benchmarks-fabric", "false".into()),
+        ("enable-health-check", "false".into()),
+        ("enable-hist-info", "false".into()),
+        ("enforce-best-practices", "false".into()),
+        ("indent-allocations", "false".into()),
+        ("info-max-ms", "10000".into()),
+        ("info-threads", "16".into()),
+        ("keep-caps-ssd-health", "false".into()),
+        ("log-local-time", "false".into()),
+        ("log-millis", "false".into()),
+        ("microsecond-histograms", "false".into()),
+        ("migrate-fill-delay", "0".into()),
+        ("migrate-max-num-incoming", "4".into()),
+        ("migrate-threads", "1".into()),
+        ("min-cluster-size", "1".into()),
+        ("node-id", state.id.to_string()),
+        ("node-id-interface", "null".into()),
+        ("os-group-perms", "false".into()),
+        ("pidfile", "null".into()),
+        ("proto-fd-idle-ms", "0".into()),
+        ("proto-fd-max", config.proto_fd_max.to_string()),
+        ("query-max-done", "100".into()),
+        ("query-threads-limit", "128".into()),
+        ("run-as-daemon", "true".into()),
+        ("salt-allocations", "false".into()),
+        ("service-threads", cpus.to_string()),
+        ("sindex-builder-threads", "4".into()),
+        ("sindex-gc-period", "10".into()),
+        ("stay-quiesced", "false".into()),
+        ("ticker-interval", "10".into()),
+        ("transaction-max-ms", "1000".into()),
+        ("transaction-retry-ms", "1002".into()),
+        ("vault-ca", "null".into()),
+        ("vault-path", "null".into()),
+        ("vault-token-file", "null".into()),
+        ("vault-url", "null".into()),
+        ("work-directory", "/opt/aerospike".into()),
+    ];
+    join_fields(&fields)
+}
+
+fn address_text(address: &crate::config::Address) -> String {
+    match address {
+        crate::config::Address::Any => "any".to_string(),
+        crate::config::Address::Ip(ip) => ip.to_string(),
+        crate::config::Address::Interface(name) => name.clone(),
+    }
+}
+
+/// The network context: the keys the sim models (ports, addresses,
+/// heartbeat mode and timing, seeds).
+fn network_config(state: &NodeState) -> String {
+    let config = &state.config;
+    let hb = &config.heartbeat;
+    let mut fields: Vec<(&str, String)> = vec![
+        ("service.access-port", "0".into()),
+        ("service.address", address_text(&config.service_address)),
+        ("service.alternate-access-port", "0".into()),
+        ("service.port", config.service_port.to_string()),
+        ("service.tls-port", "0".into()),
+        ("service.disable-localhost", "false".into()),
+        ("heartbeat.mode", "mesh".into()),
+        ("heartbeat.address", address_text(&hb.address)),
+        ("heartbeat.port", hb.port.to_string()),
+    ];
+    for (host, port) in &hb.seeds {
+        fields.push(("heartbeat.mesh-seed-address-port", format!("{host}:{port}")));
+    }
+    fields.extend([
+        ("heartbeat.interval", hb.interval_ms.to_string()),
+        ("heartbeat.timeout", hb.timeout.to_string()),
+        ("heartbeat.connect-timeout-ms", "500".into()),
+        ("heartbeat.protocol", "v3".into()),
+        ("fabric.address", address_text(&config.fabric_address)),
+        ("fabric.port", config.fabric_port.to_string()),
+        ("info.port", config.info_port.unwrap_or(0).to_string()),
+    ]);
+    join_fields(&fields)
+}
+
+/// The namespace context, in the server's order (the 7.x keys of
+/// cfg_info.c `cfg_get_namespace`), live values included; `None` for a
+/// namespace this node does not have.
+fn namespace_config(state: &NodeState, name: &str) -> Option<String> {
+    let ns = state.config.namespaces.iter().find(|ns| ns.name == name)?;
+    let enterprise = state.settings.enterprise();
+    let fields: Vec<(&str, String)> = vec![
+        (
+            "allow-ttl-without-nsup",
+            bool_text(ns.allow_ttl_without_nsup).into(),
+        ),
+        ("auto-revive", "false".into()),
+        ("background-query-max-rps", "10000".into()),
+        ("conflict-resolution-policy", "generation".into()),
+        ("conflict-resolve-writes", "false".into()),
+        ("default-read-touch-ttl-pct", "0".into()),
+        ("default-ttl", ns.default_ttl.to_string()),
+        ("disable-cold-start-eviction", "false".into()),
+        ("disable-write-dup-res", "false".into()),
+        ("disallow-expunge", "false".into()),
+        ("disallow-null-setname", "false".into()),
+        ("enable-benchmarks-batch-sub", "false".into()),
+        ("enable-benchmarks-ops-sub", "false".into()),
+        ("enable-benchmarks-read", "false".into()),
+        ("enable-benchmarks-udf", "false".into()),
+        ("enable-benchmarks-udf-sub", "false".into()),
+        ("enable-benchmarks-write", "false".into()),
+        ("enable-hist-proxy", "false".into()),
+        ("evict-hist-buckets", "10000".into()),
+        ("evict-indexes-memory-pct", "0".into()),
+        ("evict-tenths-pct", "5".into()),
+        ("force-long-queries", "false".into()),
+        ("ignore-migrate-fill-delay", "false".into()),
+        ("index-stage-size", "134217728".into()),
+        ("indexes-memory-budget", "0".into()),
+        ("inline-short-queries", "false".into()),
+        ("max-record-size", "1048576".into()),
+        ("migrate-order", "5".into()),
+        ("migrate-retransmit-ms", "5000".into()),
+        ("migrate-sleep", "1".into()),
+        ("nsup-hist-period", "3600".into()),
+        ("nsup-period", ns.nsup_period.to_string()),
+        ("nsup-threads", "1".into()),
+        ("partition-tree-sprigs", "256".into()),
+        // Enterprise builds default it to true (cfg_ee.c).
+        ("prefer-uniform-balance", bool_text(enterprise).into()),
+        ("rack-id", ns.rack_id.to_string()),
+        ("read-consistency-level-override", "off".into()),
+        ("reject-non-xdr-writes", "false".into()),
+        ("reject-xdr-writes", "false".into()),
+        ("replication-factor", ns.replication_factor.to_string()),
+        ("sindex-stage-size", "134217728".into()),
+        ("single-query-threads", "4".into()),
+        ("stop-writes-sys-memory-pct", "90".into()),
+        (
+            "strong-consistency",
+            bool_text(ns.strong_consistency).into(),
+        ),
+        ("strong-consistency-allow-expunge", "false".into()),
+        ("tomb-raider-eligible-age", "86400".into()),
+        ("tomb-raider-period", "86400".into()),
+        ("transaction-pending-limit", "20".into()),
+        ("truncate-threads", "4".into()),
+        ("write-commit-level-override", "off".into()),
+        ("xdr-bin-tombstone-ttl", "86400".into()),
+        ("xdr-tomb-raider-period", "120".into()),
+        ("xdr-tomb-raider-threads", "1".into()),
+        ("geo2dsphere-within.strict", "true".into()),
+        ("geo2dsphere-within.min-level", "1".into()),
+        ("geo2dsphere-within.max-level", "20".into()),
+        ("geo2dsphere-within.max-cells", "12".into()),
+        ("geo2dsphere-within.level-mod", "1".into()),
+        ("geo2dsphere-within.earth-radius-meters", "6371000".into()),
+        ("index-type", "shmem".into()),
+        ("sindex-type", "shmem".into()),
+        ("storage-engine", ns.storage_engine.clone()),
+    ];
+    let mut out = join_fields(&fields);
+    // The storage stanza's own lines, as the echo of `namespace/<ns>` has them.
+    for (key, value) in ns
+        .echo
+        .iter()
+        .filter(|(k, _)| k.starts_with("storage-engine."))
+    {
+        out.push_str(&format!(";{key}={value}"));
+    }
+    Some(out)
+}
+
+/// The server's `cf_str_atoi`: an optionally signed decimal that fits 32 bits.
+fn parse_c_int(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<i32>().ok().map(i64::from)
+}
+
+/// The server's boolean for `set-config`: a value starting with `true` or
+/// `yes`, or with `false` or `no` (cfg_info.c compares prefixes).
+fn parse_c_bool(text: &str) -> Option<bool> {
+    if text.starts_with("true") || text.starts_with("yes") {
+        Some(true)
+    } else if text.starts_with("false") || text.starts_with("no") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `set-config:context=...;<param>=<value>`: `ok` when the change was
+/// applied (to this node's live config, until it restarts), otherwise
+/// [`SET_CONFIG_ERROR`]. Modelled: service `proto-fd-max`; namespace
+/// `replication-factor`, `default-ttl`, `nsup-period`,
+/// `allow-ttl-without-nsup`, `rack-id` (Enterprise). Anything else is
+/// refused.
+fn set_config(state: &mut NodeState, command: &Command<'_>) -> String {
+    let applied = match command.param("context") {
+        Some("service") => set_service(state, command),
+        Some("namespace") => set_namespace(state, command),
+        // network, security, xdr: not modelled (security and xdr are
+        // Enterprise-only too); unknown contexts and a missing context.
+        _ => false,
+    };
+    state.events().emit(
+        "set_config",
+        json!({"params": command.params.unwrap_or(""), "applied": applied}),
+    );
+    if applied {
+        "ok".to_string()
+    } else {
+        SET_CONFIG_ERROR.to_string()
+    }
+}
+
+fn set_service(state: &mut NodeState, command: &Command<'_>) -> bool {
+    let Some(value) = command.param("proto-fd-max") else {
+        return false;
+    };
+    let range = crate::config::PROTO_FD_MAX_RANGE;
+    match parse_c_int(value) {
+        Some(v) if v >= i64::from(*range.start()) && v <= i64::from(*range.end()) => {
+            state.config.proto_fd_max = v as u32;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The namespace parameters the sim models, checked in cfg_info.c
+/// `cfg_set_namespace`'s order (the first one present is the one applied).
+fn set_namespace(state: &mut NodeState, command: &Command<'_>) -> bool {
+    let enterprise = state.settings.enterprise();
+    let Some(id) = command.param("id") else {
+        return false;
+    };
+    let Some(ns) = state.config.namespaces.iter_mut().find(|ns| ns.name == id) else {
+        return false;
+    };
+    // `set=` selects a set's parameters, which the sim does not model.
+    if command.param("set").is_some() {
+        return false;
+    }
+    if let Some(value) = command.param("allow-ttl-without-nsup") {
+        let Some(allow) = parse_c_bool(value) else {
+            return false;
+        };
+        ns.allow_ttl_without_nsup = allow;
+        return true;
+    }
+    if let Some(value) = command.param("default-ttl") {
+        let Some(ttl) = crate::config::parse_seconds(value) else {
+            return false;
+        };
+        // The server refuses a non-zero default-ttl while nsup is off.
+        if ttl > crate::config::MAX_ALLOWED_TTL
+            || (ttl != 0 && ns.nsup_period == 0 && !ns.allow_ttl_without_nsup)
+        {
+            return false;
+        }
+        ns.default_ttl = ttl;
+        return true;
+    }
+    if let Some(value) = command.param("nsup-period") {
+        let Some(period) = crate::config::parse_seconds(value) else {
+            return false;
+        };
+        ns.nsup_period = period;
+        return true;
+    }
+    if let Some(value) = command.param("rack-id") {
+        if !enterprise {
+            return false;
+        }
+        return match parse_c_int(value) {
+            Some(v) if (0..=i64::from(crate::config::MAX_RACK_ID)).contains(&v) => {
+                ns.rack_id = v as u32;
+                true
+            }
+            _ => false,
+        };
+    }
+    if let Some(value) = command.param("replication-factor") {
+        if ns.strong_consistency {
+            return false;
+        }
+        let max = i64::from(crate::config::max_cluster_size(enterprise));
+        return match parse_c_int(value) {
+            Some(v) if (1..=max).contains(&v) => {
+                ns.replication_factor = v as u32;
+                true
+            }
+            _ => false,
+        };
+    }
+    false
+}
+
+/// `racks:` on Enterprise: every namespace's members in rack 0 (the sim
+/// has no rack awareness).
+fn racks(state: &NodeState) -> String {
+    let members: Vec<String> = state
+        .cluster
+        .as_ref()
+        .map(|c| c.members.iter().map(|m| NodeId(*m).to_string()).collect())
+        .unwrap_or_default();
+    state
+        .namespaces
+        .iter()
+        .map(|ns| format!("ns={}:rack_0={}", ns.config.name, members.join(",")))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// The `cluster-stable` error replies of one build.
@@ -727,6 +1117,294 @@ mod tests {
         assert_eq!(ask(&mut s, "quiesce-undo:", now), "ok");
         // Not principal of anything yet: recluster is ignored.
         assert_eq!(ask(&mut s, "recluster:", now), "ignored-by-non-principal");
+    }
+
+    fn node_with(edition: Edition, build: &str, config: &str) -> (NodeState, Instant) {
+        let now = Instant::now();
+        let settings = Settings {
+            edition,
+            build: build.to_string(),
+            ..Settings::default()
+        };
+        let config = Config::parse(config).unwrap();
+        let state = NodeState::new(NodeId(0xBB9), config, settings, EventLog::memory().0, now);
+        (state, now)
+    }
+
+    #[test]
+    fn set_config_replies_measured_on_7_1() {
+        let (mut s, now) = node(Edition::Community);
+        let cases = [
+            ("set-config:context=service;proto-fd-max=16000", "ok"),
+            (
+                "set-config:context=namespace;id=test;replication-factor=3",
+                "ok",
+            ),
+            // nsup-period is 0 (the default): a non-zero default-ttl is refused.
+            (
+                "set-config:context=namespace;id=test;default-ttl=100",
+                "error",
+            ),
+            ("set-config:context=namespace;id=test;rack-id=2", "error"),
+        ];
+        for (command, reply) in cases {
+            assert_eq!(ask(&mut s, command, now), reply, "{command}");
+        }
+    }
+
+    #[test]
+    fn set_config_refuses_what_the_sim_does_not_model_and_bad_values() {
+        let (mut s, now) = node(Edition::Community);
+        for command in [
+            // Out of range (1024 to 2097152) or not a number.
+            "set-config:context=service;proto-fd-max=1023",
+            "set-config:context=service;proto-fd-max=2097153",
+            "set-config:context=service;proto-fd-max=lots",
+            "set-config:context=service;proto-fd-max=",
+            // Community's AS_CLUSTER_SZ is 8.
+            "set-config:context=namespace;id=test;replication-factor=0",
+            "set-config:context=namespace;id=test;replication-factor=9",
+            "set-config:context=namespace;id=test;replication-factor=two",
+            "set-config:context=namespace;id=test;default-ttl=soon",
+            // Parameters the real server takes live but the sim does not model.
+            "set-config:context=service;migrate-threads=2",
+            "set-config:context=namespace;id=test;migrate-order=3",
+            "set-config:context=namespace;id=test;set=s;stop-writes-count=1",
+            "set-config:context=network;heartbeat.interval=200",
+            // Enterprise-only parameters and contexts on Community.
+            "set-config:context=namespace;id=test;prefer-uniform-balance=true",
+            "set-config:context=security;session-ttl=600",
+            "set-config:context=xdr;src-id=1",
+            // Unknown context or namespace, missing context or id.
+            "set-config:context=bogus;proto-fd-max=16000",
+            "set-config:context=namespace;id=nosuch;replication-factor=2",
+            "set-config:context=namespace;replication-factor=2",
+            "set-config:proto-fd-max=16000",
+            "set-config:",
+            "set-config",
+            "config-set:context=service",
+        ] {
+            assert_eq!(ask(&mut s, command, now), SET_CONFIG_ERROR, "{command}");
+        }
+        let service = ask(&mut s, "get-config:context=service", now);
+        assert_eq!(stat(&service, "proto-fd-max"), "15000");
+        let ns = ask(&mut s, "get-config:context=namespace;id=test", now);
+        assert_eq!(stat(&ns, "replication-factor"), "2");
+        assert_eq!(stat(&ns, "default-ttl"), "0");
+        // config-set is the older name of the same command.
+        assert_eq!(
+            ask(
+                &mut s,
+                "config-set:context=service;proto-fd-max=2097152",
+                now
+            ),
+            "ok"
+        );
+        assert_eq!(
+            ask(&mut s, "set-config:context=service;proto-fd-max=1024", now),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn get_config_shows_the_live_values() {
+        let (mut s, now) = node(Edition::Community);
+        let service = ask(&mut s, "get-config:context=service", now);
+        assert!(
+            service.starts_with("advertise-ipv6=false;auto-pin=none;"),
+            "{service}"
+        );
+        assert_eq!(stat(&service, "proto-fd-max"), "15000");
+        assert_eq!(stat(&service, "cluster-name"), "aerospike");
+        assert_eq!(stat(&service, "node-id"), "BB9");
+        assert!(!service.ends_with(';'), "{service}");
+        let ns = ask(&mut s, "get-config:context=namespace;id=test", now);
+        assert!(ns.starts_with("allow-ttl-without-nsup=false;"), "{ns}");
+        for (key, value) in [
+            ("replication-factor", "2"),
+            ("default-ttl", "0"),
+            ("nsup-period", "0"),
+            ("rack-id", "0"),
+            ("strong-consistency", "false"),
+            ("prefer-uniform-balance", "false"),
+            ("storage-engine", "memory"),
+        ] {
+            assert_eq!(stat(&ns, key), value, "{key}");
+        }
+        for command in [
+            "set-config:context=service;proto-fd-max=16000",
+            "set-config:context=namespace;id=test;replication-factor=3",
+            "set-config:context=namespace;id=test;nsup-period=1m",
+            "set-config:context=namespace;id=test;default-ttl=100",
+        ] {
+            assert_eq!(ask(&mut s, command, now), "ok", "{command}");
+        }
+        let service = ask(&mut s, "get-config:context=service", now);
+        assert_eq!(stat(&service, "proto-fd-max"), "16000");
+        let ns = ask(&mut s, "get-config:context=namespace;id=test", now);
+        assert_eq!(stat(&ns, "replication-factor"), "3");
+        assert_eq!(stat(&ns, "nsup-period"), "60");
+        assert_eq!(stat(&ns, "default-ttl"), "100");
+        // namespace/<ns> echoes the live value; the partition map still
+        // uses the RF the node started with.
+        let stats = ask(&mut s, "namespace/test", now);
+        assert_eq!(stat(&stats, "replication-factor"), "3");
+        assert_eq!(s.namespaces[0].config.replication_factor, 2);
+        // With nsup back to 0, default-ttl can go to 0 but not up again.
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;nsup-period=0",
+                now
+            ),
+            "ok"
+        );
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;default-ttl=200",
+                now
+            ),
+            "error"
+        );
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;default-ttl=0",
+                now
+            ),
+            "ok"
+        );
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;allow-ttl-without-nsup=true",
+                now
+            ),
+            "ok"
+        );
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;default-ttl=1d",
+                now
+            ),
+            "ok"
+        );
+        let ns = ask(&mut s, "get-config:context=namespace;id=test", now);
+        assert_eq!(stat(&ns, "default-ttl"), "86400");
+        assert_eq!(stat(&ns, "allow-ttl-without-nsup"), "true");
+        // Ten years at most.
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;default-ttl=3651d",
+                now
+            ),
+            "error"
+        );
+    }
+
+    #[test]
+    fn get_config_error_forms() {
+        let (mut s, now) = node(Edition::Community);
+        let cases = [
+            (
+                "get-config:context=namespace;id=nosuch",
+                GET_CONFIG_NO_NAMESPACE,
+            ),
+            ("get-config:context=namespace", GET_CONFIG_BAD_ID),
+            ("get-config:context=bogus", GET_CONFIG_BAD_CONTEXT),
+            ("get-config:id=test", GET_CONFIG_BAD_PARAMETER),
+        ];
+        for (command, reply) in cases {
+            assert_eq!(ask(&mut s, command, now), reply, "{command}");
+        }
+        assert_eq!(GET_CONFIG_NO_NAMESPACE, "ERROR::namespace not found");
+        // Without parameters: service, then network.
+        let all = ask(&mut s, "get-config", now);
+        assert_eq!(all, ask(&mut s, "get-config:", now));
+        assert_eq!(all, ask(&mut s, "config-get", now));
+        assert_eq!(stat(&all, "proto-fd-max"), "15000");
+        assert_eq!(stat(&all, "service.port"), "3000");
+        assert_eq!(stat(&all, "heartbeat.interval"), "150");
+        let network = ask(&mut s, "get-config:context=network", now);
+        assert_eq!(stat(&network, "heartbeat.mode"), "mesh");
+        assert_eq!(stat(&network, "fabric.port"), "3001");
+    }
+
+    #[test]
+    fn enterprise_takes_rack_id_and_a_larger_replication_factor() {
+        let (mut s, now) = node(Edition::Enterprise);
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;rack-id=2",
+                now
+            ),
+            "ok"
+        );
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;rack-id=1000001",
+                now
+            ),
+            "error"
+        );
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;replication-factor=9",
+                now
+            ),
+            "ok"
+        );
+        let ns = ask(&mut s, "get-config:context=namespace;id=test", now);
+        assert_eq!(stat(&ns, "rack-id"), "2");
+        assert_eq!(stat(&ns, "replication-factor"), "9");
+        assert_eq!(stat(&ns, "prefer-uniform-balance"), "true");
+        // Not modelled on Enterprise either.
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;prefer-uniform-balance=false",
+                now
+            ),
+            "error"
+        );
+        // Strong consistency: replication-factor is not dynamic.
+        let sc = DEFAULT_CONFIG.replace(
+            "replication-factor 2",
+            "replication-factor 2\n    strong-consistency true",
+        );
+        let (mut s, now) = node_with(Edition::Enterprise, "7.1.0.0", &sc);
+        assert_eq!(
+            ask(
+                &mut s,
+                "set-config:context=namespace;id=test;replication-factor=3",
+                now
+            ),
+            "error"
+        );
+    }
+
+    #[test]
+    fn enterprise_only_replies_follow_the_build() {
+        for (build, reply) in [
+            ("7.1.0.23", "ERROR:25:enterprise-only"),
+            ("7.0.0.5", "ERROR:25:enterprise-only"),
+            ("7.2.0.0", "ERROR:25:enterprise only"),
+            ("8.1.0.0", "ERROR:25:enterprise only"),
+        ] {
+            let (mut s, now) = node_with(Edition::Community, build, DEFAULT_CONFIG);
+            for command in ["racks:", "racks", "quiesce:", "quiesce-undo:"] {
+                assert_eq!(ask(&mut s, command, now), reply, "{build} {command}");
+            }
+        }
+        let (mut s, now) = node_of_build("7.1.0.0");
+        s.settings.edition = Edition::Enterprise;
+        assert_eq!(ask(&mut s, "racks:", now), "ns=test:rack_0=BB9");
     }
 
     #[test]

@@ -88,9 +88,10 @@ fn main() -> ExitCode {
                 },
                 None => (DEFAULT_CONFIG.to_string(), "built-in default".to_string()),
             };
-            let config = match Config::parse(&text) {
+            let config = match Config::parse_for(&text, settings.enterprise()) {
                 Ok(config) => config,
                 Err(e) => {
+                    node::log_config_refusal(&events, &e);
                     events.emit(
                         "config_error",
                         json!({"path": source, "line": e.line, "message": e.message}),

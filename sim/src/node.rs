@@ -40,6 +40,16 @@ pub const EXIT_ON_START_DELAY: Duration = Duration::from_secs(1);
 pub const EXIT_ON_START_MESSAGE: &str = "CRITICAL (config): this build refuses to start \
      (fault injected by AEROSPIKE_SIM_FAULT=exit-on-start); exiting with status 1";
 
+/// Writes the server's console line for a config error it words itself,
+/// e.g. `... GMT: CRITICAL (config): (cfg_ce.c:73) line 25 :: 'rack-id' is
+/// enterprise-only` (`cf_crash_nostack`); nothing for the sim's own
+/// wording.
+pub fn log_config_refusal(events: &EventLog, error: &crate::config::ConfigError) {
+    if let (Some(text), Some(source)) = (error.server_text(), error.source) {
+        events.console_at("CRITICAL", "config", source, &text);
+    }
+}
+
 /// The server's cold-start ticker: `as_storage_load` waits this long for
 /// the devices before each `{ns} loaded: ...` line (`TICKER_INTERVAL`,
 /// as/src/storage/storage.c).
@@ -243,6 +253,17 @@ pub async fn run_until(
         .unwrap_or_else(|| NodeId::generate(config.service_port));
     let events = events.for_node(id.to_string());
     tokio::pin!(shutdown);
+    // A Community build refuses Enterprise-only lines while reading its
+    // config, before anything else (the binary refuses them earlier, in
+    // `Config::parse_for`; this covers configs parsed edition-neutrally).
+    if let Err(e) = config.check_edition(settings.enterprise()) {
+        log_config_refusal(&events, &e);
+        events.emit(
+            "config_error",
+            json!({"path": config_source, "line": e.line, "message": e.message}),
+        );
+        return Err(format!("{config_source}: {e}"));
+    }
     if settings.fault == Some(Fault::ExitOnStart) {
         tokio::select! {
             reason = &mut shutdown => {

@@ -186,6 +186,22 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Whether this is an Enterprise build.
+    pub fn enterprise(&self) -> bool {
+        self.edition == Edition::Enterprise
+    }
+
+    /// The reply to an info command a Community build does not have
+    /// (`quiesce`, `racks`, ...): code 25, spelled `enterprise-only` up to
+    /// 7.1 (measured on 7.1.0.23) and `enterprise only` from 7.2.
+    pub fn enterprise_only_reply(&self) -> &'static str {
+        if self.replies_7_2() {
+            "ERROR:25:enterprise only"
+        } else {
+            "ERROR:25:enterprise-only"
+        }
+    }
+
     /// Whether the 7.2 reply forms apply (`cluster-stable` errors with code 7,
     /// `ignore-migrations` only `true`/`false`).
     pub fn replies_7_2(&self) -> bool {

@@ -122,6 +122,8 @@ pub enum NodeOrder {
 }
 
 /// The one write of a pass.
+// One per pass, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Write {
     /// Nothing (settled, or a node is changing: any write would let swarm

@@ -288,7 +288,7 @@ pub fn rack_id_on_community_is_refused_and_a_static_change_rolls(sandbox: &Sandb
             Ok((phase == "Error" && message.contains("rack-id")).then_some(message))
         },
     );
-    let message = with_log(&operator, name, refused.map_err(Failed::from))?;
+    let message = with_log(&operator, name, refused)?;
     eprintln!("rack-id on Community: {message}");
     let watch = Instant::now();
     while watch.elapsed() < REFUSED_WINDOW {

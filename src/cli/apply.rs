@@ -810,7 +810,7 @@ pub async fn run(args: ApplyArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use aerospike_swarm_operator::spec::status::{MESSAGE, OBSERVED_VERSION, PHASE, READY};
-    use aerospike_swarm_operator::swarm::{FakeSwarm, NetworkInfo, WriteCall};
+    use aerospike_swarm_operator::swarm::{ready_worker, FakeSwarm, NetworkInfo, WriteCall};
 
     use super::*;
 
@@ -1130,6 +1130,67 @@ mod tests {
         fake.set_unreachable(true);
         let err = plan(&fake, &full_doc()).await.unwrap_err();
         assert_eq!(err.exit_code(), exit::CANNOT_CHECK);
+    }
+
+    #[tokio::test]
+    async fn a_config_object_is_checked_before_anything_is_written_and_its_change_previewed() {
+        const EXAMPLE: &str = include_str!("../../crd-like-specs/examples/aerospike.conf");
+        let fake = swarm();
+        fake.set_nodes(vec![ready_worker("n1"), ready_worker("n2"), ready_worker("n3")]);
+        let with = |extra: &str| EXAMPLE.replace("replication-factor 2", &format!("replication-factor 2\n\t{extra}"));
+        fake.add_config_text("conf-a", EXAMPLE);
+        fake.add_config_text("conf-rack", &with("rack-id 1"));
+        fake.add_config_text("conf-b", &EXAMPLE.replace("proto-fd-max 15000", "proto-fd-max 16000"));
+        fake.add_config_text("conf-c", &with("partition-tree-sprigs 512"));
+        let spec = |config: &str| {
+            doc(&format!(
+                "  replicas: 3\n  version: \"7.1.0.0\"\n  network: aerospike\n  configObject: {config}\n"
+            ))
+        };
+        // Refused, naming the line and the fix, before anything is written.
+        let err = plan(&fake, &spec("conf-rack")).await.unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("line 65: `rack-id`"), "{shown}");
+        assert!(shown.contains("fix:"), "{shown}");
+        assert_eq!(err.exit_code(), exit::FAILURE);
+        let err = plan(&fake, &spec("nope")).await.unwrap_err();
+        assert!(err.to_string().contains("docker config create nope"), "{err}");
+        assert!(fake.writes().is_empty());
+
+        // Created with the config object mounted and passed to the server.
+        let planned = plan(&fake, &spec("conf-a")).await.unwrap();
+        let Plan::Create(service) = &planned else {
+            panic!("expected create, got {planned:?}")
+        };
+        let at = |name: &str| SecretMount {
+            name: name.into(),
+            target: "/run/secrets/aerospike.conf".into(),
+        };
+        assert_eq!(service.configs, [at("conf-a")]);
+        assert!(service.secrets.is_empty());
+        assert_eq!(service.args, ["--config-file", "/run/secrets/aerospike.conf"]);
+        execute(&fake, &planned).await.unwrap();
+        assert_eq!(fake.service("aerospikedb").unwrap().config_mounts, [at("conf-a")]);
+
+        // The preview of a change: live, or a rolling restart and why.
+        let preview = |config: &'static str| {
+            let fake = &fake;
+            async move {
+                let planned = plan(fake, &spec(config)).await.unwrap();
+                render_plan("aerospikedb", &planned).join("\n")
+            }
+        };
+        let live = preview("conf-b").await;
+        assert!(
+            live.contains("set live on every node with set-config, no restart: proto-fd-max=16000 (line 34)"),
+            "{live}"
+        );
+        let rolls = preview("conf-c").await;
+        assert!(rolls.contains("rolling restart, one node at a time, because"), "{rolls}");
+        assert!(rolls.contains("partition-tree-sprigs"), "{rolls}");
+        let err = plan(&fake, &spec("conf-rack")).await.unwrap_err();
+        assert!(matches!(err, ApplyError::Config(_)));
+        assert_eq!(fake.writes().len(), 1, "only the create: {:?}", fake.writes());
     }
 
     fn service_with(version: u64, pairs: &[(&str, &str)]) -> ServiceInfo {

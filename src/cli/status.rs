@@ -59,6 +59,11 @@ pub struct ClusterRow {
     pub image: Option<String>,
     /// `aerospike.cluster.config-secret`.
     pub config_secret: Option<String>,
+    /// `aerospike.cluster.config-object`.
+    pub config_object: Option<String>,
+    /// `aerospike.status.config`: what the last change of the config
+    /// object did (`applied live (proto-fd-max)`, `rolling restart (…)`).
+    pub config_change: Option<String>,
     /// `aerospike.status.cluster-key`.
     pub cluster_key: Option<String>,
     /// `aerospike.status.migrations-remaining` (absent: none remain).
@@ -93,6 +98,8 @@ pub fn row(service: &ServiceInfo) -> Option<ClusterRow> {
         version: label(spec::VERSION),
         image: service.image.clone(),
         config_secret: label(spec::CONFIG_SECRET),
+        config_object: label(spec::CONFIG_OBJECT),
+        config_change: status.config,
         cluster_key: status.cluster_key,
         migrations_remaining: status.migrations_remaining,
         rollout: status.rollout.map(|r| r.to_string()),
@@ -186,7 +193,7 @@ pub fn table(rows: &[ClusterRow]) -> String {
         "PHASE".into(),
         "READY".into(),
         "VERSION".into(),
-        "CONFIG-SECRET".into(),
+        "CONFIG".into(),
         "CLUSTER-KEY".into(),
         "MIGRATIONS".into(),
         "ROLLOUT".into(),
@@ -209,7 +216,8 @@ pub fn table(rows: &[ClusterRow]) -> String {
             phase,
             ready,
             dash(r.version.clone()),
-            dash(r.config_secret.clone()),
+            // The config's source: the secret, or the config object.
+            dash(r.config_secret.clone().or_else(|| r.config_object.clone())),
             dash(r.cluster_key.clone()),
             dash(r.migrations_remaining.map(|n| n.to_string())),
             dash(r.rollout.clone()),
@@ -373,7 +381,7 @@ mod tests {
         let rows = vec![row(&ready_db()).unwrap(), row(&upgrading()).unwrap()];
         assert_eq!(
             table(&rows),
-            "NAME         PHASE      READY  VERSION  CONFIG-SECRET   CLUSTER-KEY   MIGRATIONS  ROLLOUT  MESSAGE\n\
+            "NAME         PHASE      READY  VERSION  CONFIG          CLUSTER-KEY   MIGRATIONS  ROLLOUT  MESSAGE\n\
              aerospikedb  Ready      3/3    7.1.0.0  aerospike.conf  A1B2C3D4E5F6  -           -        3 nodes in one cluster\n\
              cache        Upgrading  4/5    7.2.0.0  -               -             1383        1/5      waiting for migrations\n"
         );
@@ -394,6 +402,8 @@ mod tests {
                 "version": "7.1.0.0",
                 "image": "aerospike/aerospike-server:7.1.0.0",
                 "configSecret": "aerospike.conf",
+                "configObject": null,
+                "configChange": null,
                 "clusterKey": "A1B2C3D4E5F6",
                 "migrationsRemaining": null,
                 "rollout": null,

@@ -2587,6 +2587,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_next_rolling_restart_mounts_the_config_that_runs_live() {
+        let raised = EXAMPLE_CONF.replace("proto-fd-max 15000", "proto-fd-max 16000");
+        let (fake, nodes) = config_scene("conf-b", &raised, &[]);
+        let r = reconciler(&fake, &nodes);
+        r.reconcile("s1").await.unwrap();
+        r.reconcile("s1").await.unwrap();
+        assert_eq!(shown(&fake)[CONFIG_LIVE], "conf-b");
+        // A new version: the rollout mounts conf-b with the new image.
+        fake.edit_service("s1", |s| {
+            s.labels
+                .insert("aerospike.cluster.version".into(), "7.2.0.0".into());
+        });
+        fake.clear_writes();
+        r.reconcile("s1").await.unwrap();
+        let writes = template_writes(&fake);
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert_eq!(
+            writes[0].image.as_deref(),
+            Some("aerospike/aerospike-server:7.2.0.0")
+        );
+        assert_eq!(
+            writes[0].config_at_target.as_ref().map(|m| m.name.as_str()),
+            Some("conf-b")
+        );
+        // Once every task mounts it, nothing runs live any more.
+        let service = fake.service("s1").unwrap();
+        fake.set_tasks(
+            fake.tasks()
+                .into_iter()
+                .map(|t| TaskInfo {
+                    template_fingerprint: service.template_fingerprint.clone(),
+                    ..t
+                })
+                .collect(),
+        );
+        r.reconcile("s1").await.unwrap();
+        let status = shown(&fake);
+        assert_eq!(status.get(CONFIG_LIVE), None, "{status:?}");
+        assert_eq!(status[PHASE], "Ready", "{status:?}");
+    }
+
+    #[tokio::test]
     async fn a_static_change_rolls_and_a_refused_live_one_falls_back_to_rolling() {
         // The control: a line the server takes only at start rolls at once.
         let sprigs = EXAMPLE_CONF.replace(

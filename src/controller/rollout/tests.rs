@@ -536,6 +536,64 @@ fn a_new_config_secret_rolls_like_a_new_version() {
     );
 }
 
+#[test]
+fn a_new_config_object_rolls_and_rolls_back_like_a_secret() {
+    let mount = |name: &str| SecretMount {
+        name: name.into(),
+        target: "/run/secrets/aerospike.conf".into(),
+    };
+    let with = |config: &str| Target {
+        config_object: Some(config.into()),
+        ..target(OLD)
+    };
+    let scene = Scene::new("7.1.0.0")
+        .label("aerospike.cluster.config-object", "conf-v2")
+        .service(|s| s.config_mounts = vec![mount("conf-v1")])
+        .previous(|p| p.config_object = Some("conf-v1".into()));
+    assert_eq!(
+        scene.decide(),
+        Step::Start {
+            from: with("conf-v1"),
+            to: with("conf-v2"),
+            progress: Progress { done: 0, total: 3 }
+        }
+    );
+    assert_eq!(with("conf-v2").describe(), format!("{OLD} config-object=conf-v2"));
+    let mut change = ServiceChange::default();
+    with("conf-v2").write_template(&with("conf-v1"), "/run/secrets/aerospike.conf", &mut change);
+    assert_eq!(change.config_at_target, Some(mount("conf-v2")));
+    assert_eq!(change.secret_at_target, None);
+
+    // The template mounts conf-v2, node .2 runs it and never joins: back
+    // to conf-v1, which every node ran when the cluster last converged.
+    let old = fake_fingerprint(&scene.service);
+    let mut scene = scene.service(|s| s.config_mounts = vec![mount("conf-v2")]);
+    scene.service.template_fingerprint = fake_fingerprint(&scene.service);
+    for task in &mut scene.tasks {
+        if task.template_fingerprint == old {
+            task.template_fingerprint = "older".into();
+        }
+    }
+    let step = scene
+        .task(2, "running", true)
+        .meshed(&[3, 4], "AA")
+        .previous(|p| {
+            p.rollout = Some(ReadyCount {
+                ready: 0,
+                desired: 3,
+            })
+        })
+        .at("2026-12-01T12:05:00Z")
+        .decide();
+    let Step::RollBack { from, to, .. } = &step else {
+        panic!("{step:?}");
+    };
+    assert_eq!((from, to), (&with("conf-v2"), &with("conf-v1")));
+    let mut change = ServiceChange::default();
+    to.write_template(from, "/run/secrets/aerospike.conf", &mut change);
+    assert_eq!(change.config_at_target, Some(mount("conf-v1")));
+}
+
 fn data_volume() -> VolumeMount {
     VolumeMount {
         source: "aerospike-data".into(),

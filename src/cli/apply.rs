@@ -1136,11 +1136,23 @@ mod tests {
     async fn a_config_object_is_checked_before_anything_is_written_and_its_change_previewed() {
         const EXAMPLE: &str = include_str!("../../crd-like-specs/examples/aerospike.conf");
         let fake = swarm();
-        fake.set_nodes(vec![ready_worker("n1"), ready_worker("n2"), ready_worker("n3")]);
-        let with = |extra: &str| EXAMPLE.replace("replication-factor 2", &format!("replication-factor 2\n\t{extra}"));
+        fake.set_nodes(vec![
+            ready_worker("n1"),
+            ready_worker("n2"),
+            ready_worker("n3"),
+        ]);
+        let with = |extra: &str| {
+            EXAMPLE.replace(
+                "replication-factor 2",
+                &format!("replication-factor 2\n\t{extra}"),
+            )
+        };
         fake.add_config_text("conf-a", EXAMPLE);
         fake.add_config_text("conf-rack", &with("rack-id 1"));
-        fake.add_config_text("conf-b", &EXAMPLE.replace("proto-fd-max 15000", "proto-fd-max 16000"));
+        fake.add_config_text(
+            "conf-b",
+            &EXAMPLE.replace("proto-fd-max 15000", "proto-fd-max 16000"),
+        );
         fake.add_config_text("conf-c", &with("partition-tree-sprigs 512"));
         let spec = |config: &str| {
             doc(&format!(
@@ -1154,7 +1166,10 @@ mod tests {
         assert!(shown.contains("fix:"), "{shown}");
         assert_eq!(err.exit_code(), exit::FAILURE);
         let err = plan(&fake, &spec("nope")).await.unwrap_err();
-        assert!(err.to_string().contains("docker config create nope"), "{err}");
+        assert!(
+            err.to_string().contains("docker config create nope"),
+            "{err}"
+        );
         assert!(fake.writes().is_empty());
 
         // Created with the config object mounted and passed to the server.
@@ -1168,9 +1183,15 @@ mod tests {
         };
         assert_eq!(service.configs, [at("conf-a")]);
         assert!(service.secrets.is_empty());
-        assert_eq!(service.args, ["--config-file", "/run/secrets/aerospike.conf"]);
+        assert_eq!(
+            service.args,
+            ["--config-file", "/run/secrets/aerospike.conf"]
+        );
         execute(&fake, &planned).await.unwrap();
-        assert_eq!(fake.service("aerospikedb").unwrap().config_mounts, [at("conf-a")]);
+        assert_eq!(
+            fake.service("aerospikedb").unwrap().config_mounts,
+            [at("conf-a")]
+        );
 
         // The preview of a change: live, or a rolling restart and why.
         let preview = |config: &'static str| {
@@ -1182,15 +1203,25 @@ mod tests {
         };
         let live = preview("conf-b").await;
         assert!(
-            live.contains("set live on every node with set-config, no restart: proto-fd-max=16000 (line 34)"),
+            live.contains(
+                "set live on every node with set-config, no restart: proto-fd-max=16000 (line 34)"
+            ),
             "{live}"
         );
         let rolls = preview("conf-c").await;
-        assert!(rolls.contains("rolling restart, one node at a time, because"), "{rolls}");
+        assert!(
+            rolls.contains("rolling restart, one node at a time, because"),
+            "{rolls}"
+        );
         assert!(rolls.contains("partition-tree-sprigs"), "{rolls}");
         let err = plan(&fake, &spec("conf-rack")).await.unwrap_err();
         assert!(matches!(err, ApplyError::Config(_)));
-        assert_eq!(fake.writes().len(), 1, "only the create: {:?}", fake.writes());
+        assert_eq!(
+            fake.writes().len(),
+            1,
+            "only the create: {:?}",
+            fake.writes()
+        );
     }
 
     fn service_with(version: u64, pairs: &[(&str, &str)]) -> ServiceInfo {

@@ -2368,24 +2368,30 @@ mod tests {
                 "aerospike/aerospike-server:7.1.0.0".into(),
             );
         });
-        let nodes = ScriptedNodes::default();
         let fp = fake.service("s1").unwrap().template_fingerprint;
+        (fake.clone(), on_template(&fake, &fp))
+    }
+
+    /// Three tasks (slots 2–4) running template `fp`, their nodes meshed
+    /// in one cluster of 3.
+    fn on_template(fake: &FakeSwarm, fp: &str) -> ScriptedNodes {
         fake.set_tasks(
             [2u8, 3, 4]
                 .into_iter()
                 .map(|l| TaskInfo {
-                    template_fingerprint: fp.clone(),
+                    template_fingerprint: fp.to_string(),
                     slot: Some(u64::from(l)),
                     created_at: Some("2026-12-01T12:00:00Z".into()),
                     ..task(l, "running")
                 })
                 .collect(),
         );
+        let nodes = ScriptedNodes::default();
         for last in [2u8, 3, 4] {
             let peers: Vec<u8> = [2, 3, 4].into_iter().filter(|l| *l != last).collect();
             nodes.set(report(node(last, "AA", 3), &peers));
         }
-        (fake, nodes)
+        nodes
     }
 
     #[tokio::test]
@@ -2492,22 +2498,7 @@ mod tests {
             s.labels
                 .insert(crate::spec::status::CONFIG_OBJECT.into(), "conf-a".into());
         });
-        let nodes = ScriptedNodes::default();
-        fake.set_tasks(
-            [2u8, 3, 4]
-                .into_iter()
-                .map(|l| TaskInfo {
-                    template_fingerprint: service.template_fingerprint.clone(),
-                    slot: Some(u64::from(l)),
-                    created_at: Some("2026-12-01T12:00:00Z".into()),
-                    ..task(l, "running")
-                })
-                .collect(),
-        );
-        for last in [2u8, 3, 4] {
-            let peers: Vec<u8> = [2, 3, 4].into_iter().filter(|l| *l != last).collect();
-            nodes.set(report(node(last, "AA", 3), &peers));
-        }
+        let nodes = on_template(&fake, &service.template_fingerprint);
         (fake, nodes)
     }
 

@@ -19,46 +19,15 @@ use std::time::{Duration, Instant};
 use libtest_mimic::Failed;
 
 use crate::operator::{
-    example_config, labels, spec_labels, task_ids, wait_ready, ClusterGuard, Operator, CONVERGE,
+    create_service, example_config, labels, spec_labels, task_ids, wait_ready, ClusterGuard,
+    ConfigSource, Operator, CONVERGE,
 };
-use crate::rollout::{check_safe, label_add, with_log};
-use crate::sandbox::{docker, overlay_info, running_tasks, wait_until, Sandbox, NETWORK};
+use crate::rollout::{check_safe, label_add, with_log, ObjectGuard};
+use crate::sandbox::{docker, overlay_info, running_tasks, wait_until, Sandbox};
 use crate::TestResult;
 
 /// How long a refused config is watched for a restart that must not come.
 const REFUSED_WINDOW: Duration = Duration::from_secs(15);
-
-/// A swarm config a test created, removed when dropped (after the
-/// services that mount it: declare it before them), pass or fail.
-struct ConfigGuard(String);
-
-impl ConfigGuard {
-    fn create(name: &str, content: &str) -> Result<ConfigGuard, Failed> {
-        let _ = docker(&["config", "rm", name]);
-        let file = std::env::temp_dir().join(format!("asw-e2e-{name}"));
-        std::fs::write(&file, content)
-            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        let created = docker(&["config", "create", name, &file.to_string_lossy()]);
-        let _ = std::fs::remove_file(&file);
-        created?;
-        Ok(ConfigGuard(name.to_string()))
-    }
-}
-
-impl Drop for ConfigGuard {
-    fn drop(&mut self) {
-        // A service being removed still holds it for a moment.
-        let _ = wait_until(
-            &format!("config {} removed", self.0),
-            Duration::from_secs(30),
-            || {
-                let gone = docker(&["config", "rm", &self.0]).is_ok()
-                    || docker(&["config", "inspect", &self.0]).is_err();
-                Ok(gone.then_some(()))
-            },
-        );
-    }
-}
 
 /// A managed Community 7.1 cluster of 3 nodes whose config is the config
 /// object `config`, mounted at /run/secrets/aerospike.conf (one task per
@@ -66,40 +35,15 @@ impl Drop for ConfigGuard {
 fn config_object_cluster(name: &str, config: &str) -> Result<ClusterGuard, Failed> {
     let guard = ClusterGuard(name.to_string());
     let _ = docker(&["service", "rm", name]);
-    let mut args: Vec<String> = [
-        "service",
-        "create",
-        "--detach",
-        "--name",
+    create_service(
+        "aerospike/aerospike-server:7.1.0.0",
         name,
-        "--replicas",
-        "1",
-        "--replicas-max-per-node",
-        "1",
-        "--network",
-        NETWORK,
-        "--endpoint-mode",
-        "dnsrr",
-        "--config",
-        &format!("source={config},target=/run/secrets/aerospike.conf"),
-        "--label",
-        &format!("aerospike.cluster.config-object={config}"),
-        "--label",
-        &crate::scope::selector()?,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for (k, v) in spec_labels("3") {
-        args.extend(["--label".into(), format!("{k}={v}")]);
-    }
-    args.extend([
-        "aerospike/aerospike-server:7.1.0.0".into(),
-        "--config-file".into(),
-        "/run/secrets/aerospike.conf".into(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    docker(&args)?;
+        1,
+        true,
+        &spec_labels("3"),
+        ConfigSource::Object(config),
+        &[],
+    )?;
     Ok(guard)
 }
 
@@ -183,8 +127,8 @@ pub fn a_live_change_restarts_nothing_and_a_crashed_node_gets_it_again(
     let first = format!("{name}-a");
     let second = format!("{name}-b");
     // Declared before the cluster: dropped after it.
-    let _first = ConfigGuard::create(&first, &base)?;
-    let _second = ConfigGuard::create(&second, &raised)?;
+    let _first = ObjectGuard::config(&first, &base)?;
+    let _second = ObjectGuard::config(&second, &raised)?;
     let operator = Operator::deploy()?;
     let _cluster = config_object_cluster(name, &first)?;
     with_log(
@@ -265,9 +209,9 @@ pub fn rack_id_on_community_is_refused_and_a_static_change_rolls(sandbox: &Sandb
     let first = format!("{name}-a");
     let racked = format!("{name}-rack");
     let sprigs = format!("{name}-sprigs");
-    let _first = ConfigGuard::create(&first, &base)?;
-    let _racked = ConfigGuard::create(&racked, &with_rack)?;
-    let _sprigs = ConfigGuard::create(&sprigs, &with_sprigs)?;
+    let _first = ObjectGuard::config(&first, &base)?;
+    let _racked = ObjectGuard::config(&racked, &with_rack)?;
+    let _sprigs = ObjectGuard::config(&sprigs, &with_sprigs)?;
     let operator = Operator::deploy()?;
     let _cluster = config_object_cluster(name, &first)?;
     with_log(

@@ -481,6 +481,51 @@ pub fn create_cluster_on(
     let created = docker(&["secret", "create", &secret, &file.to_string_lossy()]);
     let _ = std::fs::remove_file(&file);
     created?;
+    create_service(
+        image,
+        name,
+        replicas,
+        max_one_per_node,
+        labels,
+        ConfigSource::Secret(&secret),
+        extra,
+    )?;
+    Ok(guard)
+}
+
+/// Where a test cluster's server config comes from, mounted at
+/// /run/secrets/aerospike.conf and named in its spec label.
+pub enum ConfigSource<'a> {
+    /// A swarm secret (`aerospike.cluster.config-secret`).
+    Secret(&'a str),
+    /// A swarm config object (`aerospike.cluster.config-object`).
+    Object(&'a str),
+}
+
+/// `docker service create` of a managed cluster `name` as users create
+/// one: on the sandbox's network, DNS round robin, its config from
+/// `source`, the scope's selector, `labels` and `extra` arguments.
+pub fn create_service(
+    image: &str,
+    name: &str,
+    replicas: u64,
+    max_one_per_node: bool,
+    labels: &[(&str, &str)],
+    source: ConfigSource<'_>,
+    extra: &[&str],
+) -> Result<(), Failed> {
+    let (flag, mount, label) = match source {
+        ConfigSource::Secret(secret) => (
+            "--secret",
+            format!("source={secret},target=aerospike.conf"),
+            format!("aerospike.cluster.config-secret={secret}"),
+        ),
+        ConfigSource::Object(config) => (
+            "--config",
+            format!("source={config},target=/run/secrets/aerospike.conf"),
+            format!("aerospike.cluster.config-object={config}"),
+        ),
+    };
     let replicas = replicas.to_string();
     let mut args: Vec<String> = [
         "service",
@@ -494,10 +539,10 @@ pub fn create_cluster_on(
         NETWORK,
         "--endpoint-mode",
         "dnsrr",
-        "--secret",
-        &format!("source={secret},target=aerospike.conf"),
+        flag,
+        &mount,
         "--label",
-        &format!("aerospike.cluster.config-secret={secret}"),
+        &label,
         "--label",
         &crate::scope::selector()?,
     ]
@@ -518,7 +563,7 @@ pub fn create_cluster_on(
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     docker(&args)?;
-    Ok(guard)
+    Ok(())
 }
 
 /// The spec labels of a plain community cluster of `replicas` nodes.

@@ -736,32 +736,49 @@ fn slow_cluster(name: &str, replicas: &str) -> Result<crate::operator::ClusterGu
     )
 }
 
-/// A swarm secret a test created, removed when dropped (after the services
-/// that use it: declare it before them), pass or fail.
-struct SecretGuard(String);
+/// A swarm secret or config (`kind`) a test created, removed when dropped
+/// (after the services that use it: declare it before them), pass or fail.
+pub(crate) struct ObjectGuard {
+    kind: &'static str,
+    name: String,
+}
 
-impl SecretGuard {
-    fn create(name: &str, content: &str) -> Result<SecretGuard, Failed> {
-        let _ = docker(&["secret", "rm", name]);
+impl ObjectGuard {
+    /// `docker secret create name` of `content` (one left by an earlier
+    /// run is removed first).
+    pub(crate) fn secret(name: &str, content: &str) -> Result<ObjectGuard, Failed> {
+        ObjectGuard::create("secret", name, content)
+    }
+
+    /// `docker config create name` of `content`.
+    pub(crate) fn config(name: &str, content: &str) -> Result<ObjectGuard, Failed> {
+        ObjectGuard::create("config", name, content)
+    }
+
+    fn create(kind: &'static str, name: &str, content: &str) -> Result<ObjectGuard, Failed> {
+        let _ = docker(&[kind, "rm", name]);
         let file = std::env::temp_dir().join(format!("asw-e2e-{name}"));
         std::fs::write(&file, content)
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        let created = docker(&["secret", "create", name, &file.to_string_lossy()]);
+        let created = docker(&[kind, "create", name, &file.to_string_lossy()]);
         let _ = std::fs::remove_file(&file);
         created?;
-        Ok(SecretGuard(name.to_string()))
+        Ok(ObjectGuard {
+            kind,
+            name: name.to_string(),
+        })
     }
 }
 
-impl Drop for SecretGuard {
+impl Drop for ObjectGuard {
     fn drop(&mut self) {
         // A service being removed still holds it for a moment.
         let _ = wait_until(
-            &format!("secret {} removed", self.0),
+            &format!("{} {} removed", self.kind, self.name),
             Duration::from_secs(30),
             || {
-                let gone = docker(&["secret", "rm", &self.0]).is_ok()
-                    || docker(&["secret", "inspect", &self.0]).is_err();
+                let gone = docker(&[self.kind, "rm", &self.name]).is_ok()
+                    || docker(&[self.kind, "inspect", &self.name]).is_err();
                 Ok(gone.then_some(()))
             },
         );
@@ -1288,7 +1305,7 @@ pub fn config_rotation_rolls_safely_and_a_missing_secret_restarts_nothing(
         return Err("the example config has no `proto-fd-max 15000` to change".into());
     }
     // Declared before the cluster: dropped after it.
-    let _second = SecretGuard::create(&second, &rotated)?;
+    let _second = ObjectGuard::secret(&second, &rotated)?;
     let operator = Operator::deploy()?;
     let _cluster = slow_cluster(name, "3")?;
     with_log(
@@ -1804,7 +1821,7 @@ pub fn operator_killed_at_random_points_of_a_rollout_still_finishes_safely(
     let second = format!("{name}-conf-b");
     let first_secret = format!("{name}-conf");
     let rotated = example_config()?.replace("proto-fd-max 15000", "proto-fd-max 16000");
-    let _second = SecretGuard::create(&second, &rotated)?;
+    let _second = ObjectGuard::secret(&second, &rotated)?;
     let operator = Operator::deploy()?;
     let _cluster = slow_cluster(name, "3")?;
     with_log(

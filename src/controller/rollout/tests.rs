@@ -558,7 +558,10 @@ fn a_new_config_object_rolls_and_rolls_back_like_a_secret() {
             progress: Progress { done: 0, total: 3 }
         }
     );
-    assert_eq!(with("conf-v2").describe(), format!("{OLD} config-object=conf-v2"));
+    assert_eq!(
+        with("conf-v2").describe(),
+        format!("{OLD} config-object=conf-v2")
+    );
     let mut change = ServiceChange::default();
     with("conf-v2").write_template(&with("conf-v1"), "/run/secrets/aerospike.conf", &mut change);
     assert_eq!(change.config_at_target, Some(mount("conf-v2")));

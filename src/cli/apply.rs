@@ -378,6 +378,20 @@ async fn read_config<A: SwarmApi>(api: &A, name: &str) -> Result<ConfigText, App
     }
 }
 
+/// Config object `name`, when there is a name and such a config.
+async fn read_if_any<A: SwarmApi>(
+    api: &A,
+    name: Option<String>,
+) -> Result<Option<ConfigText>, ApplyError> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    Ok(api
+        .config_text(&name)
+        .await?
+        .map(|text| ConfigText { name, text }))
+}
+
 /// For a spec whose config object is not what the service's nodes run:
 /// checks it as the operator will (a refusal is an error: nothing is
 /// written), and says how the operator will change the nodes.
@@ -401,20 +415,10 @@ async fn config_change<A: SwarmApi>(
     if let Some(problem) = liveconfig::refusal(&to, spec, current, eligible) {
         return Err(ApplyError::Config(problem));
     }
-    let mut read = Vec::new();
-    for other in [mounted, live].into_iter().flatten() {
-        if let Some(text) = api.config_text(&other).await? {
-            read.push(ConfigText { name: other, text });
-        }
-    }
-    let mounted_text = read
-        .iter()
-        .find(|c| Some(&c.name) == Target::of_template(spec, current).config_object.as_ref());
-    let live_text = read
-        .iter()
-        .find(|c| Some(&c.name) != mounted_text.map(|m| &m.name));
+    let mounted = read_if_any(api, mounted).await?;
+    let live = read_if_any(api, live).await?;
     Ok(Some(
-        match liveconfig::plan(spec, current, &to, mounted_text, live_text, None) {
+        match liveconfig::plan(spec, current, &to, mounted.as_ref(), live.as_ref(), None) {
             Ok(params) if params.is_empty() => format!(
                 "config object {name}: no parameter changes (comments or layout only); no node \
                  restarts"

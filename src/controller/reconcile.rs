@@ -2578,6 +2578,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn moving_from_a_secret_to_a_config_object_rolls_it_in_once() {
+        let (fake, nodes) = config_scene("conf-a", EXAMPLE_CONF, &[]);
+        // The template mounts the secret there, not a config object.
+        let service = fake.edit_service("s1", |s| {
+            s.config_mounts.clear();
+            s.secret_mounts = vec![SecretMount {
+                name: "aerospike.conf".into(),
+                target: "aerospike.conf".into(),
+            }];
+            s.labels.remove(crate::spec::status::CONFIG_OBJECT);
+        });
+        fake.add_secret("aerospike.conf");
+        let nodes = {
+            drop(nodes);
+            on_template(&fake, &service.template_fingerprint)
+        };
+        reconciler(&fake, &nodes).reconcile("s1").await.unwrap();
+        let writes = template_writes(&fake);
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert_eq!(
+            writes[0].config_at_target,
+            Some(SecretMount {
+                name: "conf-a".into(),
+                target: "/run/secrets/aerospike.conf".into(),
+            })
+        );
+        assert!(set_configs(&nodes).is_empty());
+        let after = fake.service("s1").unwrap();
+        assert!(after.secret_mounts.is_empty(), "{:?}", after.secret_mounts);
+        let status = shown(&fake);
+        assert!(
+            status[CONFIG].contains("mounts no config object yet"),
+            "{status:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn the_next_rolling_restart_mounts_the_config_that_runs_live() {
         let raised = EXAMPLE_CONF.replace("proto-fd-max 15000", "proto-fd-max 16000");
         let (fake, nodes) = config_scene("conf-b", &raised, &[]);

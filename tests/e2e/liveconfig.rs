@@ -47,6 +47,22 @@ fn config_object_cluster(name: &str, config: &str) -> Result<ClusterGuard, Faile
     Ok(guard)
 }
 
+/// An operator and a Ready [`config_object_cluster`] it manages.
+fn ready_cluster(
+    sandbox: &Sandbox,
+    name: &str,
+    config: &str,
+) -> Result<(Operator, ClusterGuard), Failed> {
+    let operator = Operator::deploy()?;
+    let cluster = config_object_cluster(name, config)?;
+    with_log(
+        &operator,
+        name,
+        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
+    )?;
+    Ok((operator, cluster))
+}
+
 /// `aerospike.status.KEY` of the service's labels ("" when absent).
 fn status_label(service: &str, key: &str) -> Result<String, Failed> {
     Ok(labels(service)?
@@ -129,13 +145,7 @@ pub fn a_live_change_restarts_nothing_and_a_crashed_node_gets_it_again(
     // Declared before the cluster: dropped after it.
     let _first = ObjectGuard::config(&first, &base)?;
     let _second = ObjectGuard::config(&second, &raised)?;
-    let operator = Operator::deploy()?;
-    let _cluster = config_object_cluster(name, &first)?;
-    with_log(
-        &operator,
-        name,
-        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
-    )?;
+    let (operator, _cluster) = ready_cluster(sandbox, name, &first)?;
     let before = task_ids(name)?;
     let started = Instant::now();
     label_add(name, &[("aerospike.cluster.config-object", &second)])?;
@@ -212,13 +222,7 @@ pub fn rack_id_on_community_is_refused_and_a_static_change_rolls(sandbox: &Sandb
     let _first = ObjectGuard::config(&first, &base)?;
     let _racked = ObjectGuard::config(&racked, &with_rack)?;
     let _sprigs = ObjectGuard::config(&sprigs, &with_sprigs)?;
-    let operator = Operator::deploy()?;
-    let _cluster = config_object_cluster(name, &first)?;
-    with_log(
-        &operator,
-        name,
-        wait_ready(sandbox, name, 3, CONVERGE).map(|_| ()),
-    )?;
+    let (operator, _cluster) = ready_cluster(sandbox, name, &first)?;
 
     // rack-id on Community: refused, nothing restarts.
     let before = task_ids(name)?;

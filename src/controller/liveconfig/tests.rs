@@ -36,19 +36,24 @@ fn raised() -> String {
     EXAMPLE.replace("proto-fd-max 15000", "proto-fd-max 16000")
 }
 
-#[test]
-fn a_dynamic_change_alone_is_live_and_with_a_new_version_it_rolls() {
+/// The plan from `conf-a` (the example) to `conf-b` (proto-fd-max raised)
+/// on a spec of `version`.
+fn a_to_b(version: &str) -> Result<Vec<LiveParam>, Vec<String>> {
     let a = text("conf-a", EXAMPLE);
     let b = text("conf-b", &raised());
-    let live = plan(
-        &spec("7.1.0.0", "conf-b"),
+    plan(
+        &spec(version, "conf-b"),
         &service(),
         &b,
         Some(&a),
         None,
         None,
     )
-    .unwrap();
+}
+
+#[test]
+fn a_dynamic_change_alone_is_live_and_with_a_new_version_it_rolls() {
+    let live = a_to_b("7.1.0.0").unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].context, LiveContext::Service);
     assert_eq!(
@@ -57,15 +62,9 @@ fn a_dynamic_change_alone_is_live_and_with_a_new_version_it_rolls() {
     );
     // The control: the same config with a new version rolls (the restart
     // mounts it).
-    let rolls = plan(
-        &spec("7.2.0.0", "conf-b"),
-        &service(),
-        &b,
-        Some(&a),
-        None,
-        None,
-    );
-    assert!(rolls.unwrap_err()[0].contains("image"));
+    assert!(a_to_b("7.2.0.0").unwrap_err()[0].contains("image"));
+    let a = text("conf-a", EXAMPLE);
+    let b = text("conf-b", &raised());
     // A refusal seen before rolls, in the node's words.
     let refused = plan(
         &spec("7.1.0.0", "conf-b"),
@@ -101,17 +100,7 @@ fn going_back_to_the_mounted_config_undoes_the_live_values() {
 
 #[test]
 fn a_node_lacks_what_its_get_config_does_not_show() {
-    let a = text("conf-a", EXAMPLE);
-    let b = text("conf-b", &raised());
-    let params = plan(
-        &spec("7.1.0.0", "conf-b"),
-        &service(),
-        &b,
-        Some(&a),
-        None,
-        None,
-    )
-    .unwrap();
+    let params = a_to_b("7.1.0.0").unwrap();
     let command = params[0].get_command();
     let replies = |value: &str| {
         BTreeMap::from([(

@@ -946,7 +946,25 @@ impl NodeState {
                         .all(|o| peer.hb.adjacency.iter().any(|a| a.node == o.0))
                 })
             });
-            if (changed && settled && clique) || self.recluster_requested {
+            // And never take a node away from a cluster it is still in:
+            // a member of another principal's cluster comes along with every
+            // member of that cluster it still hears, or not yet. (The
+            // server's orphan asks an existing cluster's principal to take
+            // it in; it does not split that cluster. Without this, a new
+            // node that heard one member of a cluster before the others
+            // formed a cluster with that member alone, for about a second.)
+            let whole = members.iter().filter(|m| **m != self.id).all(|m| {
+                self.peers.get(m).is_none_or(|peer| {
+                    peer.hb.cluster.as_ref().is_none_or(|view| {
+                        view.principal == self.id.0
+                            || view.members.iter().all(|other| {
+                                members.iter().any(|c| c.0 == *other)
+                                    || !peer.hb.adjacency.iter().any(|a| a.node == *other)
+                            })
+                    })
+                })
+            });
+            if (changed && settled && clique && whole) || self.recluster_requested {
                 self.recluster_requested = false;
                 let view = self.form(&members);
                 self.adopt(view, now);
@@ -1920,6 +1938,8 @@ mod tests {
         nodes: Vec<NodeState>,
         up: Vec<bool>,
         now: Instant,
+        /// Heartbeats not delivered, as (from, to) node indexes.
+        blocked: BTreeSet<(usize, usize)>,
     }
 
     const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -1954,6 +1974,7 @@ mod tests {
                 nodes,
                 up: vec![true; count],
                 now,
+                blocked: BTreeSet::new(),
             }
         }
 
@@ -1969,7 +1990,7 @@ mod tests {
                 .collect();
             for (from, hb, targets) in &beats {
                 for (to, node) in self.nodes.iter_mut().enumerate() {
-                    if to == *from || !self.up[to] {
+                    if to == *from || !self.up[to] || self.blocked.contains(&(*from, to)) {
                         continue;
                     }
                     let own = node.heartbeat_endpoint().unwrap();
@@ -2108,6 +2129,39 @@ mod tests {
                 .count();
             assert_eq!(copies, 2, "partition {pid}");
         }
+    }
+
+    #[test]
+    fn a_new_node_that_hears_one_member_first_does_not_split_its_cluster() {
+        let mut cluster = Cluster::new(3, Edition::Community, 2000.0);
+        cluster.run(3);
+        // Nodes 0 and 1 form a cluster; node 2 (the highest id) is alone.
+        let ep0 = cluster.nodes[0].heartbeat_endpoint().unwrap();
+        let (h0, p0) = ep0.rsplit_once(':').unwrap();
+        let p0: u16 = p0.parse().unwrap();
+        cluster.nodes[1].tip(h0, p0);
+        let blocked = [(1usize, 2usize), (2, 1)];
+        cluster.blocked.extend(blocked);
+        for _ in 0..20 {
+            cluster.step();
+        }
+        let key = |c: &Cluster, i: usize| c.nodes[i].cluster.as_ref().map(|v| v.key);
+        assert_eq!(key(&cluster, 0), key(&cluster, 1), "0 and 1 in one cluster");
+        // Node 2 is tipped toward node 0, and for a while cannot reach
+        // node 1 (its connection is slow to come up): 0 and 1 must stay
+        // together meanwhile.
+        cluster.nodes[2].tip(h0, p0);
+        for step in 0..20 {
+            cluster.step();
+            assert_eq!(
+                key(&cluster, 0),
+                key(&cluster, 1),
+                "step {step}: node 0 was taken out of its cluster with node 1"
+            );
+        }
+        // Once node 2 reaches node 1 too, all three form one cluster.
+        cluster.blocked.clear();
+        assert!(cluster.settled(100));
     }
 
     #[test]

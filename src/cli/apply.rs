@@ -367,29 +367,11 @@ async fn plan_create<A: SwarmApi>(api: &A, document: &ClusterDocument) -> Result
 
 /// Config object `name`, read from the swarm.
 async fn read_config<A: SwarmApi>(api: &A, name: &str) -> Result<ConfigText, ApplyError> {
-    match api.config_text(name).await? {
-        Some(text) => Ok(ConfigText {
-            name: name.to_string(),
-            text,
-        }),
-        None => Err(ApplyError::NoSuchConfig {
-            config: name.to_string(),
-        }),
-    }
-}
-
-/// Config object `name`, when there is a name and such a config.
-async fn read_if_any<A: SwarmApi>(
-    api: &A,
-    name: Option<String>,
-) -> Result<Option<ConfigText>, ApplyError> {
-    let Some(name) = name else {
-        return Ok(None);
-    };
-    Ok(api
-        .config_text(&name)
+    liveconfig::read_config(api, Some(name.to_string()))
         .await?
-        .map(|text| ConfigText { name, text }))
+        .ok_or_else(|| ApplyError::NoSuchConfig {
+            config: name.to_string(),
+        })
 }
 
 /// For a spec whose config object is not what the service's nodes run:
@@ -415,8 +397,8 @@ async fn config_change<A: SwarmApi>(
     if let Some(problem) = liveconfig::refusal(&to, spec, current, eligible) {
         return Err(ApplyError::Config(problem));
     }
-    let mounted = read_if_any(api, mounted).await?;
-    let live = read_if_any(api, live).await?;
+    let mounted = liveconfig::read_config(api, mounted).await?;
+    let live = liveconfig::read_config(api, live).await?;
     Ok(Some(
         match liveconfig::plan(spec, current, &to, mounted.as_ref(), live.as_ref(), None) {
             Ok(params) if params.is_empty() => format!(

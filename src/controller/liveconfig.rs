@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 
 use crate::serverconf::{self, CheckContext, LiveParam, ServerConfig};
 use crate::spec::{ClusterSpec, ClusterStatus, Phase};
-use crate::swarm::ServiceInfo;
+use crate::swarm::{ServiceInfo, SwarmApi, SwarmError};
 
 use super::rollout::Target;
 
@@ -75,6 +75,21 @@ pub struct ConfigText {
     pub name: String,
     /// Its data.
     pub text: String,
+}
+
+/// Config object `name`, read from the swarm, when there is a name and
+/// such a config (what the reconciler and `apply` both read).
+pub async fn read_config<A: SwarmApi>(
+    api: &A,
+    name: Option<String>,
+) -> Result<Option<ConfigText>, SwarmError> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    Ok(api
+        .config_text(&name)
+        .await?
+        .map(|text| ConfigText { name, text }))
 }
 
 /// A `set-config` to send.

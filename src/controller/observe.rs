@@ -732,19 +732,8 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
         if let Some(problem) = liveconfig::refusal(&to, spec, service, eligible) {
             return Ok(Err(problem));
         }
-        let read = |name: Option<String>| async move {
-            match name {
-                None => Ok(None),
-                Some(name) => Ok::<_, SwarmError>(
-                    self.swarm
-                        .config_text(&name)
-                        .await?
-                        .map(|text| ConfigText { name, text }),
-                ),
-            }
-        };
-        let mounted = read(mounted).await?;
-        let live = read(live).await?;
+        let mounted = liveconfig::read_config(&self.swarm, mounted).await?;
+        let live = liveconfig::read_config(&self.swarm, live).await?;
         Ok(Ok(Some(ConfigInputs { to, mounted, live })))
     }
 

@@ -185,5 +185,4 @@ fn the_community_binary_exits_1_on_rack_id_with_the_critical_line() {
         serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim()).unwrap();
     assert_eq!(event["event"], "config_error");
     assert_eq!(event["line"], 23);
-    let _ = std::fs::remove_dir_all(dir);
 }

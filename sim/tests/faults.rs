@@ -195,17 +195,19 @@ fn an_exit_on_start_node_never_serves_and_stops_after_about_a_second() {
     assert!(started.elapsed() >= EXIT_ON_START_DELAY);
 }
 
-fn write_config() -> (std::path::PathBuf, u16) {
+/// A config in a scratch directory (removed when the guard drops), its
+/// path and its service port.
+fn write_config() -> (support::Scratch, std::path::PathBuf, u16) {
     let dir = scratch_dir();
     let path = dir.join("aerospike.conf");
     let service_port = free_port();
     std::fs::write(&path, config_text(service_port, free_port(), 2)).unwrap();
-    (path, service_port)
+    (dir, path, service_port)
 }
 
 #[test]
 fn the_binary_with_exit_on_start_logs_a_fatal_line_and_exits_1() {
-    let (path, service_port) = write_config();
+    let (_dir, path, service_port) = write_config();
     let started = Instant::now();
     let mut child = Command::new(binary())
         .arg("--config-file")
@@ -246,7 +248,7 @@ fn the_binary_with_exit_on_start_logs_a_fatal_line_and_exits_1() {
 
 #[test]
 fn the_binary_refuses_an_unknown_fault() {
-    let (path, _) = write_config();
+    let (_dir, path, _) = write_config();
     for value in ["crash", "nojoin", "exit_on_start"] {
         let output = Command::new(binary())
             .arg("--config-file")

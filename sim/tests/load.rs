@@ -18,12 +18,15 @@ use support::{restart_two_of_three, scratch_dir, start_cluster, Options, SimNode
 struct Load {
     child: Child,
     until: PathBuf,
+    /// Holds the stop file; removed when the load is dropped.
+    _dir: support::Scratch,
 }
 
 impl Load {
     fn start(seed: &SimNode) -> Load {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/load");
-        let until = scratch_dir().join("load-stop");
+        let dir = scratch_dir();
+        let until = dir.join("load-stop");
         let child = Command::new("python3")
             .arg(&script)
             .args(["run", "--host"])
@@ -35,7 +38,11 @@ impl Load {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run scripts/load");
-        Load { child, until }
+        Load {
+            child,
+            until,
+            _dir: dir,
+        }
     }
 
     /// Stops the traffic; the tool's summary.

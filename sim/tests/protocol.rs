@@ -170,7 +170,6 @@ fn config_errors_name_the_line_and_exit_non_zero() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("platinum"));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -208,5 +207,4 @@ fn a_config_without_cluster_name_is_refused_as_7_x_does() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("nosuch0"));
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -24,7 +24,8 @@ struct Spec {
     service: u16,
     heartbeat: u16,
     fabric: u16,
-    dir: PathBuf,
+    /// Shared by the clones: removed when the last one drops.
+    dir: std::sync::Arc<support::Scratch>,
     /// `Some(flush-max-ms)` for a device namespace, `None` for memory.
     flush_ms: Option<u64>,
 }
@@ -35,7 +36,7 @@ impl Spec {
             service: free_port(),
             heartbeat: free_port(),
             fabric: free_port(),
-            dir: scratch_dir(),
+            dir: std::sync::Arc::new(scratch_dir()),
             flush_ms,
         }
     }
@@ -421,7 +422,6 @@ fn the_binary_flushes_on_sigterm_and_says_so_as_the_server_does() {
         stderr.ends_with(" GMT: INFO (as): (as.c:445) finished clean shutdown - exiting\n"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&spec.dir);
 }
 
 fn hosts(nodes: &[Node]) -> Vec<String> {

@@ -22,6 +22,7 @@ use tracing::warn;
 
 use crate::aerospike::coldstart::{self, ColdStart};
 use crate::aerospike::{ClusterView, InfoError, NodeId, NodeReport};
+use crate::serverconf::LiveParam;
 use crate::spec::{ClusterSpec, ClusterStatus, Edition};
 use crate::swarm::{
     eligible_nodes, NetworkInfo, NodeState, ServiceInfo, SwarmApi, SwarmError, TaskFilter, TaskInfo,
@@ -768,26 +769,39 @@ impl<S: SwarmApi, N: NodeApi> Reconciler<S, N> {
             }
             Ok(params) => params,
         };
-        let commands: BTreeSet<String> = params.iter().map(|p| p.get_command()).collect();
-        let mut pending = BTreeMap::new();
-        for report in reports {
-            let addr = report.observation.addr;
-            let mut replies = BTreeMap::new();
-            for command in &commands {
-                let Some(param) = params.iter().find(|p| p.get_command() == *command) else {
-                    continue;
-                };
-                match self.nodes.get_config(addr, param).await {
-                    Ok(reply) => {
-                        replies.insert(command.clone(), reply);
-                    }
-                    Err(e) => {
-                        warn!(cluster = %service.name, node = %addr, error = %e, "cannot read get-config; setting the live parameters again")
+        // One parameter per distinct `get-config` command (a context's
+        // reply holds all of its parameters); the nodes are read at once,
+        // as the node observation reads them, each node's commands in turn.
+        let mut by_command: BTreeMap<String, &LiveParam> = BTreeMap::new();
+        for param in &params {
+            by_command.entry(param.get_command()).or_insert(param);
+        }
+        let read_node = |addr: SocketAddr| {
+            let by_command = &by_command;
+            let params = &params;
+            async move {
+                let mut replies = BTreeMap::new();
+                for (command, param) in by_command {
+                    match self.nodes.get_config(addr, param).await {
+                        Ok(reply) => {
+                            replies.insert(command.clone(), reply);
+                        }
+                        Err(e) => {
+                            warn!(cluster = %service.name, node = %addr, error = %e, "cannot read get-config; setting the live parameters again")
+                        }
                     }
                 }
+                (addr, liveconfig::unverified(params, &replies))
             }
-            pending.insert(addr, liveconfig::unverified(&params, &replies));
-        }
+        };
+        let pending: BTreeMap<_, _> = join_all(
+            reports
+                .iter()
+                .map(|report| read_node(report.observation.addr)),
+        )
+        .await
+        .into_iter()
+        .collect();
         ConfigObservation::Live {
             to: inputs.to.name,
             // `plan` refuses a live change when the template mounts no

@@ -490,13 +490,37 @@ pub fn a_cluster_let_go_gets_the_plain_update_policy_back(sandbox: &Sandbox) -> 
         )
         .into());
     }
+    // The line that explains the release: logged before the write, but
+    // read back through the engine's log copier, which may lag behind the
+    // spec under a loaded CI (one run saw none 3 s after the write).
+    let release_lines = || -> Result<Vec<serde_json::Value>, Failed> {
+        Ok(operator
+            .actions_for(name)?
+            .into_iter()
+            .filter(|l| l["action"] == "release-policy")
+            .collect())
+    };
+    let seen = wait_until(
+        "the release-policy line in the operator's log",
+        Duration::from_secs(15),
+        || Ok(Some(release_lines()?).filter(|lines| !lines.is_empty())),
+    );
+    if let Err(e) = seen {
+        let logs = operator.logs()?;
+        let about: Vec<_> = logs.iter().filter(|l| l["cluster"] == name).collect();
+        return Err(format!(
+            "{}: the operator has had {} task(s) and logged {} lines, {} about {name}; the last: {:?}",
+            e.message().unwrap_or("?"),
+            operator.task_count()?,
+            logs.len(),
+            about.len(),
+            about.iter().rev().take(5).collect::<Vec<_>>()
+        )
+        .into());
+    }
     // The pass the release triggers, and later ones, write nothing more.
     std::thread::sleep(Duration::from_secs(3));
-    let releases: Vec<_> = operator
-        .actions_for(name)?
-        .into_iter()
-        .filter(|l| l["action"] == "release-policy")
-        .collect();
+    let releases = release_lines()?;
     if releases.len() != 1 {
         return Err(format!("expected one release-policy line: {releases:?}").into());
     }

@@ -77,16 +77,77 @@ fn claim(path: &std::path::Path) -> bool {
     false
 }
 
-/// A fresh directory for one node's files.
-pub fn scratch_dir() -> PathBuf {
+/// A fresh directory for one node's (or one test's) files, removed when
+/// the returned guard drops, unless the test is failing: a failed test's
+/// config and event log stay for a post-mortem. The first call of a test
+/// process also removes the directories of earlier test processes that are
+/// gone (a crashed or killed run), by the pid in their names.
+pub fn scratch_dir() -> Scratch {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_dead_scratch_dirs);
     let dir = std::env::temp_dir().join(format!(
-        "aerospike-sim-test-{}-{}",
+        "{SCRATCH_PREFIX}{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+    Scratch(dir)
+}
+
+/// What every scratch directory's name starts with, before `<pid>-<n>`.
+const SCRATCH_PREFIX: &str = "aerospike-sim-test-";
+
+/// A directory [`scratch_dir`] made; a `Path` by deref.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Removes `aerospike-sim-test-<pid>-<n>` directories whose process is
+/// gone. Only names of exactly that form: the port claims directory and
+/// anything else in the temp dir are left alone.
+fn remove_dead_scratch_dirs() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = scratch_dir_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        if !PathBuf::from(format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The pid in a scratch directory's name, `None` for any other name.
+fn scratch_dir_pid(name: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix(SCRATCH_PREFIX)?.split_once('-')?;
+    n.parse::<usize>().ok()?;
+    pid.parse().ok()
+}
+
+#[test]
+fn scratch_dir_names_are_recognised_and_nothing_else() {
+    assert_eq!(scratch_dir_pid("aerospike-sim-test-9935-3"), Some(9935));
+    assert_eq!(scratch_dir_pid("aerospike-sim-test-ports"), None);
+    assert_eq!(scratch_dir_pid("aerospike-sim-test-12-x"), None);
+    assert_eq!(scratch_dir_pid("other-9935-3"), None);
 }
 
 /// A mesh config on 127.0.0.1, with no seeds. Tests never let a node
@@ -171,6 +232,8 @@ pub struct SimNode {
     /// The address tests reach the node on.
     pub host: String,
     pub log_path: PathBuf,
+    /// Its config and event log; removed after the process is killed.
+    _dir: Scratch,
 }
 
 impl SimNode {
@@ -228,6 +291,7 @@ impl SimNode {
             heartbeat_port,
             host: host.to_string(),
             log_path,
+            _dir: dir,
         };
         assert!(
             wait_until(Duration::from_secs(10), || node
@@ -325,12 +389,7 @@ impl Drop for SimNode {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Keep the config and event log of a failed test for a post-mortem.
-        if !std::thread::panicking() {
-            if let Some(dir) = self.log_path.parent() {
-                let _ = fs::remove_dir_all(dir);
-            }
-        }
+        // Then `_dir` drops: removed unless the test failed.
     }
 }
 

@@ -15,8 +15,10 @@
 //! ([`scope`]). Tests that change the swarm itself or need an operator that
 //! manages every cluster run alone ([`Group::Serial`], each with its
 //! reason): a lock lets either one serial test or any number of parallel
-//! ones run. The serial tests go first, one at a time, and the parallel
-//! ones start once all of them have finished, longest first.
+//! ones run. The serial tests go first, one at a time in the table's
+//! order, and the parallel ones start once all of them have finished,
+//! longest first; the last serial test may let them start once what made
+//! it serial is over ([`share_the_swarm`]).
 //! `ASW_E2E_THREADS` sets how many run at once (default
 //! [`DEFAULT_THREADS`]; `--test-threads N` wins); 1 runs them one by one.
 //! `ASW_E2E_ONLY=a,b` runs only the tests whose names contain `a` or `b`
@@ -152,6 +154,10 @@ static SWARM: RwLock<()> = RwLock::new(());
 /// leaves), and the other threads would then sit waiting behind it.
 static SERIAL_LEFT: Mutex<usize> = Mutex::new(0);
 static SERIAL_DONE: Condvar = Condvar::new();
+/// The serial tests of this run in the table's order: each starts only
+/// once [`SERIAL_LEFT`] has counted down to the tests from it to the end,
+/// so they run in that order (the last can [`share_the_swarm`]).
+static SERIAL_ORDER: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 /// The removal of an earlier run's operators, before the first test.
 static STALE: Once = Once::new();
 /// (name, group, seconds, outcome) of every test that ran.
@@ -191,6 +197,7 @@ fn main() {
     // table's order, which lists the longest first.
     tests.sort_by_key(|t| t.group == Group::Parallel);
     let long_runs = std::env::var("ASW_E2E_LONG").is_ok_and(|v| v == "1");
+    let serial_names: Vec<&'static str> = tests.iter().map(|t| t.name).collect();
     let trials: Vec<Trial> = tests
         .into_iter()
         .map(|t| {
@@ -219,10 +226,14 @@ fn main() {
         .collect();
     // The serial tests this run will really run (not filtered out, not
     // ignored): the parallel ones wait for exactly these.
-    *SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner()) = trials
+    let serial: Vec<&'static str> = serial_names
         .iter()
-        .filter(|t| t.kind() == "serial" && !args.is_filtered_out(t) && !args.is_ignored(t))
-        .count();
+        .zip(&trials)
+        .filter(|(_, t)| t.kind() == "serial" && !args.is_filtered_out(t) && !args.is_ignored(t))
+        .map(|(name, _)| *name)
+        .collect();
+    *SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner()) = serial.len();
+    *SERIAL_ORDER.lock().unwrap_or_else(|e| e.into_inner()) = serial;
 
     start_watchdog();
     let conclusion = libtest_mimic::run(&args, trials);
@@ -234,7 +245,7 @@ fn main() {
 /// Runs one test in its group and scope, and records its time.
 fn run_one(name: &'static str, test: Test, group: Group) -> TestResult {
     // A poisoned lock only means another test panicked; the swarm is fine.
-    let _turn = match group {
+    let turn = match group {
         Group::Parallel => {
             let mut left = SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner());
             while *left > 0 {
@@ -243,10 +254,30 @@ fn run_one(name: &'static str, test: Test, group: Group) -> TestResult {
             drop(left);
             Lock::Read(SWARM.read().unwrap_or_else(|e| e.into_inner()))
         }
-        Group::Serial(_) => Lock::Write(SWARM.write().unwrap_or_else(|e| e.into_inner())),
+        Group::Serial(_) => {
+            // Its turn in the table's order: once the tests before it are done.
+            let order = SERIAL_ORDER
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(rank) = order.iter().position(|n| *n == name) {
+                let mut left = SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner());
+                while *left > order.len() - rank {
+                    left = SERIAL_DONE.wait(left).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            Lock::Write(SWARM.write().unwrap_or_else(|e| e.into_inner()))
+        }
     };
-    // Counts this serial test done when it ends, also by a panic.
-    let _done = (matches!(group, Group::Serial(_))).then_some(SerialDone);
+    // Kept where [`share_the_swarm`] can end it early; ended with the test
+    // (a panic too) by `_turn`. A serial test counts done when it ends.
+    TURN.with(|t| {
+        *t.borrow_mut() = Some(Turn {
+            _lock: turn,
+            serial_done: (matches!(group, Group::Serial(_))).then_some(SerialDone),
+        })
+    });
+    let _turn = EndTurn;
     let _scope = scope::enter(name);
     let _running = Running::start(name);
     let started = Instant::now();
@@ -268,6 +299,53 @@ fn run_one(name: &'static str, test: Test, group: Group) -> TestResult {
     result
 }
 
+/// The running test's hold on the swarm: its lock and, for a serial test,
+/// its count in [`SERIAL_LEFT`]. Dropping it releases both.
+struct Turn {
+    _lock: Lock,
+    serial_done: Option<SerialDone>,
+}
+
+thread_local! {
+    /// This thread's test's [`Turn`], while it runs.
+    static TURN: std::cell::RefCell<Option<Turn>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Drops the thread's [`Turn`] (if [`share_the_swarm`] has not) when the
+/// test ends, by a return or a panic.
+struct EndTurn;
+
+impl Drop for EndTurn {
+    fn drop(&mut self) {
+        let turn = TURN.with(|t| t.borrow_mut().take());
+        drop(turn);
+    }
+}
+
+/// Called by a serial test once what made it serial is over (e.g. its
+/// tasks have started with the addresses it lined up) and the rest of it
+/// is waiting that other tests cannot disturb: if it is the last serial
+/// test of the run, it counts as done and lets the parallel tests start
+/// beside its remaining part. Otherwise (other serial tests are still to
+/// run, and they must not run beside it) it keeps the swarm to itself, as
+/// if this was never called. Does nothing in a parallel test.
+pub fn share_the_swarm(name: &str) {
+    TURN.with(|t| {
+        let mut turn = t.borrow_mut();
+        if turn.as_ref().is_none_or(|t| t.serial_done.is_none()) {
+            return;
+        }
+        let left = *SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner());
+        // Only serial tests count down, and this one is running: when it
+        // is the last, no other serial test can start after it.
+        if left != 1 {
+            return;
+        }
+        eprintln!("e2e: {name}: the last serial test shares the swarm for the rest of its run");
+        drop(turn.take());
+    });
+}
+
 /// Counts one serial test done when dropped, and wakes the parallel tests
 /// once none is left.
 struct SerialDone;
@@ -276,9 +354,8 @@ impl Drop for SerialDone {
     fn drop(&mut self) {
         let mut left = SERIAL_LEFT.lock().unwrap_or_else(|e| e.into_inner());
         *left = left.saturating_sub(1);
-        if *left == 0 {
-            SERIAL_DONE.notify_all();
-        }
+        // The next serial test, or at 0 the parallel ones.
+        SERIAL_DONE.notify_all();
     }
 }
 
@@ -378,11 +455,6 @@ fn print_times() {
 fn tests() -> Vec<E2e> {
     vec![
         serial(
-            "settle::address_any_is_named_reported_stalled_and_left_alone",
-            settle::address_any_is_named_reported_stalled_and_left_alone,
-            "lines up the workers' docker_gwbridge addresses, which any other task's start shifts",
-        ),
-        serial(
             "reconciler::replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins",
             reconciler::replicas_5_on_3_nodes_is_degraded_and_grows_when_a_node_joins,
             "adds a fourth node to the swarm and removes it again",
@@ -404,6 +476,14 @@ fn tests() -> Vec<E2e> {
             "uses five nodes of the swarm",
         )
         .needs_nodes(5),
+        // Last of the serial tests: once its tasks have started on the
+        // addresses it lined up, it waits about 90 s for a stall and a
+        // quiet operator, which the parallel tests may share.
+        serial(
+            "settle::address_any_is_named_reported_stalled_and_left_alone",
+            settle::address_any_is_named_reported_stalled_and_left_alone,
+            "lines up the workers' docker_gwbridge addresses, which any other task's start shifts",
+        ),
         parallel(
             "failures::an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss",
             failures::an_upgrade_whose_cold_starts_outlast_the_join_timeout_completes_without_loss,

@@ -279,6 +279,9 @@ pub fn address_any_is_named_reported_stalled_and_left_alone(sandbox: &Sandbox) -
         )
         .into());
     }
+    // The tasks run on the lined-up addresses; what is left (the stall
+    // timeout, then a quiet minute) no other test's tasks can shift.
+    crate::share_the_swarm("settle::address_any_is_named_reported_stalled_and_left_alone");
     let mut last = None;
     let stalled = wait_until(
         "the migrations reported stalled",

@@ -208,3 +208,15 @@ fn a_config_without_cluster_name_is_refused_as_7_x_does() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("nosuch0"));
 }
+
+/// The sweep of dead test processes' directories removes only names of
+/// the form `aerospike-sim-test-<pid>-<n>` (here, not in `support`, which
+/// every test binary includes: it runs once).
+#[test]
+fn scratch_dir_names_are_recognised_and_nothing_else() {
+    use support::scratch_dir_pid;
+    assert_eq!(scratch_dir_pid("aerospike-sim-test-9935-3"), Some(9935));
+    assert_eq!(scratch_dir_pid("aerospike-sim-test-ports"), None);
+    assert_eq!(scratch_dir_pid("aerospike-sim-test-12-x"), None);
+    assert_eq!(scratch_dir_pid("other-9935-3"), None);
+}

@@ -346,8 +346,9 @@ pub fn share_the_swarm(name: &str) {
     });
 }
 
-/// Counts one serial test done when dropped, and wakes the parallel tests
-/// once none is left.
+/// Counts one serial test done when dropped, and wakes the tests waiting
+/// for their turn: the next serial test, or, once none is left, the
+/// parallel ones.
 struct SerialDone;
 
 impl Drop for SerialDone {

@@ -197,7 +197,7 @@ fn main() {
     // table's order, which lists the longest first.
     tests.sort_by_key(|t| t.group == Group::Parallel);
     let long_runs = std::env::var("ASW_E2E_LONG").is_ok_and(|v| v == "1");
-    let serial_names: Vec<&'static str> = tests.iter().map(|t| t.name).collect();
+    let names: Vec<&'static str> = tests.iter().map(|t| t.name).collect();
     let trials: Vec<Trial> = tests
         .into_iter()
         .map(|t| {
@@ -226,7 +226,7 @@ fn main() {
         .collect();
     // The serial tests this run will really run (not filtered out, not
     // ignored): the parallel ones wait for exactly these.
-    let serial: Vec<&'static str> = serial_names
+    let serial: Vec<&'static str> = names
         .iter()
         .zip(&trials)
         .filter(|(_, t)| t.kind() == "serial" && !args.is_filtered_out(t) && !args.is_ignored(t))

@@ -62,10 +62,7 @@ fn claim(path: &std::path::Path) -> bool {
             }
             Err(_) => {
                 let owner = fs::read_to_string(path).unwrap_or_default();
-                let alive = owner
-                    .trim()
-                    .parse::<u32>()
-                    .is_ok_and(|pid| PathBuf::from(format!("/proc/{pid}")).exists());
+                let alive = owner.trim().parse::<u32>().is_ok_and(process_alive);
                 // Empty: a claimer between create and write; leave it be.
                 if alive || owner.is_empty() {
                     return false;
@@ -129,10 +126,16 @@ fn remove_dead_scratch_dirs() {
         let Some(pid) = scratch_dir_pid(&name.to_string_lossy()) else {
             continue;
         };
-        if !PathBuf::from(format!("/proc/{pid}")).exists() {
+        if !process_alive(pid) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether process `pid` exists (a port claim's or a scratch directory's
+/// owner).
+fn process_alive(pid: u32) -> bool {
+    PathBuf::from(format!("/proc/{pid}")).exists()
 }
 
 /// The pid in a scratch directory's name, `None` for any other name.
